@@ -1,0 +1,110 @@
+package emulator
+
+import (
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// WellKnownKey is the master key of the official Cosmos DB emulator, the
+// default here too so tools configured for that emulator work unchanged.
+const WellKnownKey = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
+
+// Options configure an Emulator. The zero value is a valid configuration.
+type Options struct {
+	// Key is the base64 master key clients sign requests with; WellKnownKey
+	// when empty.
+	Key string
+	// SplitDelay is how long a partition split takes to complete after it is
+	// triggered; until then the parent keeps serving. Default 1s.
+	SplitDelay time.Duration
+	// Logger receives one debug line per request and warnings; discarded when nil.
+	Logger *slog.Logger
+	// Admin enables the admin API under /admin/ (metrics and fault
+	// injection), unauthenticated, for loopback tests and demos.
+	Admin bool
+	// Clock is the time RU budgets refill by; time.Now when nil. Tests pass
+	// a manual clock to make throttling deterministic.
+	Clock func() time.Time
+}
+
+// Emulator is an in-memory Cosmos DB NoSQL account that speaks the gateway's
+// REST protocol. It is an http.Handler; Start serves it on a loopback port.
+// It holds no package-level state, so any number can run in one process, and
+// it is safe for concurrent use.
+type Emulator struct {
+	key        []byte
+	splitDelay time.Duration
+	log        *slog.Logger
+	store      *store
+	faults     faults
+	now        func() time.Time // the clock RU budgets refill by
+	admin      bool
+}
+
+// New returns an empty emulator.
+func New(opts Options) (*Emulator, error) {
+	keyText := opts.Key
+	if keyText == "" {
+		keyText = WellKnownKey
+	}
+	key, err := base64.StdEncoding.DecodeString(keyText)
+	if err != nil {
+		return nil, fmt.Errorf("emulator account key: not valid base64: %w", err)
+	}
+	if opts.SplitDelay == 0 {
+		opts.SplitDelay = time.Second
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	clock := opts.Clock
+	if clock == nil {
+		clock = time.Now
+	}
+	return &Emulator{
+		key:        key,
+		splitDelay: opts.SplitDelay,
+		log:        logger,
+		store:      newStore(),
+		now:        clock,
+		admin:      opts.Admin,
+	}, nil
+}
+
+// ServeHTTP answers one REST request as the Cosmos DB gateway would.
+func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rc := newRequestContext(r)
+	defer func() {
+		if p := recover(); p != nil {
+			e.log.Error("emulator: handler panic", "method", r.Method, "path", r.URL.Path, "panic", p)
+			e.writeError(w, rc, newError(http.StatusInternalServerError, "internal error: %v", p))
+		}
+	}()
+	w.Header().Set("x-ms-activity-id", rc.activityID)
+	w.Header().Set("x-ms-gatewayversion", "2.14.0")
+	if e.admin && strings.HasPrefix(r.URL.Path, "/admin/") {
+		e.serveAdmin(w, r)
+		return
+	}
+	if err := rc.resolve(); err != nil {
+		e.writeError(w, rc, err)
+		return
+	}
+	if err := e.authorize(rc); err != nil {
+		e.writeError(w, rc, err)
+		return
+	}
+	if e.applyFaults(w, rc) {
+		return
+	}
+	if err := e.route(w, rc); err != nil {
+		e.writeError(w, rc, err)
+	}
+	e.log.Debug("emulator request", "method", r.Method, "type", rc.resType, "link", rc.link, "charge", rc.charge)
+}
