@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rekey-dev/rekey/internal/emulator"
+)
+
+type emulatorOptions struct {
+	addr       string
+	key        string
+	plainHTTP  bool
+	splitDelay time.Duration
+	admin      bool
+}
+
+func newEmulatorCommand() *cobra.Command {
+	o := &emulatorOptions{}
+	cmd := &cobra.Command{
+		Use:   "emulator",
+		Short: "Serve a local Cosmos DB NoSQL emulator on a loopback address until interrupted",
+		Long: `Serve rekey's Cosmos DB NoSQL emulator: databases, containers with physical
+partitions, items, queries, transactional batches, the change feed, throughput,
+request charges and per-partition throttling, over the same REST protocol the
+service speaks. It keeps everything in memory and listens on loopback only.
+
+Point any Cosmos DB client at the printed endpoint with the printed key. With
+TLS (the default) the certificate is self-signed: use --insecure with rekey's
+other commands, or skip verification in your client.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			srv, err := emulator.Start(emulator.ServerOptions{
+				Options: emulator.Options{
+					Key:        o.key,
+					SplitDelay: o.splitDelay,
+					Logger:     slog.Default(),
+					Admin:      o.admin,
+				},
+				Addr:      o.addr,
+				PlainHTTP: o.plainHTTP,
+			})
+			if err != nil {
+				return withExitCode(ExitError, err)
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "rekey emulator listening\n  endpoint:          %s\n  key:               %s\n  connection string: %s\n",
+				srv.Endpoint(), srv.Key(), srv.ConnectionString())
+			if o.admin {
+				fmt.Fprintf(out, "  admin API:         %sadmin/ (fault injection and metrics)\n", srv.Endpoint())
+			}
+			fmt.Fprintln(out, "Press Ctrl+C to stop.")
+			<-cmd.Context().Done()
+			slog.Info("emulator stopping")
+			return srv.Close()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.addr, "addr", "127.0.0.1:8081", "loopback address to listen on")
+	f.StringVar(&o.key, "account-key", "", "base64 master key clients must sign with (default: the well-known emulator key)")
+	f.BoolVar(&o.plainHTTP, "http", false, "serve plain HTTP instead of HTTPS with a self-signed certificate")
+	f.DurationVar(&o.splitDelay, "split-delay", time.Second, "how long a partition split takes after a throughput raise")
+	f.BoolVar(&o.admin, "admin", false, "enable the admin API under /admin/ (fault injection, metrics)")
+	return cmd
+}
