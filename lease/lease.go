@@ -1,0 +1,112 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every Store returns, decided with errors.Is.
+var (
+	// ErrLeaseLost: a compare-and-swap write found the lease changed or
+	// deleted since it was read; another worker owns it now. Re-read it.
+	ErrLeaseLost = errors.New("lease lost: it was changed by another worker")
+	// ErrLeaseExists: Create found a lease with the same id.
+	ErrLeaseExists = errors.New("lease already exists")
+	// ErrLocked: another process holds the state (a second `rekey run` on
+	// the same --state directory).
+	ErrLocked = errors.New("state is locked by another rekey process")
+	// ErrMetaMismatch: the state belongs to a different migration (source,
+	// target or key spec).
+	ErrMetaMismatch = errors.New("state belongs to a different migration")
+)
+
+// Range is a feed range of effective partition keys [Min, Max).
+type Range struct {
+	Min string `json:"min"`
+	Max string `json:"max"`
+}
+
+// Lease is the progress of one feed range: where its change feed was
+// checkpointed, who works on it, and what it has copied. Stores persist it
+// in the layout of the change feed processor's EPK-based lease documents
+// (id, LeaseToken, ContinuationToken, Owner, timestamp, FeedRange), so tools
+// that read those leases can read rekey's.
+type Lease struct {
+	// ID names the lease; stable for its life.
+	ID string
+	// Range is the feed range the lease covers. A split does not change
+	// it: the continuation carries the children.
+	Range Range
+	// Continuation is the change-feed continuation to resume from; empty
+	// before the first checkpoint.
+	Continuation string
+	// Owner is the worker that holds the lease, empty when free.
+	Owner string
+	// Timestamp is when the lease was last written (checkpoint or renewal);
+	// a lease whose owner has not written it within the lease duration
+	// has expired and may be taken over. Stores set it from their clock on
+	// every Create and Update, so every write renews the lease.
+	Timestamp time.Time
+
+	// Counters, kept with the lease so they survive restarts.
+	Items          int64     // items copied (written or verified identical)
+	RU             float64   // request units spent on the target for this range
+	CheckpointedAt time.Time // last checkpoint that moved the continuation
+	CaughtUpAt     time.Time // last time the range reached the end of its feed
+	LastChangeTS   int64     // _ts of the newest source change copied
+
+	// ETag is the store's version of the lease, for compare-and-swap.
+	// Stores set it; callers pass back what they read. Instants come back
+	// from a store in UTC, truncated to 100ns (the documents' precision):
+	// keep the Lease a store returns rather than the one passed in.
+	ETag string
+}
+
+// Expired reports whether the lease's owner has not renewed it within ttl.
+func (l Lease) Expired(now time.Time, ttl time.Duration) bool {
+	return l.Owner == "" || now.Sub(l.Timestamp) > ttl
+}
+
+// Meta identifies the migration a state belongs to. It holds no secrets.
+type Meta struct {
+	Version        int       `json:"version"`
+	Source         string    `json:"source"` // account host/database/container
+	Target         string    `json:"target"`
+	KeySpec        []string  `json:"keySpec"`
+	SourceKeyPaths []string  `json:"sourceKeyPaths"`
+	StartFrom      string    `json:"startFrom,omitempty"`
+	CreatedAt      time.Time `json:"createdAt"`
+	// Cutover is set once `rekey cutover` recorded a clean switch.
+	Cutover *Cutover `json:"cutover,omitempty"`
+}
+
+// Cutover records a completed cutover.
+type Cutover struct {
+	At           time.Time `json:"at"`
+	Items        int64     `json:"items"`
+	VerifyDigest string    `json:"verifyDigest"`
+}
+
+// Store persists a migration's meta and leases. Writes are compare-and-swap
+// on the lease's ETag, so two workers never both advance one lease.
+// Implementations are safe for concurrent use.
+type Store interface {
+	// Init records m when the store is fresh and returns it; otherwise it
+	// returns the meta already recorded (the caller compares).
+	Init(ctx context.Context, m Meta) (Meta, error)
+	// UpdateMeta replaces the recorded meta.
+	UpdateMeta(ctx context.Context, m Meta) error
+	// List returns every lease, ordered by Range.Min.
+	List(ctx context.Context) ([]Lease, error)
+	// Create stores a new lease; ErrLeaseExists when its id is taken.
+	Create(ctx context.Context, l Lease) (Lease, error)
+	// Update replaces the lease if its ETag still equals l.ETag and returns
+	// it with its new ETag; ErrLeaseLost otherwise.
+	Update(ctx context.Context, l Lease) (Lease, error)
+	// Delete removes the lease if its ETag still equals l.ETag; ErrLeaseLost
+	// otherwise.
+	Delete(ctx context.Context, l Lease) error
+	// Close releases what the store holds (the file store's lock).
+	Close() error
+}
