@@ -254,3 +254,28 @@ func describe(c byte) string {
 	}
 	return "a number"
 }
+
+// SourceKeyOf reads only an item's id and source key values, as Apply
+// reports them, without evaluating the target key. The writer uses it on an
+// item already in the target to tell which source item it was copied from.
+func (t *Transformer) SourceKeyOf(item []byte) (string, []Value, error) {
+	st := t.pool.Get().(*state)
+	defer t.pool.Put(st)
+	st.reset(len(t.top), len(t.keys), len(t.source))
+	if err := t.scanTop(st, item); err != nil {
+		return "", nil, err
+	}
+	if err := t.readID(st, item); err != nil {
+		return "", nil, err
+	}
+	for i, p := range t.source {
+		v, sp, err := st.readScalar(item, p, true)
+		if err != nil {
+			return "", nil, err
+		}
+		st.srcVals[i], st.srcSpans[i] = v, sp
+	}
+	arena := string(st.arena)
+	sub := func(s span) string { return arena[s.start:s.end] }
+	return sub(st.id), fill(nil, st.srcVals, st.srcSpans, sub), nil
+}

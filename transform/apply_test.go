@@ -332,3 +332,33 @@ func TestApplyConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestSourceKeyOf(t *testing.T) {
+	spec, err := ParseSpec([]string{"/pk={tenantId}-{createdAt|yyyyMM}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := New(spec, []string{"/region", "/shard"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	item := []byte(`{"id":"a\u00e9","region":"eu","shard":7,"tenantId":"t"}`)
+	id, key, err := tr.SourceKeyOf(item)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != "aé" || len(key) != 2 || key[0].Str != "eu" || key[1].Num != 7 || key[1].Raw != "7" {
+		t.Fatalf("SourceKeyOf = %q %v", id, key)
+	}
+	// The target key is not evaluated: a missing createdAt is no error here.
+	res, err := tr.Apply(append([]byte(nil), item...))
+	if err == nil {
+		t.Fatalf("Apply should fail without createdAt, got %s", res.Item)
+	}
+	if _, key, err := tr.SourceKeyOf([]byte(`{"id":"b"}`)); err != nil || key[0].Type != TypeUndefined {
+		t.Fatalf("absent source key: %v %v", key, err)
+	}
+	if _, _, err := tr.SourceKeyOf([]byte(`[1]`)); err == nil {
+		t.Fatal("a non-object should fail")
+	}
+}
