@@ -82,6 +82,9 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc := newRequestContext(r)
 	defer func() {
 		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p) // an injected dropped connection: let the server abort it
+			}
 			e.log.Error("emulator: handler panic", "method", r.Method, "path", r.URL.Path, "panic", p)
 			e.writeError(w, rc, newError(http.StatusInternalServerError, "internal error: %v", p))
 		}

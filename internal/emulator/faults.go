@@ -250,6 +250,14 @@ func (e *Emulator) faultScope(rc *requestContext) (db, coll, rangeID string) {
 func dropConnection(w http.ResponseWriter) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
+		// HTTP/2: send the start of a response, then reset the stream.
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "4096")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`{"Documents":[{"id":`))
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
 		panic(http.ErrAbortHandler)
 	}
 	conn, buf, err := hj.Hijack()

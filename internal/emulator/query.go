@@ -3,6 +3,7 @@ package emulator
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/rekey-dev/rekey/internal/emulator/query"
@@ -31,6 +32,9 @@ func parseQuery(rc *requestContext) (*query.Bound, *svcError) {
 	}
 	if req.Query == "" {
 		return nil, badRequest("The query request body has no query text.")
+	}
+	if lerr := checkQueryText(req.Query); lerr != nil {
+		return nil, lerr
 	}
 	q, perr := query.Parse(req.Query)
 	if perr != nil {
@@ -118,6 +122,9 @@ func (e *Emulator) writeFeed(w http.ResponseWriter, rc *requestContext, field, r
 
 // matchesCondition evaluates a patch condition ("from c where ...") on doc.
 func matchesCondition(condition string, doc []byte) (bool, *svcError) {
+	if lerr := checkQueryText(condition); lerr != nil {
+		return false, lerr
+	}
 	q, err := query.Parse("SELECT * " + condition)
 	if err != nil {
 		return false, queryError(err)
@@ -131,4 +138,44 @@ func matchesCondition(condition string, doc []byte) (bool, *svcError) {
 		return false, badRequest("The patch condition %q is not a simple filter: %v", condition, err)
 	}
 	return ok, nil
+}
+
+// Limits on query text. maxQueryBytes is the service's (concepts-limits.md,
+// "SQL query limits": 512 KB). maxQueryNesting bounds how deeply
+// parentheses, array and object literals nest: the parser recurses once per
+// level, and a query of a few hundred KB of "(" would exhaust the goroutine
+// stack, a fatal error that no recover catches and that would take the whole
+// emulator down.
+const (
+	maxQueryBytes   = 512 * 1024
+	maxQueryNesting = 1000
+)
+
+// checkQueryText refuses query text over the limits, before it is parsed.
+func checkQueryText(text string) *svcError {
+	if len(text) > maxQueryBytes {
+		return queryError(&query.SyntaxError{Start: -1, Message: fmt.Sprintf("The SQL query text is %d bytes long, over the limit of %d.", len(text), maxQueryBytes)})
+	}
+	depth := 0
+	var quote byte // the open string literal's quote, or 0
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		switch {
+		case quote != 0 && c == '\\':
+			i++
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '(' || c == '[' || c == '{':
+			if depth++; depth > maxQueryNesting {
+				return queryError(&query.SyntaxError{Start: i, End: i + 1, Message: fmt.Sprintf("The SQL query nests expressions more than %d levels deep.", maxQueryNesting)})
+			}
+		case c == ')' || c == ']' || c == '}':
+			depth--
+		}
+	}
+	return nil
 }

@@ -65,7 +65,9 @@ func (e *Emulator) route(w http.ResponseWriter, rc *requestContext) error {
 		}
 		return e.readPKRanges(w, rc, c)
 	default:
-		return unsupported(s[4])
+		// Name the type the request is for (attachments under docs/{id},
+		// sprocs, ...), not the container's child segment.
+		return unsupported(rc.resType)
 	}
 }
 
