@@ -1,0 +1,114 @@
+package migrate
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Defaults of RunConfig.
+const (
+	DefaultPageSize        = 100
+	DefaultPollInterval    = time.Second
+	DefaultMaxConcurrency  = 32
+	DefaultShutdownTimeout = 10 * time.Second
+	DefaultMaxInFlightMB   = 256
+	DefaultTransientTries  = 8
+	DefaultLeaseTTL        = 60 * time.Second
+)
+
+// ContainerRef names a container as DATABASE/CONTAINER.
+type ContainerRef struct {
+	Database  string
+	Container string
+}
+
+// ParseContainerRef parses "DB/CONTAINER".
+func ParseContainerRef(s string) (ContainerRef, error) {
+	db, coll, ok := strings.Cut(s, "/")
+	if !ok || db == "" || coll == "" || strings.Contains(coll, "/") {
+		return ContainerRef{}, fmt.Errorf("%q: want DATABASE/CONTAINER", s)
+	}
+	return ContainerRef{Database: db, Container: coll}, nil
+}
+
+func (r ContainerRef) String() string { return r.Database + "/" + r.Container }
+
+// RunConfig is what `rekey run` does. Zero values take the defaults above.
+type RunConfig struct {
+	// PageSize is how many changes one change-feed read asks for.
+	PageSize int
+	// PollInterval is how long a range waits before polling again once it
+	// has reached the end of its feed.
+	PollInterval time.Duration
+	// MaxConcurrency bounds the writes in flight across all ranges.
+	MaxConcurrency int
+	// StartFrom starts a fresh migration's ranges at this time (a
+	// delta-only sync); zero starts at the beginning of the feed.
+	StartFrom time.Time
+	// UntilCaughtUp makes Run return once every range has reached the end
+	// of its feed, instead of following the feed until cancelled.
+	UntilCaughtUp bool
+	// ShutdownTimeout is how long in-flight writes may take to finish after
+	// the context is cancelled; pages not finished by then are abandoned
+	// (not checkpointed) and will be re-read on resume.
+	ShutdownTimeout time.Duration
+	// MaxInFlightMB bounds the bytes of pages read but not yet
+	// checkpointed, across all ranges.
+	MaxInFlightMB int
+	// TransientTries is how often a transient failure (408, 449, 503,
+	// connection reset) is retried before the run fails.
+	TransientTries int
+	// Owner names this worker in leases (hostname/pid).
+	Owner string
+	// LeaseTTL is how long a lease stays owned without renewal.
+	LeaseTTL time.Duration
+}
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c RunConfig) withDefaults() RunConfig {
+	if c.PageSize == 0 {
+		c.PageSize = DefaultPageSize
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.MaxConcurrency == 0 {
+		c.MaxConcurrency = DefaultMaxConcurrency
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.MaxInFlightMB == 0 {
+		c.MaxInFlightMB = DefaultMaxInFlightMB
+	}
+	if c.TransientTries == 0 {
+		c.TransientTries = DefaultTransientTries
+	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = DefaultLeaseTTL
+	}
+	if c.Owner == "" {
+		c.Owner = "rekey"
+	}
+	return c
+}
+
+// Validate names the first invalid field.
+func (c RunConfig) Validate() error {
+	switch {
+	case c.PageSize < 0 || c.PageSize > 10000:
+		return fmt.Errorf("page size %d: want 1..10000", c.PageSize)
+	case c.PollInterval < 0:
+		return fmt.Errorf("poll interval %v: must not be negative", c.PollInterval)
+	case c.MaxConcurrency < 0 || c.MaxConcurrency > 4096:
+		return fmt.Errorf("max concurrency %d: want 1..4096", c.MaxConcurrency)
+	case c.ShutdownTimeout < 0:
+		return fmt.Errorf("shutdown timeout %v: must not be negative", c.ShutdownTimeout)
+	case c.MaxInFlightMB < 0:
+		return fmt.Errorf("max in-flight MB %d: must not be negative", c.MaxInFlightMB)
+	case c.TransientTries < 0:
+		return fmt.Errorf("transient tries %d: must not be negative", c.TransientTries)
+	}
+	return nil
+}
