@@ -53,6 +53,8 @@ The command line wins over the environment, the environment over the file.`,
 		newVersionCommand(),
 		newEmulatorCommand(),
 		newTransformCommand(),
+		newRunCommand(),
+		newDeadLetterCommand(),
 	)
 	return root
 }

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rekey-dev/rekey/migrate"
+)
+
+// Exit code of `rekey deadletter replay` when some items still fail.
+const ExitStillDead = 1
+
+func newDeadLetterCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "deadletter",
+		Short: "List or replay the items the migration could not write",
+	}
+	cmd.AddCommand(newDeadLetterListCommand(), newDeadLetterReplayCommand())
+	return cmd
+}
+
+// deadLetterPath is where the migration's dead letters are.
+func deadLetterPath(m *migrationFlags) string {
+	if m.deadLetter != "" {
+		return m.deadLetter
+	}
+	if strings.HasPrefix(m.state, "cosmos://") {
+		return "rekey-deadletter.jsonl"
+	}
+	return filepath.Join(m.state, "deadletter.jsonl")
+}
+
+func newDeadLetterListCommand() *cobra.Command {
+	var mig migrationFlags
+	var output string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "Show the items that could not be written, with why",
+		Long: `Show the items currently in the dead-letter file: their source id and key, the
+kind of failure (missing-field, wrong-type, key-conflict, key-too-large,
+invalid-id, not-object, collision, rejected, too-large) and the reason. Items
+written since (by a replay, or a newer version from the change feed) are not
+shown. Exit code 0.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			entries, err := migrate.ListDeadLetters(deadLetterPath(&mig))
+			if err != nil {
+				return withExitCode(ExitError, err)
+			}
+			out := cmd.OutOrStdout()
+			switch output {
+			case "json":
+				enc := json.NewEncoder(out)
+				for _, e := range entries {
+					if err := enc.Encode(e); err != nil {
+						return err
+					}
+				}
+				return nil
+			case "table", "":
+				if len(entries) == 0 {
+					fmt.Fprintln(out, "no dead letters")
+					return nil
+				}
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "TIME\tSOURCE ID\tSOURCE KEY\tKIND\tREASON")
+				for _, e := range entries {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Time.Format(time.RFC3339), e.SourceID, e.SourceKey, e.Kind, e.Reason)
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "%d items\n", len(entries))
+				return nil
+			default:
+				return withExitCode(ExitError, fmt.Errorf("-o %q: want table or json", output))
+			}
+		},
+	}
+	mig.register(cmd.Flags())
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+func newDeadLetterReplayCommand() *cobra.Command {
+	var mig migrationFlags
+	cmd := &cobra.Command{
+		Use:   "replay --source ... --target ... --key ...",
+		Short: "Copy dead-lettered items again, after their cause was fixed",
+		Long: `Re-run every dead-lettered item through the key transform and the writer, after
+you fixed the cause: a key spec with a default for a missing field (only
+defaults may change: the state refuses any other change of --key), or the item
+itself trimmed or corrected in the source. Each item is read again from the
+source, so a replay never writes an outdated version; items the source no
+longer has need no copy. Items that succeed leave the dead-letter file.
+
+Stop 'rekey run' first when the state is a directory (it holds the state's lock).
+Exit codes: 0 every item was written or is gone from the source; 1 some still
+fail (listed by 'rekey deadletter list'); 2 bad flags or state.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			mg, err := mig.connect(ctx)
+			if err != nil {
+				return exitFor(err)
+			}
+			defer mg.close()
+			if err := mg.openState(ctx, time.Time{}); err != nil {
+				return exitFor(err)
+			}
+			entries, err := migrate.ListDeadLetters(mg.dead.Path())
+			if err != nil {
+				return withExitCode(ExitError, err)
+			}
+			r := &migrate.Runner{Source: mg.source, Target: mg.target, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead}
+			res, err := r.Replay(ctx, migrate.RunConfig{}, entries)
+			fmt.Fprintf(cmd.OutOrStdout(), "replayed %d: %d written, %d gone from the source, %d still failing; %d dead letters remain in %s\n",
+				res.Replayed, res.Written, res.SourceGone, res.StillFailing, mg.dead.Count(), mg.dead.Path())
+			if err != nil {
+				return withExitCode(ExitRunFailed, err)
+			}
+			if mg.dead.Count() > 0 {
+				return withExitCode(ExitStillDead, nil)
+			}
+			return nil
+		},
+	}
+	mig.register(cmd.Flags())
+	return cmd
+}

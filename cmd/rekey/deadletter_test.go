@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/rekey-dev/rekey/migrate"
+)
+
+// One item per dead-letter cause: each lands in the dead-letter file with its
+// reason, is counted, and the rest is copied. Fixing the cause (a default in
+// the key spec, a trimmed item) and replaying writes the item and clears it.
+func TestDeadLettersAndReplay(t *testing.T) {
+	e := newE2E(t)
+	src := e.container("orders", 12_000, "/region")
+	good := func(id, region string) map[string]any {
+		return map[string]any{"id": id, "region": region, "tenantId": "contoso", "createdAt": "2024-05-01T00:00:00Z"}
+	}
+	put(t, src, "eu", good("ok-1", "eu"))
+	put(t, src, "us", good("ok-2", "us"))
+	noTenant := good("no-tenant", "eu")
+	delete(noTenant, "tenantId")
+	put(t, src, "eu", noTenant) // missing-field
+	objTenant := good("obj-tenant", "eu")
+	objTenant["tenantId"] = map[string]any{"name": "x"}
+	put(t, src, "eu", objTenant) // wrong-type
+	longTenant := good("long-tenant", "eu")
+	longTenant["tenantId"] = strings.Repeat("t", 2100)
+	put(t, src, "eu", longTenant) // key-too-large
+	conflicting := good("conflict", "eu")
+	conflicting["pk"] = "something else"
+	put(t, src, "eu", conflicting) // key-conflict: the synthetic path exists with another value
+	// collision: one id in two source partitions mapping to one target key
+	put(t, src, "eu", good("twin", "eu"))
+	put(t, src, "us", good("twin", "us"))
+	big := good("big", "eu")
+	big["blob"] = strings.Repeat("b", 2*1024*1024-300) // fits the source, not the target with its key
+	put(t, src, "eu", big)
+
+	keys := []string{"/pk={tenantId}-{createdAt|yyyyMM}"}
+	args := append([]string{"run", "--until-caught-up", "--create-target", "--target-throughput", "20000"}, e.args("orders", "target", keys...)...)
+	out, errOut, code := cli(t, context.Background(), args...)
+	if code != 0 {
+		t.Fatalf("run: exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "dead-lettered     6 now in") || !strings.Contains(out, "collisions 1") {
+		t.Fatalf("summary should count 6 dead letters and 1 collision:\n%s", out)
+	}
+
+	list, _, code := cli(t, context.Background(), append([]string{"deadletter", "list", "-o", "json"}, e.args("orders", "target", keys...)...)...)
+	if code != 0 {
+		t.Fatalf("deadletter list: exit %d", code)
+	}
+	kinds := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(list), "\n") {
+		var dl migrate.DeadLetter
+		if err := json.Unmarshal([]byte(line), &dl); err != nil {
+			t.Fatalf("list line %q: %v", line, err)
+		}
+		kinds[dl.SourceID] = dl.Kind
+		if dl.Reason == "" || len(dl.Item) == 0 && dl.SourceID != "big" {
+			t.Errorf("dead letter %s lacks a reason or the item", dl.SourceID)
+		}
+	}
+	want := map[string]string{"no-tenant": "missing-field", "obj-tenant": "wrong-type", "long-tenant": "key-too-large",
+		"conflict": "key-conflict", "twin": migrate.KindCollision, "big": migrate.KindTooLarge}
+	for id, kind := range want {
+		if kinds[id] != kind {
+			t.Errorf("item %s: dead-letter kind %q, want %q (all: %v)", id, kinds[id], kind, kinds)
+		}
+	}
+	table, _, _ := cli(t, context.Background(), append([]string{"deadletter", "list"}, e.args("orders", "target", keys...)...)...)
+	if !strings.Contains(table, "6 items") || !strings.Contains(table, "SOURCE ID") {
+		t.Errorf("table listing:\n%s", table)
+	}
+
+	// Fix two causes: a default for the missing tenant, and trim the big item.
+	delete(big, "blob")
+	put(t, src, "eu", big)
+	fixed := []string{"/pk={tenantId?unknown}-{createdAt|yyyyMM}"}
+	out, errOut, code = cli(t, context.Background(), append([]string{"deadletter", "replay"}, e.args("orders", "target", fixed...)...)...)
+	if code != ExitStillDead || !strings.Contains(out, "2 written") || !strings.Contains(out, "4 dead letters remain") {
+		t.Fatalf("replay: exit %d\n%s%s", code, out, errOut)
+	}
+	tgt := e.client.Container(testDB, "target")
+	for id, key := range map[string]string{"no-tenant": "unknown-202405", "big": "contoso-202405"} {
+		if _, err := tgt.Read(context.Background(), keyOf(key), id); err != nil {
+			t.Errorf("after replay, %s should be in the target under %s: %v", id, key, err)
+		}
+	}
+	// Any other change of the key spec is refused.
+	_, errOut, code = cli(t, context.Background(), append([]string{"run", "--until-caught-up"}, e.args("orders", "target", "/pk={createdAt|yyyyMM}")...)...)
+	if code != ExitError || !strings.Contains(errOut, "records a migration with key spec") {
+		t.Fatalf("a changed key spec: exit %d\n%s", code, errOut)
+	}
+}

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/rekey-dev/rekey/internal/cosmos"
+	"github.com/rekey-dev/rekey/lease"
+	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/transform"
+)
+
+// connectionFlags say how to reach the source and target accounts.
+type connectionFlags struct {
+	endpoint, accountKey, connectionString             string
+	targetEndpoint, targetAccountKey, targetConnection string
+	insecure                                           bool
+	priority                                           string
+}
+
+func (c *connectionFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&c.endpoint, "endpoint", "", "account endpoint of the source (and target), such as https://myaccount.documents.azure.com:443/")
+	f.StringVar(&c.accountKey, "account-key", "", "account key (prefer REKEY_ACCOUNT_KEY); Entra ID (DefaultAzureCredential) when no key is given")
+	f.StringVar(&c.connectionString, "connection-string", "", "connection string instead of --endpoint and --account-key (prefer REKEY_CONNECTION_STRING)")
+	f.StringVar(&c.targetEndpoint, "target-endpoint", "", "account endpoint of the target when it is another account")
+	f.StringVar(&c.targetAccountKey, "target-account-key", "", "account key of the target account (prefer REKEY_TARGET_ACCOUNT_KEY)")
+	f.StringVar(&c.targetConnection, "target-connection-string", "", "connection string of the target account")
+	f.BoolVar(&c.insecure, "insecure", false, "trust any TLS certificate (only for loopback endpoints, such as the emulator)")
+	f.StringVar(&c.priority, "priority", "low", "request priority: low lets the application win under contention, or high")
+}
+
+func (c *connectionFlags) source() cosmos.Config {
+	return cosmos.Config{Endpoint: c.endpoint, AccountKey: c.accountKey, ConnectionString: c.connectionString, Insecure: c.insecure, Priority: c.priority}
+}
+
+func (c *connectionFlags) target() cosmos.Config {
+	if c.targetEndpoint == "" && c.targetConnection == "" {
+		return c.source()
+	}
+	return cosmos.Config{Endpoint: c.targetEndpoint, AccountKey: c.targetAccountKey, ConnectionString: c.targetConnection, Insecure: c.insecure, Priority: c.priority}
+}
+
+// migrationFlags are what every command that touches a migration takes, so
+// one config file or one set of environment variables drives them all.
+type migrationFlags struct {
+	conn       connectionFlags
+	source     string
+	target     string
+	keys       []string
+	state      string
+	deadLetter string
+}
+
+func (m *migrationFlags) register(f *pflag.FlagSet) {
+	m.conn.register(f)
+	f.StringVar(&m.source, "source", "", "source container as DATABASE/CONTAINER")
+	f.StringVar(&m.target, "target", "", "target container as DATABASE/CONTAINER")
+	f.StringArrayVar(&m.keys, "key", nil, "target key: PATH or PATH=TEMPLATE; repeat for a hierarchical key (up to 3)")
+	f.StringVar(&m.state, "state", "./.rekey", "where progress lives: a directory, or cosmos://DATABASE/CONTAINER for a lease container")
+	f.StringVar(&m.deadLetter, "dead-letter", "", "dead-letter file (JSON lines; default deadletter.jsonl in the --state directory)")
+}
+
+// migration is everything a command needs to work on one migration.
+type migration struct {
+	flags      *migrationFlags
+	srcRef     migrate.ContainerRef
+	dstRef     migrate.ContainerRef
+	srcClient  *cosmos.Client
+	dstClient  *cosmos.Client
+	source     *cosmos.Container
+	target     *cosmos.Container
+	srcDef     migrate.Definition
+	tr         *transform.Transformer
+	store      lease.Store
+	stateName  string
+	deadPath   string
+	dead       *migrate.DeadLetters
+	identities [2]string
+}
+
+// errUsage marks errors in flags, reported with exit code 2.
+var errUsage = errors.New("usage")
+
+// connect validates the flags, connects to both accounts, reads the source's
+// key definition and compiles the key spec. It opens no state.
+func (m *migrationFlags) connect(ctx context.Context) (*migration, error) {
+	mg := &migration{flags: m}
+	var err error
+	if mg.srcRef, err = migrate.ParseContainerRef(m.source); err != nil {
+		return nil, fmt.Errorf("%w: --source %v", errUsage, err)
+	}
+	if mg.dstRef, err = migrate.ParseContainerRef(m.target); err != nil {
+		return nil, fmt.Errorf("%w: --target %v", errUsage, err)
+	}
+	if len(m.keys) == 0 {
+		return nil, fmt.Errorf("%w: --key is required (PATH or PATH=TEMPLATE)", errUsage)
+	}
+	spec, err := transform.ParseSpec(m.keys)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --key: %v", errUsage, err)
+	}
+	srcCfg, dstCfg := m.conn.source(), m.conn.target()
+	if mg.srcClient, err = cosmos.NewClient(ctx, srcCfg); err != nil {
+		return nil, fmt.Errorf("%w: connect to the source account: %v", errUsage, err)
+	}
+	if mg.dstClient, err = cosmos.NewClient(ctx, dstCfg); err != nil {
+		return nil, fmt.Errorf("%w: connect to the target account: %v", errUsage, err)
+	}
+	mg.identities = [2]string{identity(srcCfg, mg.srcRef), identity(dstCfg, mg.dstRef)}
+	if mg.identities[0] == mg.identities[1] {
+		return nil, fmt.Errorf("%w: --source and --target are the same container %s", errUsage, mg.srcRef)
+	}
+	mg.source = mg.srcClient.Container(mg.srcRef.Database, mg.srcRef.Container)
+	mg.target = mg.dstClient.Container(mg.dstRef.Database, mg.dstRef.Container)
+	err = migrate.Retry(ctx, func() error {
+		var err error
+		mg.srcDef, err = mg.source.Definition(ctx)
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, migrate.ErrNotFound) {
+			return nil, fmt.Errorf("%w: source container %s does not exist", errUsage, mg.srcRef)
+		}
+		return nil, fmt.Errorf("read the source container %s: %w", mg.srcRef, err)
+	}
+	if mg.tr, err = transform.New(spec, mg.srcDef.Paths); err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return mg, nil
+}
+
+// identity names a container without secrets: endpoint host, database,
+// container.
+func identity(cfg cosmos.Config, ref migrate.ContainerRef) string {
+	host := cfg.Endpoint
+	if cfg.ConnectionString != "" {
+		for _, part := range strings.Split(cfg.ConnectionString, ";") {
+			if k, v, ok := strings.Cut(part, "="); ok && strings.EqualFold(k, "AccountEndpoint") {
+				host = v
+			}
+		}
+	}
+	if u, err := url.Parse(host); err == nil && u.Host != "" {
+		host = u.Host
+	}
+	return host + "/" + ref.String()
+}
+
+// openState opens the lease store and the dead-letter file, and checks the
+// state belongs to this migration.
+func (mg *migration) openState(ctx context.Context, startFrom time.Time) error {
+	m := mg.flags
+	if db, coll, ok := strings.Cut(strings.TrimPrefix(m.state, "cosmos://"), "/"); strings.HasPrefix(m.state, "cosmos://") {
+		if !ok || db == "" || coll == "" {
+			return fmt.Errorf("%w: --state %q: want cosmos://DATABASE/CONTAINER", errUsage, m.state)
+		}
+		if err := mg.dstClient.EnsureLeaseContainer(ctx, db, coll); err != nil {
+			return fmt.Errorf("open lease container %s/%s: %w", db, coll, err)
+		}
+		store, err := lease.NewCosmos(mg.dstClient.LeaseDocuments(db, coll), leasePrefix(mg.srcRef, mg.dstRef))
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		mg.store = store
+		mg.stateName = m.state
+		mg.deadPath = m.deadLetter
+		if mg.deadPath == "" {
+			mg.deadPath = "rekey-deadletter.jsonl"
+		}
+	} else {
+		fs, err := lease.OpenFile(m.state)
+		if err != nil {
+			if errors.Is(err, lease.ErrLocked) {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
+			return err
+		}
+		mg.store, mg.stateName = fs, m.state
+		mg.deadPath = m.deadLetter
+		if mg.deadPath == "" {
+			mg.deadPath = filepath.Join(m.state, "deadletter.jsonl")
+		}
+	}
+	want := migrate.NewMeta(mg.identities[0], mg.identities[1], mg.tr, startFrom)
+	if _, err := migrate.OpenMeta(ctx, mg.store, want, mg.stateName); err != nil {
+		if errors.Is(err, lease.ErrMetaMismatch) {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		return err
+	}
+	dead, err := migrate.OpenDeadLetters(mg.deadPath)
+	if err != nil {
+		return err
+	}
+	mg.dead = dead
+	return nil
+}
+
+// leasePrefix names a migration's documents in a shared lease container.
+func leasePrefix(src, dst migrate.ContainerRef) string {
+	return "rekey." + src.Database + "." + src.Container + "." + dst.Database + "." + dst.Container
+}
+
+// close releases the state and the dead-letter file.
+func (mg *migration) close() {
+	if mg.dead != nil {
+		_ = mg.dead.Close()
+	}
+	if mg.store != nil {
+		_ = mg.store.Close()
+	}
+}
+
+// owner names this worker in leases.
+func owner() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d", host, os.Getpid())
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rekey-dev/rekey/migrate"
+)
+
+// Exit codes of `rekey run`.
+const (
+	ExitRunFailed   = 1   // the migration stopped on an error (what was durable is checkpointed)
+	ExitInterrupted = 130 // stopped by SIGINT or SIGTERM after checkpointing
+)
+
+type runOptions struct {
+	mig              migrationFlags
+	pageSize         int
+	pollInterval     time.Duration
+	maxConcurrency   int
+	startFrom        string
+	untilCaughtUp    bool
+	createTarget     bool
+	targetThroughput int
+	targetAutoscale  int
+	progressInterval time.Duration
+	shutdownTimeout  time.Duration
+}
+
+func newRunCommand() *cobra.Command {
+	o := &runOptions{}
+	cmd := &cobra.Command{
+		Use:   "run --source DB/CONTAINER --target DB/CONTAINER --key SPEC [--key SPEC ...]",
+		Short: "Copy the source into the target with the new key, then follow its change feed",
+		Long: `Copy every item of the source container into the target container with the new
+partition key, one reader per feed range, and keep the copy in sync from the
+change feed until stopped (or, with --until-caught-up, until every range has
+reached the end of its feed).
+
+Progress is checkpointed per feed range in --state only after every item of a
+page is written, so a crash or kill -9 loses nothing: run the same command again
+and it resumes. Items that cannot be written (a missing key field, a collision of
+two source items on one id and new key, an item the service refuses) go to the
+dead-letter file with the reason; see 'rekey deadletter'.
+
+Exit codes: 0 caught up (--until-caught-up); 1 the run failed; 2 bad flags,
+configuration or state; 130 stopped by SIGINT/SIGTERM after checkpointing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runMigration(cmd.Context(), cmd, o)
+		},
+	}
+	f := cmd.Flags()
+	o.mig.register(f)
+	f.IntVar(&o.pageSize, "page-size", migrate.DefaultPageSize, "changes per change-feed read")
+	f.DurationVar(&o.pollInterval, "poll-interval", migrate.DefaultPollInterval, "wait between reads of a range that has caught up")
+	f.IntVar(&o.maxConcurrency, "max-concurrency", migrate.DefaultMaxConcurrency, "writes in flight across all ranges")
+	f.StringVar(&o.startFrom, "start-from", "beginning", "where a new migration starts reading: beginning, now, or an RFC 3339 time (delta-only sync)")
+	f.BoolVar(&o.untilCaughtUp, "until-caught-up", false, "exit 0 once every range has reached the end of its feed")
+	f.BoolVar(&o.createTarget, "create-target", false, "create the target container when absent (its key definition is checked when present)")
+	f.IntVar(&o.targetThroughput, "target-throughput", 0, "manual RU/s of a target created by --create-target")
+	f.IntVar(&o.targetAutoscale, "target-autoscale-max", 0, "autoscale maximum RU/s of a target created by --create-target")
+	f.DurationVar(&o.progressInterval, "progress-interval", 10*time.Second, "how often to log progress when not on a terminal")
+	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", migrate.DefaultShutdownTimeout, "how long in-flight writes may finish after SIGINT/SIGTERM")
+	return cmd
+}
+
+// parseStartFrom reads --start-from.
+func parseStartFrom(s string, now time.Time) (time.Time, error) {
+	switch strings.ToLower(s) {
+	case "", "beginning":
+		return time.Time{}, nil
+	case "now":
+		return now, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--start-from %q: want beginning, now, or an RFC 3339 time such as 2026-01-02T15:04:05Z", s)
+	}
+	return t, nil
+}
+
+func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error {
+	startFrom, err := parseStartFrom(o.startFrom, time.Now())
+	if err != nil {
+		return withExitCode(ExitError, err)
+	}
+	cfg := migrate.RunConfig{
+		PageSize: o.pageSize, PollInterval: o.pollInterval, MaxConcurrency: o.maxConcurrency,
+		StartFrom: startFrom, UntilCaughtUp: o.untilCaughtUp, ShutdownTimeout: o.shutdownTimeout,
+		Owner: owner(),
+	}
+	if err := cfg.Validate(); err != nil {
+		return withExitCode(ExitError, fmt.Errorf("flags: %w", err))
+	}
+	mg, err := o.mig.connect(ctx)
+	if err != nil {
+		return exitFor(err)
+	}
+	defer mg.close()
+	created, err := migrate.EnsureTarget(ctx, mg.dstClient, mg.dstRef, migrate.TargetDefinition(mg.tr.TargetPaths()), migrate.TargetOptions{
+		Create: o.createTarget, ManualRU: o.targetThroughput, AutoscaleMaxRU: o.targetAutoscale,
+	})
+	if err != nil {
+		return exitFor(fmt.Errorf("%w: %v", errUsage, err))
+	}
+	if created {
+		slog.Info("created the target container", "target", mg.dstRef.String(), "paths", mg.tr.TargetPaths())
+	}
+	if err := mg.openState(ctx, startFrom); err != nil {
+		return exitFor(err)
+	}
+
+	total, err := mg.source.ItemCount(ctx)
+	if err != nil {
+		slog.Warn("could not read the source's item count; progress shows no total", "err", err)
+	}
+	stats := &migrate.Stats{}
+	r := &migrate.Runner{
+		Source: mg.source, Target: mg.target, Transformer: mg.tr, Store: mg.store,
+		DeadLetters: mg.dead, Log: slog.Default(), Stats: stats,
+	}
+	slog.Info("migration starting", "source", mg.srcRef.String(), "target", mg.dstRef.String(),
+		"key", strings.Join(mg.tr.Spec().Strings(), " "), "state", mg.stateName, "sourceItems", total)
+	progress := &progressReporter{stats: stats, total: total, interval: o.progressInterval, terminal: isTerminal(cmd.ErrOrStderr()), out: cmd.ErrOrStderr()}
+	stopProgress := progress.start(ctx)
+	sum, err := r.Run(ctx, cfg)
+	stopProgress()
+	printSummary(cmd.OutOrStdout(), sum, mg.dead.Path())
+	switch {
+	case err != nil:
+		return withExitCode(ExitRunFailed, err)
+	case sum.Interrupted:
+		return withExitCode(ExitInterrupted, nil)
+	}
+	return nil
+}
+
+// exitFor maps an error to its exit code: 2 for usage and configuration, 1
+// for anything that failed while working.
+func exitFor(err error) error {
+	if errors.Is(err, errUsage) {
+		return withExitCode(ExitError, errors.New(strings.TrimPrefix(err.Error(), errUsage.Error()+": ")))
+	}
+	return withExitCode(ExitRunFailed, err)
+}
+
+// printSummary writes the run's final numbers.
+func printSummary(w io.Writer, sum migrate.Summary, deadPath string) {
+	s := sum.Stats
+	state := "stopped"
+	switch {
+	case sum.CaughtUp && !sum.Interrupted:
+		state = "caught up"
+	case sum.Interrupted:
+		state = "interrupted; progress checkpointed"
+	}
+	fmt.Fprintf(w, "rekey run: %s after %s (%d feed ranges)\n", state, s.Elapsed.Round(time.Millisecond), sum.Ranges)
+	fmt.Fprintf(w, "  items read        %d\n", s.Read)
+	fmt.Fprintf(w, "  items written     %d (created %d, updated %d, already there %d; %d batches)\n", s.Written(), s.Created, s.Updated, s.Unchanged, s.Batches)
+	fmt.Fprintf(w, "  dead-lettered     %d now in %s (this run: %d, of which collisions %d)\n", sum.DeadLetters, deadPath, s.DeadLettered, s.Collisions)
+	fmt.Fprintf(w, "  request units     target %.0f (creates %.0f, conflict checks %.0f, replaces %.0f); source %.0f\n", s.TargetRU(), s.CreateRU, s.CheckRU, s.ReplaceRU, s.SourceRU)
+	fmt.Fprintf(w, "  throttled (429)   %d; transient retries %d\n", s.Throttled, s.Retries)
+	if sum.DeadLetters > 0 {
+		fmt.Fprintf(w, "  %d items could not be copied: 'rekey deadletter list' shows why; cutover is refused until they are replayed or accepted\n", sum.DeadLetters)
+	}
+}
