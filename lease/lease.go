@@ -95,6 +95,8 @@ type Store interface {
 	// Init records m when the store is fresh and returns it; otherwise it
 	// returns the meta already recorded (the caller compares).
 	Init(ctx context.Context, m Meta) (Meta, error)
+	// ReadMeta returns the recorded meta; ErrNoMeta when there is none.
+	ReadMeta(ctx context.Context) (Meta, error)
 	// UpdateMeta replaces the recorded meta.
 	UpdateMeta(ctx context.Context, m Meta) error
 	// List returns every lease, ordered by Range.Min.

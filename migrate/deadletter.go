@@ -71,6 +71,24 @@ func OpenDeadLetters(path string) (*DeadLetters, error) {
 	return d, nil
 }
 
+// OpenDeadLettersReadOnly reads the dead-letter file at path for counting
+// and listing, without opening it for writing (another process may be
+// appending); a missing file has no dead letters. Add and Resolve fail.
+func OpenDeadLettersReadOnly(path string) (*DeadLetters, error) {
+	entries, err := readDeadLetterLines(path)
+	if err != nil {
+		return nil, err
+	}
+	d := &DeadLetters{path: path, open: map[string]bool{}}
+	for _, e := range entries {
+		d.open[e.id()] = !e.Resolved
+	}
+	return d, nil
+}
+
+// errReadOnlyDeadLetters is returned by writes to a read-only file.
+var errReadOnlyDeadLetters = errors.New("the dead-letter file is open read-only")
+
 // Path is the file's location.
 func (d *DeadLetters) Path() string { return d.path }
 
@@ -100,6 +118,9 @@ func (d *DeadLetters) append(dl DeadLetter) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.w == nil {
+		return errReadOnlyDeadLetters
+	}
 	if _, err := d.w.Write(append(line, '\n')); err != nil {
 		return fmt.Errorf("write dead-letter file %s: %w", d.path, err)
 	}
@@ -112,6 +133,9 @@ func (d *DeadLetters) append(dl DeadLetter) error {
 func (d *DeadLetters) Sync() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.w == nil {
+		return nil
+	}
 	if err := d.w.Flush(); err != nil {
 		return fmt.Errorf("write dead-letter file %s: %w", d.path, err)
 	}
@@ -136,6 +160,9 @@ func (d *DeadLetters) Count() int {
 
 // Close flushes, syncs and closes the file.
 func (d *DeadLetters) Close() error {
+	if d.f == nil {
+		return nil
+	}
 	err := d.Sync()
 	if cerr := d.f.Close(); err == nil {
 		err = cerr

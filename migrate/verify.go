@@ -1,0 +1,302 @@
+package migrate
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/rekey-dev/rekey/transform"
+)
+
+// Defaults of VerifyConfig.
+const (
+	DefaultRecheckDelay = 5 * time.Second
+	DefaultMaxRecheck   = 10_000
+	DefaultMaxIDs       = 1_000
+	verifyBuckets       = 64
+	verifyPageSize      = 1000
+	verifyReaders       = 4
+)
+
+// VerifyConfig is what `rekey verify` checks.
+type VerifyConfig struct {
+	// SamplePercent verifies only the items whose id hashes into this share
+	// (0 < p <= 100; 0 means 100): a quick check of a large container.
+	SamplePercent float64
+	// RecheckDelay is how long to wait before rechecking the differences
+	// found, so that changes in flight (the application still writing,
+	// rekey run still copying) settle instead of counting as failures.
+	// Negative: no recheck.
+	RecheckDelay time.Duration
+	// MaxRecheck bounds how many differences are rechecked and fixed.
+	MaxRecheck int
+	// MaxIDs bounds how many ids each category of the report lists.
+	MaxIDs int
+	// Fix repairs what remains after the recheck: deletes extra and
+	// orphaned target items, copies missing and changed ones again from the
+	// source's current version, then rechecks those ids.
+	Fix bool
+	// TempDir holds the spill files; os.TempDir when empty.
+	TempDir string
+}
+
+func (c VerifyConfig) withDefaults() VerifyConfig {
+	if c.SamplePercent <= 0 {
+		c.SamplePercent = 100
+	}
+	if c.RecheckDelay == 0 {
+		c.RecheckDelay = DefaultRecheckDelay
+	}
+	if c.MaxRecheck == 0 {
+		c.MaxRecheck = DefaultMaxRecheck
+	}
+	if c.MaxIDs == 0 {
+		c.MaxIDs = DefaultMaxIDs
+	}
+	return c
+}
+
+// Validate names the first invalid field.
+func (c VerifyConfig) Validate() error {
+	if c.SamplePercent < 0 || c.SamplePercent > 100 {
+		return fmt.Errorf("sample %v%%: want a percentage in (0, 100]", c.SamplePercent)
+	}
+	if c.MaxRecheck < 0 || c.MaxIDs < 0 {
+		return fmt.Errorf("recheck and id limits must not be negative")
+	}
+	return nil
+}
+
+// Verifier compares a migration's source and target item by item.
+type Verifier struct {
+	Source      Source
+	Target      Source // read through its change feed, as the source is
+	Writer      Target // the target, for --fix
+	Transformer *transform.Transformer
+	DeadLetters *DeadLetters // for collisions and the dead-letter count; may be nil
+	Clock       Clock
+	Log         *slog.Logger
+}
+
+// Verify scans both containers and reports the differences. Memory stays
+// bounded whatever their size: records spill to bucket files by source
+// identity and each bucket is compared on its own.
+func (v *Verifier) Verify(ctx context.Context, cfg VerifyConfig) (*VerifyReport, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if v.Clock == nil {
+		v.Clock = SystemClock{}
+	}
+	if v.Log == nil {
+		v.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	keyReader, err := naturalKeyReader(v.Transformer)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp(cfg.TempDir, "rekey-verify-")
+	if err != nil {
+		return nil, fmt.Errorf("verify temp dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	sp, err := newSpill(dir, verifyBuckets)
+	if err != nil {
+		return nil, err
+	}
+	defer sp.close()
+
+	start := v.Clock.Now()
+	rep := &VerifyReport{SamplePercent: cfg.SamplePercent, StartedAt: start.UTC()}
+	retry := &retrier{clock: v.Clock, tries: DefaultTransientTries}
+	var srcN, tgtN atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return scanContainer(gctx, v.Source, retry, func(body []byte) error {
+			srcN.Add(1)
+			return v.spillSource(sp, body, cfg)
+		})
+	})
+	g.Go(func() error {
+		return scanContainer(gctx, v.Target, retry, func(body []byte) error {
+			tgtN.Add(1)
+			return v.spillTarget(sp, keyReader, body, cfg)
+		})
+	})
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("verify scan: %w", err)
+	}
+	rep.SourceItems, rep.TargetItems = srcN.Load(), tgtN.Load()
+	v.Log.Info("verify scanned both containers", "source", rep.SourceItems, "target", rep.TargetItems)
+
+	cmp := newComparer(rep, cfg, v.collisionSet())
+	digest := sha256.New()
+	for b := 0; b < verifyBuckets; b++ {
+		recs, err := sp.read(b)
+		if err != nil {
+			return nil, err
+		}
+		cmp.bucket(recs, digest)
+	}
+	rep.Digest = fmt.Sprintf("%x", digest.Sum(nil))
+	if v.DeadLetters != nil {
+		rep.DeadLetters = v.DeadLetters.Count()
+	}
+	if err := v.recheckAndFix(ctx, cfg, rep, cmp.suspects); err != nil {
+		return rep, err
+	}
+	rep.finish(cfg.MaxIDs)
+	return rep, nil
+}
+
+// sampled reports whether an id is in the sample.
+func sampled(id string, percent float64) bool {
+	if percent >= 100 {
+		return true
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(id))
+	return float64(h.Sum64()%10000) < percent*100
+}
+
+// spillSource records a source item with the key and content it should have
+// in the target.
+func (v *Verifier) spillSource(sp *spill, body []byte, cfg VerifyConfig) error {
+	res, err := v.Transformer.Apply(body)
+	if err != nil {
+		var te *transform.Error
+		if !errors.As(err, &te) {
+			return err
+		}
+		id, sk, kerr := v.Transformer.SourceKeyOf(body)
+		if kerr != nil {
+			id, sk = te.ID, nil
+		}
+		if !sampled(id, cfg.SamplePercent) {
+			return nil
+		}
+		return sp.add(&record{flags: recUntransformed, id: id, srcKey: string(keyJSON(sk)), reason: te.Error(), ts: lastTS(body)})
+	}
+	if !sampled(res.ID, cfg.SamplePercent) {
+		return nil
+	}
+	d, err := ContentDigest(res.Item, nil)
+	if err != nil {
+		return fmt.Errorf("source item %q: %w", res.ID, err)
+	}
+	return sp.add(&record{id: res.ID, srcKey: string(keyJSON(res.SourceKey)), tgtKey: string(keyJSON(res.Key)), digest: d, ts: lastTS(body)})
+}
+
+// spillTarget records a target item with the source identity its fields
+// name and the key it is stored under.
+func (v *Verifier) spillTarget(sp *spill, keyReader *transform.Transformer, body []byte, cfg VerifyConfig) error {
+	rec := &record{flags: recTarget}
+	res, err := keyReader.Apply(body)
+	if err == nil {
+		rec.id, rec.srcKey, rec.tgtKey = res.ID, string(keyJSON(res.SourceKey)), string(keyJSON(res.Key))
+	} else {
+		id, sk, kerr := v.Transformer.SourceKeyOf(body)
+		if kerr != nil {
+			return fmt.Errorf("target item without a readable id: %w", kerr)
+		}
+		rec.id, rec.srcKey, rec.tgtKey = id, string(keyJSON(sk)), "[{}]"
+	}
+	if !sampled(rec.id, cfg.SamplePercent) {
+		return nil
+	}
+	d, err := ContentDigest(body, nil)
+	if err != nil {
+		return fmt.Errorf("target item %q: %w", rec.id, err)
+	}
+	rec.digest = d
+	return sp.add(rec)
+}
+
+// naturalKeyReader reads a target item's stored key: the target paths read
+// as natural keys, with the source key paths alongside.
+func naturalKeyReader(tr *transform.Transformer) (*transform.Transformer, error) {
+	spec, err := transform.ParseSpec(tr.TargetPaths())
+	if err != nil {
+		return nil, fmt.Errorf("target key paths: %w", err)
+	}
+	return transform.New(spec, tr.SourcePaths())
+}
+
+// scanContainer reads every live item of a container once, at its latest
+// version, through the change feed from the beginning of each feed range,
+// ranges in parallel.
+func scanContainer(ctx context.Context, c Source, retry *retrier, fn func(body []byte) error) error {
+	var ranges []FeedRange
+	if err := retry.do(ctx, func() error {
+		var err error
+		ranges, err = c.FeedRanges(ctx)
+		return err
+	}); err != nil {
+		return fmt.Errorf("feed ranges: %w", err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(verifyReaders)
+	for _, r := range ranges {
+		g.Go(func() error {
+			req := ChangeRequest{Range: r, PageSize: verifyPageSize}
+			for {
+				var page ChangePage
+				if err := retry.do(gctx, func() error {
+					var err error
+					page, err = c.ReadChanges(gctx, req)
+					return err
+				}); err != nil {
+					return fmt.Errorf("read feed range [%s, %s): %w", r.Min, r.Max, err)
+				}
+				if len(page.Items) == 0 {
+					return nil
+				}
+				for _, body := range page.Items {
+					if err := fn(body); err != nil {
+						return err
+					}
+				}
+				req.Continuation = page.Continuation
+			}
+		})
+	}
+	return g.Wait()
+}
+
+// collisionSet lists the source identities dead-lettered as collisions.
+func (v *Verifier) collisionSet() map[string]bool {
+	out := map[string]bool{}
+	if v.DeadLetters == nil {
+		return out
+	}
+	entries, err := ListDeadLetters(v.DeadLetters.Path())
+	if err != nil {
+		return out
+	}
+	for _, e := range entries {
+		if e.Kind == KindCollision {
+			out[e.SourceID+"\x00"+string(e.SourceKey)] = true
+		}
+	}
+	return out
+}
+
+// sortIDs sorts and caps an id list.
+func sortIDs(ids []string, max int) []string {
+	sort.Strings(ids)
+	if len(ids) > max {
+		ids = ids[:max]
+	}
+	return ids
+}

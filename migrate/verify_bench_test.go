@@ -1,0 +1,125 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rekey-dev/rekey/transform"
+)
+
+// genSource generates a container's change feed on the fly: n items of about
+// 1 KB spread over four feed ranges, as the source holds them or, with tr
+// set, as the target holds their copies. Nothing is stored, so the memory a
+// benchmark measures is the verifier's own.
+type genSource struct {
+	n  int
+	tr *transform.Transformer
+}
+
+var genRanges = []FeedRange{{"", "10"}, {"10", "20"}, {"20", "30"}, {"30", "FF"}}
+
+var genPad = strings.Repeat("lorem ipsum ", 70)
+
+func (g *genSource) item(i int) []byte {
+	b := fmt.Appendf(nil, `{"id":"item-%08d","region":"r%d","tenantId":"t%03d","createdAt":"2024-%02d-01T00:00:00Z","n":%d,"pad":%q,"_ts":1700000000}`,
+		i, i%5, i%997, 1+i%12, i, genPad)
+	if g.tr == nil {
+		return b
+	}
+	res, err := g.tr.Apply(b)
+	if err != nil {
+		panic(err)
+	}
+	return res.Item
+}
+
+func (g *genSource) Definition(context.Context) (Definition, error) { return Definition{}, nil }
+func (g *genSource) FeedRanges(context.Context) ([]FeedRange, error) {
+	return genRanges, nil
+}
+func (g *genSource) ReadItem(context.Context, Key, string) (Item, error) { return Item{}, ErrNotFound }
+func (g *genSource) ItemCount(context.Context) (int64, error)            { return int64(g.n), nil }
+
+// ReadChanges returns the range's items in pages; range r holds the items
+// with i % 4 == r.
+func (g *genSource) ReadChanges(_ context.Context, req ChangeRequest) (ChangePage, error) {
+	r := 0
+	for i, fr := range genRanges {
+		if fr == req.Range {
+			r = i
+		}
+	}
+	next := r
+	if req.Continuation != "" {
+		next, _ = strconv.Atoi(req.Continuation)
+	}
+	var page ChangePage
+	for i := next; i < g.n && len(page.Items) < req.PageSize; i += 4 {
+		page.Items = append(page.Items, g.item(i))
+		next = i + 4
+	}
+	page.Continuation = strconv.Itoa(next)
+	return page, nil
+}
+
+// BenchmarkVerify verifies REKEY_VERIFY_ITEMS items (100,000 by default;
+// set 1000000 for the issue's figure) and reports the peak heap and the
+// process's peak RSS:
+//
+//	REKEY_VERIFY_ITEMS=1000000 go test -run '^$' -bench BenchmarkVerify -benchtime 1x ./migrate/
+func BenchmarkVerify(b *testing.B) {
+	n := 100_000
+	if s := os.Getenv("REKEY_VERIFY_ITEMS"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	spec, _ := transform.ParseSpec([]string{"/pk={tenantId}-{createdAt|yyyyMM}"})
+	tr, err := transform.New(spec, []string{"/region"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	go func() {
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		v := &Verifier{Source: &genSource{n: n}, Target: &genSource{n: n, tr: tr}, Transformer: tr}
+		rep, err := v.Verify(context.Background(), VerifyConfig{RecheckDelay: -1, TempDir: b.TempDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !rep.Clean || rep.Matched != int64(n) {
+			b.Fatalf("verify of %d generated items: matched %d, clean %v", n, rep.Matched, rep.Clean)
+		}
+	}
+	b.StopTimer()
+	close(stop)
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "items/s")
+	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MB")
+	b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MB")
+}
