@@ -55,6 +55,9 @@ The command line wins over the environment, the environment over the file.`,
 		newTransformCommand(),
 		newRunCommand(),
 		newDeadLetterCommand(),
+		newVerifyCommand(),
+		newCutoverCommand(),
+		newStatusCommand(),
 	)
 	return root
 }

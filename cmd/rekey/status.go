@@ -1,0 +1,141 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rekey-dev/rekey/internal/cosmos"
+	"github.com/rekey-dev/rekey/lease"
+	"github.com/rekey-dev/rekey/migrate"
+)
+
+func newStatusCommand() *cobra.Command {
+	var mig migrationFlags
+	var output string
+	cmd := &cobra.Command{
+		Use:   "status --state DIR|cosmos://DB/CONTAINER [--source ... connection flags]",
+		Short: "Show a migration's progress: phase, ranges, checkpoints, lag, dead letters",
+		Long: `Show where a migration is: its phase (copying until every feed range has
+reached the end of its feed once, then syncing, then cut over), and per feed
+range the checkpoint position, items copied, the age of the last checkpoint
+and its owner. With connection flags and --source it also probes the source for
+each range's lag: the changes waiting after the checkpoint and the age of the
+oldest. It reads the state without locking it, so it works while rekey run
+runs. Exit codes: 0; 2 when there is no state or bad flags.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if output != "table" && output != "json" {
+				return withExitCode(ExitError, fmt.Errorf("-o %q: want table or json", output))
+			}
+			var source migrate.Source
+			var client *cosmos.Client
+			connected := mig.source != "" && (mig.conn.endpoint != "" || mig.conn.connectionString != "")
+			if connected || strings.HasPrefix(mig.state, "cosmos://") {
+				cfg := mig.conn.target()
+				if connected {
+					cfg = mig.conn.source()
+				}
+				c, err := cosmos.NewClient(ctx, cfg)
+				if err != nil {
+					return withExitCode(ExitError, fmt.Errorf("connect: %w", err))
+				}
+				defer c.Close()
+				client = c
+			}
+			if connected {
+				ref, err := migrate.ParseContainerRef(mig.source)
+				if err != nil {
+					return withExitCode(ExitError, fmt.Errorf("--source %w", err))
+				}
+				source = client.Container(ref.Database, ref.Container)
+			}
+			store, err := openStateReadOnly(&mig, client)
+			if err != nil {
+				return withExitCode(ExitError, err)
+			}
+			defer store.Close()
+			meta, err := store.ReadMeta(ctx)
+			if errors.Is(err, lease.ErrNoMeta) {
+				return withExitCode(ExitError, fmt.Errorf("no migration in state %s: start one with rekey run", mig.state))
+			}
+			if err != nil {
+				return withExitCode(ExitError, err)
+			}
+			dead := 0
+			if d, err := migrate.OpenDeadLettersReadOnly(deadLetterPath(&mig)); err == nil {
+				dead = d.Count()
+			}
+			st, err := migrate.ReadStatus(ctx, meta, store, dead, source, time.Now())
+			if err != nil {
+				return withExitCode(ExitRunFailed, err)
+			}
+			if output == "json" {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			printStatus(cmd.OutOrStdout(), st)
+			return nil
+		},
+	}
+	mig.register(cmd.Flags())
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+// openStateReadOnly opens the lease store without taking its lock.
+func openStateReadOnly(m *migrationFlags, client *cosmos.Client) (lease.Store, error) {
+	if db, coll, ok := strings.Cut(strings.TrimPrefix(m.state, "cosmos://"), "/"); strings.HasPrefix(m.state, "cosmos://") {
+		if !ok || client == nil {
+			return nil, fmt.Errorf("--state %s needs the connection flags of the account that holds it", m.state)
+		}
+		src, err1 := migrate.ParseContainerRef(m.source)
+		dst, err2 := migrate.ParseContainerRef(m.target)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("--state %s: give --source and --target to name the migration", m.state)
+		}
+		return lease.NewCosmos(client.LeaseDocuments(db, coll), leasePrefix(src, dst))
+	}
+	s, err := lease.OpenFile(m.state, lease.ReadOnly())
+	if errors.Is(err, lease.ErrNoMeta) {
+		return nil, fmt.Errorf("no migration in state %s: start one with rekey run", m.state)
+	}
+	return s, err
+}
+
+func printStatus(w io.Writer, st migrate.Status) {
+	fmt.Fprintf(w, "migration %s -> %s, key %s\n", st.Meta.Source, st.Meta.Target, strings.Join(st.Meta.KeySpec, " "))
+	fmt.Fprintf(w, "phase: %s", st.Phase)
+	if st.Meta.Cutover != nil {
+		fmt.Fprintf(w, " at %s (%d items, verify digest %s)", st.Meta.Cutover.At.Format(time.RFC3339), st.Meta.Cutover.Items, st.Meta.Cutover.VerifyDigest)
+	}
+	fmt.Fprintf(w, "\nitems copied: %d, target RU: %.0f, dead letters: %d\n", st.Items, st.RU, st.DeadLetters)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RANGE\tITEMS\tCHECKPOINT\tAGE\tCAUGHT UP\tLAG\tOWNER")
+	for _, r := range st.Ranges {
+		age, caught, lag := "-", "no", "-"
+		if !r.CheckpointedAt.IsZero() {
+			age = (time.Duration(r.CheckpointAgeSeconds) * time.Second).String()
+		}
+		if !r.CaughtUpAt.IsZero() {
+			caught = r.CaughtUpAt.Format(time.RFC3339)
+		}
+		if r.LagItems != nil {
+			more := ""
+			if r.LagItemsAtLeast {
+				more = "+"
+			}
+			lag = fmt.Sprintf("%d%s items, %s", *r.LagItems, more, time.Duration(*r.LagSeconds)*time.Second)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Items, r.Position, age, caught, lag, r.Owner)
+	}
+	tw.Flush()
+}
