@@ -58,6 +58,7 @@ The command line wins over the environment, the environment over the file.`,
 		newVerifyCommand(),
 		newCutoverCommand(),
 		newStatusCommand(),
+		newDemoCommand(),
 	)
 	return root
 }
