@@ -253,3 +253,15 @@ func bar(share float64, width int) string {
 	}
 	return strings.Repeat("█", n)
 }
+
+// seedDemoData creates the demo's source container in a running emulator,
+// for trying the commands by hand.
+func seedDemoData(ctx context.Context, srv *emulator.Server, items int) error {
+	client, err := cosmos.NewClient(ctx, cosmos.Config{Endpoint: srv.Endpoint(), AccountKey: srv.Key(), Insecure: true, Priority: "high"})
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	d := &demo{client: client, srv: srv, opts: &demoOptions{items: items, hotShare: 0.85}}
+	return d.seed(ctx)
+}

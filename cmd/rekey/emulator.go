@@ -16,6 +16,7 @@ type emulatorOptions struct {
 	plainHTTP  bool
 	splitDelay time.Duration
 	admin      bool
+	demoItems  int
 }
 
 func newEmulatorCommand() *cobra.Command {
@@ -52,6 +53,15 @@ other commands, or skip verification in your client.`,
 			if o.admin {
 				fmt.Fprintf(out, "  admin API:         %sadmin/ (fault injection and metrics)\n", srv.Endpoint())
 			}
+			if o.demoItems > 0 {
+				if err := seedDemoData(cmd.Context(), srv, o.demoItems); err != nil {
+					srv.Close()
+					return withExitCode(ExitRunFailed, err)
+				}
+				fmt.Fprintf(out, "  demo data:         %s/%s, partitioned on /region, %d orders (85%% in one region)\n", demoDB, demoSource, o.demoItems)
+				fmt.Fprintf(out, "  try:               rekey run --endpoint %s --account-key %s --insecure \\\n                       --source %s/%s --target %s/%s --key '%s' --create-target --until-caught-up\n",
+					srv.Endpoint(), srv.Key(), demoDB, demoSource, demoDB, demoTarget, demoKey)
+			}
 			fmt.Fprintln(out, "Press Ctrl+C to stop.")
 			<-cmd.Context().Done()
 			slog.Info("emulator stopping")
@@ -64,5 +74,6 @@ other commands, or skip verification in your client.`,
 	f.BoolVar(&o.plainHTTP, "http", false, "serve plain HTTP instead of HTTPS with a self-signed certificate")
 	f.DurationVar(&o.splitDelay, "split-delay", time.Second, "how long a partition split takes after a throughput raise")
 	f.BoolVar(&o.admin, "admin", false, "enable the admin API under /admin/ (fault injection, metrics)")
+	f.IntVar(&o.demoItems, "demo-data", 0, "create the demo's source container (shop/orders, keyed on /region) with this many orders")
 	return cmd
 }

@@ -59,6 +59,7 @@ The command line wins over the environment, the environment over the file.`,
 		newCutoverCommand(),
 		newStatusCommand(),
 		newDemoCommand(),
+		newPlanCommand(),
 	)
 	return root
 }

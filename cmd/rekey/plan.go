@@ -1,0 +1,181 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rekey-dev/rekey/internal/cosmos"
+	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/transform"
+)
+
+// ExitPlanWarnings is `rekey plan`'s exit code when the key would leave
+// items behind, make a hot physical partition or a logical partition over
+// 20 GB.
+const ExitPlanWarnings = 1
+
+type planOptions struct {
+	mig              migrationFlags
+	sample           int
+	targetThroughput int
+	targetAutoscale  int
+	createTarget     bool
+	output           string
+}
+
+func newPlanCommand() *cobra.Command {
+	o := &planOptions{}
+	cmd := &cobra.Command{
+		Use:   "plan --source DB/CONTAINER --key SPEC [--target-throughput N] [--create-target --target DB/CONTAINER]",
+		Short: "Try a key spec on the source before migrating: distribution, failures, cost, duration",
+		Long: `Sample the source (spread over its feed ranges), transform the sample with the
+key spec, and show what the migration would look like: the items the spec
+cannot transform (they would be dead-lettered), the new key's cardinality and
+largest values with their estimated logical partition sizes (20 GB is the
+limit), how the items would spread over the target's physical partitions at
+--target-throughput (one per 6,000 RU/s; the source's throughput by default),
+and the RU and time the copy needs. --create-target creates the target with
+the spec's key definition (MultiHash for several paths, version 2) or checks an
+existing one, so re-running is safe.
+
+Exit codes: 0 the plan looks sound; 1 it found a problem (untransformable
+items, a hot physical partition, a logical partition estimated over 20 GB);
+2 bad flags or configuration.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runPlan(cmd, o)
+		},
+	}
+	f := cmd.Flags()
+	o.mig.register(f)
+	f.IntVar(&o.sample, "sample", 10_000, "source items to sample")
+	f.IntVar(&o.targetThroughput, "target-throughput", 0, "planned manual RU/s of the target (default: the source's)")
+	f.IntVar(&o.targetAutoscale, "target-autoscale-max", 0, "planned autoscale maximum RU/s of the target")
+	f.BoolVar(&o.createTarget, "create-target", false, "create the target container (needs --target)")
+	f.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+func runPlan(cmd *cobra.Command, o *planOptions) error {
+	ctx := cmd.Context()
+	if o.output != "table" && o.output != "json" {
+		return withExitCode(ExitError, fmt.Errorf("-o %q: want table or json", o.output))
+	}
+	if o.createTarget && o.mig.target == "" {
+		return withExitCode(ExitError, errors.New("--create-target needs --target DATABASE/CONTAINER"))
+	}
+	src, err := migrate.ParseContainerRef(o.mig.source)
+	if err != nil {
+		return withExitCode(ExitError, fmt.Errorf("--source %w", err))
+	}
+	spec, err := transform.ParseSpec(o.mig.keys)
+	if err != nil {
+		return withExitCode(ExitError, fmt.Errorf("--key: %w", err))
+	}
+	client, err := cosmos.NewClient(ctx, o.mig.conn.source())
+	if err != nil {
+		return withExitCode(ExitError, fmt.Errorf("connect: %w", err))
+	}
+	defer client.Close()
+	source := client.Container(src.Database, src.Container)
+	var def migrate.Definition
+	if err := migrate.Retry(ctx, func() error {
+		var err error
+		def, err = source.Definition(ctx)
+		return err
+	}); err != nil {
+		return exitFor(fmt.Errorf("%w: source container %s: %v", errUsage, src, err))
+	}
+	tr, err := transform.New(spec, def.Paths)
+	if err != nil {
+		return withExitCode(ExitError, err)
+	}
+	ru := max(o.targetThroughput, o.targetAutoscale)
+	if ru == 0 {
+		tp, err := client.ReadThroughput(ctx, src.Database, src.Container)
+		if err != nil {
+			return exitFor(fmt.Errorf("read the source's throughput (give --target-throughput): %w", err))
+		}
+		ru = max(tp.Manual, tp.AutoscaleMax)
+	}
+	plan, err := migrate.PlanMigration(ctx, source, tr, migrate.PlanConfig{Sample: o.sample, TargetRU: ru})
+	if err != nil {
+		return withExitCode(ExitRunFailed, err)
+	}
+	if o.createTarget {
+		dst, err := migrate.ParseContainerRef(o.mig.target)
+		if err != nil {
+			return withExitCode(ExitError, fmt.Errorf("--target %w", err))
+		}
+		dstClient, err := cosmos.NewClient(ctx, o.mig.conn.target())
+		if err != nil {
+			return withExitCode(ExitError, fmt.Errorf("connect to the target account: %w", err))
+		}
+		defer dstClient.Close()
+		created, err := migrate.EnsureTarget(ctx, dstClient, dst, migrate.TargetDefinition(tr.TargetPaths()),
+			migrate.TargetOptions{Create: true, ManualRU: o.targetThroughput, AutoscaleMaxRU: o.targetAutoscale})
+		if err != nil {
+			return withExitCode(ExitError, err)
+		}
+		slog.Info("target container ready", "target", dst.String(), "created", created, "paths", tr.TargetPaths())
+	}
+	if o.output == "json" {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(plan); err != nil {
+			return err
+		}
+	} else {
+		printPlan(cmd.OutOrStdout(), src, tr, plan)
+	}
+	if plan.FailureShare > 0 || plan.HotPartitions > 0 || plan.OversizedKeys > 0 {
+		return withExitCode(ExitPlanWarnings, nil)
+	}
+	return nil
+}
+
+func printPlan(w io.Writer, src migrate.ContainerRef, tr *transform.Transformer, p *migrate.Plan) {
+	fmt.Fprintf(w, "rekey plan: %s (%d items, %.0f bytes each on average) -> key %s\n", src, p.SourceItems, p.AvgItemBytes, strings.Join(tr.Spec().Strings(), " "))
+	fmt.Fprintf(w, "sampled %d items\n", p.Sampled)
+	if len(p.Failures) == 0 {
+		fmt.Fprintln(w, "  every sampled item transforms")
+	} else {
+		kinds := make([]string, 0, len(p.Failures))
+		for k := range p.Failures {
+			kinds = append(kinds, k)
+		}
+		sort.Strings(kinds)
+		fmt.Fprintf(w, "  %.1f%% cannot be transformed and would be dead-lettered:\n", 100*p.FailureShare)
+		for _, k := range kinds {
+			fmt.Fprintf(w, "    %-16s %d\n", k, p.Failures[k])
+		}
+		for _, e := range p.Examples {
+			fmt.Fprintf(w, "    e.g. %s\n", e)
+		}
+	}
+	fmt.Fprintf(w, "new key: %d distinct values in the sample; the largest:\n", p.DistinctKeys)
+	for _, k := range p.TopKeys {
+		fmt.Fprintf(w, "  %-40s %5.1f%%  ~%.2f GB at full size\n", k.Key, 100*k.Share, k.EstimatedGB)
+	}
+	if p.OversizedKeys > 0 {
+		fmt.Fprintf(w, "  WARNING: %d key values would exceed the 20 GB logical partition limit: add a component (a hierarchical key, or hash:N)\n", p.OversizedKeys)
+	}
+	fmt.Fprintf(w, "target at %d RU/s: %d physical partitions\n", p.TargetRU, len(p.Partitions))
+	for _, part := range p.Partitions {
+		fmt.Fprintf(w, "  %-26s %5.1f%%  %s\n", shortRange(part.Min, part.Max), 100*part.Share, bar(part.Share, 40))
+	}
+	if p.HotPartitions > 0 {
+		fmt.Fprintf(w, "  WARNING: %d physical partitions would hold more than twice their share: the new key is skewed\n", p.HotPartitions)
+	} else {
+		fmt.Fprintln(w, "  no hot partition")
+	}
+	fmt.Fprintf(w, "copy: ~%.0f RU, ~%s at 90%% of %d RU/s (plus the source's ~1 RU per item read)\n", p.CopyRU, (time.Duration(p.CopySeconds) * time.Second).String(), p.TargetRU)
+}
