@@ -63,6 +63,12 @@ type RunConfig struct {
 	Owner string
 	// LeaseTTL is how long a lease stays owned without renewal.
 	LeaseTTL time.Duration
+	// MaxRU caps the RU/s spent on the target (0: no cap), MaxSourceRU
+	// those spent reading the source's change feed; both are accounted
+	// from the actual request charges. They size the Runner's budgets when
+	// it is not given its own.
+	MaxRU       float64
+	MaxSourceRU float64
 }
 
 // withDefaults returns c with zero fields set to their defaults.
@@ -109,6 +115,10 @@ func (c RunConfig) Validate() error {
 		return fmt.Errorf("max in-flight MB %d: must not be negative", c.MaxInFlightMB)
 	case c.TransientTries < 0:
 		return fmt.Errorf("transient tries %d: must not be negative", c.TransientTries)
+	case c.MaxRU < 0:
+		return fmt.Errorf("max RU %v: must not be negative (0: no cap)", c.MaxRU)
+	case c.MaxSourceRU < 0:
+		return fmt.Errorf("max source RU %v: must not be negative (0: no cap)", c.MaxSourceRU)
 	}
 	return nil
 }

@@ -1,30 +1,144 @@
 package migrate
 
 import (
+	"container/list"
 	"context"
-
-	"golang.org/x/sync/semaphore"
+	"sync"
+	"time"
 )
 
-// Limiter bounds the writes in flight. Acquire blocks until a write under
-// key may start (or ctx ends); the returned release must be called once the
-// write's answer is in, saying whether it was throttled, so an adaptive
-// limiter can back off.
+// Limiter decides when a request to the target may start. Acquire blocks
+// until a request under key may go out (or ctx ends, returning ctx.Err());
+// the returned release must be called exactly once, when the request's
+// answer is in, with what the answer says: an adaptive limiter paces by the
+// charges, backs off on throttling and honours the retry-after, and
+// refreshes its view of the target's partitions when a range is gone.
+//
+// The writer calls Acquire once per attempt, so a retried request acquires
+// again after its retry-after wait.
+//
+// The contract was release(throttled bool) before the per-range controller:
+// it grew into an Outcome because pacing needs the charge, the pause needs
+// the retry-after and the range map needs to hear of splits.
 type Limiter interface {
-	Acquire(ctx context.Context, key Key) (release func(throttled bool), err error)
+	Acquire(ctx context.Context, key Key) (release func(Outcome), err error)
 }
 
-// fixedLimiter allows n writes in flight, whatever their key.
-type fixedLimiter struct{ sem *semaphore.Weighted }
+// Outcome is what a request's answer tells a Limiter.
+type Outcome struct {
+	// RU is the request charge, of a failed request too (zero when the
+	// answer never came).
+	RU float64
+	// Throttled: the service answered 429.
+	Throttled bool
+	// RetryAfter is the 429's x-ms-retry-after-ms.
+	RetryAfter time.Duration
+	// Gone: the service answered 410, the partition was split or merged.
+	Gone bool
+}
 
-// NewFixedLimiter returns a Limiter of n concurrent writes.
+// ConcurrencyAdjuster is a Limiter whose bound on requests in flight across
+// all keys can change while it runs (--max-concurrency from the control
+// file).
+type ConcurrencyAdjuster interface {
+	SetMaxConcurrency(n int)
+}
+
+// fixedLimiter allows n requests in flight, whatever their key.
+type fixedLimiter struct{ g *gate }
+
+// NewFixedLimiter returns a Limiter of n concurrent requests, adjustable
+// with SetMaxConcurrency.
 func NewFixedLimiter(n int) Limiter {
-	return fixedLimiter{sem: semaphore.NewWeighted(int64(n))}
+	return fixedLimiter{g: newGate(n)}
 }
 
-func (l fixedLimiter) Acquire(ctx context.Context, _ Key) (func(bool), error) {
-	if err := l.sem.Acquire(ctx, 1); err != nil {
+func (l fixedLimiter) Acquire(ctx context.Context, _ Key) (func(Outcome), error) {
+	if err := l.g.acquire(ctx); err != nil {
 		return nil, err
 	}
-	return func(bool) { l.sem.Release(1) }, nil
+	return func(Outcome) { l.g.release() }, nil
+}
+
+// SetMaxConcurrency changes n.
+func (l fixedLimiter) SetMaxConcurrency(n int) { l.g.setLimit(n) }
+
+// gate is a counting semaphore whose limit can change while it is in use:
+// the in-flight limit of a feed range, which the congestion controller
+// moves, and the run's --max-concurrency, which the control file moves.
+// Waiters are served first in, first out, and a release hands its slot to
+// one waiter only, so hundreds of blocked writers cost nothing while they
+// wait (golang.org/x/sync/semaphore cannot be resized).
+type gate struct {
+	mu      sync.Mutex
+	limit   int
+	used    int
+	waiters list.List // of chan struct{}, closed when the slot is granted
+}
+
+func newGate(limit int) *gate {
+	return &gate{limit: max(limit, 1)}
+}
+
+// acquire takes a slot, waiting until one is free or ctx ends.
+func (g *gate) acquire(ctx context.Context) error {
+	g.mu.Lock()
+	if g.used < g.limit && g.waiters.Len() == 0 {
+		g.used++
+		g.mu.Unlock()
+		return nil
+	}
+	ready := make(chan struct{})
+	elem := g.waiters.PushBack(ready)
+	g.mu.Unlock()
+	select {
+	case <-ready:
+		return nil
+	case <-ctx.Done():
+		g.mu.Lock()
+		select {
+		case <-ready:
+			// Granted while giving up: hand the slot on.
+			g.used--
+			g.grant()
+		default:
+			g.waiters.Remove(elem)
+		}
+		g.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// release returns a slot taken by acquire.
+func (g *gate) release() {
+	g.mu.Lock()
+	g.used--
+	g.grant()
+	g.mu.Unlock()
+}
+
+// setLimit changes the limit. A lower limit takes effect as slots are
+// released; a higher one wakes waiters at once.
+func (g *gate) setLimit(n int) {
+	g.mu.Lock()
+	g.limit = max(n, 1)
+	g.grant()
+	g.mu.Unlock()
+}
+
+// state reports the slots in use, the limit and the waiters.
+func (g *gate) state() (used, limit, waiting int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.used, g.limit, g.waiters.Len()
+}
+
+// grant hands free slots to waiters in order; g.mu must be held.
+func (g *gate) grant() {
+	for g.used < g.limit && g.waiters.Len() > 0 {
+		front := g.waiters.Front()
+		g.waiters.Remove(front)
+		g.used++
+		close(front.Value.(chan struct{}))
+	}
 }

@@ -96,8 +96,16 @@ func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) e
 	for ctx.Err() == nil {
 		var cp ChangePage
 		err := run.w.retry.do(ctx, func() error {
-			var err error
+			reserved, err := run.SourceBudget.acquire(ctx)
+			if err != nil {
+				return err
+			}
 			cp, err = run.Source.ReadChanges(ctx, req)
+			ru := cp.RU
+			if err != nil {
+				ru = errorRU(err)
+			}
+			run.SourceBudget.settle(reserved, ru)
 			return err
 		})
 		if err != nil {

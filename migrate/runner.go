@@ -26,9 +26,15 @@ type Runner struct {
 	Transformer *transform.Transformer
 	Store       lease.Store
 	DeadLetters *DeadLetters
-	// Limiter bounds writes in flight; a fixed limit of MaxConcurrency
-	// when nil.
+	// Limiter decides when each write to the target goes out; a fixed
+	// limit of MaxConcurrency when nil. NewAdaptiveLimiter gives per-range
+	// congestion control.
 	Limiter Limiter
+	// TargetBudget caps the RU/s spent on the target, SourceBudget those
+	// spent reading the source; from RunConfig.MaxRU and MaxSourceRU when
+	// nil. Pass them to adjust the caps while Run works (Controls).
+	TargetBudget *Budget
+	SourceBudget *Budget
 	// Clock is time.Now and real sleeps when nil.
 	Clock Clock
 	// Log receives progress and warnings; discarded when nil.
@@ -91,8 +97,8 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	}()
 
 	w := &writer{
-		dst: r.Target, tr: r.Transformer, limit: r.Limiter, dead: r.DeadLetters, stats: r.Stats,
-		retry: r.retrier(cfg),
+		dst: r.Target, tr: r.Transformer, limit: r.Limiter, budget: r.TargetBudget,
+		dead: r.DeadLetters, stats: r.Stats, retry: r.retrier(cfg),
 	}
 	run := &run{
 		Runner: r, cfg: cfg, w: w,
@@ -131,15 +137,19 @@ func (r *Runner) defaults(cfg RunConfig) {
 	if r.Clock == nil {
 		r.Clock = SystemClock{}
 	}
+	if r.TargetBudget == nil {
+		r.TargetBudget = newBudget(r.Clock, cfg.MaxRU)
+	}
+	if r.SourceBudget == nil {
+		r.SourceBudget = newBudget(r.Clock, cfg.MaxSourceRU)
+	}
 	if r.Log == nil {
 		r.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if r.Stats == nil {
 		r.Stats = &Stats{}
 	}
-	if r.Stats.started.IsZero() {
-		r.Stats.started = time.Now()
-	}
+	r.Stats.start(time.Now())
 }
 
 func (r *Runner) retrier(cfg RunConfig) *retrier {

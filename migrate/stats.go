@@ -9,7 +9,9 @@ import (
 // Stats are a run's live counters, safe for concurrent use. Progress output
 // reads them with Snapshot.
 type Stats struct {
-	started time.Time
+	// started is when the run began, set once by the Runner while progress
+	// output may already read Snapshot.
+	started atomic.Pointer[time.Time]
 
 	read         atomic.Int64 // changes read from the source
 	created      atomic.Int64 // items created in the target
@@ -17,9 +19,12 @@ type Stats struct {
 	unchanged    atomic.Int64 // items already in the target as read (replays)
 	deadLettered atomic.Int64 // items sent to the dead-letter file
 	collisions   atomic.Int64 // of which (id, key) collisions
-	throttled    atomic.Int64 // 429 answers
+	throttled    atomic.Int64 // 429 answers, source and target
 	retries      atomic.Int64 // transient failures retried
 	batches      atomic.Int64 // transactional batches committed
+
+	writeRequests   atomic.Int64 // requests to the target, every attempt
+	writesThrottled atomic.Int64 // of which answered 429
 
 	sourceRU  atomicFloat // change-feed reads
 	createRU  atomicFloat // creates and committed batches
@@ -57,6 +62,12 @@ type StatsSnapshot struct {
 	CreateRU     float64       `json:"createRU"`
 	CheckRU      float64       `json:"checkRU"`
 	ReplaceRU    float64       `json:"replaceRU"`
+
+	// WriteRequests counts every request to the target (creates, batches,
+	// conflict reads, replaces), retries included; WritesThrottled those
+	// answered 429.
+	WriteRequests   int64 `json:"writeRequests"`
+	WritesThrottled int64 `json:"writesThrottled"`
 }
 
 // Written is the items now in the target as the source has them.
@@ -65,10 +76,30 @@ func (s StatsSnapshot) Written() int64 { return s.Created + s.Updated + s.Unchan
 // TargetRU is every request unit spent on the target.
 func (s StatsSnapshot) TargetRU() float64 { return s.CreateRU + s.CheckRU + s.ReplaceRU }
 
+// ThrottledShare is the share of requests to the target answered 429: the
+// figure the service's guidance keeps within 1-5%.
+func (s StatsSnapshot) ThrottledShare() float64 {
+	if s.WriteRequests == 0 {
+		return 0
+	}
+	return float64(s.WritesThrottled) / float64(s.WriteRequests)
+}
+
+// start records the start of the run, unless one is recorded already.
+func (s *Stats) start(now time.Time) { s.started.CompareAndSwap(nil, &now) }
+
+// elapsed is the time since the start of the run, zero before it.
+func (s *Stats) elapsed() time.Duration {
+	if t := s.started.Load(); t != nil {
+		return time.Since(*t)
+	}
+	return 0
+}
+
 // Snapshot copies the counters.
 func (s *Stats) Snapshot() StatsSnapshot {
 	return StatsSnapshot{
-		Elapsed:      time.Since(s.started),
+		Elapsed:      s.elapsed(),
 		Read:         s.read.Load(),
 		Created:      s.created.Load(),
 		Updated:      s.updated.Load(),
@@ -78,9 +109,12 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		Throttled:    s.throttled.Load(),
 		Retries:      s.retries.Load(),
 		Batches:      s.batches.Load(),
-		SourceRU:     s.sourceRU.load(),
-		CreateRU:     s.createRU.load(),
-		CheckRU:      s.checkRU.load(),
-		ReplaceRU:    s.replaceRU.load(),
+
+		WriteRequests:   s.writeRequests.Load(),
+		WritesThrottled: s.writesThrottled.Load(),
+		SourceRU:        s.sourceRU.load(),
+		CreateRU:        s.createRU.load(),
+		CheckRU:         s.checkRU.load(),
+		ReplaceRU:       s.replaceRU.load(),
 	}
 }

@@ -42,8 +42,10 @@ type writer struct {
 	tr    *transform.Transformer
 	retry *retrier
 	limit Limiter
-	dead  *DeadLetters
-	stats *Stats
+	// budget caps the RU/s spent on the target (--max-ru); nil: none.
+	budget *Budget
+	dead   *DeadLetters
+	stats  *Stats
 }
 
 // writePage writes every change durably or dead-letters it, and returns the
@@ -109,15 +111,33 @@ func chunkBatch(group []*change) [][]*change {
 	return out
 }
 
-// call runs op under the concurrency limiter and the retry policy.
-func (w *writer) call(ctx context.Context, key Key, op func(ctx context.Context) error) error {
+// call runs op under the RU budget, the limiter and the retry policy. op
+// returns the request charge of a success; a failure's comes from its
+// error. Every attempt is counted, and told to the limiter, with its charge
+// and, for a 429, its retry-after.
+func (w *writer) call(ctx context.Context, key Key, op func(ctx context.Context) (float64, error)) error {
 	return w.retry.do(ctx, func() error {
-		release, err := w.limit.Acquire(ctx, key)
+		reserved, err := w.budget.acquire(ctx)
 		if err != nil {
 			return err
 		}
-		err = op(ctx)
-		release(errors.Is(err, ErrThrottled))
+		release, err := w.limit.Acquire(ctx, key)
+		if err != nil {
+			w.budget.settle(reserved, 0)
+			return err
+		}
+		ru, err := op(ctx)
+		if err != nil {
+			ru = errorRU(err)
+		}
+		w.budget.settle(reserved, ru)
+		o := Outcome{RU: ru, Gone: errors.Is(err, ErrGone)}
+		if errors.Is(err, ErrThrottled) {
+			o.Throttled, o.RetryAfter = true, retryAfter(err)
+			w.stats.writesThrottled.Add(1)
+		}
+		w.stats.writeRequests.Add(1)
+		release(o)
 		return err
 	})
 }
@@ -134,10 +154,10 @@ func (w *pageWriter) writeBatch(ctx context.Context, chunk []*change) error {
 		bodies[i] = c.res.Item
 	}
 	var res BatchResult
-	err := w.call(ctx, chunk[0].key(), func(ctx context.Context) error {
+	err := w.call(ctx, chunk[0].key(), func(ctx context.Context) (float64, error) {
 		var err error
 		res, err = w.dst.CreateBatch(ctx, chunk[0].key(), bodies)
-		return err
+		return res.RU, err
 	})
 	switch {
 	case err == nil && res.Committed:
@@ -169,10 +189,10 @@ func (w *pageWriter) writeOne(ctx context.Context, c *change) error {
 	key := c.key()
 	for round := 0; round < maxReconcileRounds; round++ {
 		var wr WriteResult
-		err := w.call(ctx, key, func(ctx context.Context) error {
+		err := w.call(ctx, key, func(ctx context.Context) (float64, error) {
 			var err error
 			wr, err = w.dst.Create(ctx, key, c.res.Item)
-			return err
+			return wr.RU, err
 		})
 		switch {
 		case err == nil:
@@ -201,10 +221,10 @@ func (w *pageWriter) writeOne(ctx context.Context, c *change) error {
 func (w *pageWriter) reconcile(ctx context.Context, c *change) (done bool, err error) {
 	key := c.key()
 	var existing Item
-	err = w.call(ctx, key, func(ctx context.Context) error {
+	err = w.call(ctx, key, func(ctx context.Context) (float64, error) {
 		var err error
 		existing, err = w.dst.Read(ctx, key, c.res.ID)
-		return err
+		return existing.RU, err
 	})
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -227,10 +247,10 @@ func (w *pageWriter) reconcile(ctx context.Context, c *change) (done bool, err e
 		return true, w.resolve(c)
 	}
 	var wr WriteResult
-	err = w.call(ctx, key, func(ctx context.Context) error {
+	err = w.call(ctx, key, func(ctx context.Context) (float64, error) {
 		var err error
 		wr, err = w.dst.Replace(ctx, key, c.res.ID, c.res.Item, existing.ETag)
-		return err
+		return wr.RU, err
 	})
 	switch {
 	case err == nil:

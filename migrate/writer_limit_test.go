@@ -1,0 +1,66 @@
+package migrate
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// recordingLimiter lets every request out and records the outcomes.
+type recordingLimiter struct {
+	mu       sync.Mutex
+	outcomes []Outcome
+}
+
+func (l *recordingLimiter) Acquire(context.Context, Key) (func(Outcome), error) {
+	return func(o Outcome) {
+		l.mu.Lock()
+		l.outcomes = append(l.outcomes, o)
+		l.mu.Unlock()
+	}, nil
+}
+
+func TestWriterTellsTheLimiterEachOutcome(t *testing.T) {
+	w, dst, clk := testWriter(t)
+	lim := &recordingLimiter{}
+	w.limit = lim
+	w.budget = newBudget(clk, 1000)
+	throttles := 1
+	dst.fail = func(op string, _ Key, _ string) error {
+		if op == "create" && throttles > 0 {
+			throttles--
+			return &RequestError{Op: op, Status: http.StatusTooManyRequests, RetryAfter: 40 * time.Millisecond}
+		}
+		if op == "batch" {
+			return &RequestError{Op: op, Status: http.StatusGone, RU: 1}
+		}
+		return nil
+	}
+	if _, err := w.writePage(context.Background(), changes(t, w, item("1", "eu", "a", 1))); err != nil {
+		t.Fatal(err)
+	}
+	want := []Outcome{{Throttled: true, RetryAfter: 40 * time.Millisecond}, {RU: 5.5}}
+	if len(lim.outcomes) != 2 || lim.outcomes[0] != want[0] || lim.outcomes[1] != want[1] {
+		t.Fatalf("outcomes %+v, want %+v", lim.outcomes, want)
+	}
+	s := w.stats.Snapshot()
+	if s.WriteRequests != 2 || s.WritesThrottled != 1 || s.ThrottledShare() != 0.5 {
+		t.Fatalf("requests %d, throttled %d", s.WriteRequests, s.WritesThrottled)
+	}
+	// The budget learnt the charge it was settled with.
+	if est := w.budget.p.expected(); est <= 1 {
+		t.Fatalf("the budget's expected charge is %v after a 5.5 RU write", est)
+	}
+
+	// A 410 is reported as Gone (and, a plain failure, stops the write).
+	lim.outcomes = nil
+	page := changes(t, w, item("2", "eu", "b", 1), item("3", "eu", "b", 1))
+	if _, err := w.writePage(context.Background(), page); err == nil {
+		t.Fatal("a 410 on a batch did not fail the page")
+	}
+	if len(lim.outcomes) != 1 || !lim.outcomes[0].Gone || lim.outcomes[0].RU != 1 {
+		t.Fatalf("outcomes %+v, want one Gone costing 1 RU", lim.outcomes)
+	}
+}
