@@ -87,7 +87,8 @@ func (p *progressReporter) runLog(ctx context.Context) {
 			s := p.stats.Snapshot()
 			itemsPerSec, ruPerSec := p.rates(s)
 			args := []any{"items", s.Written(), "total", p.total, "itemsPerSec", round1(itemsPerSec),
-				"ruPerSec", round1(ruPerSec), "throttled", s.Throttled, "deadLettered", s.DeadLettered}
+				"ruPerSec", round1(ruPerSec), "throttled", s.Throttled, "throttledShare", round1(100 * s.ThrottledShare()),
+				"deadLettered", s.DeadLettered}
 			if eta, ok := p.eta(s, itemsPerSec); ok {
 				args = append(args, "eta", eta.Round(time.Second).String())
 			}
@@ -102,7 +103,7 @@ func (p *progressReporter) runLog(ctx context.Context) {
 // line is the bar's description: rates, 429s and dead letters.
 func (p *progressReporter) line(s migrate.StatsSnapshot) string {
 	itemsPerSec, ruPerSec := p.rates(s)
-	text := fmt.Sprintf("%.0f items/s  %.0f RU/s  429s %d", itemsPerSec, ruPerSec, s.Throttled)
+	text := fmt.Sprintf("%.0f items/s  %.0f RU/s  429s %d (%.1f%% of writes)", itemsPerSec, ruPerSec, s.Throttled, 100*s.ThrottledShare())
 	if s.DeadLettered > 0 {
 		text += fmt.Sprintf("  dead-lettered %d", s.DeadLettered)
 	}

@@ -60,6 +60,7 @@ The command line wins over the environment, the environment over the file.`,
 		newStatusCommand(),
 		newDemoCommand(),
 		newPlanCommand(),
+		newBenchCommand(),
 	)
 	return root
 }

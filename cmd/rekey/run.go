@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rekey-dev/rekey/internal/cosmos"
 	"github.com/rekey-dev/rekey/migrate"
 )
 
@@ -32,6 +34,9 @@ type runOptions struct {
 	targetAutoscale  int
 	progressInterval time.Duration
 	shutdownTimeout  time.Duration
+	maxRU            float64
+	maxSourceRU      float64
+	controlFile      string
 }
 
 func newRunCommand() *cobra.Command {
@@ -49,6 +54,26 @@ page is written, so a crash or kill -9 loses nothing: run the same command again
 and it resumes. Items that cannot be written (a missing key field, a collision of
 two source items on one id and new key, an item the service refuses) go to the
 dead-letter file with the reason; see 'rekey deadletter'.
+
+Throttling: writes are paced per physical partition of the target, each at a
+rate found by AIMD on the 429s it meets (starting from its share of the
+target's provisioned RU/s when that can be read; each 429's retry-after pauses
+that partition), so the migration runs near the target's RU/s with few 429s,
+and a throttled partition slows down only the writes bound for it (its
+in-flight requests do not take the others' slots). Requests go out at
+--priority low,
+so under contention the service throttles the migration before the
+application. --max-ru caps the RU/s spent on the target and --max-source-ru
+those spent reading the source, counted from the actual request charges: for
+containers shared with production.
+
+Changing the caps while it runs: write a control file, by default control.json
+in the --state directory (a cosmos:// state has no directory: give --control
+FILE), such as
+  {"maxRU": 5000, "maxSourceRU": 1000, "maxConcurrency": 16}
+It is read every second; a field left out keeps its flag's value, 0 removes an
+RU cap, deleting the file restores the flags. Each change is logged and shows
+in the progress line; a file that does not parse is reported and ignored.
 
 Exit codes: 0 caught up (--until-caught-up); 1 the run failed; 2 bad flags,
 configuration or state; 130 stopped by SIGINT/SIGTERM after checkpointing.`,
@@ -69,6 +94,9 @@ configuration or state; 130 stopped by SIGINT/SIGTERM after checkpointing.`,
 	f.IntVar(&o.targetAutoscale, "target-autoscale-max", 0, "autoscale maximum RU/s of a target created by --create-target")
 	f.DurationVar(&o.progressInterval, "progress-interval", 10*time.Second, "how often to log progress when not on a terminal")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", migrate.DefaultShutdownTimeout, "how long in-flight writes may finish after SIGINT/SIGTERM")
+	f.Float64Var(&o.maxRU, "max-ru", 0, "cap on the RU/s spent on the target, from the actual request charges (0: no cap)")
+	f.Float64Var(&o.maxSourceRU, "max-source-ru", 0, "cap on the RU/s spent reading the source's change feed (0: no cap)")
+	f.StringVar(&o.controlFile, "control", "", "control file to change --max-ru, --max-source-ru and --max-concurrency while running (default: control.json in the --state directory)")
 	return cmd
 }
 
@@ -95,7 +123,7 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	cfg := migrate.RunConfig{
 		PageSize: o.pageSize, PollInterval: o.pollInterval, MaxConcurrency: o.maxConcurrency,
 		StartFrom: startFrom, UntilCaughtUp: o.untilCaughtUp, ShutdownTimeout: o.shutdownTimeout,
-		Owner: owner(),
+		Owner: owner(), MaxRU: o.maxRU, MaxSourceRU: o.maxSourceRU,
 	}
 	if err := cfg.Validate(); err != nil {
 		return withExitCode(ExitError, fmt.Errorf("flags: %w", err))
@@ -123,13 +151,22 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 		slog.Warn("could not read the source's item count; progress shows no total", "err", err)
 	}
 	stats := &migrate.Stats{}
+	fc := newFlowControl(mg.target, cfg, targetThroughput(ctx, mg.dstClient, mg.dstRef), slog.Default())
 	r := &migrate.Runner{
 		Source: mg.source, Target: mg.target, Transformer: mg.tr, Store: mg.store,
 		DeadLetters: mg.dead, Log: slog.Default(), Stats: stats,
+		Limiter: fc.limiter, TargetBudget: fc.target, SourceBudget: fc.source,
 	}
+	controlPath := controlFilePath(o.controlFile, mg.flags.state)
 	slog.Info("migration starting", "source", mg.srcRef.String(), "target", mg.dstRef.String(),
-		"key", strings.Join(mg.tr.Spec().Strings(), " "), "state", mg.stateName, "sourceItems", total)
-	progress := &progressReporter{stats: stats, total: total, interval: o.progressInterval, terminal: isTerminal(cmd.ErrOrStderr()), out: cmd.ErrOrStderr()}
+		"key", strings.Join(mg.tr.Spec().Strings(), " "), "state", mg.stateName, "sourceItems", total,
+		"settings", fc.controls.Current().String(), "controlFile", controlPath)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	if controlPath != "" {
+		go fc.controls.Watch(watchCtx, controlPath, migrate.DefaultControlPoll)
+	}
+	progress := &progressReporter{stats: stats, total: total, interval: o.progressInterval, terminal: isTerminal(cmd.ErrOrStderr()), out: cmd.ErrOrStderr(), extra: fc.describe}
 	stopProgress := progress.start(ctx)
 	sum, err := r.Run(ctx, cfg)
 	stopProgress()
@@ -167,8 +204,85 @@ func printSummary(w io.Writer, sum migrate.Summary, deadPath string) {
 	fmt.Fprintf(w, "  items written     %d (created %d, updated %d, already there %d; %d batches)\n", s.Written(), s.Created, s.Updated, s.Unchanged, s.Batches)
 	fmt.Fprintf(w, "  dead-lettered     %d now in %s (this run: %d, of which collisions %d)\n", sum.DeadLetters, deadPath, s.DeadLettered, s.Collisions)
 	fmt.Fprintf(w, "  request units     target %.0f (creates %.0f, conflict checks %.0f, replaces %.0f); source %.0f\n", s.TargetRU(), s.CreateRU, s.CheckRU, s.ReplaceRU, s.SourceRU)
-	fmt.Fprintf(w, "  throttled (429)   %d; transient retries %d\n", s.Throttled, s.Retries)
+	fmt.Fprintf(w, "  throttled (429)   %d (target: %d of %d requests, %.2f%%; source: %d); transient retries %d\n",
+		s.Throttled, s.WritesThrottled, s.WriteRequests, 100*s.ThrottledShare(), s.Throttled-s.WritesThrottled, s.Retries)
 	if sum.DeadLetters > 0 {
 		fmt.Fprintf(w, "  %d items could not be copied: 'rekey deadletter list' shows why; cutover is refused until they are replayed or accepted\n", sum.DeadLetters)
 	}
+}
+
+// flowControl is how a run paces its requests: the per-range congestion
+// control of the target's writes, the RU budgets of both sides, and the
+// controls that change them while the run works.
+type flowControl struct {
+	limiter  *migrate.AdaptiveLimiter
+	target   *migrate.Budget
+	source   *migrate.Budget
+	controls *migrate.Controls
+}
+
+// newFlowControl builds the flow control of a run on target from its
+// configuration (MaxConcurrency, MaxRU, MaxSourceRU) and the target's
+// provisioned RU/s (0 when unknown), with the paced controller.
+func newFlowControl(target migrate.Partitioning, cfg migrate.RunConfig, provisionedRU float64, log *slog.Logger) *flowControl {
+	return newFlowControlMode(target, cfg, migrate.ControllerPaced, provisionedRU, log)
+}
+
+func newFlowControlMode(target migrate.Partitioning, cfg migrate.RunConfig, mode migrate.ControllerMode, provisionedRU float64, log *slog.Logger) *flowControl {
+	conc := cfg.MaxConcurrency
+	if conc == 0 {
+		conc = migrate.DefaultMaxConcurrency
+	}
+	fc := &flowControl{
+		limiter: migrate.NewAdaptiveLimiter(target, migrate.AdaptiveConfig{
+			MaxConcurrency: conc, Mode: mode, ProvisionedRU: provisionedRU, Log: log,
+		}),
+		target: migrate.NewBudget(cfg.MaxRU),
+		source: migrate.NewBudget(cfg.MaxSourceRU),
+	}
+	base := migrate.Settings{MaxRU: cfg.MaxRU, MaxSourceRU: cfg.MaxSourceRU, MaxConcurrency: conc}
+	fc.controls = migrate.NewControls(base, fc.target, fc.source, fc.limiter, log)
+	return fc
+}
+
+// describe is the progress line's view of the flow control: the settings
+// in force and what the controller does with them.
+func (fc *flowControl) describe() string {
+	text := fc.controls.Current().String()
+	if s := fc.limiter.Summary(); s != "" {
+		text += "  " + s
+	}
+	return text
+}
+
+// controlFilePath is the control file a run watches: --control when given,
+// else control.json in a --state directory; none for a cosmos:// state
+// without --control, which has no directory of its own.
+func controlFilePath(flag, state string) string {
+	switch {
+	case flag != "":
+		return flag
+	case strings.HasPrefix(state, "cosmos://"):
+		return ""
+	default:
+		return filepath.Join(state, migrate.ControlFileName)
+	}
+}
+
+// targetThroughput is the RU/s provisioned on the target container itself
+// (manual, or the autoscale maximum), which the congestion control starts
+// from; 0 when the target shares its database's throughput, is serverless,
+// or the offer cannot be read: the control then finds the rate by itself.
+func targetThroughput(ctx context.Context, c *cosmos.Client, ref migrate.ContainerRef) float64 {
+	tp, err := c.ReadThroughput(ctx, ref.Database, ref.Container)
+	switch {
+	case err != nil:
+		slog.Debug("could not read the target's throughput; the write rate starts low and grows", "err", err)
+		return 0
+	case tp.Shared:
+		return 0
+	case tp.AutoscaleMax > 0:
+		return float64(tp.AutoscaleMax)
+	}
+	return float64(tp.Manual)
 }

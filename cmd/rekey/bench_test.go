@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+// TestBenchSmoke runs `rekey bench` on a few hundred items: the emulator
+// child starts, both writers copy everything, and the JSON report holds
+// their figures.
+func TestBenchSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an emulator process")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	stdout, stderr, code := cli(t, ctx, "bench", "--items", "300", "--target-ru", "6000", "--source-ru", "6000",
+		"--timeout", "90s", "-o", "json", "--log-level", "warn")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var rep struct {
+		Items   int           `json:"items"`
+		Results []benchResult `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	if rep.Items != 300 || len(rep.Results) != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+	rk, nv := rep.Results[0], rep.Results[1]
+	if rk.Writer != "rekey (paced)" || rk.InTarget != 300 || rk.Written != 300 || rk.Lost != 0 {
+		t.Fatalf("rekey result %+v", rk)
+	}
+	if nv.Writer != "naive" || nv.InTarget+nv.Lost != 300 {
+		t.Fatalf("naive result %+v", nv)
+	}
+	if rk.ProvisionedRU != 6000 || rk.Partitions != 1 || rk.Overall.RUPerSec <= 0 || rk.CPUSeconds <= 0 || rk.PeakRSSMB <= 0 {
+		t.Fatalf("rekey figures %+v", rk)
+	}
+}
+
+func TestBenchItemsAreSizedAndSkewed(t *testing.T) {
+	g := benchItems{n: 10000, size: 1024, skew: 0.3}
+	hot := 0
+	for i := range g.n {
+		it := g.item(i)
+		if len(it) != 1024 {
+			t.Fatalf("item %d is %d bytes", i, len(it))
+		}
+		var d struct {
+			Tenant     string `json:"tenant"`
+			CustomerID string `json:"customerId"`
+		}
+		if err := json.Unmarshal(it, &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.CustomerID == benchHotCustomer {
+			hot++
+		}
+		if d.Tenant != g.tenant(i) {
+			t.Fatalf("item %d tenant %q", i, d.Tenant)
+		}
+	}
+	if share := float64(hot) / float64(g.n); share < 0.28 || share > 0.32 {
+		t.Fatalf("hot share %.3f, want about 0.3", share)
+	}
+}

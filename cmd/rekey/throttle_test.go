@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rekey-dev/rekey/internal/cosmos"
+	"github.com/rekey-dev/rekey/migrate"
+)
+
+// TestRunAgainstAThrottledTarget migrates into a target of 1,000 RU/s
+// (one partition), which 32 writes in flight would outrun many times over:
+// the run must finish with every item copied and no more than 5% of its
+// requests answered 429, the share the service calls healthy. (In `rekey
+// bench`, 32 writes in flight without per-partition pacing, waiting only
+// each 429's retry-after, get about 40% of their requests throttled.)
+func TestRunAgainstAThrottledTarget(t *testing.T) {
+	e := newE2E(t)
+	src := e.container("orders", 10000, "/region")
+	dst := e.container("byCustomer", 1000, "/customerId")
+	seedOrders(t, src, 600)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	stdout, stderr, code := cli(t, ctx, append([]string{"run", "--until-caught-up"}, e.args("orders", "byCustomer", "/customerId")...)...)
+	t.Logf("the run took %v", time.Since(start).Round(time.Millisecond))
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	checkCopy(t, src, dst, []string{"/customerId"}, []string{"/region"}, nil)
+	m, err := e.srv.ContainerMetrics(testDB, "byCustomer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	attempts := m.Requests + m.Throttled
+	share := float64(m.Throttled) / float64(attempts)
+	t.Logf("target: %d requests, %d answered 429 (%.2f%%)", attempts, m.Throttled, 100*share)
+	if share > 0.05 {
+		t.Fatalf("%.1f%% of the target's requests were throttled (%d of %d), want at most 5%%", 100*share, m.Throttled, attempts)
+	}
+	if !strings.Contains(stdout, "(target: ") {
+		t.Fatalf("the summary does not report the target's 429s:\n%s", stdout)
+	}
+}
+
+// TestRunYieldsToTheApplication migrates into a target of 1,000 RU/s while
+// the application keeps writing 300 RU/s into it at high priority: the
+// migration, at low priority, meets 429s and backs off, keeping its own
+// share of throttled requests within 5%, and the application is (nearly)
+// never throttled.
+func TestRunYieldsToTheApplication(t *testing.T) {
+	e := newE2E(t)
+	src := e.container("orders", 10000, "/region")
+	dst := e.container("byCustomer", 1000, "/customerId")
+	seedOrders(t, src, 600)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	appCtx, stopApp := context.WithCancel(ctx)
+	var appWrites, appThrottled int
+	appDone := make(chan struct{})
+	go func() { // the application: a 5.5 RU create every 18ms, ~300 RU/s
+		defer close(appDone)
+		tick := time.NewTicker(18 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; appCtx.Err() == nil; i++ {
+			body, _ := json.Marshal(map[string]any{"id": fmt.Sprintf("app-%d", i), "customerId": fmt.Sprintf("app-%d", i)})
+			for {
+				appWrites++
+				_, err := dst.Create(appCtx, keyOf(fmt.Sprintf("app-%d", i)), body)
+				if !errors.Is(err, migrate.ErrThrottled) {
+					break
+				}
+				appThrottled++
+				time.Sleep(5 * time.Millisecond)
+			}
+			select {
+			case <-appCtx.Done():
+			case <-tick.C:
+			}
+		}
+	}()
+	time.Sleep(300 * time.Millisecond) // the application has the partition to itself first
+	stdout, stderr, code := cli(t, ctx, append([]string{"run", "--until-caught-up"}, e.args("orders", "byCustomer", "/customerId")...)...)
+	stopApp()
+	<-appDone
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var all, throttled, requests int
+	i := strings.Index(stdout, "throttled (429)   ")
+	if i < 0 {
+		t.Fatalf("no 429 line in the summary:\n%s", stdout)
+	}
+	if _, err := fmt.Sscanf(stdout[i:], "throttled (429)   %d (target: %d of %d requests", &all, &throttled, &requests); err != nil {
+		t.Fatalf("summary %q: %v", stdout[i:], err)
+	}
+	t.Logf("migration: %d of %d requests throttled; application: %d of %d", throttled, requests, appThrottled, appWrites)
+	if throttled == 0 {
+		t.Fatal("the migration never met a 429: the application did not squeeze it")
+	}
+	if share := float64(throttled) / float64(requests); share > 0.05 {
+		t.Fatalf("%.1f%% of the migration's requests were throttled, want at most 5%%", 100*share)
+	}
+	if share := float64(appThrottled) / float64(appWrites); share > 0.01 {
+		t.Fatalf("%.1f%% of the application's writes were throttled, want at most 1%%", 100*share)
+	}
+}
+
+// seedOrders writes n orders of region eu, each with its own customer, in
+// transactional batches.
+func seedOrders(t *testing.T, src *cosmos.Container, n int) {
+	t.Helper()
+	for first := 0; first < n; first += 100 {
+		var bodies [][]byte
+		for i := first; i < min(first+100, n); i++ {
+			b, _ := json.Marshal(map[string]any{"id": itemID(i), "region": "eu", "customerId": fmt.Sprintf("c%d", i)})
+			bodies = append(bodies, b)
+		}
+		if res, err := src.CreateBatch(context.Background(), keyOf("eu"), bodies); err != nil || !res.Committed {
+			t.Fatalf("seed: %v %+v", err, res)
+		}
+	}
+}
+
+// TestRunAppliesTheControlFile starts a run that follows the feed, writes
+// a control file into its state directory, and expects the change logged.
+func TestRunAppliesTheControlFile(t *testing.T) {
+	e := newE2E(t)
+	src := e.container("orders", 10000, "/region")
+	e.container("byCustomer", 10000, "/customerId")
+	put(t, src, "eu", map[string]any{"id": "1", "region": "eu", "customerId": "c1"})
+	args := append([]string{"run", "--max-ru", "800"}, e.args("orders", "byCustomer", "/customerId")...)
+	args = append(args, "--log-level", "info", "--log-format", "json", "--progress-interval", "100ms")
+	out := &syncBuffer{}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "REKEY_TEST_MAIN=1")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	waitFor(t, 20*time.Second, "the migration to start", func() bool {
+		return strings.Contains(out.String(), "migration starting")
+	})
+	if err := os.WriteFile(filepath.Join(e.state, "control.json"), []byte(`{"maxRU": 2500, "maxConcurrency": 8}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the control file to be applied", func() bool {
+		return strings.Contains(out.String(), "control file applied")
+	})
+	waitFor(t, 20*time.Second, "the progress line to show it", func() bool {
+		return strings.Contains(out.String(), "max-ru 2500  max-source-ru none  max-concurrency 8")
+	})
+	var start struct {
+		Settings string `json:"settings"`
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.Contains(line, "migration starting") {
+			_ = json.Unmarshal([]byte(line), &start)
+		}
+	}
+	if start.Settings != "max-ru 800  max-source-ru none  max-concurrency 32" {
+		t.Fatalf("the start line shows settings %q", start.Settings)
+	}
+}
+
+// syncBuffer is a bytes.Buffer a child process writes while the test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
