@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -25,7 +26,7 @@ type Runner struct {
 	Target      Target
 	Transformer *transform.Transformer
 	Store       lease.Store
-	DeadLetters *DeadLetters
+	DeadLetters DeadLetterStore
 	// Limiter decides when each write to the target goes out; a fixed
 	// limit of MaxConcurrency when nil. NewAdaptiveLimiter gives per-range
 	// congestion control.
@@ -107,16 +108,30 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 		allDone: stopReading,
 	}
 	g := new(errgroup.Group)
-	for _, l := range leases {
+	startRange := func(l lease.Lease) {
+		run.started.Add(1)
 		g.Go(func() error {
 			err := run.rangeLoop(readCtx, writeCtx, l)
+			if cfg.Shared && errors.Is(err, ErrStopped) {
+				r.Log.Info("a lease was taken over by another worker; stopped working on it", "range", l.ID)
+				return nil
+			}
 			if err != nil {
 				stopReading() // one range failing stops the others, after they checkpoint
 			}
 			return err
 		})
 	}
+	for _, l := range leases {
+		startRange(l)
+	}
+	if cfg.Shared {
+		g.Go(func() error { return run.balance(readCtx, startRange) })
+	}
 	err = g.Wait()
+	if cfg.Shared {
+		run.releaseLeases(writeCtx)
+	}
 	if serr := r.DeadLetters.Sync(); err == nil && serr != nil {
 		err = serr
 	}
@@ -125,7 +140,7 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 		DeadLetters: r.DeadLetters.Count(),
 		CaughtUp:    run.caughtUp(),
 		Interrupted: ctx.Err() != nil,
-		Ranges:      len(leases),
+		Ranges:      int(run.started.Load()),
 	}
 	return sum, err
 }
@@ -189,6 +204,14 @@ func (r *Runner) leases(ctx context.Context, cfg RunConfig) ([]lease.Lease, erro
 		}
 		r.Log.Info("created leases", "ranges", len(existing))
 	}
+	if cfg.Shared {
+		taken, err := r.leaser(cfg).Acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r.Log.Info("took leases", "owner", cfg.Owner, "leases", len(taken), "of", len(existing))
+		return taken, nil
+	}
 	owned := make([]lease.Lease, 0, len(existing))
 	for _, l := range existing {
 		l.Owner, l.Timestamp = cfg.Owner, r.Clock.Now().UTC()
@@ -211,6 +234,9 @@ type run struct {
 	mu      sync.Mutex
 	pending int // ranges not yet caught up
 	allDone func()
+
+	started     atomic.Int64 // ranges this run worked on
+	allCaughtUp atomic.Bool  // shared: every lease of every worker caught up
 }
 
 // markCaughtUp records that a range reached the end of its feed; with
@@ -223,13 +249,16 @@ func (run *run) markCaughtUp(first bool) {
 	run.pending--
 	done := run.pending == 0
 	run.mu.Unlock()
-	if done && run.cfg.UntilCaughtUp {
+	if done && run.cfg.UntilCaughtUp && !run.cfg.Shared { // shared: balance decides, for every worker
 		run.Log.Info("every range has caught up")
 		run.allDone()
 	}
 }
 
 func (run *run) caughtUp() bool {
+	if run.cfg.Shared {
+		return run.allCaughtUp.Load()
+	}
 	run.mu.Lock()
 	defer run.mu.Unlock()
 	return run.pending == 0

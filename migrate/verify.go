@@ -83,7 +83,7 @@ type Verifier struct {
 	Target      Source // read through its change feed, as the source is
 	Writer      Target // the target, for --fix
 	Transformer *transform.Transformer
-	DeadLetters *DeadLetters // for collisions and the dead-letter count; may be nil
+	DeadLetters DeadLetterStore // for collisions and the dead-letter count; may be nil
 	Clock       Clock
 	Log         *slog.Logger
 }
@@ -280,7 +280,7 @@ func (v *Verifier) collisionSet() map[string]bool {
 	if v.DeadLetters == nil {
 		return out
 	}
-	entries, err := ListDeadLetters(v.DeadLetters.Path())
+	entries, err := v.DeadLetters.List()
 	if err != nil {
 		return out
 	}

@@ -44,7 +44,7 @@ type writer struct {
 	limit Limiter
 	// budget caps the RU/s spent on the target (--max-ru); nil: none.
 	budget *Budget
-	dead   *DeadLetters
+	dead   DeadLetterStore
 	stats  *Stats
 }
 

@@ -125,7 +125,7 @@ func TestWriterCollisionsAreDeadLettered(t *testing.T) {
 			if err := w.dead.Sync(); err != nil {
 				t.Fatal(err)
 			}
-			dl, err := ListDeadLetters(w.dead.Path())
+			dl, err := w.dead.List()
 			if err != nil || len(dl) != 1 {
 				t.Fatalf("dead letters %v %v, want 1", dl, err)
 			}
@@ -202,7 +202,7 @@ func TestWriterDeadLettersRefusedItems(t *testing.T) {
 	if err := w.dead.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	dl, _ := ListDeadLetters(w.dead.Path())
+	dl, _ := w.dead.List()
 	kinds := map[string]string{}
 	for _, d := range dl {
 		kinds[d.SourceID] = d.Kind

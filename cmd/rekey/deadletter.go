@@ -3,13 +3,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rekey-dev/rekey/internal/cosmos"
 	"github.com/rekey-dev/rekey/migrate"
 )
 
@@ -25,17 +24,6 @@ func newDeadLetterCommand() *cobra.Command {
 	return cmd
 }
 
-// deadLetterPath is where the migration's dead letters are.
-func deadLetterPath(m *migrationFlags) string {
-	if m.deadLetter != "" {
-		return m.deadLetter
-	}
-	if strings.HasPrefix(m.state, "cosmos://") {
-		return "rekey-deadletter.jsonl"
-	}
-	return filepath.Join(m.state, "deadletter.jsonl")
-}
-
 func newDeadLetterListCommand() *cobra.Command {
 	var mig migrationFlags
 	var output string
@@ -49,7 +37,20 @@ written since (by a replay, or a newer version from the change feed) are not
 shown. Exit code 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			entries, err := migrate.ListDeadLetters(deadLetterPath(&mig))
+			var client *cosmos.Client
+			if _, _, ok := cosmosState(mig.state); ok && mig.deadLetter == "" {
+				c, err := cosmos.NewClient(cmd.Context(), mig.conn.target())
+				if err != nil {
+					return withExitCode(ExitError, fmt.Errorf("connect: %w", err))
+				}
+				defer c.Close()
+				client = c
+			}
+			store, err := openDeadLetters(&mig, client, true)
+			if err != nil {
+				return exitFor(err)
+			}
+			entries, err := store.List()
 			if err != nil {
 				return withExitCode(ExitError, err)
 			}
@@ -114,14 +115,14 @@ fail (listed by 'rekey deadletter list'); 2 bad flags or state.`,
 			if err := mg.openState(ctx, time.Time{}); err != nil {
 				return exitFor(err)
 			}
-			entries, err := migrate.ListDeadLetters(mg.dead.Path())
+			entries, err := mg.dead.List()
 			if err != nil {
 				return withExitCode(ExitError, err)
 			}
 			r := &migrate.Runner{Source: mg.source, Target: mg.target, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead}
 			res, err := r.Replay(ctx, migrate.RunConfig{}, entries)
 			fmt.Fprintf(cmd.OutOrStdout(), "replayed %d: %d written, %d gone from the source, %d still failing; %d dead letters remain in %s\n",
-				res.Replayed, res.Written, res.SourceGone, res.StillFailing, mg.dead.Count(), mg.dead.Path())
+				res.Replayed, res.Written, res.SourceGone, res.StillFailing, mg.dead.Count(), mg.dead.Where())
 			if err != nil {
 				return withExitCode(ExitRunFailed, err)
 			}

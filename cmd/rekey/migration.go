@@ -81,8 +81,7 @@ type migration struct {
 	tr         *transform.Transformer
 	store      lease.Store
 	stateName  string
-	deadPath   string
-	dead       *migrate.DeadLetters
+	dead       migrate.DeadLetterStore
 	identities [2]string
 }
 
@@ -154,12 +153,12 @@ func identity(cfg cosmos.Config, ref migrate.ContainerRef) string {
 	return host + "/" + ref.String()
 }
 
-// openState opens the lease store and the dead-letter file, and checks the
+// openState opens the lease store and the dead letters, and checks the
 // state belongs to this migration.
 func (mg *migration) openState(ctx context.Context, startFrom time.Time) error {
 	m := mg.flags
-	if db, coll, ok := strings.Cut(strings.TrimPrefix(m.state, "cosmos://"), "/"); strings.HasPrefix(m.state, "cosmos://") {
-		if !ok || db == "" || coll == "" {
+	if db, coll, ok := cosmosState(m.state); ok {
+		if db == "" {
 			return fmt.Errorf("%w: --state %q: want cosmos://DATABASE/CONTAINER", errUsage, m.state)
 		}
 		if err := mg.dstClient.EnsureLeaseContainer(ctx, db, coll); err != nil {
@@ -170,11 +169,6 @@ func (mg *migration) openState(ctx context.Context, startFrom time.Time) error {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 		mg.store = store
-		mg.stateName = m.state
-		mg.deadPath = m.deadLetter
-		if mg.deadPath == "" {
-			mg.deadPath = "rekey-deadletter.jsonl"
-		}
 	} else {
 		fs, err := lease.OpenFile(m.state)
 		if err != nil {
@@ -183,12 +177,9 @@ func (mg *migration) openState(ctx context.Context, startFrom time.Time) error {
 			}
 			return err
 		}
-		mg.store, mg.stateName = fs, m.state
-		mg.deadPath = m.deadLetter
-		if mg.deadPath == "" {
-			mg.deadPath = filepath.Join(m.state, "deadletter.jsonl")
-		}
+		mg.store = fs
 	}
+	mg.stateName = m.state
 	want := migrate.NewMeta(mg.identities[0], mg.identities[1], mg.tr, startFrom)
 	if _, err := migrate.OpenMeta(ctx, mg.store, want, mg.stateName); err != nil {
 		if errors.Is(err, lease.ErrMetaMismatch) {
@@ -196,12 +187,53 @@ func (mg *migration) openState(ctx context.Context, startFrom time.Time) error {
 		}
 		return err
 	}
-	dead, err := migrate.OpenDeadLetters(mg.deadPath)
+	dead, err := openDeadLetters(m, mg.dstClient, false)
 	if err != nil {
 		return err
 	}
 	mg.dead = dead
 	return nil
+}
+
+// cosmosState splits a cosmos://DATABASE/CONTAINER state; ok is false for a
+// directory, db empty for a malformed one.
+func cosmosState(state string) (db, coll string, ok bool) {
+	rest, found := strings.CutPrefix(state, "cosmos://")
+	if !found {
+		return "", "", false
+	}
+	db, coll, _ = strings.Cut(rest, "/")
+	if db == "" || coll == "" || strings.Contains(coll, "/") {
+		return "", "", true
+	}
+	return db, coll, true
+}
+
+// openDeadLetters opens a migration's dead letters: the --dead-letter file
+// when given, else the lease container's documents for a cosmos:// state
+// (so a Job's pods share them), else deadletter.jsonl in the state
+// directory. readOnly opens a file without writing to it (another process
+// may be appending).
+func openDeadLetters(m *migrationFlags, client *cosmos.Client, readOnly bool) (migrate.DeadLetterStore, error) {
+	if db, coll, ok := cosmosState(m.state); ok && m.deadLetter == "" {
+		if db == "" || client == nil {
+			return nil, fmt.Errorf("%w: --state %q: want cosmos://DATABASE/CONTAINER and the connection flags of its account", errUsage, m.state)
+		}
+		src, err1 := migrate.ParseContainerRef(m.source)
+		dst, err2 := migrate.ParseContainerRef(m.target)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("%w: --state %s: give --source and --target to name the migration", errUsage, m.state)
+		}
+		return migrate.OpenDocDeadLetters(client.LeaseDocuments(db, coll), leasePrefix(src, dst), m.state)
+	}
+	path := m.deadLetter
+	if path == "" {
+		path = filepath.Join(m.state, "deadletter.jsonl")
+	}
+	if readOnly {
+		return migrate.OpenDeadLettersReadOnly(path)
+	}
+	return migrate.OpenDeadLetters(path)
 }
 
 // leasePrefix names a migration's documents in a shared lease container.

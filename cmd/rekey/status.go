@@ -70,7 +70,7 @@ runs. Exit codes: 0; 2 when there is no state or bad flags.`,
 				return withExitCode(ExitError, err)
 			}
 			dead := 0
-			if d, err := migrate.OpenDeadLettersReadOnly(deadLetterPath(&mig)); err == nil {
+			if d, err := openDeadLetters(&mig, client, true); err == nil {
 				dead = d.Count()
 			}
 			st, err := migrate.ReadStatus(ctx, meta, store, dead, source, time.Now())

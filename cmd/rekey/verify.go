@@ -90,7 +90,7 @@ func runVerify(cmd *cobra.Command, o *verifyOptions) error {
 			return exitFor(err)
 		}
 		v.DeadLetters = mg.dead
-	} else if dead, err := migrate.OpenDeadLettersReadOnly(deadLetterPath(&o.mig)); err == nil {
+	} else if dead, err := openDeadLetters(&o.mig, mg.dstClient, true); err == nil {
 		v.DeadLetters = dead
 	}
 	rep, err := v.Verify(ctx, cfg)
