@@ -63,6 +63,13 @@ type RunConfig struct {
 	Owner string
 	// LeaseTTL is how long a lease stays owned without renewal.
 	LeaseTTL time.Duration
+	// Shared makes this run one of many workers sharing the leases (a
+	// Kubernetes Job's pods on a cosmos:// state): it takes a fair share of
+	// the leases, renews them, takes over the leases of workers that died,
+	// releases its own when it stops, and with UntilCaughtUp stops once
+	// every range of every worker has caught up. Without it the run takes
+	// every lease (the file store's lock makes it the only worker).
+	Shared bool
 	// MaxRU caps the RU/s spent on the target (0: no cap), MaxSourceRU
 	// those spent reading the source's change feed; both are accounted
 	// from the actual request charges. They size the Runner's budgets when

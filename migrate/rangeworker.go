@@ -54,6 +54,13 @@ func (run *run) rangeLoop(readCtx, writeCtx context.Context, l lease.Lease) erro
 				caughtUp = true
 				run.markCaughtUp(true)
 			}
+			if run.cfg.Shared && run.Clock.Now().Sub(l.Timestamp) > run.cfg.LeaseTTL/3 {
+				// Idle at the end of the feed: renew the lease well before it expires.
+				if l, err = run.checkpoint(writeCtx, l); err != nil {
+					drain(pages, run)
+					return fmt.Errorf("feed range %s: %w", l.ID, err)
+				}
+			}
 			continue
 		}
 		behind = true

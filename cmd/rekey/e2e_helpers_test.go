@@ -223,3 +223,12 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 func itemID(i int) string { return fmt.Sprintf("order-%05d", i) }
 
 func keyOf(s string) migrate.Key { return migrate.Key{transform.StringValue(s)} }
+
+func mustRef(t *testing.T, s string) migrate.ContainerRef {
+	t.Helper()
+	r, err := migrate.ParseContainerRef(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}

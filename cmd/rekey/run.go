@@ -34,6 +34,7 @@ type runOptions struct {
 	targetAutoscale  int
 	progressInterval time.Duration
 	shutdownTimeout  time.Duration
+	leaseTTL         time.Duration
 	maxRU            float64
 	maxSourceRU      float64
 	controlFile      string
@@ -75,6 +76,14 @@ It is read every second; a field left out keeps its flag's value, 0 removes an
 RU cap, deleting the file restores the flags. Each change is logged and shows
 in the progress line; a file that does not parse is reported and ignored.
 
+With --state cosmos://DATABASE/CONTAINER the leases (and the dead letters)
+live in a lease container in the target's account, and any number of rekey run
+processes share the work, as the pods of a Kubernetes Job do: each takes a
+fair share of the feed ranges, renews its leases, takes over those of a worker
+that stopped renewing within --lease-ttl, and releases its own when it stops;
+with --until-caught-up each exits once every range of every worker has caught
+up (see deploy/kubernetes/job.yaml).
+
 Exit codes: 0 caught up (--until-caught-up); 1 the run failed; 2 bad flags,
 configuration or state; 130 stopped by SIGINT/SIGTERM after checkpointing.`,
 		Args: cobra.NoArgs,
@@ -93,6 +102,7 @@ configuration or state; 130 stopped by SIGINT/SIGTERM after checkpointing.`,
 	f.IntVar(&o.targetThroughput, "target-throughput", 0, "manual RU/s of a target created by --create-target")
 	f.IntVar(&o.targetAutoscale, "target-autoscale-max", 0, "autoscale maximum RU/s of a target created by --create-target")
 	f.DurationVar(&o.progressInterval, "progress-interval", 10*time.Second, "how often to log progress when not on a terminal")
+	f.DurationVar(&o.leaseTTL, "lease-ttl", migrate.DefaultLeaseTTL, "with a cosmos:// state: how long a worker's lease lasts without renewal before another worker takes it over")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", migrate.DefaultShutdownTimeout, "how long in-flight writes may finish after SIGINT/SIGTERM")
 	f.Float64Var(&o.maxRU, "max-ru", 0, "cap on the RU/s spent on the target, from the actual request charges (0: no cap)")
 	f.Float64Var(&o.maxSourceRU, "max-source-ru", 0, "cap on the RU/s spent reading the source's change feed (0: no cap)")
@@ -124,7 +134,9 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 		PageSize: o.pageSize, PollInterval: o.pollInterval, MaxConcurrency: o.maxConcurrency,
 		StartFrom: startFrom, UntilCaughtUp: o.untilCaughtUp, ShutdownTimeout: o.shutdownTimeout,
 		Owner: owner(), MaxRU: o.maxRU, MaxSourceRU: o.maxSourceRU,
+		LeaseTTL: o.leaseTTL,
 	}
+	_, _, cfg.Shared = cosmosState(o.mig.state)
 	if err := cfg.Validate(); err != nil {
 		return withExitCode(ExitError, fmt.Errorf("flags: %w", err))
 	}
@@ -170,7 +182,7 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	stopProgress := progress.start(ctx)
 	sum, err := r.Run(ctx, cfg)
 	stopProgress()
-	printSummary(cmd.OutOrStdout(), sum, mg.dead.Path())
+	printSummary(cmd.OutOrStdout(), sum, mg.dead.Where())
 	switch {
 	case err != nil:
 		return withExitCode(ExitRunFailed, err)
