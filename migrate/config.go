@@ -8,7 +8,7 @@ import (
 
 // Defaults of RunConfig.
 const (
-	DefaultPageSize        = 100
+	DefaultPageSize        = 1000
 	DefaultPollInterval    = time.Second
 	DefaultMaxConcurrency  = 32
 	DefaultShutdownTimeout = 10 * time.Second

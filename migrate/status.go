@@ -113,7 +113,12 @@ func probeLag(ctx context.Context, source Source, l lease.Lease, rs *RangeStatus
 	var count int64
 	var oldest int64
 	for count < maxLagProbe {
-		page, err := source.ReadChanges(ctx, req)
+		var page ChangePage
+		err := Retry(ctx, func() error {
+			var err error
+			page, err = source.ReadChanges(ctx, req)
+			return err
+		})
 		if err != nil {
 			return err
 		}
