@@ -46,24 +46,34 @@ func (e *Emulator) routeContainer(w http.ResponseWriter, rc *requestContext, db 
 	}
 }
 
-func (e *Emulator) createContainer(w http.ResponseWriter, rc *requestContext, db *database) error {
+// containerBody reads and validates a container definition: its id, its
+// partition key definition and its default TTL.
+func containerBody(rc *requestContext) (props, string, pkDefinition, *svcError) {
 	body, err := rc.readBody()
 	if err != nil {
-		return err
+		return nil, "", pkDefinition{}, err
 	}
 	p, perr := parseProps(body)
 	if perr != nil {
-		return badRequest("The container definition is invalid: %v", perr)
+		return nil, "", pkDefinition{}, badRequest("The container definition is invalid: %v", perr)
 	}
-	id, idErr := resourceID(p)
-	if idErr != nil {
-		return idErr
+	id, err := resourceID(p)
+	if err != nil {
+		return nil, "", pkDefinition{}, err
 	}
-	def, defErr := parsePKDefinition(p.get("partitionKey"))
-	if defErr != nil {
-		return defErr
+	def, err := parsePKDefinition(p.get("partitionKey"))
+	if err != nil {
+		return nil, "", pkDefinition{}, err
 	}
 	if err := validateTTL(p.get("defaultTtl")); err != nil {
+		return nil, "", pkDefinition{}, err
+	}
+	return p, id, def, nil
+}
+
+func (e *Emulator) createContainer(w http.ResponseWriter, rc *requestContext, db *database) error {
+	p, id, def, err := containerBody(rc)
+	if err != nil {
 		return err
 	}
 	manual, autoscale, hasOffer, offErr := parseOfferHeaders(rc)
@@ -212,30 +222,15 @@ func (e *Emulator) readContainer(w http.ResponseWriter, rc *requestContext, c *c
 }
 
 func (e *Emulator) replaceContainer(w http.ResponseWriter, rc *requestContext, c *container) error {
-	body, err := rc.readBody()
+	p, id, def, err := containerBody(rc)
 	if err != nil {
 		return err
-	}
-	p, perr := parseProps(body)
-	if perr != nil {
-		return badRequest("The container definition is invalid: %v", perr)
-	}
-	id, idErr := resourceID(p)
-	if idErr != nil {
-		return idErr
 	}
 	if id != c.id {
 		return badRequest("The container id %q in the body does not match %q in the path.", id, c.id)
 	}
-	def, defErr := parsePKDefinition(p.get("partitionKey"))
-	if defErr != nil {
-		return defErr
-	}
 	if !samePKDefinition(def, c.pk) {
 		return badRequest("The partition key definition of a container cannot be changed: it is %v, the request has %v. Create a new container (rekey migrates the data).", c.pk.rawPaths, def.rawPaths)
-	}
-	if err := validateTTL(p.get("defaultTtl")); err != nil {
-		return err
 	}
 	e.store.mu.Lock()
 	etag := e.store.newETag()
