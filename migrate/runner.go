@@ -202,7 +202,7 @@ func (r *Runner) leases(ctx context.Context, cfg RunConfig) ([]lease.Lease, erro
 		if existing, err = r.Store.List(ctx); err != nil {
 			return nil, fmt.Errorf("list leases: %w", err)
 		}
-		r.Log.Info("created leases", "ranges", len(existing))
+		r.Log.Debug("created leases", "ranges", len(existing))
 	}
 	if cfg.Shared {
 		taken, err := r.leaser(cfg).Acquire(ctx)

@@ -176,3 +176,34 @@ func TestRunThroughThrottlingAndSplit(t *testing.T) {
 		t.Errorf("the source should have 3 ranges after the split, has %d", len(ranges))
 	}
 }
+
+// --start-from now copies only the changes made after the migration began:
+// a delta-only sync.
+func TestRunStartFromNow(t *testing.T) {
+	e := newE2E(t)
+	src := e.container("orders", 12_000, "/region")
+	for i := 0; i < 50; i++ {
+		put(t, src, regions[i%len(regions)], order(i, 1))
+	}
+	time.Sleep(1100 * time.Millisecond) // If-Modified-Since has second granularity
+	keys := []string{"/tenantId"}
+	args := append([]string{"run", "--until-caught-up", "--create-target", "--start-from", "now"}, e.args("orders", "target", keys...)...)
+	out, errOut, code := cli(t, context.Background(), args...)
+	if code != 0 || !strings.Contains(out, "items read        0") {
+		t.Fatalf("first run from now: exit %d\n%s%s", code, out, errOut)
+	}
+	put(t, src, regions[7%len(regions)], order(7, 2))
+	put(t, src, regions[99%len(regions)], order(99, 1))
+	out, errOut, code = cli(t, context.Background(), args...)
+	if code != 0 || !strings.Contains(out, "items read        2") {
+		t.Fatalf("second run: exit %d\n%s%s", code, out, errOut)
+	}
+	m, _ := e.srv.ContainerMetrics(testDB, "target")
+	if m.Items != 2 {
+		t.Fatalf("the target holds %d items, want only the 2 changed after the start", m.Items)
+	}
+	_, errOut, code = cli(t, context.Background(), append([]string{"run", "--start-from", "yesterday"}, e.args("orders", "target", keys...)...)...)
+	if code != ExitError || !strings.Contains(errOut, "--start-from") {
+		t.Fatalf("a bad --start-from: exit %d %s", code, errOut)
+	}
+}
