@@ -70,6 +70,9 @@ var ErrStopped = errors.New("migration stopped")
 // credentials, a lost lease) is returned after the other ranges checkpointed
 // what they had written.
 func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
+	if err := refuseAfterCutover(ctx, r.Store, "run"); err != nil {
+		return Summary{}, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return Summary{}, err
 	}
