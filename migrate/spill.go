@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"hash/maphash"
 	"io"
 	"os"
 	"path/filepath"
@@ -50,17 +50,19 @@ const maxSplitDepth = 8
 // can compare one bucket at a time with memory bounded by maxBucketBytes,
 // whatever the containers' sizes.
 type spill struct {
-	dir     string
-	seed    byte // varies the hash between a bucket and its sub-buckets
-	mu      []sync.Mutex
-	files   []*os.File
-	writers []*bufio.Writer
-	sizes   []int64
-	n       int
+	dir      string
+	maxBytes int64        // a bucket past this is split again (maxBucketBytes)
+	seed     maphash.Seed // each spill its own: sub-buckets hash independently of their bucket
+	depth    int          // 0 for verify's spill, +1 for each split
+	mu       []sync.Mutex
+	files    []*os.File
+	writers  []*bufio.Writer
+	sizes    []int64
+	n        int
 }
 
-func newSpill(dir string, buckets int, seed byte) (*spill, error) {
-	s := &spill{dir: dir, seed: seed, n: buckets, mu: make([]sync.Mutex, buckets), sizes: make([]int64, buckets)}
+func newSpill(dir string, buckets int) (*spill, error) {
+	s := &spill{dir: dir, maxBytes: maxBucketBytes, seed: maphash.MakeSeed(), n: buckets, mu: make([]sync.Mutex, buckets), sizes: make([]int64, buckets)}
 	for i := 0; i < buckets; i++ {
 		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("bucket-%03d", i)))
 		if err != nil {
@@ -75,10 +77,7 @@ func newSpill(dir string, buckets int, seed byte) (*spill, error) {
 
 // bucketOf picks a record's bucket from its source identity.
 func (s *spill) bucketOf(ident string) int {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte{s.seed})
-	_, _ = h.Write([]byte(ident))
-	return int(h.Sum64() % uint64(s.n))
+	return int(maphash.String(s.seed, ident) % uint64(s.n))
 }
 
 // add appends a record to its bucket; safe for concurrent use.
@@ -130,7 +129,7 @@ func (s *spill) eachOf(b int, fn func([]record) error) error {
 		return fmt.Errorf("verify spill: %w", err)
 	}
 	r := bufio.NewReaderSize(f, 64<<10)
-	if s.sizes[b] <= maxBucketBytes || s.seed >= maxSplitDepth {
+	if s.sizes[b] <= s.maxBytes || s.depth >= maxSplitDepth {
 		var recs []record
 		err := readRecords(r, func(rec record) error {
 			recs = append(recs, rec)
@@ -146,10 +145,11 @@ func (s *spill) eachOf(b int, fn func([]record) error) error {
 		return fmt.Errorf("verify spill: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	sub, err := newSpill(dir, int(min(s.sizes[b]/maxBucketBytes*2+2, 64)), s.seed+1)
+	sub, err := newSpill(dir, int(min(s.sizes[b]/s.maxBytes*2+2, 64)))
 	if err != nil {
 		return err
 	}
+	sub.maxBytes, sub.depth = s.maxBytes, s.depth+1
 	defer sub.close()
 	if err := readRecords(r, func(rec record) error { return sub.add(&rec) }); err != nil {
 		return err

@@ -12,7 +12,7 @@ import (
 func TestSpillSplitsLargeBucketsAndKeepsIdentitiesTogether(t *testing.T) {
 	const items = 30_000 // about 2.4 MB of records: two copies of each item
 	digestOf := func(buckets int) (string, int) {
-		sp, err := newSpill(t.TempDir(), buckets, 0)
+		sp, err := newSpill(t.TempDir(), buckets)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -133,7 +133,7 @@ func (v *Verifier) Verify(ctx context.Context, cfg VerifyConfig) (*VerifyReport,
 		return nil, fmt.Errorf("verify temp dir: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	sp, err := newSpill(dir, verifyBuckets, 0)
+	sp, err := newSpill(dir, verifyBuckets)
 	if err != nil {
 		return nil, err
 	}
