@@ -129,9 +129,9 @@ func TestVerifyReportsAStaleItemWrittenDuringItsRecheck(t *testing.T) {
 	ts := int64(jsonCount(t, string(it.Body), "_ts"))
 	waitFor(t, 5*time.Second, "the next second, so the write moves _ts", func() bool { return time.Now().Unix() > ts })
 
-	// The recheck's read of item 3 in the source waits 2 s; the application
+	// The recheck's read of item 3 in the source waits 3 s; the application
 	// writes item 3 meanwhile.
-	r := during(t, e, emulator.Fault{Container: "orders", Operations: []string{"read"}, Latency: 2 * time.Second},
+	r := during(t, e, emulator.Fault{Container: "orders", Operations: []string{"read"}, Latency: 3 * time.Second},
 		func() { put(t, src, region(3), order(3, 2)) },
 		append([]string{"verify", "-o", "json", "--recheck-delay", "1ms"}, e.args("orders", "target", safetyKeys...)...)...)
 	if r.code != ExitDiffers || jsonField(t, r.out, "clean") != false {
@@ -154,8 +154,8 @@ func TestCutoverVerifiesAgainWhenTheSourceIsWrittenDuringItsVerify(t *testing.T)
 		t.Fatal(err)
 	}
 	// The recheck's read of item 1 in the source (after both scans) waits
-	// 2 s; the application writes item 5 meanwhile.
-	r := during(t, e, emulator.Fault{Container: "orders", Operations: []string{"read"}, Latency: 2 * time.Second},
+	// 3 s; the application writes item 5 meanwhile.
+	r := during(t, e, emulator.Fault{Container: "orders", Operations: []string{"read"}, Latency: 3 * time.Second},
 		func() { put(t, src, region(5), order(5, 2)) },
 		append([]string{"cutover", "--quiet-period", "300ms", "--timeout", "2m", "--recheck-delay", "1ms"}, e.args("orders", "target", safetyKeys...)...)...)
 	if r.code != 0 || !strings.Contains(r.out, "cutover recorded at") {
@@ -271,9 +271,9 @@ func TestVerifyFixNeverOverwritesAnApplicationWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	app := map[int]map[string]any{1: order(1, 50), 2: order(2, 51), 3: order(3, 52)}
-	// The fix's first write to the target waits 2 s; the application writes
+	// The fix's first write to the target waits 3 s; the application writes
 	// the three items meanwhile.
-	r := during(t, e, emulator.Fault{Container: "target", Operations: []string{"write"}, Latency: 2 * time.Second},
+	r := during(t, e, emulator.Fault{Container: "target", Operations: []string{"write"}, Latency: 3 * time.Second},
 		func() {
 			for i, body := range app {
 				put(t, tgt, tenant(i), body)
