@@ -157,6 +157,22 @@ func (s *CosmosStore) List(ctx context.Context) ([]Lease, error) {
 	return out, nil
 }
 
+// Read returns the lease with the given id; ErrLeaseNotFound when its
+// document does not exist.
+func (s *CosmosStore) Read(ctx context.Context, id string) (Lease, error) {
+	if err := validateID(id); err != nil {
+		return Lease{}, fmt.Errorf("read lease: %w", err)
+	}
+	d, err := s.docs.Read(ctx, s.docID(id))
+	if errors.Is(err, ErrDocNotFound) {
+		return Lease{}, fmt.Errorf("read lease %s: %w: %w", id, ErrLeaseNotFound, err)
+	}
+	if err != nil {
+		return Lease{}, fmt.Errorf("read lease %s: %w", id, err)
+	}
+	return s.decode(d)
+}
+
 // Create writes a new lease document stamped with the store's clock;
 // ErrLeaseExists when its id is taken.
 func (s *CosmosStore) Create(ctx context.Context, l Lease) (Lease, error) {

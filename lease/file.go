@@ -216,6 +216,22 @@ func (s *FileStore) List(ctx context.Context) ([]Lease, error) {
 	return out, nil
 }
 
+// Read returns the lease with the given id; ErrLeaseNotFound when its file
+// does not exist.
+func (s *FileStore) Read(ctx context.Context, id string) (Lease, error) {
+	if err := s.check(ctx, false); err != nil {
+		return Lease{}, fmt.Errorf("read lease %s: %w", id, err)
+	}
+	if err := validateID(id); err != nil {
+		return Lease{}, fmt.Errorf("read lease: %w", err)
+	}
+	l, err := s.readLease(id)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Lease{}, fmt.Errorf("read lease %s: %w", id, ErrLeaseNotFound)
+	}
+	return l, err
+}
+
 // Create writes a new lease stamped with the store's clock; ErrLeaseExists
 // when its id is taken.
 func (s *FileStore) Create(ctx context.Context, l Lease) (Lease, error) {

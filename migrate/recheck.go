@@ -205,7 +205,7 @@ func (v *Verifier) fix(ctx context.Context, retry *retrier, rep *VerifyReport, s
 			if cur.gone || cur.untrans {
 				continue
 			}
-			if _, err := w.writePage(ctx, []change{{res: cur.res, source: cur.body}}); err != nil {
+			if _, err := w.writePage(ctx, []change{{res: cur.res, source: cur.body}}, nil); err != nil {
 				return fmt.Errorf("fix: copy item %q: %w", s.diff.ID, err)
 			}
 			rep.Fix.Copied++

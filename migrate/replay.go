@@ -56,7 +56,7 @@ func (r *Runner) Replay(ctx context.Context, cfg RunConfig, entries []DeadLetter
 			continue
 		}
 		before := r.Stats.Snapshot().DeadLettered
-		if _, err := w.writePage(ctx, []change{{res: tr, source: body}}); err != nil {
+		if _, err := w.writePage(ctx, []change{{res: tr, source: body}}, nil); err != nil {
 			return res, fmt.Errorf("replay item %q: %w", dl.SourceID, err)
 		}
 		if r.Stats.Snapshot().DeadLettered > before {

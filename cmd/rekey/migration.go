@@ -80,6 +80,7 @@ type migration struct {
 	srcDef     migrate.Definition
 	tr         *transform.Transformer
 	store      lease.Store
+	meta       lease.Meta // the migration as its state records it
 	stateName  string
 	dead       migrate.DeadLetterStore
 	identities [2]string
@@ -181,7 +182,18 @@ func (mg *migration) openState(ctx context.Context, startFrom time.Time) error {
 	}
 	mg.stateName = m.state
 	want := migrate.NewMeta(mg.identities[0], mg.identities[1], mg.tr, startFrom)
-	if _, err := migrate.OpenMeta(ctx, mg.store, want, mg.stateName); err != nil {
+	// A new migration records the source's feed ranges with its Meta, in
+	// one create-if-absent write, so that every worker cuts the same
+	// leases from them.
+	err := migrate.Retry(ctx, func() error {
+		ranges, err := mg.source.FeedRanges(ctx)
+		want.Ranges = migrate.LeaseRanges(ranges)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("read the source's feed ranges: %w", err)
+	}
+	if mg.meta, err = migrate.OpenMeta(ctx, mg.store, want, mg.stateName); err != nil {
 		if errors.Is(err, lease.ErrMetaMismatch) {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
