@@ -85,8 +85,8 @@ func (lr Leaser) Acquire(ctx context.Context) ([]Lease, error) {
 	}
 	now := lr.now()
 	held := map[string][]Lease{lr.Owner: nil} // active owner -> live leases
-	var mine, free []Lease                     // reserved for this worker; free for anyone
-	asked := 0                                 // this worker's pending handoff requests
+	var mine, free []Lease                    // reserved for this worker; free for anyone
+	asked := 0                                // this worker's pending handoff requests
 	for _, l := range all {
 		if w, ok := l.ReservedFor(now, lr.TTL); ok {
 			if w == lr.Owner {

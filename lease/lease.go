@@ -91,18 +91,18 @@ func (l Lease) ReservedFor(now time.Time, ttl time.Duration) (worker string, ok 
 
 // Meta identifies the migration a state belongs to. It holds no secrets.
 type Meta struct {
-	Version        int       `json:"version"`
-	Source         string    `json:"source"` // account host/database/container
-	Target         string    `json:"target"`
-	KeySpec        []string  `json:"keySpec"`
-	SourceKeyPaths []string  `json:"sourceKeyPaths"`
-	StartFrom      string    `json:"startFrom,omitempty"`
+	Version        int      `json:"version"`
+	Source         string   `json:"source"` // account host/database/container
+	Target         string   `json:"target"`
+	KeySpec        []string `json:"keySpec"`
+	SourceKeyPaths []string `json:"sourceKeyPaths"`
+	StartFrom      string   `json:"startFrom,omitempty"`
 	// Ranges are the source's feed ranges when the migration started.
 	// Every lease is one of them, so workers that create leases at the same
 	// time (or fill the gaps a crash left) create the same ones. States
 	// written before it was recorded have none.
-	Ranges []Range `json:"ranges,omitempty"`
-	CreatedAt      time.Time `json:"createdAt"`
+	Ranges    []Range   `json:"ranges,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
 	// Cutover is set once `rekey cutover` recorded a clean switch.
 	Cutover *Cutover `json:"cutover,omitempty"`
 }

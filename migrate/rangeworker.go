@@ -85,7 +85,7 @@ func (run *run) applyPages(readCtx, writeCtx context.Context, h *lease.Hold, pag
 				// and a resume starts after everything seen.
 				behind = false
 				now := run.Clock.Now().UTC()
-				if _, err := h.Write(writeCtx, func(l *lease.Lease) { l.CaughtUpAt, l.Continuation = now, p.Continuation }); err != nil {
+				if err := run.checkpoint(writeCtx, h, func(l *lease.Lease) { l.CaughtUpAt, l.Continuation = now, p.Continuation }); err != nil {
 					return err
 				}
 				log.Debug("range caught up")
@@ -205,7 +205,7 @@ func (run *run) apply(ctx context.Context, h *lease.Hold, p page) error {
 		return err
 	}
 	now := run.Clock.Now().UTC()
-	_, err = h.Write(ctx, func(l *lease.Lease) {
+	err = run.checkpoint(ctx, h, func(l *lease.Lease) {
 		l.Continuation = p.Continuation
 		l.Items += int64(len(p.Items))
 		l.RU += ru

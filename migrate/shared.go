@@ -92,16 +92,16 @@ func (run *run) everyLeaseCaughtUp(ctx context.Context) bool {
 }
 
 // heartbeat renews the hold every TTL/renewEvery until ctx ends, whatever
-// the range's pages are doing; a renewal that fails for a reason other than
-// a lost lease is retried at the next beat (the fence holds writes back
-// meanwhile).
+// the range's pages are doing. A throttled or transient failure is retried
+// under the run's policy; one that outlasts it is retried at the next beat
+// (the fence holds writes back meanwhile).
 func (run *run) heartbeat(ctx context.Context, h *lease.Hold) {
 	every := max(run.cfg.LeaseTTL/renewEvery, time.Millisecond)
 	for {
 		if err := run.Clock.Sleep(ctx, every); err != nil {
 			return
 		}
-		if err := h.Renew(ctx); err != nil && ctx.Err() == nil && h.Err() == nil {
+		if err := run.w.retry.do(ctx, func() error { return h.Renew(ctx) }); err != nil && ctx.Err() == nil && h.Err() == nil {
 			run.Log.Warn("could not renew a lease; will retry", "range", h.Lease().ID, "err", err)
 		}
 	}
@@ -112,7 +112,17 @@ func (run *run) heartbeat(ctx context.Context, h *lease.Hold) {
 func (run *run) release(h *lease.Hold) {
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancel()
-	if err := h.Release(ctx); err != nil {
+	if err := run.w.retry.do(ctx, func() error { return h.Release(ctx) }); err != nil {
 		run.Log.Warn("could not release a lease; it expires after the TTL", "range", h.Lease().ID, "err", err)
 	}
+}
+
+// checkpoint writes change into the held lease under the run's retry
+// policy (a lease container throttles like any other); an error wrapping
+// lease.ErrLeaseLost means the hold is lost.
+func (run *run) checkpoint(ctx context.Context, h *lease.Hold, change func(*lease.Lease)) error {
+	return run.w.retry.do(ctx, func() error {
+		_, err := h.Write(ctx, change)
+		return err
+	})
 }
