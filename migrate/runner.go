@@ -135,9 +135,13 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	if serr := r.DeadLetters.Sync(); err == nil && serr != nil {
 		err = serr
 	}
+	dead, cerr := r.DeadLetters.Count()
+	if err == nil && cerr != nil {
+		err = fmt.Errorf("count dead letters: %w", cerr)
+	}
 	sum := Summary{
 		Stats:       r.Stats.Snapshot(),
-		DeadLetters: r.DeadLetters.Count(),
+		DeadLetters: dead,
 		CaughtUp:    run.caughtUp(),
 		Interrupted: ctx.Err() != nil,
 		Ranges:      int(run.started.Load()),

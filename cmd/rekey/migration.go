@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -233,8 +234,20 @@ func openDeadLetters(m *migrationFlags, client *cosmos.Client, readOnly bool) (m
 	if readOnly {
 		return migrate.OpenDeadLettersReadOnly(path)
 	}
-	return migrate.OpenDeadLetters(path)
+	d, err := migrate.OpenDeadLetters(path, deadLetterFileOptions...)
+	if err != nil {
+		return nil, err
+	}
+	if n := d.Repaired(); n > 0 {
+		slog.Warn("cut off a torn last line of the dead-letter file: an append that a crash or a full disk interrupted; its page was never checkpointed and is read again",
+			"file", path, "bytes", n)
+	}
+	return d, nil
 }
+
+// deadLetterFileOptions configure every dead-letter file the commands open
+// for writing. Tests inject a full disk here.
+var deadLetterFileOptions []migrate.DeadLetterOption
 
 // leasePrefix names a migration's documents in a shared lease container.
 func leasePrefix(src, dst migrate.ContainerRef) string {

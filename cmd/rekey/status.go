@@ -28,7 +28,9 @@ range the checkpoint position, items copied, the age of the last checkpoint
 and its owner. With connection flags and --source it also probes the source for
 each range's lag: the changes waiting after the checkpoint and the age of the
 oldest. It reads the state without locking it, so it works while rekey run
-runs. Exit codes: 0; 2 when there is no state or bad flags.`,
+runs. Exit codes: 0; 2 when there is no state, the state or its dead letters
+cannot be read (a corrupt dead-letter line is named with its file and line
+number), or bad flags.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -69,9 +71,9 @@ runs. Exit codes: 0; 2 when there is no state or bad flags.`,
 			if err != nil {
 				return withExitCode(ExitError, err)
 			}
-			dead := 0
-			if d, err := openDeadLetters(&mig, client, true); err == nil {
-				dead = d.Count()
+			dead, err := countDeadLetters(&mig, client)
+			if err != nil {
+				return withExitCode(ExitError, err)
 			}
 			st, err := migrate.ReadStatus(ctx, meta, store, dead, source, time.Now())
 			if err != nil {
@@ -89,6 +91,17 @@ runs. Exit codes: 0; 2 when there is no state or bad flags.`,
 	mig.register(cmd.Flags())
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	return cmd
+}
+
+// countDeadLetters counts a migration's dead items without writing to the
+// file; an unreadable or corrupt store is an error naming it.
+func countDeadLetters(m *migrationFlags, client *cosmos.Client) (int, error) {
+	d, err := openDeadLetters(m, client, true)
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	return d.Count()
 }
 
 // openStateReadOnly opens the lease store without taking its lock.

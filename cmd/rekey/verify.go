@@ -90,7 +90,12 @@ func runVerify(cmd *cobra.Command, o *verifyOptions) error {
 			return exitFor(err)
 		}
 		v.DeadLetters = mg.dead
-	} else if dead, err := openDeadLetters(&o.mig, mg.dstClient, true); err == nil {
+	} else {
+		dead, err := openDeadLetters(&o.mig, mg.dstClient, true)
+		if err != nil {
+			return withExitCode(ExitVerifyFailed, err)
+		}
+		defer dead.Close()
 		v.DeadLetters = dead
 	}
 	rep, err := v.Verify(ctx, cfg)

@@ -30,7 +30,7 @@ type LeaseDocuments struct {
 	c *Container
 }
 
-var _ lease.Documents = (*LeaseDocuments)(nil)
+var _ migrate.DeadLetterDocuments = (*LeaseDocuments)(nil) // lease.Documents and its page-by-page listings
 
 // LeaseDocuments returns the lease documents of container db/container,
 // which must be partitioned on /id (see EnsureLeaseContainer).
@@ -135,6 +135,49 @@ func (d *LeaseDocuments) List(ctx context.Context, prefix string) ([]lease.Doc, 
 	}
 	slices.SortFunc(docs, func(a, b lease.Doc) int { return strings.Compare(a.ID, b.ID) })
 	return docs, nil
+}
+
+// scanPageSize is the page of a Scan: few documents, since a dead letter
+// holds a whole item (up to 2 MB).
+const scanPageSize = 16
+
+// Scan calls fn with every document whose id starts with prefix, one page
+// of a cross-partition query in memory at a time, in the query's order.
+func (d *LeaseDocuments) Scan(ctx context.Context, prefix string, fn func(lease.Doc) error) error {
+	return d.c.Query(ctx, "SELECT * FROM c WHERE STARTSWITH(c.id, @prefix)", []Param{{Name: "@prefix", Value: prefix}}, nil, scanPageSize,
+		func(items [][]byte, _ float64) error {
+			for _, body := range items {
+				var head struct {
+					ID   string `json:"id"`
+					ETag string `json:"_etag"`
+				}
+				if err := json.Unmarshal(body, &head); err != nil {
+					return fmt.Errorf("list lease documents of %s: %w", d, err)
+				}
+				if err := fn(lease.Doc{ID: head.ID, Body: body, ETag: head.ETag}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+}
+
+// ScanIDs calls fn with the id of every document whose id starts with
+// prefix, reading only the ids, a page at a time.
+func (d *LeaseDocuments) ScanIDs(ctx context.Context, prefix string, fn func(id string) error) error {
+	return d.c.Query(ctx, "SELECT VALUE c.id FROM c WHERE STARTSWITH(c.id, @prefix)", []Param{{Name: "@prefix", Value: prefix}}, nil, 1000,
+		func(items [][]byte, _ float64) error {
+			for _, raw := range items {
+				var id string
+				if err := json.Unmarshal(raw, &id); err != nil {
+					return fmt.Errorf("list lease document ids of %s: %w", d, err)
+				}
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 }
 
 // docError maps a request's status to the lease package's errors, keeping
