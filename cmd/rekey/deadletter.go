@@ -53,9 +53,9 @@ corrupt line is named with its file and line number).`,
 			if output != "table" && output != "json" {
 				return withExitCode(ExitError, fmt.Errorf("-o %q: want table or json", output))
 			}
-			store, err := openDeadLetters(&mig, client, true)
+			store, err := openDeadLetters(cmd.Context(), &mig, client, true)
 			if err != nil {
-				return withExitCode(ExitError, err)
+				return readExit(err)
 			}
 			defer store.Close()
 			if err := listDeadLetters(cmd.OutOrStdout(), store, output); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,9 +60,9 @@ number), or bad flags.`,
 				}
 				source = client.Container(ref.Database, ref.Container)
 			}
-			store, err := openStateReadOnly(&mig, client)
+			store, err := openStateReadOnly(ctx, &mig, client)
 			if err != nil {
-				return withExitCode(ExitError, err)
+				return readExit(err)
 			}
 			defer store.Close()
 			meta, err := store.ReadMeta(ctx)
@@ -71,9 +72,9 @@ number), or bad flags.`,
 			if err != nil {
 				return withExitCode(ExitError, err)
 			}
-			dead, err := countDeadLetters(&mig, client)
+			dead, err := countDeadLetters(ctx, &mig, client)
 			if err != nil {
-				return withExitCode(ExitError, err)
+				return readExit(err)
 			}
 			st, err := migrate.ReadStatus(ctx, meta, store, dead, source, time.Now())
 			if err != nil {
@@ -95,8 +96,8 @@ number), or bad flags.`,
 
 // countDeadLetters counts a migration's dead items without writing to the
 // file; an unreadable or corrupt store is an error naming it.
-func countDeadLetters(m *migrationFlags, client *cosmos.Client) (int, error) {
-	d, err := openDeadLetters(m, client, true)
+func countDeadLetters(ctx context.Context, m *migrationFlags, client *cosmos.Client) (int, error) {
+	d, err := openDeadLetters(ctx, m, client, true)
 	if err != nil {
 		return 0, err
 	}
@@ -105,17 +106,17 @@ func countDeadLetters(m *migrationFlags, client *cosmos.Client) (int, error) {
 }
 
 // openStateReadOnly opens the lease store without taking its lock.
-func openStateReadOnly(m *migrationFlags, client *cosmos.Client) (lease.Store, error) {
+func openStateReadOnly(ctx context.Context, m *migrationFlags, client *cosmos.Client) (lease.Store, error) {
 	if db, coll, ok := strings.Cut(strings.TrimPrefix(m.state, "cosmos://"), "/"); strings.HasPrefix(m.state, "cosmos://") {
 		if !ok || client == nil {
 			return nil, fmt.Errorf("--state %s needs the connection flags of the account that holds it", m.state)
 		}
-		src, err1 := migrate.ParseContainerRef(m.source)
-		dst, err2 := migrate.ParseContainerRef(m.target)
-		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("--state %s: give --source and --target to name the migration", m.state)
+		docs := client.LeaseDocuments(db, coll)
+		prefix, err := stateLeasePrefix(ctx, m, docs)
+		if err != nil {
+			return nil, err
 		}
-		return lease.NewCosmos(client.LeaseDocuments(db, coll), leasePrefix(src, dst))
+		return lease.NewCosmos(docs, prefix)
 	}
 	s, err := lease.OpenFile(m.state, lease.ReadOnly())
 	if errors.Is(err, lease.ErrNoMeta) {

@@ -91,7 +91,7 @@ func runVerify(cmd *cobra.Command, o *verifyOptions) error {
 		}
 		v.DeadLetters = mg.dead
 	} else {
-		dead, err := openDeadLetters(&o.mig, mg.dstClient, true)
+		dead, err := openDeadLetters(ctx, &o.mig, mg.dstClient, true)
 		if err != nil {
 			return withExitCode(ExitVerifyFailed, err)
 		}
