@@ -100,6 +100,7 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	w := &writer{
 		dst: r.Target, tr: r.Transformer, limit: r.Limiter, budget: r.TargetBudget,
 		dead: r.DeadLetters, stats: r.Stats, retry: r.retrier(cfg),
+		defaults: NewDefaultUses(r.Store, r.Transformer),
 	}
 	run := &run{
 		Runner: r, cfg: cfg, w: w,

@@ -84,6 +84,7 @@ type Verifier struct {
 	Writer      Target // the target, for --fix
 	Transformer *transform.Transformer
 	DeadLetters DeadLetterStore // for collisions and the dead-letter count; may be nil
+	Defaults    *DefaultUses    // for --fix: records the key defaults of the items it writes
 	Clock       Clock
 	Log         *slog.Logger
 }

@@ -46,6 +46,9 @@ type writer struct {
 	budget *Budget
 	dead   DeadLetterStore
 	stats  *Stats
+	// defaults records in the state the key defaults items use, before
+	// they are written; nil: no state to record them in.
+	defaults *DefaultUses
 }
 
 // writePage writes every change durably or dead-letters it, and returns the
@@ -53,6 +56,13 @@ type writer struct {
 // run must stop: the context ended, a transient failure outlasted its
 // retries, or the target refused the credentials.
 func (w *writer) writePage(ctx context.Context, changes []change) (float64, error) {
+	var used transform.DefaultSet
+	for i := range changes {
+		used |= changes[i].res.DefaultsUsed
+	}
+	if err := w.defaults.Record(ctx, used); err != nil {
+		return 0, err
+	}
 	var ru atomicFloat
 	pw := &pageWriter{writer: w, ru: &ru}
 	groups := map[string][]*change{}

@@ -83,6 +83,7 @@ type migration struct {
 	store      lease.Store
 	stateName  string
 	dead       migrate.DeadLetterStore
+	defaults   *migrate.DefaultUses // for verifiers that fix: runners record their own
 	identities [2]string
 }
 
@@ -233,6 +234,7 @@ func (mg *migration) openState(ctx context.Context, startFrom time.Time) error {
 		return err
 	}
 	mg.dead = dead
+	mg.defaults = migrate.NewDefaultUses(mg.store, mg.tr)
 	return nil
 }
 

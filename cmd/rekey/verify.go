@@ -89,7 +89,7 @@ func runVerify(cmd *cobra.Command, o *verifyOptions) error {
 		if err := mg.openState(ctx, time.Time{}); err != nil {
 			return exitFor(err)
 		}
-		v.DeadLetters = mg.dead
+		v.DeadLetters, v.Defaults = mg.dead, mg.defaults
 	} else {
 		dead, err := openDeadLetters(ctx, &o.mig, mg.dstClient, true)
 		if err != nil {
