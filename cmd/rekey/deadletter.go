@@ -116,8 +116,9 @@ func newDeadLetterReplayCommand() *cobra.Command {
 		Short: "Copy dead-lettered items again, after their cause was fixed",
 		Long: `Re-run every dead-lettered item through the key transform and the writer, after
 you fixed the cause: a key spec with a default for a missing field (only
-defaults may change: the state refuses any other change of --key), or the item
-itself trimmed or corrected in the source. Each item is read again from the
+defaults may change, and a default that keys of written items used may not:
+the state refuses any other change of --key), or the item itself trimmed or
+corrected in the source. Each item is read again from the
 source, so a replay never writes an outdated version; items the source no
 longer has need no copy. Items that succeed leave the dead-letter file.
 
