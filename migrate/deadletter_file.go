@@ -191,8 +191,8 @@ func (d *DeadLetters) Resolve(sourceID string, sourceKey json.RawMessage) error 
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, dead := d.ix.refs[id]; !dead {
-		return d.usable()
+	if _, dead := d.ix.refs[id]; !dead && !d.closed && d.err == nil {
+		return nil
 	}
 	return d.append(id, DeadLetter{Time: time.Now().UTC(), SourceID: sourceID, SourceKey: sourceKey, Resolved: true})
 }
