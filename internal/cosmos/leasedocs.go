@@ -116,20 +116,10 @@ func (d *LeaseDocuments) Delete(ctx context.Context, id string, ifMatch string) 
 // with a cross-partition query.
 func (d *LeaseDocuments) List(ctx context.Context, prefix string) ([]lease.Doc, error) {
 	var docs []lease.Doc
-	err := d.c.Query(ctx, "SELECT * FROM c WHERE STARTSWITH(c.id, @prefix)", []Param{{Name: "@prefix", Value: prefix}}, nil, 0,
-		func(items [][]byte, _ float64) error {
-			for _, body := range items {
-				var head struct {
-					ID   string `json:"id"`
-					ETag string `json:"_etag"`
-				}
-				if err := json.Unmarshal(body, &head); err != nil {
-					return fmt.Errorf("list lease documents of %s: %w", d, err)
-				}
-				docs = append(docs, lease.Doc{ID: head.ID, Body: body, ETag: head.ETag})
-			}
-			return nil
-		})
+	err := d.scan(ctx, prefix, 0, func(doc lease.Doc) error {
+		docs = append(docs, doc)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +134,13 @@ const scanPageSize = 16
 // Scan calls fn with every document whose id starts with prefix, one page
 // of a cross-partition query in memory at a time, in the query's order.
 func (d *LeaseDocuments) Scan(ctx context.Context, prefix string, fn func(lease.Doc) error) error {
-	return d.c.Query(ctx, "SELECT * FROM c WHERE STARTSWITH(c.id, @prefix)", []Param{{Name: "@prefix", Value: prefix}}, nil, scanPageSize,
+	return d.scan(ctx, prefix, scanPageSize, fn)
+}
+
+// scan queries the documents under prefix in pages of pageSize (0: the
+// service's default).
+func (d *LeaseDocuments) scan(ctx context.Context, prefix string, pageSize int, fn func(lease.Doc) error) error {
+	return d.c.Query(ctx, "SELECT * FROM c WHERE STARTSWITH(c.id, @prefix)", []Param{{Name: "@prefix", Value: prefix}}, nil, pageSize,
 		func(items [][]byte, _ float64) error {
 			for _, body := range items {
 				var head struct {
