@@ -54,7 +54,8 @@ type writer struct {
 // writePage writes every change durably or dead-letters it, and returns the
 // request units it spent on the target. It returns an error only when the
 // run must stop: the context ended, a transient failure outlasted its
-// retries, or the target refused the credentials.
+// retries, the target refused the credentials, or the key defaults the
+// page uses could not be recorded in the state (then nothing is written).
 func (w *writer) writePage(ctx context.Context, changes []change) (float64, error) {
 	var used transform.DefaultSet
 	for i := range changes {
