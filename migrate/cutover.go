@@ -124,7 +124,11 @@ func (c *Cutover) Run(ctx context.Context, cfg CutoverConfig) (*CutoverReport, e
 		}
 	}
 
-	rep.DeadLetters = r.DeadLetters.Count()
+	dead, err := r.DeadLetters.Count()
+	if err != nil {
+		return rep, fmt.Errorf("count dead letters: %w", err)
+	}
+	rep.DeadLetters = dead
 	if rep.DeadLetters > 0 && !cfg.AcceptDeadLetter {
 		return rep, fmt.Errorf("%w: %d items could not be copied (rekey deadletter list); replay them after fixing the cause, or pass --accept-dead-letter to cut over without them", ErrDeadLettersPending, rep.DeadLetters)
 	}

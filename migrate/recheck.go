@@ -181,7 +181,7 @@ func (v *Verifier) fix(ctx context.Context, retry *retrier, rep *VerifyReport, s
 		return fmt.Errorf("verify --fix needs the target and the dead-letter file")
 	}
 	rep.Fix = &FixReport{}
-	w := &writer{dst: v.Writer, tr: v.Transformer, retry: retry, limit: NewFixedLimiter(8), dead: v.DeadLetters, stats: &Stats{}}
+	w := &writer{dst: v.Writer, tr: v.Transformer, retry: retry, limit: NewFixedLimiter(8), dead: v.DeadLetters, stats: &Stats{}, defaults: v.Defaults}
 	for _, s := range suspects {
 		switch s.kind {
 		case DiffExtra, DiffOrphaned:

@@ -29,7 +29,8 @@ func (r *Runner) Replay(ctx context.Context, cfg RunConfig, entries []DeadLetter
 	}
 	cfg = cfg.withDefaults()
 	r.defaults(cfg)
-	w := &writer{dst: r.Target, tr: r.Transformer, limit: r.Limiter, budget: r.TargetBudget, dead: r.DeadLetters, stats: r.Stats, retry: r.retrier(cfg)}
+	w := &writer{dst: r.Target, tr: r.Transformer, limit: r.Limiter, budget: r.TargetBudget, dead: r.DeadLetters, stats: r.Stats, retry: r.retrier(cfg),
+		defaults: NewDefaultUses(r.Store, r.Transformer)}
 	var res ReplayResult
 	for _, dl := range entries {
 		if err := ctx.Err(); err != nil {

@@ -84,6 +84,7 @@ type Verifier struct {
 	Writer      Target // the target, for --fix
 	Transformer *transform.Transformer
 	DeadLetters DeadLetterStore // for collisions and the dead-letter count; may be nil
+	Defaults    *DefaultUses    // for --fix: records the key defaults of the items it writes
 	Clock       Clock
 	Log         *slog.Logger
 }
@@ -140,7 +141,11 @@ func (v *Verifier) Verify(ctx context.Context, cfg VerifyConfig) (*VerifyReport,
 	rep.SourceItems, rep.TargetItems = srcN.Load(), tgtN.Load()
 	v.Log.Info("verify scanned both containers", "source", rep.SourceItems, "target", rep.TargetItems)
 
-	cmp := newComparer(rep, cfg, v.collisionSet())
+	collisions, err := v.collisionSet()
+	if err != nil {
+		return nil, err
+	}
+	cmp := newComparer(rep, cfg, collisions)
 	digest := sha256.New()
 	for b := 0; b < verifyBuckets; b++ {
 		recs, err := sp.read(b)
@@ -151,7 +156,9 @@ func (v *Verifier) Verify(ctx context.Context, cfg VerifyConfig) (*VerifyReport,
 	}
 	rep.Digest = fmt.Sprintf("%x", digest.Sum(nil))
 	if v.DeadLetters != nil {
-		rep.DeadLetters = v.DeadLetters.Count()
+		if rep.DeadLetters, err = v.DeadLetters.Count(); err != nil {
+			return nil, fmt.Errorf("count dead letters: %w", err)
+		}
 	}
 	if err := v.recheckAndFix(ctx, cfg, rep, cmp.suspects); err != nil {
 		return rep, err
@@ -275,21 +282,21 @@ func scanContainer(ctx context.Context, c Source, retry *retrier, fn func(body [
 }
 
 // collisionSet lists the source identities dead-lettered as collisions.
-func (v *Verifier) collisionSet() map[string]bool {
+func (v *Verifier) collisionSet() (map[string]bool, error) {
 	out := map[string]bool{}
 	if v.DeadLetters == nil {
-		return out
+		return out, nil
 	}
-	entries, err := v.DeadLetters.List()
-	if err != nil {
-		return out
-	}
-	for _, e := range entries {
+	err := v.DeadLetters.Each(func(e DeadLetter) error {
 		if e.Kind == KindCollision {
 			out[e.SourceID+"\x00"+string(e.SourceKey)] = true
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read dead letters: %w", err)
 	}
-	return out
+	return out, nil
 }
 
 // sortIDs sorts and caps an id list.

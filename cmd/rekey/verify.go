@@ -89,8 +89,13 @@ func runVerify(cmd *cobra.Command, o *verifyOptions) error {
 		if err := mg.openState(ctx, time.Time{}); err != nil {
 			return exitFor(err)
 		}
-		v.DeadLetters = mg.dead
-	} else if dead, err := openDeadLetters(&o.mig, mg.dstClient, true); err == nil {
+		v.DeadLetters, v.Defaults = mg.dead, mg.defaults
+	} else {
+		dead, err := openDeadLetters(ctx, &o.mig, mg.dstClient, true)
+		if err != nil {
+			return withExitCode(ExitVerifyFailed, err)
+		}
+		defer dead.Close()
 		v.DeadLetters = dead
 	}
 	rep, err := v.Verify(ctx, cfg)
