@@ -72,6 +72,9 @@ type CutoverReport struct {
 type Cutover struct {
 	Runner   *Runner
 	Verifier *Verifier // its State defaults to the Runner's Store
+	// Clock measures the quiet period and the timeout, waits between
+	// drains and stamps the record; the Runner's when nil.
+	Clock Clock
 	// Progress, when set, is told what cutover is doing.
 	Progress func(step string)
 }
@@ -90,6 +93,9 @@ func (c *Cutover) Run(ctx context.Context, cfg CutoverConfig) (*CutoverReport, e
 	if c.Verifier.State == nil {
 		c.Verifier.State = r.Store
 	}
+	if c.Clock == nil {
+		c.Clock = r.Clock
+	}
 	rep := &CutoverReport{}
 	if err := refuseAfterCutover(ctx, r.Store, "cutover"); err != nil {
 		return rep, err
@@ -97,14 +103,18 @@ func (c *Cutover) Run(ctx context.Context, cfg CutoverConfig) (*CutoverReport, e
 	if err := c.checkCaughtUp(ctx); err != nil {
 		return rep, err
 	}
-	start := r.Clock.Now()
+	start := c.Clock.Now()
 	lastChange := start
 	for {
 		c.say("draining every range to the end of its feed")
 		if err := c.waitQuiet(ctx, cfg, rep, start, &lastChange); err != nil {
 			return rep, err
 		}
-		rep.DeadLetters = r.DeadLetters.Count()
+		dead, err := r.DeadLetters.Count()
+		if err != nil {
+			return rep, fmt.Errorf("count dead letters: %w", err)
+		}
+		rep.DeadLetters = dead
 		if rep.DeadLetters > 0 && !cfg.AcceptDeadLetter {
 			return rep, fmt.Errorf("%w: %d items could not be copied (rekey deadletter list); replay them after fixing the cause, or pass --accept-dead-letter to cut over without them", ErrDeadLettersPending, rep.DeadLetters)
 		}
@@ -128,7 +138,7 @@ func (c *Cutover) Run(ctx context.Context, cfg CutoverConfig) (*CutoverReport, e
 		if changed == nil {
 			break
 		}
-		lastChange = r.Clock.Now()
+		lastChange = c.Clock.Now()
 		if lastChange.Sub(start) >= cfg.Timeout {
 			return rep, fmt.Errorf("%w: it changed during the final verify (feed range %s) and the %s timeout passed; stop the application's writes to the source (cutover cannot stop them), then run cutover again", ErrStillWriting, changed.Min+"-"+changed.Max, cfg.Timeout)
 		}
@@ -169,7 +179,7 @@ func (c *Cutover) waitQuiet(ctx context.Context, cfg CutoverConfig, rep *Cutover
 		if sum.Interrupted {
 			return ctx.Err()
 		}
-		now := r.Clock.Now()
+		now := c.Clock.Now()
 		if sum.Stats.Read > 0 {
 			rep.Drained += sum.Stats.Read
 			*lastChange = now
@@ -182,7 +192,7 @@ func (c *Cutover) waitQuiet(ctx context.Context, cfg CutoverConfig, rep *Cutover
 			return fmt.Errorf("%w: it changed within the last %s for the whole %s timeout; stop the application's writes to the source (cutover cannot stop them), then run cutover again", ErrStillWriting, cfg.QuietPeriod, cfg.Timeout)
 		}
 		c.say("waiting for the source to be quiet for %s (quiet for %s so far): the application's writes to the source must be stopped", cfg.QuietPeriod, rep.QuietFor.Round(time.Second))
-		if err := r.Clock.Sleep(ctx, min(time.Second, cfg.QuietPeriod/4+time.Millisecond)); err != nil {
+		if err := c.Clock.Sleep(ctx, min(time.Second, cfg.QuietPeriod/4+time.Millisecond)); err != nil {
 			return err
 		}
 	}
@@ -199,7 +209,7 @@ func (c *Cutover) record(ctx context.Context, rep *CutoverReport) error {
 	if err != nil {
 		return fmt.Errorf("read state: %w", err)
 	}
-	meta.Cutover = &lease.Cutover{At: r.Clock.Now().UTC(), Items: rep.Verify.Matched, VerifyDigest: rep.Verify.Digest}
+	meta.Cutover = &lease.Cutover{At: c.Clock.Now().UTC(), Items: rep.Verify.Matched, VerifyDigest: rep.Verify.Digest}
 	if err := r.Store.UpdateMeta(ctx, meta); err != nil {
 		return fmt.Errorf("record the cutover: %w", err)
 	}
@@ -245,7 +255,7 @@ func (c *Cutover) markFeeds(ctx context.Context) ([]feedMark, error) {
 	retry := &retrier{clock: r.Clock, tries: DefaultTransientTries}
 	marks := make([]feedMark, 0, len(leases))
 	for _, l := range leases {
-		req := ChangeRequest{Range: FeedRange{Min: l.Range.Min, Max: l.Range.Max}, Continuation: l.Continuation, PageSize: verifyPageSize}
+		req := ChangeRequest{Range: feedRangeOf(l.Range), Continuation: l.Continuation, PageSize: verifyPageSize}
 		for {
 			page, err := readPage(ctx, r.Source, retry, req)
 			if err != nil {

@@ -52,7 +52,7 @@ func TestCutoverVerifiesAgainWhenTheSourceChangesDuringItsVerify(t *testing.T) {
 		r.src.upsert(t, keyOf("eu"), doc(id, "eu", "t1", 1))
 	}
 	r.copyAll(t)
-	c := &Cutover{Runner: r.runner(), Verifier: r.verifier()}
+	c := &Cutover{Runner: r.runner(), Verifier: r.verifier(), Clock: r.clock}
 	writes := appDuringVerify(t, r, c, "c", 1)
 	var steps []string
 	progress := c.Progress
@@ -91,7 +91,7 @@ func TestCutoverRefusesWhileTheSourceChangesDuringEveryVerify(t *testing.T) {
 		r.src.upsert(t, keyOf("eu"), doc(id, "eu", "t1", 1))
 	}
 	r.copyAll(t)
-	c := &Cutover{Runner: r.runner(), Verifier: r.verifier()}
+	c := &Cutover{Runner: r.runner(), Verifier: r.verifier(), Clock: r.clock}
 	writes := appDuringVerify(t, r, c, "a", 1000)
 	rep, err := c.Run(context.Background(), CutoverConfig{QuietPeriod: time.Second, Timeout: 10 * time.Second, Run: RunConfig{PollInterval: time.Millisecond}, Verify: VerifyConfig{RecheckDelay: -1, TempDir: t.TempDir()}})
 	if !errors.Is(err, ErrStillWriting) || rep.Recorded || !strings.Contains(err.Error(), "during the final verify") {
@@ -121,7 +121,7 @@ func TestCutoverAcceptsDeadLetteredItems(t *testing.T) {
 	}
 	r.copyAll(t)
 	cfg := CutoverConfig{QuietPeriod: time.Second, Timeout: time.Minute, Run: RunConfig{PollInterval: time.Millisecond}, Verify: VerifyConfig{RecheckDelay: -1, TempDir: t.TempDir()}}
-	c := &Cutover{Runner: r.runner(), Verifier: r.verifier()}
+	c := &Cutover{Runner: r.runner(), Verifier: r.verifier(), Clock: r.clock}
 	if _, err := c.Run(context.Background(), cfg); !errors.Is(err, ErrDeadLettersPending) {
 		t.Fatalf("without accepting: %v", err)
 	}

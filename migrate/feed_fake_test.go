@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,7 +34,7 @@ func newFeedContainer() *feedContainer { return &feedContainer{memTarget: newMem
 
 var feedRanges = []FeedRange{{Min: "", Max: "80"}, {Min: "80", Max: "FF"}}
 
-func feedRangeOf(addr string) FeedRange {
+func memRangeOf(addr string) FeedRange {
 	h := fnv.New32a()
 	h.Write([]byte(addr))
 	return feedRanges[h.Sum32()%2]
@@ -73,7 +72,7 @@ func (c *feedContainer) ReadChanges(_ context.Context, req ChangeRequest) (Chang
 	after, _ := strconv.Atoi(req.Continuation)
 	var found []Item
 	for addr, it := range c.items {
-		if feedRangeOf(addr) == req.Range && lsnOf(it.ETag) > after {
+		if memRangeOf(addr) == req.Range && lsnOf(it.ETag) > after {
 			found = append(found, it)
 		}
 	}
@@ -129,7 +128,7 @@ type rig struct {
 	tr       *transform.Transformer
 	store    *lease.FileStore
 	dead     *DeadLetters
-	clock    Clock
+	clock    *fakeClock // verify's and cutover's; the runner keeps real time
 }
 
 func newRig(t *testing.T) *rig {
@@ -156,7 +155,7 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dead.Close() })
-	return &rig{src: newFeedContainer(), dst: newFeedContainer(), tr: tr, store: store, dead: dead, clock: &tickClock{}}
+	return &rig{src: newFeedContainer(), dst: newFeedContainer(), tr: tr, store: store, dead: dead, clock: &fakeClock{}}
 }
 
 // doc is a source item of the rig.
@@ -174,8 +173,10 @@ func (r *rig) copyOf(t *testing.T, body string) (Key, string) {
 	return Key(res.Key), string(res.Item)
 }
 
+// runner copies on real time: its heartbeats and polls would spin on a
+// fake clock. Tests give it PollInterval 1ms.
 func (r *rig) runner() *Runner {
-	return &Runner{Source: r.src, Target: r.dst, Transformer: r.tr, Store: r.store, DeadLetters: r.dead, Clock: r.clock}
+	return &Runner{Source: r.src, Target: r.dst, Transformer: r.tr, Store: r.store, DeadLetters: r.dead}
 }
 
 func (r *rig) verifier() *Verifier {
@@ -188,22 +189,6 @@ func (r *rig) copyAll(t *testing.T) {
 	if _, err := r.runner().Run(context.Background(), RunConfig{UntilCaughtUp: true, PollInterval: time.Millisecond}); err != nil {
 		t.Fatalf("run: %v", err)
 	}
-}
-
-// tickClock is a fake clock on which only waits of a tick or more pass
-// time: the polling of caught-up ranges (PollInterval 1ms) does not move
-// it, however often the scheduler lets it spin, while cutover's waits for a
-// quiet source do, so a test counts cutover's rounds exactly.
-type tickClock struct{ fakeClock }
-
-const tick = 100 * time.Millisecond
-
-func (c *tickClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d < tick {
-		runtime.Gosched()
-		return ctx.Err()
-	}
-	return c.fakeClock.Sleep(ctx, d)
 }
 
 func (r *rig) target(t *testing.T, body string) (Item, bool) {

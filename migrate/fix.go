@@ -29,7 +29,8 @@ func (v *Verifier) fix(ctx context.Context, retry *retrier, rep *VerifyReport, t
 		return nil, err
 	}
 	rep.Fix = &FixReport{}
-	w := &writer{dst: v.Writer, tr: v.Transformer, retry: retry, limit: NewFixedLimiter(1), dead: v.DeadLetters, stats: &Stats{}}
+	w := &pageWriter{ru: &atomicFloat{}, writer: &writer{dst: v.Writer, tr: v.Transformer, retry: retry, limit: NewFixedLimiter(1),
+		dead: v.DeadLetters, stats: &Stats{}, defaults: v.Defaults}}
 	var still []pending
 	for _, p := range todo {
 		if !fixable(p.s.kind) {
@@ -78,7 +79,7 @@ func fixable(kind string) bool {
 }
 
 // fixOne repairs one difference as examined in p.ex.
-func (v *Verifier) fixOne(ctx context.Context, w *writer, fr *FixReport, p pending) (fixOutcome, error) {
+func (v *Verifier) fixOne(ctx context.Context, w *pageWriter, fr *FixReport, p pending) (fixOutcome, error) {
 	out, err := v.removeStray(ctx, w, fr, p)
 	if err != nil {
 		return out, err
@@ -93,7 +94,7 @@ func (v *Verifier) fixOne(ctx context.Context, w *writer, fr *FixReport, p pendi
 
 // removeStray deletes the source item's copy at a location it no longer
 // maps to, if the examination found one, with If-Match on its ETag.
-func (v *Verifier) removeStray(ctx context.Context, w *writer, fr *FixReport, p pending) (fixOutcome, error) {
+func (v *Verifier) removeStray(ctx context.Context, w *pageWriter, fr *FixReport, p pending) (fixOutcome, error) {
 	var out fixOutcome
 	if p.ex.stray == nil {
 		return out, nil
@@ -121,10 +122,14 @@ func (v *Verifier) removeStray(ctx context.Context, w *writer, fr *FixReport, p 
 // copyCurrent writes the source item's current version where it maps, as
 // the examination found that place: create when it was empty, replace
 // with If-Match when it held an outdated copy, dead-letter a collision when
-// it held another source item's copy.
-func (v *Verifier) copyCurrent(ctx context.Context, w *writer, fr *FixReport, ex exam, out fixOutcome) (fixOutcome, error) {
+// it held another source item's copy. The key defaults the item uses are
+// recorded in the state first, as the copy does.
+func (v *Verifier) copyCurrent(ctx context.Context, w *pageWriter, fr *FixReport, ex exam, out fixOutcome) (fixOutcome, error) {
 	c := &change{res: ex.cur.res, source: ex.cur.body}
 	key := c.key()
+	if err := w.defaults.Record(ctx, c.res.DefaultsUsed); err != nil {
+		return out, fmt.Errorf("fix item %q: %w", c.res.ID, err)
+	}
 	if ex.foreign {
 		_, owner, _ := v.Transformer.SourceKeyOf(ex.want.Body)
 		out.deadKind = KindCollision

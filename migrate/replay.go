@@ -33,7 +33,8 @@ func (r *Runner) Replay(ctx context.Context, cfg RunConfig, entries []DeadLetter
 	}
 	cfg = cfg.withDefaults()
 	r.defaults(cfg)
-	w := &writer{dst: r.Target, tr: r.Transformer, limit: r.Limiter, budget: r.TargetBudget, dead: r.DeadLetters, stats: r.Stats, retry: r.retrier(cfg)}
+	w := &writer{dst: r.Target, tr: r.Transformer, limit: r.Limiter, budget: r.TargetBudget, dead: r.DeadLetters, stats: r.Stats, retry: r.retrier(cfg),
+		defaults: NewDefaultUses(r.Store, r.Transformer)}
 	var res ReplayResult
 	for _, dl := range entries {
 		if err := ctx.Err(); err != nil {
@@ -60,7 +61,7 @@ func (r *Runner) Replay(ctx context.Context, cfg RunConfig, entries []DeadLetter
 			continue
 		}
 		before := r.Stats.Snapshot().DeadLettered
-		if _, err := w.writePage(ctx, []change{{res: tr, source: body}}); err != nil {
+		if _, err := w.writePage(ctx, []change{{res: tr, source: body}}, nil); err != nil {
 			return res, fmt.Errorf("replay item %q: %w", dl.SourceID, err)
 		}
 		if r.Stats.Snapshot().DeadLettered > before {

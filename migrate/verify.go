@@ -93,8 +93,10 @@ type Verifier struct {
 	// a *CutOverError (ErrCutOver) once it records a cutover; required
 	// with Fix.
 	State lease.Store
-	Clock Clock
-	Log   *slog.Logger
+	// Defaults, for Fix, records the key defaults of the items it writes.
+	Defaults *DefaultUses
+	Clock    Clock
+	Log      *slog.Logger
 }
 
 // Verify scans both containers and reports the differences, rechecks them
@@ -177,7 +179,9 @@ func (v *Verifier) Verify(ctx context.Context, cfg VerifyConfig) (*VerifyReport,
 		return rep, err
 	}
 	if v.DeadLetters != nil {
-		rep.DeadLetters = v.DeadLetters.Count()
+		if rep.DeadLetters, err = v.DeadLetters.Count(); err != nil {
+			return rep, fmt.Errorf("count dead letters: %w", err)
+		}
 	}
 	rep.finish(cfg.MaxIDs)
 	return rep, nil
@@ -189,17 +193,14 @@ func (v *Verifier) spillDeadLetters(sp *spill, cfg VerifyConfig) error {
 	if v.DeadLetters == nil {
 		return nil
 	}
-	entries, err := v.DeadLetters.List()
+	err := v.DeadLetters.Each(func(e DeadLetter) error {
+		if !sampled(e.SourceID, cfg.SamplePercent) {
+			return nil
+		}
+		return sp.add(&record{flags: recDeadLetter, id: e.SourceID, srcKey: string(e.SourceKey), reason: e.Kind})
+	})
 	if err != nil {
 		return fmt.Errorf("verify: read the dead letters: %w", err)
-	}
-	for _, e := range entries {
-		if !sampled(e.SourceID, cfg.SamplePercent) {
-			continue
-		}
-		if err := sp.add(&record{flags: recDeadLetter, id: e.SourceID, srcKey: string(e.SourceKey), reason: e.Kind}); err != nil {
-			return err
-		}
 	}
 	return nil
 }

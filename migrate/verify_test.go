@@ -211,7 +211,7 @@ func TestWritingRefusedAfterCutover(t *testing.T) {
 	if _, err := r.runner().Replay(ctx, RunConfig{}, nil); !errors.Is(err, ErrCutOver) {
 		t.Fatalf("replay after the cutover: %v", err)
 	}
-	c := &Cutover{Runner: r.runner(), Verifier: r.verifier()}
+	c := &Cutover{Runner: r.runner(), Verifier: r.verifier(), Clock: r.clock}
 	if rep, err := c.Run(ctx, CutoverConfig{QuietPeriod: time.Second}); !errors.Is(err, ErrCutOver) || rep.Recorded {
 		t.Fatalf("a second cutover: %v", err)
 	}
@@ -240,8 +240,8 @@ func TestVerifyClassifiesDeadLetteredItems(t *testing.T) {
 		return nil
 	}
 	r.copyAll(t)
-	if r.dead.Count() != 2 {
-		t.Fatalf("dead letters %d, want big and refused", r.dead.Count())
+	if n := deadCount(t, r); n != 2 {
+		t.Fatalf("dead letters %d, want big and refused", n)
 	}
 	// later's copy vanishes, and the target now refuses it too, with no
 	// dead letter yet: the fix finds out.
@@ -271,7 +271,16 @@ func TestVerifyClassifiesDeadLetteredItems(t *testing.T) {
 	if f := rep.Fix; f == nil || f.Copied != 0 || f.DeadLettered != 1 || f.Remaining != 3 {
 		t.Fatalf("fix %+v: want later dead-lettered, nothing copied", rep.Fix)
 	}
-	if rep.Missing.Count != 0 || rep.DeadLettered.Count != 3 || rep.Accepted() != rep.Differences() || r.dead.Count() != 3 {
-		t.Fatalf("after the fix every difference is a dead letter: %+v (dead letters %d)", rep, r.dead.Count())
+	if n := deadCount(t, r); rep.Missing.Count != 0 || rep.DeadLettered.Count != 3 || rep.Accepted() != rep.Differences() || n != 3 {
+		t.Fatalf("after the fix every difference is a dead letter: %+v (dead letters %d)", rep, n)
 	}
+}
+
+func deadCount(t *testing.T, r *rig) int {
+	t.Helper()
+	n, err := r.dead.Count()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

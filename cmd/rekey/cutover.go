@@ -92,7 +92,7 @@ func runCutover(cmd *cobra.Command, o *cutoverOptions) error {
 	c := &migrate.Cutover{
 		Runner: &migrate.Runner{Source: mg.source, Target: mg.target, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead, Log: slog.Default()},
 		Verifier: &migrate.Verifier{Source: mg.source, Target: mg.target, Writer: mg.target, Transformer: mg.tr,
-			DeadLetters: mg.dead, Log: slog.Default()},
+			DeadLetters: mg.dead, Defaults: mg.defaults, Log: slog.Default()},
 		Progress: func(step string) {
 			if o.output == "table" {
 				fmt.Fprintln(out, "cutover:", step)

@@ -15,7 +15,7 @@ import (
 // code 2) before anything is created: no directory, no state.json, no lease
 // container.
 func (mg *migration) openExistingState(ctx context.Context) error {
-	store, err := openStateReadOnly(mg.flags, mg.dstClient)
+	store, err := openStateReadOnly(ctx, mg.flags, mg.dstClient)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}

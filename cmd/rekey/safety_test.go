@@ -2,350 +2,385 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"os"
+	"errors"
+	"fmt"
+	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/rekey-dev/rekey/internal/cosmos"
 	"github.com/rekey-dev/rekey/internal/emulator"
+	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/transform"
 )
 
-// These tests race the application against verify, --fix and cutover. The
-// race is made deterministic with the emulator's fault API: a one-shot
-// latency fault holds the first request of a kind that only the step under
-// test makes, the test waits until that fault has fired (the step is then
-// inside its window), writes as the application, and the held request goes
-// on after the write.
+// The data-safety tests: each tries to break one promise of "How the copy
+// stays correct" with the emulator's faults, a kill at the worst moment or
+// a second worker.
 
-var safetyKeys = []string{"/tenantId"}
-
-// migrated copies n orders into the target and returns the emulator and
-// both containers.
-func migrated(t *testing.T, n int) (*e2e, *cosmos.Container, *cosmos.Container) {
+// sourceOfOrders creates src and fills it with n orders.
+func sourceOfOrders(t *testing.T, e *e2e, src string, ru, n int) {
 	t.Helper()
-	e := newE2E(t)
-	src := e.container("orders", 12_000, "/region")
+	c := e.container(src, ru, "/region")
 	for i := 0; i < n; i++ {
-		put(t, src, region(i), order(i, 1))
+		put(t, c, regions[i%len(regions)], order(i, 1))
 	}
-	run := append([]string{"run", "--until-caught-up", "--create-target", "--target-throughput", "12000"}, e.args("orders", "target", safetyKeys...)...)
-	if out, errOut, code := cli(t, context.Background(), run...); code != 0 {
-		t.Fatalf("run: exit %d\n%s%s", code, out, errOut)
-	}
-	return e, src, e.client.Container(testDB, "target")
 }
 
-func tenant(i int) string { return order(i, 1)["tenantId"].(string) }
-
-func region(i int) string { return regions[i%len(regions)] }
-
-type cliResult struct {
-	out, errOut string
-	code        int
-}
-
-// during runs rekey in the background, waits until the one-shot fault
-// fires, runs app, and returns the command's result.
-func during(t *testing.T, e *e2e, fault emulator.Fault, app func(), args ...string) cliResult {
+// fileStateWithLeases records a migration in a file state as `rekey run`
+// does and creates the leases of the first n of its source's feed ranges
+// only: the state a crash leaves while the first leases are written.
+func fileStateWithLeases(t *testing.T, e *e2e, src, dst string, keys []string, n int) (total int) {
 	t.Helper()
-	fault.Count = 1
-	id, err := e.srv.InjectFault(fault)
+	ctx := context.Background()
+	spec, err := transform.ParseSpec(keys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan cliResult, 1)
-	go func() {
-		out, errOut, code := cli(t, context.Background(), args...)
-		done <- cliResult{out, errOut, code}
-	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if _, waiting := e.srv.Faults()[id]; !waiting {
-			break
-		}
-		select {
-		case r := <-done:
-			t.Fatalf("rekey %s ended before the fault fired: exit %d\n%s%s", args[0], r.code, r.out, r.errOut)
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rekey %s never made the request the fault waits for", args[0])
-		}
-	}
-	app()
-	return <-done
-}
-
-// jsonField digs a field out of a JSON document; nil when absent.
-func jsonField(t *testing.T, doc string, path ...string) any {
-	t.Helper()
-	var v any
-	if err := json.Unmarshal([]byte(doc), &v); err != nil {
-		t.Fatalf("not JSON: %v\n%s", err, doc)
-	}
-	for _, p := range path {
-		m, _ := v.(map[string]any)
-		v = m[p]
-	}
-	return v
-}
-
-func jsonCount(t *testing.T, doc string, path ...string) int {
-	f, _ := jsonField(t, doc, path...).(float64)
-	return int(f)
-}
-
-// sameItem reports whether the container holds body's content under key.
-func sameItem(t *testing.T, c *cosmos.Container, key string, body map[string]any) bool {
-	t.Helper()
-	it, err := c.Read(context.Background(), keyOf(key), body["id"].(string))
-	if err != nil {
-		return false
-	}
-	want, _ := json.Marshal(body)
-	a, _ := migrate.ContentDigest(it.Body, nil)
-	b, _ := migrate.ContentDigest(want, nil)
-	return a == b
-}
-
-// A stale target item whose source item the application writes while
-// verify rechecks it is still a difference: verify compares the new version
-// and reports it in flight. Before, a moved _ts settled it and verify exited
-// 0, "the copy matches".
-func TestVerifyReportsAStaleItemWrittenDuringItsRecheck(t *testing.T) {
-	e, src, tgt := migrated(t, 20)
-	stale := order(3, 1)
-	stale["total"] = -1.0
-	put(t, tgt, tenant(3), stale)
-	it, err := src.Read(context.Background(), keyOf(region(3)), itemID(3))
+	tr, err := transform.New(spec, []string{"/region"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := int64(jsonCount(t, string(it.Body), "_ts"))
-	waitFor(t, 5*time.Second, "the next second, so the write moves _ts", func() bool { return time.Now().Unix() > ts })
-
-	// The recheck's read of item 3 in the source waits 3 s; the application
-	// writes item 3 meanwhile.
-	r := during(t, e, emulator.Fault{Container: "orders", Operations: []string{"read"}, Latency: 3 * time.Second},
-		func() { put(t, src, region(3), order(3, 2)) },
-		append([]string{"verify", "-o", "json", "--recheck-delay", "1ms"}, e.args("orders", "target", safetyKeys...)...)...)
-	if r.code != ExitDiffers || jsonField(t, r.out, "clean") != false {
-		t.Fatalf("verify over a stale item: exit %d (want %d)\n%s%s", r.code, ExitDiffers, r.out, r.errOut)
-	}
-	if jsonCount(t, r.out, "changed", "count") != 1 || jsonCount(t, r.out, "inFlight") != 1 || !strings.Contains(r.out, `"inFlight": true`) {
-		t.Fatalf("want item 3 changed and marked in flight:\n%s", r.out)
-	}
-}
-
-// The application writes the source during the final verify, after the
-// verify read the item. Cutover sees the change in the source's change feed
-// after the verify, drains it and verifies again: the recorded cutover has
-// the latest version in the target. Before, it recorded a stale copy.
-func TestCutoverVerifiesAgainWhenTheSourceIsWrittenDuringItsVerify(t *testing.T) {
-	e, src, tgt := migrated(t, 20)
-	// A difference for the final verify to fix, so it rechecks: item 1's
-	// copy was lost.
-	if _, err := tgt.Delete(context.Background(), keyOf(tenant(1)), itemID(1), ""); err != nil {
+	ranges, err := e.client.Container(testDB, src).FeedRanges(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	// The recheck's read of item 1 in the source (after both scans) waits
-	// 3 s; the application writes item 5 meanwhile.
-	r := during(t, e, emulator.Fault{Container: "orders", Operations: []string{"read"}, Latency: 3 * time.Second},
-		func() { put(t, src, region(5), order(5, 2)) },
-		append([]string{"cutover", "--quiet-period", "300ms", "--timeout", "2m", "--recheck-delay", "1ms"}, e.args("orders", "target", safetyKeys...)...)...)
-	if r.code != 0 || !strings.Contains(r.out, "cutover recorded at") {
-		t.Fatalf("cutover: exit %d\n%s%s", r.code, r.out, r.errOut)
+	store, err := lease.OpenFile(e.state)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(r.out, "the source changed during the final verify") {
-		t.Errorf("cutover did not say it verified again:\n%s", r.out)
+	defer store.Close()
+	host := strings.TrimPrefix(strings.TrimSuffix(e.srv.Endpoint(), "/"), "https://")
+	meta := migrate.NewMeta(host+"/"+testDB+"/"+src, host+"/"+testDB+"/"+dst, tr, time.Time{})
+	if _, err := store.Init(ctx, meta); err != nil {
+		t.Fatal(err)
 	}
-	checkCopy(t, src, tgt, safetyKeys, []string{"/region"}, nil)
-	if !sameItem(t, tgt, tenant(5), order(5, 2)) {
-		t.Fatal("the target does not hold the latest version of item 5")
-	}
-}
-
-// Once a cutover is recorded the application owns the target: run,
-// deadletter replay, verify --fix and a second cutover refuse with exit 2,
-// naming the cutover, and the target keeps the application's writes. Plain
-// verify still reads.
-func TestAfterCutoverNothingWritesToTheTarget(t *testing.T) {
-	e, src, tgt := migrated(t, 20)
-	args := func(cmd ...string) []string { return append(cmd, e.args("orders", "target", safetyKeys...)...) }
-	if r := runCLI(t, args("cutover", "--quiet-period", "300ms", "--recheck-delay", "1ms")...); r.code != 0 {
-		t.Fatalf("cutover: exit %d\n%s%s", r.code, r.out, r.errOut)
-	}
-	st := statusJSON(t, e)
-	if st.Meta.Cutover == nil {
-		t.Fatal("no cutover recorded")
-	}
-	at := st.Meta.Cutover.At.Format(time.RFC3339)
-
-	// The application writes to the target now: a new item and an update.
-	put(t, tgt, tenant(100), order(100, 1))
-	put(t, tgt, tenant(2), order(2, 9))
-	put(t, src, region(4), order(4, 3)) // and something still writes the source
-	before := snapshot(t, tgt)
-
-	for _, cmd := range [][]string{
-		args("run", "--until-caught-up"),
-		args("deadletter", "replay"),
-		args("verify", "--fix", "--recheck-delay", "1ms"),
-		args("cutover", "--quiet-period", "300ms"),
-	} {
-		r := runCLI(t, cmd...)
-		if r.code != ExitError || !strings.Contains(r.errOut, "has been cut over at "+at) || !strings.Contains(r.errOut, "refused") {
-			t.Errorf("%s after the cutover: exit %d (want %d)\n%s%s", strings.Join(cmd[:2], " "), r.code, ExitError, r.out, r.errOut)
+	for _, fr := range ranges[:n] {
+		r := lease.Range{Min: fr.Min, Max: fr.Max}
+		if _, err := store.Create(ctx, lease.Lease{ID: lease.TokenFor(r), Range: r}); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if after := snapshot(t, tgt); after != before {
-		t.Fatalf("the target changed after the cutover:\nbefore %s\nafter  %s", before, after)
-	}
-	r := runCLI(t, args("verify", "-o", "json", "--recheck-delay", "-1s")...)
-	if r.code != ExitDiffers || jsonCount(t, r.out, "extra", "count") != 1 || jsonCount(t, r.out, "changed", "count") != 2 {
-		t.Fatalf("plain verify after the cutover: exit %d\n%s%s", r.code, r.out, r.errOut)
-	}
+	return len(ranges)
 }
 
-func runCLI(t *testing.T, args ...string) cliResult {
-	t.Helper()
-	out, errOut, code := cli(t, context.Background(), args...)
-	return cliResult{out, errOut, code}
+// A crash while the first leases are created leaves some feed ranges
+// without a lease. The next start must cover the whole source: before the
+// fix it followed the ranges it found and exited "caught up" with items
+// missing.
+func TestRunFillsTheLeasesACrashLeftOut(t *testing.T) {
+	e := newE2E(t)
+	sourceOfOrders(t, e, "orders", 100_000, 1500) // 17 physical partitions
+	keys := []string{"/tenantId"}
+	e.container("target", 40_000, keys[0])
+	total := fileStateWithLeases(t, e, "orders", "target", keys, 8)
+	if total != 17 {
+		t.Fatalf("the source has %d feed ranges, want 17", total)
+	}
+	out, errOut, code := cli(t, context.Background(), append([]string{"run", "--until-caught-up", "--poll-interval", "20ms"}, e.args("orders", "target", keys...)...)...)
+	if code != 0 || !strings.Contains(out, "(17 feed ranges)") {
+		t.Fatalf("resume: exit %d\n%s%s", code, out, errOut)
+	}
+	checkCopy(t, e.client.Container(testDB, "orders"), e.client.Container(testDB, "target"), keys, []string{"/region"}, nil)
 }
 
-// snapshot lists a container's items by id and content digest.
-func snapshot(t *testing.T, c *cosmos.Container) string {
+// The same crash with leases in a lease container, killed for real: the
+// lease container answers slowly, so the worker is killed after some of its
+// 17 leases exist; a second worker then completes the copy.
+func TestRunSharedKilledWhileCreatingLeases(t *testing.T) {
+	e := newE2E(t)
+	sourceOfOrders(t, e, "orders", 100_000, 1500)
+	keys := []string{"/tenantId"}
+	e.state = "cosmos://rekey/leases"
+	args := append([]string{"run", "--create-target", "--target-throughput", "40000", "--poll-interval", "20ms", "--lease-ttl", "2s"}, e.args("orders", "target", keys...)...)
+	// Create the lease container first, so that only lease writes are slow.
+	if err := e.client.EnsureLeaseContainer(context.Background(), "rekey", "leases"); err != nil {
+		t.Fatal(err)
+	}
+	slow, err := e.srv.InjectFault(emulator.Fault{Database: "rekey", Container: "leases", Operations: []string{"write"}, Latency: 150 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, out := process(t, args...)
+	store := sharedStore(t, e, "orders", "target")
+	waitFor(t, 30*time.Second, "the first leases", func() bool {
+		ls, err := store.List(context.Background())
+		return err == nil && len(ls) >= 3
+	})
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	ls, err := store.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) >= 17 {
+		t.Fatalf("the worker created all %d leases before it was killed; the test needs it killed halfway\n%s", len(ls), out)
+	}
+	t.Logf("killed with %d of 17 leases created", len(ls))
+	e.srv.RemoveFault(slow)
+	res, errOut, code := cli(t, context.Background(), append(args, "--until-caught-up")...)
+	if code != 0 {
+		t.Fatalf("second worker: exit %d\n%s%s", code, res, errOut)
+	}
+	checkCopy(t, e.client.Container(testDB, "orders"), e.client.Container(testDB, "target"), keys, []string{"/region"}, nil)
+}
+
+// sharedStore opens the lease container of a cosmos:// migration.
+func sharedStore(t *testing.T, e *e2e, src, dst string) lease.Store {
 	t.Helper()
-	var lines []string
-	for _, body := range all(t, c) {
-		d, err := migrate.ContentDigest(body, nil)
+	store, err := lease.NewCosmos(e.client.LeaseDocuments("rekey", "leases"), leasePrefix(mustRef(t, testDB+"/"+src), mustRef(t, testDB+"/"+dst)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
+// A migration started --start-from now and killed before its first
+// checkpoint resumes from the start it recorded, not from a new "now":
+// before the fix every item changed between the two starts was lost.
+func TestRunResumesFromTheRecordedStart(t *testing.T) {
+	e := newE2E(t)
+	sourceOfOrders(t, e, "orders", 12_000, 50)
+	time.Sleep(1100 * time.Millisecond) // a start time has second granularity
+	keys := []string{"/tenantId"}
+	args := append([]string{"run", "--create-target", "--target-throughput", "12000", "--start-from", "now", "--poll-interval", "20ms"}, e.args("orders", "target", keys...)...)
+	// Every change-feed read takes long, so the worker is killed after it
+	// recorded its start and created its leases, before any checkpoint.
+	slow, err := e.srv.InjectFault(emulator.Fault{Container: "orders", Operations: []string{"changefeed"}, Latency: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, out := process(t, args...)
+	waitFor(t, 20*time.Second, "the leases", func() bool {
+		m, err := filepath.Glob(filepath.Join(e.state, "leases", "*.json"))
+		return err == nil && len(m) == 2
+	})
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	e.srv.RemoveFault(slow)
+
+	time.Sleep(1100 * time.Millisecond)
+	src := e.client.Container(testDB, "orders")
+	changed := map[string]bool{}
+	for _, i := range []int{3, 17, 60, 61} { // two updates, two creates between the starts
+		put(t, src, regions[i%len(regions)], order(i, 2))
+		changed[itemID(i)] = true
+	}
+	time.Sleep(1100 * time.Millisecond)
+	res, errOut, code := cli(t, context.Background(), append(args, "--until-caught-up")...)
+	if code != 0 {
+		t.Fatalf("resume: exit %d\n%s%s\nfirst run:\n%s", code, res, errOut, out)
+	}
+	got := map[string]bool{}
+	for _, body := range all(t, e.client.Container(testDB, "target")) {
+		id, _, err := mustTransformer(t, keys).SourceKeyOf(body)
 		if err != nil {
 			t.Fatal(err)
 		}
-		lines = append(lines, jsonField(t, string(body), "id").(string)+"="+d.String())
+		got[id] = true
 	}
-	slices.Sort(lines)
-	return strings.Join(lines, " ")
-}
-
-// The commands that continue a migration refuse an empty state with exit 2
-// and create nothing.
-func TestCommandsThatContinueAMigrationCreateNoState(t *testing.T) {
-	e := newE2E(t)
-	e.container("orders", 12_000, "/region")
-	e.container("target", 12_000, "/tenantId")
-	for _, cmd := range [][]string{{"cutover"}, {"deadletter", "replay"}, {"verify", "--fix"}} {
-		r := runCLI(t, append(cmd, e.args("orders", "target", safetyKeys...)...)...)
-		if r.code != ExitError || !strings.Contains(r.errOut, "no migration in state") {
-			t.Errorf("%s on an empty state: exit %d (want %d)\n%s%s", cmd[0], r.code, ExitError, r.out, r.errOut)
-		}
-		if _, err := os.Stat(e.state); !os.IsNotExist(err) {
-			t.Fatalf("%s created %s (%v)", cmd[0], e.state, err)
+	for id := range changed {
+		if !got[id] {
+			t.Errorf("item %s, changed between the first start and the resume, is not in the target", id)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(e.state, "state.json")); !os.IsNotExist(err) {
-		t.Fatal("a state was created")
+	if len(got) != len(changed) {
+		t.Errorf("the target holds %d items, want the %d changed after the recorded start", len(got), len(changed))
+	}
+
+	// An explicit start that contradicts the recorded one is refused.
+	_, errOut, code = cli(t, context.Background(), append([]string{"run", "--until-caught-up", "--start-from", "beginning"}, e.args("orders", "target", keys...)...)...)
+	if code != ExitError || !strings.Contains(errOut, "started from") {
+		t.Fatalf("--start-from beginning on a migration started from now: exit %d %s", code, errOut)
 	}
 }
 
-// The application writes three items in the target between verify's
-// examination and its fix: the fix's delete (an extra item), replace (a
-// changed one) and copy (a missing one) are conditional on what verify
-// compared, so each finds a newer version and leaves it. Before, the delete
-// was unconditional and the copy replaced whatever it found.
-func TestVerifyFixNeverOverwritesAnApplicationWrite(t *testing.T) {
-	e, src, tgt := migrated(t, 20)
-	ctx := context.Background()
-	if _, err := src.Delete(ctx, keyOf(region(1)), itemID(1), ""); err != nil { // extra
-		t.Fatal(err)
-	}
-	stale := order(2, 1)
-	stale["total"] = -1.0
-	put(t, tgt, tenant(2), stale)                                               // changed
-	if _, err := tgt.Delete(ctx, keyOf(tenant(3)), itemID(3), ""); err != nil { // missing
-		t.Fatal(err)
-	}
-	app := map[int]map[string]any{1: order(1, 50), 2: order(2, 51), 3: order(3, 52)}
-	// The fix's first write to the target waits 3 s; the application writes
-	// the three items meanwhile.
-	r := during(t, e, emulator.Fault{Container: "target", Operations: []string{"write"}, Latency: 3 * time.Second},
-		func() {
-			for i, body := range app {
-				put(t, tgt, tenant(i), body)
-			}
-		},
-		append([]string{"verify", "--fix", "-o", "json", "--recheck-delay", "1ms"}, e.args("orders", "target", safetyKeys...)...)...)
-	if r.code != ExitDiffers {
-		t.Errorf("verify --fix: exit %d (want %d)\n%s%s", r.code, ExitDiffers, r.out, r.errOut)
-	}
-	for i, body := range app {
-		if !sameItem(t, tgt, tenant(i), body) {
-			t.Errorf("the fix overwrote the application's write of item %d", i)
-		}
-	}
-	if jsonCount(t, r.out, "fix", "deleted") != 0 || jsonCount(t, r.out, "fix", "copied") != 0 ||
-		jsonCount(t, r.out, "fix", "skipped") != 3 || jsonCount(t, r.out, "fix", "remaining") != 3 {
-		t.Fatalf("fix report:\n%s", r.out)
-	}
-}
-
-// An item too large for the target is dead-lettered. Verify classifies it
-// as dead-lettered, not missing, so cutover --accept-dead-letter accepts
-// it; a fix that tries it again (its dead letter lost) counts it as
-// dead-lettered, not as copied.
-func TestAcceptedDeadLettersDoNotBlockCutover(t *testing.T) {
-	e := newE2E(t)
-	src := e.container("orders", 12_000, "/region")
-	for i := 0; i < 10; i++ {
-		put(t, src, region(i), order(i, 1))
-	}
-	keys := []string{"/pk={tenantId}-{createdAt|yyyyMM}"}
-	big := bigOrder(t, src, 10, `,"pk":"tenant-10-202411"`)
-	put(t, src, region(10), big)
-	args := func(cmd ...string) []string { return append(cmd, e.args("orders", "target", keys...)...) }
-	if r := runCLI(t, args("run", "--until-caught-up", "--create-target", "--target-throughput", "12000")...); r.code != 0 || !strings.Contains(r.out, "dead-lettered     1 now") {
-		t.Fatalf("run: exit %d\n%s%s", r.code, r.out, r.errOut)
-	}
-
-	r := runCLI(t, args("verify", "-o", "json", "--recheck-delay", "-1s")...)
-	if r.code != ExitDiffers || jsonCount(t, r.out, "missing", "count") != 0 || jsonCount(t, r.out, "deadLettered", "count") != 1 {
-		t.Errorf("verify: exit %d, want the big item dead-lettered, not missing\n%s%s", r.code, r.out, r.errOut)
-	}
-	other := filepath.Join(t.TempDir(), "other.jsonl")
-	r = runCLI(t, args("verify", "--fix", "-o", "json", "--recheck-delay", "-1s", "--dead-letter", other)...)
-	if r.code != ExitDiffers || jsonCount(t, r.out, "fix", "copied") != 0 || jsonCount(t, r.out, "fix", "deadLettered") != 1 || jsonCount(t, r.out, "deadLettered", "count") != 1 {
-		t.Errorf("verify --fix with the dead letter lost: exit %d\n%s%s", r.code, r.out, r.errOut)
-	}
-
-	r = runCLI(t, args("cutover", "--quiet-period", "300ms", "--recheck-delay", "1ms")...)
-	if r.code != ExitRefused || !strings.Contains(r.errOut, "1 items could not be copied") {
-		t.Fatalf("cutover without accepting: exit %d\n%s%s", r.code, r.out, r.errOut)
-	}
-	r = runCLI(t, args("cutover", "--quiet-period", "300ms", "--recheck-delay", "1ms", "--accept-dead-letter")...)
-	if r.code != 0 || !strings.Contains(r.out, "cutover recorded at") {
-		t.Fatalf("cutover --accept-dead-letter: exit %d\n%s%s", r.code, r.out, r.errOut)
-	}
-}
-
-// bigOrder is order i with a blob that makes it fit the source's 2 MB item
-// limit, but not once the target's key field (added, as JSON) is in it. It
-// measures what the service adds to a stored item (its system properties).
-func bigOrder(t *testing.T, src *cosmos.Container, i int, added string) map[string]any {
+func mustTransformer(t *testing.T, keys []string) *transform.Transformer {
 	t.Helper()
-	probe := order(i, 1)
-	probe["blob"] = ""
-	put(t, src, region(i), probe)
-	stored, err := src.Read(context.Background(), keyOf(region(i)), itemID(i))
+	spec, err := transform.ParseSpec(keys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sent, _ := json.Marshal(probe)
-	system := len(stored.Body) - len(sent)
-	probe["blob"] = strings.Repeat("b", 2*1024*1024-len(sent)-system-len(added)/2)
-	return probe
+	tr, err := transform.New(spec, []string{"/region"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// A failure that must stop the run (writes answered 503 past every retry)
+// stops every range and exits 1 naming the cause, within the shutdown
+// timeout of the failure: before the fix `run` hung, printing progress
+// items=0, until it was killed.
+func TestRunStopsOnAFatalError(t *testing.T) {
+	e := newE2E(t)
+	sourceOfOrders(t, e, "orders", 24_000, 400)
+	keys := []string{"/tenantId"}
+	e.container("target", 40_000, keys[0])
+	if _, err := e.srv.InjectFault(emulator.Fault{Container: "target", Operations: []string{"write", "batch"}, Status: 503}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	out, errOut, code := cli(t, ctx, append([]string{"run", "--until-caught-up", "--shutdown-timeout", "3s"}, e.args("orders", "target", keys...)...)...)
+	if ctx.Err() != nil {
+		t.Fatalf("run did not stop on a fatal error within 90s\n%s%s", out, errOut)
+	}
+	if code != ExitRunFailed || !strings.Contains(errOut, "503") || !strings.Contains(errOut, "giving up") {
+		t.Fatalf("run on a target that answers 503: exit %d, want %d naming the 503\n%s%s", code, ExitRunFailed, out, errOut)
+	}
+	if strings.Contains(out, "interrupted") {
+		t.Errorf("a failure reported as an interruption:\n%s", out)
+	}
+}
+
+// A worker whose pages take longer than the lease TTL keeps its leases
+// (a heartbeat renews them whatever the pages do), and a second worker
+// never applies a range at the same time: before the fix both worked on
+// one range and an older page overwrote newer data (verify found stale
+// items while status said caught up).
+func TestRunSharedSlowPagesNeverOverwriteNewerData(t *testing.T) {
+	e := newE2E(t)
+	sourceOfOrders(t, e, "orders", 24_000, 300) // 4 physical partitions
+	keys := []string{"/tenantId"}
+	e.state = "cosmos://rekey/leases"
+	e.container("target", 40_000, keys[0])
+	args := append([]string{"run", "--lease-ttl", "2s", "--poll-interval", "50ms", "--page-size", "20"}, e.args("orders", "target", keys...)...)
+	if _, err := e.srv.InjectFault(emulator.Fault{Container: "target", Operations: []string{"write", "batch", "read"}, Latency: 1500 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	var workers []*exec.Cmd
+	var outs []fmt.Stringer
+	for w := 0; w < 2; w++ { // two processes: two owners
+		cmd, out := process(t, args...)
+		workers, outs = append(workers, cmd), append(outs, out)
+	}
+	stop := make(chan struct{})
+	deleted, wait := churn(t, e.client.Container(testDB, "orders"), 300, stop)
+	time.Sleep(8 * time.Second) // several TTLs of slow pages under updates
+	close(stop)
+	wait()
+	e.srv.ClearFaults()
+	for i, cmd := range workers {
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		var ee *exec.ExitError
+		if err := cmd.Wait(); !errors.As(err, &ee) || ee.ExitCode() != ExitInterrupted {
+			t.Errorf("worker %d after SIGTERM: %v\n%s", i, err, outs[i])
+		}
+	}
+	// A last worker drains what is left from the checkpoints: a stale
+	// write that landed after its page was checkpointed stays stale.
+	out, errOut, code := cli(t, context.Background(), append(args, "--until-caught-up")...)
+	if code != 0 {
+		t.Fatalf("final worker: exit %d\n%s%s", code, out, errOut)
+	}
+	checkCopy(t, e.client.Container(testDB, "orders"), e.client.Container(testDB, "target"), keys, []string{"/region"}, deleted)
+}
+
+// Workers release their leases when they stop, even when the shutdown
+// timeout cut a slow page short, so another worker takes them at once
+// instead of after the TTL: before the fix the release ran with the
+// context the timeout had cancelled, and the leases kept their dead owner.
+func TestRunReleasesItsLeasesWhenItStops(t *testing.T) {
+	e := newE2E(t)
+	sourceOfOrders(t, e, "orders", 24_000, 200)
+	keys := []string{"/tenantId"}
+	e.state = "cosmos://rekey/leases"
+	e.container("target", 24_000, keys[0])
+	args := append([]string{"run", "--poll-interval", "20ms", "--shutdown-timeout", "500ms"}, e.args("orders", "target", keys...)...)
+	if _, err := e.srv.InjectFault(emulator.Fault{Container: "target", Operations: []string{"write", "batch"}, Latency: 3 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	cmd, out := process(t, args...)
+	store := sharedStore(t, e, "orders", "target")
+	waitFor(t, 30*time.Second, "the leases to be taken", func() bool {
+		ls, err := store.List(context.Background())
+		if err != nil || len(ls) == 0 {
+			return false
+		}
+		for _, l := range ls {
+			if l.Owner == "" {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(500 * time.Millisecond) // pages in flight, slower than the shutdown timeout
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var ee *exec.ExitError
+	if err := cmd.Wait(); !errors.As(err, &ee) || ee.ExitCode() != ExitInterrupted {
+		t.Fatalf("after SIGTERM: %v\n%s", err, out)
+	}
+	if !strings.Contains(out.String(), "abandoned a page") {
+		t.Fatalf("no page was cut short by the shutdown timeout; the test needs one\n%s", out)
+	}
+	ls, err := store.List(context.Background())
+	if err != nil || len(ls) == 0 {
+		t.Fatalf("leases: %v %v", ls, err)
+	}
+	for _, l := range ls {
+		if l.Owner != "" {
+			t.Errorf("lease %s is still owned by %q after its worker stopped\n%s", l.ID, l.Owner, out)
+		}
+	}
+}
+
+// A worker that joins late gets its share by asking: the owner finishes the
+// page it is writing, checkpoints it and hands the lease over, so nothing
+// is copied twice. Before the fix the newcomer stole the lease mid-page and
+// redid what the owner was still writing.
+func TestRunLateJoinerTakesOverAtACheckpoint(t *testing.T) {
+	e := newE2E(t)
+	sourceOfOrders(t, e, "orders", 24_000, 1200) // 4 physical partitions
+	keys := []string{"/tenantId"}
+	e.state = "cosmos://rekey/leases"
+	e.container("target", 40_000, keys[0])
+	args := append([]string{"run", "--until-caught-up", "--lease-ttl", "2s", "--poll-interval", "50ms", "--page-size", "25"}, e.args("orders", "target", keys...)...)
+	// Slow pages: the newcomer's request always finds the owner mid-page.
+	if _, err := e.srv.InjectFault(emulator.Fault{Container: "target", Operations: []string{"write", "batch"}, Latency: 200 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	a, aOut := process(t, args...)
+	store := sharedStore(t, e, "orders", "target")
+	waitFor(t, 20*time.Second, "the first worker to hold every lease", func() bool {
+		ls, err := store.List(context.Background())
+		if err != nil || len(ls) != 4 {
+			return false
+		}
+		copied := int64(0)
+		for _, l := range ls {
+			if l.Owner == "" {
+				return false
+			}
+			copied += l.Items
+		}
+		return copied >= 100
+	})
+	bOut, bErr, code := cli(t, context.Background(), args...)
+	if code != 0 {
+		t.Fatalf("late worker: exit %d\n%s%s", code, bOut, bErr)
+	}
+	if err := a.Wait(); err != nil {
+		t.Fatalf("first worker: %v\n%s", err, aOut)
+	}
+	for name, out := range map[string]string{"first": aOut.String(), "late": bOut} {
+		if !strings.Contains(out, "already there 0;") {
+			t.Errorf("the %s worker rewrote items the other had written:\n%s", name, out)
+		}
+	}
+	if !strings.Contains(bOut, "items read") || strings.Contains(bOut, "items read        0\n") {
+		t.Errorf("the late worker copied nothing: it got no lease\n%s", bOut)
+	}
+	checkCopy(t, e.client.Container(testDB, "orders"), e.client.Container(testDB, "target"), keys, []string{"/region"}, nil)
 }

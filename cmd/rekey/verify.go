@@ -103,8 +103,13 @@ func runVerify(cmd *cobra.Command, o *verifyOptions) error {
 		if err := mg.openExistingState(ctx); err != nil {
 			return exitFor(err)
 		}
-		v.DeadLetters, v.State = mg.dead, mg.store
-	} else if dead, err := openDeadLetters(&o.mig, mg.dstClient, true); err == nil {
+		v.DeadLetters, v.Defaults, v.State = mg.dead, mg.defaults, mg.store
+	} else {
+		dead, err := openDeadLetters(ctx, &o.mig, mg.dstClient, true)
+		if err != nil {
+			return withExitCode(ExitVerifyFailed, err)
+		}
+		defer dead.Close()
 		v.DeadLetters = dead
 	}
 	rep, err := v.Verify(ctx, cfg)
