@@ -29,7 +29,13 @@ func (c *container) scopeFromHeaders(rc *requestContext) (queryScope, bool, *svc
 		if err != nil {
 			return queryScope{}, false, err
 		}
-		return queryScope{region: epk.Range{Min: p.min, Max: p.max}, single: true, rangeID: id}, true, nil
+		region := epk.Range{Min: p.min, Max: p.max}
+		if window, narrowed, werr := epkSubRange(rc, p); werr != nil {
+			return queryScope{}, false, werr
+		} else if narrowed {
+			region = window
+		}
+		return queryScope{region: region, single: true, rangeID: id}, true, nil
 	}
 	h := rc.header("x-ms-documentdb-partitionkey")
 	if h == "" || h == "[]" {

@@ -83,6 +83,9 @@ func (e *Emulator) routeItemFeed(w http.ResponseWriter, rc *requestContext, c *c
 			return e.createItem(w, rc, c, rc.headerBool("x-ms-documentdb-is-upsert"))
 		}
 	case http.MethodGet:
+		if strings.EqualFold(rc.header("A-IM"), fullFidelityFeed) {
+			return e.readAllVersionsFeed(w, rc, c)
+		}
 		if strings.EqualFold(rc.header("A-IM"), "Incremental Feed") {
 			return e.readChangeFeed(w, rc, c)
 		}
