@@ -10,8 +10,8 @@
 //
 // Serving and protocol:
 //
-//	emulator.go, server.go   Emulator (an http.Handler), Start with TLS
-//	request.go               one request's context: path resolution, headers, body
+//	emulator.go, server.go   Emulator (an http.Handler), Start with TLS and the compute-gateway listener
+//	request.go               one request's context: path resolution per gateway (routing or compute), headers, body
 //	auth.go                  master-key signature check
 //	router.go                dispatch by path and verb
 //	response.go, errors.go   common headers, the service's error bodies and status/substatus pairs
@@ -25,6 +25,9 @@
 //	patch.go                 partial document update
 //	batch.go                 transactional batch (atomic)
 //	queryitems.go, query.go  queries over items and over metadata
+//	queryplan.go             query plans (PartitionedQueryExecutionInfo) and the 400/1004 that carries one
+//	epkheaders.go            x-ms-start-epk / x-ms-end-epk windows on feeds and queries
+//	avad.go                  the all-versions-and-deletes change feed
 //	changefeed.go            latest-version change feed
 //	pkranges.go              /pkranges
 //	offer.go                 offers: throughput read and replace

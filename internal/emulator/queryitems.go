@@ -115,9 +115,7 @@ func (e *Emulator) queryItems(w http.ResponseWriter, rc *requestContext, c *cont
 				return badRequest("Cross partition query is required but disabled. Please set x-ms-documentdb-query-enablecrosspartition to true, specify x-ms-documentdb-partitionkey, or revise your query to avoid this exception.")
 			}
 			if !shape.Streamable() || shape.HasTop || shape.HasOffsetLimit {
-				qe := badRequest("%s", crossPartitionMessage)
-				qe.subStatus = subStatusCrossPartitionQuery
-				return qe
+				return c.crossPartitionError(b)
 			}
 		}
 	}

@@ -75,6 +75,8 @@ func (e *Emulator) routeItemFeed(w http.ResponseWriter, rc *requestContext, c *c
 	switch rc.r.Method {
 	case http.MethodPost:
 		switch {
+		case isQueryPlanRequest(rc):
+			return e.answerQueryPlan(w, rc, c)
 		case rc.headerBool("x-ms-cosmos-is-batch-request"):
 			return e.executeBatch(w, rc, c)
 		case isQuery(rc):
