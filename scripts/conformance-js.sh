@@ -27,6 +27,9 @@ trap cleanup EXIT
 echo "installing @azure/cosmos $(node -p "require('$suite/package.json').dependencies['@azure/cosmos']") with npm"
 (cd "$suite" && npm install --no-audit --no-fund --loglevel=error >"$work/npm.log" 2>&1) || { cat "$work/npm.log" >&2; exit 1; }
 
+echo "re-capturing the SDK's bulk request (internal/emulator/testdata/bulk-request-js.golden.json)"
+go test -count=1 -run 'TestBulkRequestGoldenJS' ./internal/emulator/ >"$work/golden.log" 2>&1 || { cat "$work/golden.log" >&2; exit 1; }
+
 go build -o "$work/rekey" ./cmd/rekey
 
 free_port() {

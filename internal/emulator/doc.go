@@ -24,6 +24,7 @@
 //	item_handlers.go         point reads and writes of items
 //	patch.go                 partial document update
 //	batch.go                 transactional batch (atomic)
+//	bulk.go                  bulk: non-atomic batches per partition key range, per-operation results
 //	queryitems.go, query.go  queries over items and over metadata
 //	queryplan.go             query plans (PartitionedQueryExecutionInfo) and the 400/1004 that carries one
 //	epkheaders.go            x-ms-start-epk / x-ms-end-epk windows on feeds and queries
@@ -53,7 +54,7 @@
 //
 // Faults:
 //
-//	faults.go                injected 429/410/5xx, latency, dropped connections
+//	faults.go                injected 429/410/5xx, latency, dropped connections, per-operation bulk faults
 //
 // The SQL engine lives in the query subpackage; emulatortest starts an
 // emulator for tests.

@@ -77,6 +77,8 @@ func (e *Emulator) routeItemFeed(w http.ResponseWriter, rc *requestContext, c *c
 		switch {
 		case isQueryPlanRequest(rc):
 			return e.answerQueryPlan(w, rc, c)
+		case isBulkRequest(rc):
+			return e.executeBulk(w, rc, c)
 		case rc.headerBool("x-ms-cosmos-is-batch-request"):
 			return e.executeBatch(w, rc, c)
 		case isQuery(rc):

@@ -64,7 +64,8 @@ async function main() {
     // container creates a fresh container; opts are the SDK's ContainerRequest fields.
     async container(prefix, opts = {}) {
       const id = `${prefix}-${++n}`;
-      const { container } = await database.containers.create({ id, partitionKey: { paths: ["/pk"] }, ...opts });
+      // Version 2 hashing, as the SDK and the portal create containers today.
+      const { container } = await database.containers.create({ id, partitionKey: { paths: ["/pk"], version: 2 }, ...opts });
       return container;
     },
     admin: (method, path, body) => admin(endpoint, method, path, body),
