@@ -140,9 +140,9 @@ func (c *Cutover) Run(ctx context.Context, cfg CutoverConfig) (*CutoverReport, e
 		}
 		lastChange = c.Clock.Now()
 		if lastChange.Sub(start) >= cfg.Timeout {
-			return rep, fmt.Errorf("%w: it changed during the final verify (feed range %s) and the %s timeout passed; stop the application's writes to the source (cutover cannot stop them), then run cutover again", ErrStillWriting, changed.Min+"-"+changed.Max, cfg.Timeout)
+			return rep, fmt.Errorf("%w: it changed during the final verify (feed range [%s, %s)) and the %s timeout passed; stop the application's writes to the source (cutover cannot stop them), then run cutover again", ErrStillWriting, changed.Min, changed.Max, cfg.Timeout)
 		}
-		c.say("the source changed during the final verify (feed range %s-%s): the application's writes to the source must be stopped; draining and verifying again", changed.Min, changed.Max)
+		c.say("the source changed during the final verify (feed range [%s, %s)): the application's writes to the source must be stopped; draining and verifying again", changed.Min, changed.Max)
 	}
 	remaining := rep.Verify.Differences()
 	if cfg.AcceptDeadLetter {
