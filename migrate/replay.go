@@ -23,7 +23,11 @@ type ReplayResult struct {
 // older than the source's current one; an item the source no longer has
 // needs no copy. Items that succeed are resolved in the dead-letter file;
 // items that fail again get a new dead letter with the current reason.
+// After a cutover it refuses with a *CutOverError (ErrCutOver).
 func (r *Runner) Replay(ctx context.Context, cfg RunConfig, entries []DeadLetter) (ReplayResult, error) {
+	if err := refuseAfterCutover(ctx, r.Store, "deadletter replay"); err != nil {
+		return ReplayResult{}, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return ReplayResult{}, err
 	}

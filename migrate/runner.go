@@ -81,6 +81,9 @@ var ErrStopped = errors.New("migration stopped")
 // without Shared) stops every range the same way and is returned, naming
 // its range, within ShutdownTimeout.
 func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
+	if err := refuseAfterCutover(ctx, r.Store, "run"); err != nil {
+		return Summary{}, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return Summary{}, err
 	}

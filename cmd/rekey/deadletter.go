@@ -123,8 +123,10 @@ source, so a replay never writes an outdated version; items the source no
 longer has need no copy. Items that succeed leave the dead-letter file.
 
 Stop 'rekey run' first when the state is a directory (it holds the state's lock).
+It needs an existing migration, and refuses once the migration is cut over.
 Exit codes: 0 every item was written or is gone from the source; 1 some still
-fail (listed by 'rekey deadletter list'); 2 bad flags or state.`,
+fail (listed by 'rekey deadletter list'); 2 bad flags or state, no migration, or
+cut over.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -133,7 +135,7 @@ fail (listed by 'rekey deadletter list'); 2 bad flags or state.`,
 				return exitFor(err)
 			}
 			defer mg.close()
-			if err := mg.openState(ctx, time.Time{}); err != nil {
+			if err := mg.openExistingState(ctx); err != nil {
 				return exitFor(err)
 			}
 			entries, err := mg.dead.List()
@@ -142,6 +144,9 @@ fail (listed by 'rekey deadletter list'); 2 bad flags or state.`,
 			}
 			r := &migrate.Runner{Source: mg.source, Target: mg.target, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead}
 			res, err := r.Replay(ctx, migrate.RunConfig{}, entries)
+			if errors.Is(err, migrate.ErrCutOver) {
+				return exitFor(err)
+			}
 			remain, cerr := mg.dead.Count()
 			if cerr != nil {
 				return withExitCode(ExitRunFailed, errors.Join(err, cerr))
