@@ -8,12 +8,9 @@ import (
 	"math"
 	"sort"
 	"strconv"
-)
 
-// systemProperties are set by the service on every item and are not content.
-var systemProperties = map[string]bool{
-	"_rid": true, "_self": true, "_etag": true, "_attachments": true, "_ts": true, "_lsn": true,
-}
+	"github.com/rekey-dev/rekey/transform"
+)
 
 // Digest is a content hash of an item.
 type Digest [16]byte
@@ -37,7 +34,7 @@ func ContentDigest(body []byte, skip map[string]bool) (Digest, error) {
 		return Digest{}, fmt.Errorf("canonical form: not a JSON object")
 	}
 	for k := range obj {
-		if systemProperties[k] || skip[k] {
+		if transform.IsSystemProperty(k) || skip[k] {
 			delete(obj, k)
 		}
 	}

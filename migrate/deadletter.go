@@ -123,15 +123,3 @@ func (e *CorruptDeadLetterError) Error() string {
 
 // Unwrap lets errors.Is match ErrDeadLettersCorrupt and the decoding error.
 func (e *CorruptDeadLetterError) Unwrap() []error { return []error{ErrDeadLettersCorrupt, e.Err} }
-
-// keyJSON renders a key as the JSON array dead letters and logs show.
-func keyJSON(k Key) json.RawMessage {
-	b := []byte{'['}
-	for i, v := range k {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = v.AppendJSON(b)
-	}
-	return append(b, ']')
-}

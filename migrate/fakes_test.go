@@ -24,7 +24,7 @@ func newMemTarget() *memTarget {
 	return &memTarget{items: map[string]Item{}, calls: map[string]int{}}
 }
 
-func itemAddr(key Key, id string) string { return string(keyJSON(key)) + "|" + id }
+func itemAddr(key Key, id string) string { return key.String() + "|" + id }
 
 func (m *memTarget) inject(op string, key Key, id string) error {
 	m.calls[op]++

@@ -99,7 +99,7 @@ func (v *Verifier) removeStray(ctx context.Context, w *pageWriter, fr *FixReport
 	if p.ex.stray == nil {
 		return out, nil
 	}
-	key, err := decodeKey([]byte(p.s.diff.TargetKey))
+	key, err := ParseKey([]byte(p.s.diff.TargetKey))
 	if err != nil {
 		return out, fmt.Errorf("fix item %q: %w", p.s.diff.ID, err)
 	}
@@ -135,7 +135,7 @@ func (v *Verifier) copyCurrent(ctx context.Context, w *pageWriter, fr *FixReport
 		out.deadKind = KindCollision
 		fr.DeadLettered++
 		return out, w.deadLetter(c, KindCollision, fmt.Sprintf("the target already holds item %q under key %s, copied from the source item with key %s; this item's source key is %s",
-			c.res.ID, keyJSON(key), keyJSON(owner), keyJSON(c.res.SourceKey)), true)
+			c.res.ID, key, Key(owner), Key(c.res.SourceKey)), true)
 	}
 	err := w.call(ctx, key, func(ctx context.Context) (float64, error) {
 		var wr WriteResult
@@ -163,5 +163,5 @@ func (v *Verifier) copyCurrent(ctx context.Context, w *pageWriter, fr *FixReport
 		fr.DeadLettered++
 		return out, w.deadLetter(c, KindTooLarge, fmt.Sprintf("the item is %d bytes with its new key, over the 2 MB item limit", len(c.res.Item)), false)
 	}
-	return out, fmt.Errorf("fix: copy item %q under key %s: %w", c.res.ID, keyJSON(key), err)
+	return out, fmt.Errorf("fix: copy item %q under key %s: %w", c.res.ID, key, err)
 }

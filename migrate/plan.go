@@ -115,14 +115,14 @@ func PlanMigration(ctx context.Context, src Source, tr *transform.Transformer, c
 			continue
 		}
 		ok++
-		keys[string(keyJSON(res.Key))]++
+		keys[Key(res.Key).String()]++
 		vals := make([]any, len(res.Key))
 		for i, v := range res.Key {
 			vals[i] = v.Any()
 		}
 		h, err := epk.Hash(def, vals)
 		if err != nil {
-			return nil, fmt.Errorf("plan: hash key %s: %w", keyJSON(res.Key), err)
+			return nil, fmt.Errorf("plan: hash key %s: %w", Key(res.Key), err)
 		}
 		i := sort.Search(len(edges)-1, func(i int) bool { return epk.Compare(edges[i+1], h) > 0 })
 		perPartition[min(i, len(perPartition)-1)]++

@@ -3,14 +3,7 @@ package migrate
 import (
 	"context"
 	"time"
-
-	"github.com/rekey-dev/rekey/transform"
 )
-
-// Key is a partition key value: one component per path of the container's
-// partition key definition. Source keys may hold undefined components (an
-// item without the key field); target keys never do.
-type Key []transform.Value
 
 // FeedRange is a range of effective partition keys [Min, Max), as the
 // service lists them ("" is the start, "FF" the end).

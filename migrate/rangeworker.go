@@ -232,7 +232,7 @@ func (run *run) deadLetterTransform(item []byte, err error) error {
 	}
 	run.Stats.deadLettered.Add(1)
 	return run.DeadLetters.Add(DeadLetter{
-		Time: run.Clock.Now().UTC(), SourceID: id, SourceKey: keyJSON(key),
+		Time: run.Clock.Now().UTC(), SourceID: id, SourceKey: Key(key).AppendJSON(nil),
 		Kind: te.Kind.Error(), Reason: te.Error(), Item: item,
 	})
 }

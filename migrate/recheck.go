@@ -117,7 +117,7 @@ func (v *Verifier) examine(ctx context.Context, retry *retrier, s suspect) (exam
 	case cur.untrans:
 		// A dead-letter matter: never settled by the target.
 	default:
-		wantKey = string(keyJSON(Key(cur.res.Key)))
+		wantKey = Key(cur.res.Key).String()
 		it, ok, err := v.readTarget(ctx, retry, Key(cur.res.Key), cur.res.ID)
 		if err != nil {
 			return exam{}, err
@@ -135,11 +135,11 @@ func (v *Verifier) examine(ctx context.Context, retry *retrier, s suspect) (exam
 		}
 	}
 	if at := s.diff.TargetKey; at != "" && at != wantKey {
-		key, err := decodeKey([]byte(at))
+		key, err := ParseKey([]byte(at))
 		if err != nil {
 			return exam{}, fmt.Errorf("recheck item %q: %w", s.diff.ID, err)
 		}
-		if hasUndefined(key) {
+		if key.HasUndefined() {
 			ex.unaddressable = true
 		} else {
 			it, ok, err := v.readTarget(ctx, retry, key, s.diff.ID)
@@ -172,12 +172,12 @@ func movedSince(was seen, cur current) bool {
 // source key srcKey (its id is the one it was read by).
 func (v *Verifier) copyOf(body []byte, srcKey string) bool {
 	_, sk, err := v.Transformer.SourceKeyOf(body)
-	return err == nil && string(keyJSON(sk)) == srcKey
+	return err == nil && Key(sk).String() == srcKey
 }
 
 // readCurrent reads the source item of a difference and transforms it.
 func (v *Verifier) readCurrent(ctx context.Context, retry *retrier, d Diff) (current, error) {
-	key, err := decodeKey([]byte(d.SourceKey))
+	key, err := ParseKey([]byte(d.SourceKey))
 	if err != nil {
 		return current{}, err
 	}

@@ -2,11 +2,8 @@ package migrate
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-
-	"github.com/rekey-dev/rekey/transform"
 )
 
 // ReplayResult counts what a replay of the dead-letter file did.
@@ -77,8 +74,8 @@ func (r *Runner) Replay(ctx context.Context, cfg RunConfig, entries []DeadLetter
 // whose source key the client cannot address (an undefined component) are
 // replayed from the copy in the dead letter.
 func (r *Runner) currentSource(ctx context.Context, retry *retrier, dl DeadLetter) (body []byte, gone bool, err error) {
-	key, err := decodeKey(dl.SourceKey)
-	if err != nil || hasUndefined(key) {
+	key, err := ParseKey(dl.SourceKey)
+	if err != nil || key.HasUndefined() {
 		return dl.Item, false, nil
 	}
 	var it Item
@@ -94,43 +91,4 @@ func (r *Runner) currentSource(ctx context.Context, retry *retrier, dl DeadLette
 		return nil, false, fmt.Errorf("read source item %q under key %s: %w", dl.SourceID, dl.SourceKey, err)
 	}
 	return it.Body, false, nil
-}
-
-// decodeKey parses a key rendered by keyJSON.
-func decodeKey(raw json.RawMessage) (Key, error) {
-	var parts []json.RawMessage
-	if err := json.Unmarshal(raw, &parts); err != nil {
-		return nil, fmt.Errorf("key %s: %w", raw, err)
-	}
-	key := make(Key, 0, len(parts))
-	for _, p := range parts {
-		var v any
-		if err := json.Unmarshal(p, &v); err != nil {
-			return nil, fmt.Errorf("key %s: %w", raw, err)
-		}
-		switch x := v.(type) {
-		case string:
-			key = append(key, transform.StringValue(x))
-		case float64:
-			key = append(key, transform.Value{Type: transform.TypeNumber, Num: x, Raw: string(p)})
-		case bool:
-			key = append(key, transform.Value{Type: transform.TypeBool, Bool: x})
-		case nil:
-			key = append(key, transform.Value{Type: transform.TypeNull})
-		case map[string]any:
-			key = append(key, transform.Value{Type: transform.TypeUndefined})
-		default:
-			return nil, fmt.Errorf("key %s: component %s is not a scalar", raw, p)
-		}
-	}
-	return key, nil
-}
-
-func hasUndefined(k Key) bool {
-	for _, v := range k {
-		if v.Type == transform.TypeUndefined {
-			return true
-		}
-	}
-	return false
 }

@@ -231,7 +231,7 @@ func (v *Verifier) spillSource(sp *spill, body []byte, cfg VerifyConfig) error {
 		if !sampled(id, cfg.SamplePercent) {
 			return nil
 		}
-		return sp.add(&record{flags: recUntransformed, id: id, srcKey: string(keyJSON(sk)), reason: te.Error(), ts: lastTS(body)})
+		return sp.add(&record{flags: recUntransformed, id: id, srcKey: Key(sk).String(), reason: te.Error(), ts: lastTS(body)})
 	}
 	if !sampled(res.ID, cfg.SamplePercent) {
 		return nil
@@ -240,7 +240,7 @@ func (v *Verifier) spillSource(sp *spill, body []byte, cfg VerifyConfig) error {
 	if err != nil {
 		return fmt.Errorf("source item %q: %w", res.ID, err)
 	}
-	return sp.add(&record{id: res.ID, srcKey: string(keyJSON(res.SourceKey)), tgtKey: string(keyJSON(res.Key)), digest: d, ts: lastTS(body)})
+	return sp.add(&record{id: res.ID, srcKey: Key(res.SourceKey).String(), tgtKey: Key(res.Key).String(), digest: d, ts: lastTS(body)})
 }
 
 // spillTarget records a target item with the source identity its fields
@@ -249,13 +249,13 @@ func (v *Verifier) spillTarget(sp *spill, keyReader *transform.Transformer, body
 	rec := &record{flags: recTarget}
 	res, err := keyReader.Apply(body)
 	if err == nil {
-		rec.id, rec.srcKey, rec.tgtKey = res.ID, string(keyJSON(res.SourceKey)), string(keyJSON(res.Key))
+		rec.id, rec.srcKey, rec.tgtKey = res.ID, Key(res.SourceKey).String(), Key(res.Key).String()
 	} else {
 		id, sk, kerr := v.Transformer.SourceKeyOf(body)
 		if kerr != nil {
 			return fmt.Errorf("target item without a readable id: %w", kerr)
 		}
-		rec.id, rec.srcKey, rec.tgtKey = id, string(keyJSON(sk)), "[{}]"
+		rec.id, rec.srcKey, rec.tgtKey = id, Key(sk).String(), "[{}]"
 	}
 	if !sampled(rec.id, cfg.SamplePercent) {
 		return nil

@@ -72,7 +72,7 @@ func (w *writer) writePage(ctx context.Context, changes []change, fence func(con
 	groups := map[string][]*change{}
 	var order []string
 	for i := range changes {
-		k := string(keyJSON(changes[i].key()))
+		k := changes[i].key().String()
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
@@ -202,7 +202,7 @@ func (w *pageWriter) writeBatch(ctx context.Context, chunk []*change) error {
 		}
 		return nil
 	default:
-		return fmt.Errorf("write batch of %d items under key %s: %w", len(chunk), keyJSON(chunk[0].key()), err)
+		return fmt.Errorf("write batch of %d items under key %s: %w", len(chunk), chunk[0].key(), err)
 	}
 }
 
@@ -233,10 +233,10 @@ func (w *pageWriter) writeOne(ctx context.Context, c *change) error {
 		case errors.Is(err, ErrTooLarge):
 			return w.deadLetter(c, KindTooLarge, fmt.Sprintf("the item is %d bytes with its new key, over the 2 MB item limit", len(c.res.Item)), false)
 		default:
-			return fmt.Errorf("create item %q under key %s: %w", c.res.ID, keyJSON(key), err)
+			return fmt.Errorf("create item %q under key %s: %w", c.res.ID, key, err)
 		}
 	}
-	return fmt.Errorf("item %q under key %s kept changing in the target while it was written (%d rounds)", c.res.ID, keyJSON(key), maxReconcileRounds)
+	return fmt.Errorf("item %q under key %s kept changing in the target while it was written (%d rounds)", c.res.ID, key, maxReconcileRounds)
 }
 
 // reconcile handles an item whose (id, target key) exists. done is false
@@ -253,17 +253,17 @@ func (w *pageWriter) reconcile(ctx context.Context, c *change) (done bool, err e
 	case errors.Is(err, ErrNotFound):
 		return false, nil
 	case err != nil:
-		return false, fmt.Errorf("read existing item %q under key %s: %w", c.res.ID, keyJSON(key), err)
+		return false, fmt.Errorf("read existing item %q under key %s: %w", c.res.ID, key, err)
 	}
 	w.spend(&w.stats.checkRU, existing.RU)
 	_, owner, kerr := w.tr.SourceKeyOf(existing.Body)
-	if kerr != nil || !sameKey(owner, c.res.SourceKey) {
+	if kerr != nil || !Key(owner).Equal(c.res.SourceKey) {
 		ownerText := "unknown"
 		if kerr == nil {
-			ownerText = string(keyJSON(owner))
+			ownerText = Key(owner).String()
 		}
 		return true, w.deadLetter(c, KindCollision, fmt.Sprintf("the target already holds item %q under key %s, copied from the source item with key %s; this item's source key is %s",
-			c.res.ID, keyJSON(key), ownerText, keyJSON(c.res.SourceKey)), true)
+			c.res.ID, key, ownerText, Key(c.res.SourceKey)), true)
 	}
 	if sameContent(existing.Body, c.res.Item) {
 		w.stats.unchanged.Add(1)
@@ -287,7 +287,7 @@ func (w *pageWriter) reconcile(ctx context.Context, c *change) (done bool, err e
 	case errors.Is(err, ErrTooLarge):
 		return true, w.deadLetter(c, KindTooLarge, fmt.Sprintf("the item is %d bytes with its new key, over the 2 MB item limit", len(c.res.Item)), false)
 	default:
-		return false, fmt.Errorf("replace item %q under key %s: %w", c.res.ID, keyJSON(key), err)
+		return false, fmt.Errorf("replace item %q under key %s: %w", c.res.ID, key, err)
 	}
 }
 
@@ -298,26 +298,14 @@ func (w *writer) deadLetter(c *change, kind, reason string, collision bool) erro
 		w.stats.collisions.Add(1)
 	}
 	return w.dead.Add(DeadLetter{
-		Time: time.Now().UTC(), SourceID: c.res.ID, SourceKey: keyJSON(c.res.SourceKey),
-		TargetKey: keyJSON(c.key()), Kind: kind, Reason: reason, Item: c.source,
+		Time: time.Now().UTC(), SourceID: c.res.ID, SourceKey: Key(c.res.SourceKey).AppendJSON(nil),
+		TargetKey: c.key().AppendJSON(nil), Kind: kind, Reason: reason, Item: c.source,
 	})
 }
 
 // resolve clears a dead letter of the item, if it had one.
 func (w *writer) resolve(c *change) error {
-	return w.dead.Resolve(c.res.ID, keyJSON(c.res.SourceKey))
-}
-
-func sameKey(a, b []transform.Value) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !a[i].Equal(b[i]) {
-			return false
-		}
-	}
-	return true
+	return w.dead.Resolve(c.res.ID, Key(c.res.SourceKey).AppendJSON(nil))
 }
 
 // message is an error's service message, for dead-letter reasons.
