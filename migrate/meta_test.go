@@ -90,6 +90,7 @@ func TestOpenMetaDefaultChanges(t *testing.T) {
 		{"add a default next to a used one", "/pk={c?none}-{d}", without, "/pk={c?none}-{d?m}", ""},
 		{"keep a used default", "/pk={c?none}-{d}", without, "/pk={c?none}-{d}", ""},
 		{"change structure", "/pk={c?none}-{d}", "", "/pk={c?none}", "records a migration with key spec"},
+		{"another key", "/c", "", "/d", "records a migration with key spec"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			store := openStore(t)
