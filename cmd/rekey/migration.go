@@ -88,37 +88,34 @@ type migration struct {
 	identities [2]string
 }
 
-// errUsage marks errors in flags, reported with exit code 2.
-var errUsage = errors.New("usage")
-
 // connect validates the flags, connects to both accounts, reads the source's
 // key definition and compiles the key spec. It opens no state.
 func (m *migrationFlags) connect(ctx context.Context) (*migration, error) {
 	mg := &migration{flags: m}
 	var err error
 	if mg.srcRef, err = migrate.ParseContainerRef(m.source); err != nil {
-		return nil, fmt.Errorf("%w: --source %v", errUsage, err)
+		return nil, usageErrf("--source %w", err)
 	}
 	if mg.dstRef, err = migrate.ParseContainerRef(m.target); err != nil {
-		return nil, fmt.Errorf("%w: --target %v", errUsage, err)
+		return nil, usageErrf("--target %w", err)
 	}
 	if len(m.keys) == 0 {
-		return nil, fmt.Errorf("%w: --key is required (PATH or PATH=TEMPLATE)", errUsage)
+		return nil, usageErrf("--key is required (PATH or PATH=TEMPLATE)")
 	}
 	spec, err := transform.ParseSpec(m.keys)
 	if err != nil {
-		return nil, fmt.Errorf("%w: --key: %v", errUsage, err)
+		return nil, usageErrf("--key: %w", err)
 	}
 	srcCfg, dstCfg := m.conn.source(), m.conn.target()
 	if mg.srcClient, err = cosmos.NewClient(ctx, srcCfg); err != nil {
-		return nil, fmt.Errorf("%w: connect to the source account: %v", errUsage, err)
+		return nil, usageErrf("connect to the source account: %w", err)
 	}
 	if mg.dstClient, err = cosmos.NewClient(ctx, dstCfg); err != nil {
-		return nil, fmt.Errorf("%w: connect to the target account: %v", errUsage, err)
+		return nil, usageErrf("connect to the target account: %w", err)
 	}
 	mg.identities = [2]string{identity(srcCfg, mg.srcRef), identity(dstCfg, mg.dstRef)}
 	if mg.identities[0] == mg.identities[1] {
-		return nil, fmt.Errorf("%w: --source and --target are the same container %s", errUsage, mg.srcRef)
+		return nil, usageErrf("--source and --target are the same container %s", mg.srcRef)
 	}
 	if err := mg.checkState(ctx, dstCfg); err != nil {
 		return nil, err
@@ -132,12 +129,12 @@ func (m *migrationFlags) connect(ctx context.Context) (*migration, error) {
 	})
 	if err != nil {
 		if errors.Is(err, migrate.ErrNotFound) {
-			return nil, fmt.Errorf("%w: source container %s does not exist", errUsage, mg.srcRef)
+			return nil, usageErrf("source container %s does not exist", mg.srcRef)
 		}
 		return nil, fmt.Errorf("read the source container %s: %w", mg.srcRef, err)
 	}
 	if mg.tr, err = transform.New(spec, mg.srcDef.Paths); err != nil {
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
+		return nil, usageErr(err)
 	}
 	return mg, nil
 }
@@ -170,12 +167,12 @@ func (mg *migration) checkState(ctx context.Context, dstCfg cosmos.Config) error
 		return nil
 	}
 	if db == "" {
-		return fmt.Errorf("%w: --state %q: want cosmos://DATABASE/CONTAINER", errUsage, mg.flags.state)
+		return usageErrf("--state %q: want cosmos://DATABASE/CONTAINER", mg.flags.state)
 	}
 	ref := migrate.ContainerRef{Database: db, Container: coll}
 	for i, what := range []string{"source", "target"} {
 		if identity(dstCfg, ref) == mg.identities[i] {
-			return fmt.Errorf("%w: --state %s is the %s container: keep the state in a container of its own", errUsage, mg.flags.state, what)
+			return usageErrf("--state %s is the %s container: keep the state in a container of its own", mg.flags.state, what)
 		}
 	}
 	def, err := mg.dstClient.ContainerDefinition(ctx, db, coll)
@@ -185,8 +182,7 @@ func (mg *migration) checkState(ctx context.Context, dstCfg cosmos.Config) error
 	case err != nil:
 		return fmt.Errorf("read the lease container %s: %w", ref, err)
 	case len(def.Paths) != 1 || def.Paths[0] != cosmos.LeaseKeyPath:
-		return fmt.Errorf("%w: --state %s: the container is partitioned on %s, not %s; use another container for the state",
-			errUsage, mg.flags.state, strings.Join(def.Paths, ","), cosmos.LeaseKeyPath)
+		return usageErrf("--state %s: the container is partitioned on %s, not %s; use another container for the state", mg.flags.state, strings.Join(def.Paths, ","), cosmos.LeaseKeyPath)
 	}
 	return nil
 }
@@ -197,7 +193,7 @@ func (mg *migration) openState(ctx context.Context, startFrom time.Time) error {
 	m := mg.flags
 	if db, coll, ok := cosmosState(m.state); ok {
 		if db == "" {
-			return fmt.Errorf("%w: --state %q: want cosmos://DATABASE/CONTAINER", errUsage, m.state)
+			return usageErrf("--state %q: want cosmos://DATABASE/CONTAINER", m.state)
 		}
 		if err := mg.dstClient.EnsureLeaseContainer(ctx, db, coll); err != nil {
 			return fmt.Errorf("open lease container %s/%s: %w", db, coll, err)
@@ -216,7 +212,7 @@ func (mg *migration) openState(ctx context.Context, startFrom time.Time) error {
 		fs, err := lease.OpenFile(m.state)
 		if err != nil {
 			if errors.Is(err, lease.ErrLocked) {
-				return fmt.Errorf("%w: %v", errUsage, err)
+				return usageErr(err)
 			}
 			return err
 		}
@@ -237,7 +233,7 @@ func (mg *migration) openState(ctx context.Context, startFrom time.Time) error {
 	}
 	if mg.meta, err = migrate.OpenMeta(ctx, mg.store, want, mg.stateName); err != nil {
 		if errors.Is(err, lease.ErrMetaMismatch) {
-			return fmt.Errorf("%w: %v", errUsage, err)
+			return usageErr(err)
 		}
 		return err
 	}
@@ -272,7 +268,7 @@ func cosmosState(state string) (db, coll string, ok bool) {
 func openDeadLetters(ctx context.Context, m *migrationFlags, client *cosmos.Client, readOnly bool) (migrate.DeadLetterStore, error) {
 	if db, coll, ok := cosmosState(m.state); ok && m.deadLetter == "" {
 		if db == "" || client == nil {
-			return nil, fmt.Errorf("%w: --state %q: want cosmos://DATABASE/CONTAINER and the connection flags of its account", errUsage, m.state)
+			return nil, usageErrf("--state %q: want cosmos://DATABASE/CONTAINER and the connection flags of its account", m.state)
 		}
 		docs := client.LeaseDocuments(db, coll)
 		prefix, err := stateLeasePrefix(ctx, m, docs)
@@ -299,15 +295,6 @@ func openDeadLetters(ctx context.Context, m *migrationFlags, client *cosmos.Clie
 	return d, nil
 }
 
-// readExit is how a command that only reads a migration (status,
-// deadletter list) fails: exit code 2, whatever could not be read.
-func readExit(err error) error {
-	if errors.Is(err, errUsage) {
-		return exitFor(err)
-	}
-	return withExitCode(ExitError, err)
-}
-
 // deadLetterFileOptions configure every dead-letter file the commands open
 // for writing. Tests inject a full disk here.
 var deadLetterFileOptions []migrate.DeadLetterOption
@@ -323,7 +310,7 @@ func stateLeasePrefix(ctx context.Context, m *migrationFlags, docs lease.Documen
 	src, err1 := migrate.ParseContainerRef(m.source)
 	dst, err2 := migrate.ParseContainerRef(m.target)
 	if err1 != nil || err2 != nil {
-		return "", fmt.Errorf("%w: --state %s: give --source and --target to name the migration", errUsage, m.state)
+		return "", usageErrf("--state %s: give --source and --target to name the migration", m.state)
 	}
 	prefix, err := migrate.ResolveLeasePrefix(ctx, docs, src, dst)
 	if err != nil {

@@ -17,13 +17,13 @@ import (
 func (mg *migration) openExistingState(ctx context.Context) error {
 	store, err := openStateReadOnly(ctx, mg.flags, mg.dstClient)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return usageErr(err)
 	}
 	_, err = store.ReadMeta(ctx)
 	_ = store.Close()
 	switch {
 	case errors.Is(err, lease.ErrNoMeta):
-		return fmt.Errorf("%w: no migration in state %s: start one with rekey run (nothing was created)", errUsage, mg.flags.state)
+		return usageErrf("no migration in state %s: start one with rekey run (nothing was created)", mg.flags.state)
 	case err != nil:
 		return fmt.Errorf("read state %s: %w", mg.flags.state, err)
 	}

@@ -92,7 +92,7 @@ func runPlan(cmd *cobra.Command, o *planOptions) error {
 		def, err = source.Definition(ctx)
 		return err
 	}); err != nil {
-		return exitFor(fmt.Errorf("%w: source container %s: %v", errUsage, src, err))
+		return exitFor(usageErrf("source container %s: %w", src, err))
 	}
 	tr, err := transform.New(spec, def.Paths)
 	if err != nil {

@@ -151,8 +151,7 @@ func checkStartFrom(cmd *cobra.Command, flag string, given time.Time, meta lease
 		}
 		return nil
 	}
-	return fmt.Errorf("%w: --start-from %s: this migration started from %s and resumes from there (ranges without a checkpoint start at the recorded start); drop --start-from, or start a new migration with a new --state",
-		errUsage, flag, describe(recorded))
+	return usageErrf("--start-from %s: this migration started from %s and resumes from there (ranges without a checkpoint start at the recorded start); drop --start-from, or start a new migration with a new --state", flag, describe(recorded))
 }
 
 func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error {
@@ -179,7 +178,7 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 		Create: o.createTarget, ManualRU: o.targetThroughput, AutoscaleMaxRU: o.targetAutoscale,
 	})
 	if err != nil {
-		return exitFor(fmt.Errorf("%w: %v", errUsage, err))
+		return exitFor(usageErr(err))
 	}
 	if created {
 		slog.Info("created the target container", "target", mg.dstRef.String(), "paths", mg.tr.TargetPaths())
@@ -226,19 +225,6 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 		return withExitCode(ExitInterrupted, nil)
 	}
 	return nil
-}
-
-// exitFor maps an error to its exit code: 2 for usage and configuration and
-// for a writing command refused after a cutover, 1 for anything that failed
-// while working.
-func exitFor(err error) error {
-	if errors.Is(err, migrate.ErrCutOver) {
-		return withExitCode(ExitError, err)
-	}
-	if errors.Is(err, errUsage) {
-		return withExitCode(ExitError, errors.New(strings.TrimPrefix(err.Error(), errUsage.Error()+": ")))
-	}
-	return withExitCode(ExitRunFailed, err)
 }
 
 // printSummary writes the run's final numbers.
