@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/rekey-dev/rekey/internal/epk"
-	"github.com/rekey-dev/rekey/transform"
 )
 
 // startShare is the share of a range's budget it starts at when the
@@ -54,15 +53,6 @@ func (m ControllerMode) String() string {
 		return "windowed"
 	}
 	return "paced"
-}
-
-// Partitioning is what an AdaptiveLimiter needs of the target container:
-// its partition key definition, to hash each key to its effective partition
-// key (EPK), and its feed ranges, one per physical partition, in order.
-// internal/cosmos's Container implements it.
-type Partitioning interface {
-	Definition(ctx context.Context) (Definition, error)
-	FeedRanges(ctx context.Context) ([]FeedRange, error)
 }
 
 // AdaptiveConfig configures an AdaptiveLimiter. Zero values take the
@@ -259,7 +249,7 @@ func (l *AdaptiveLimiter) load(ctx context.Context, old *rangeMap) (*rangeMap, e
 		if err != nil {
 			return nil, fmt.Errorf("read the target's partition key definition: %w", err)
 		}
-		def = epk.Definition{Paths: d.Paths, Kind: epk.Kind(d.Kind), Version: epk.Version(d.Version)}
+		def = d.EPK()
 	}
 	frs, err := l.target.FeedRanges(ctx)
 	if err != nil {
@@ -271,7 +261,7 @@ func (l *AdaptiveLimiter) load(ctx context.Context, old *rangeMap) (*rangeMap, e
 	m := &rangeMap{def: def, at: l.cfg.Clock.Now()}
 	maxConc := func() int { return int(l.maxCon.Load()) }
 	for _, fr := range frs {
-		r := epk.Range{Min: fr.Min, Max: fr.Max}
+		r := fr.EPKRange()
 		var ctl *rangeCtl
 		if old != nil {
 			if i, ok := epk.Find(old.ranges, r.Min); ok && old.ranges[i] == r {
@@ -300,15 +290,7 @@ func (l *AdaptiveLimiter) load(ctx context.Context, old *rangeMap) (*rangeMap, e
 // ctlFor returns the controller of the range holding key. A key that does
 // not hash (which a valid target key always does) goes to the first range.
 func (m *rangeMap) ctlFor(key Key) *rangeCtl {
-	values := make([]any, len(key))
-	for i, v := range key {
-		if v.Type == transform.TypeUndefined {
-			values[i] = epk.Undefined{}
-		} else {
-			values[i] = v.Any()
-		}
-	}
-	h, err := epk.Hash(m.def, values)
+	h, err := key.EPK(m.def)
 	if err != nil {
 		return m.ctls[0]
 	}

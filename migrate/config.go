@@ -2,7 +2,6 @@ package migrate
 
 import (
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -16,23 +15,6 @@ const (
 	DefaultTransientTries  = 8
 	DefaultLeaseTTL        = 60 * time.Second
 )
-
-// ContainerRef names a container as DATABASE/CONTAINER.
-type ContainerRef struct {
-	Database  string
-	Container string
-}
-
-// ParseContainerRef parses "DB/CONTAINER".
-func ParseContainerRef(s string) (ContainerRef, error) {
-	db, coll, ok := strings.Cut(s, "/")
-	if !ok || db == "" || coll == "" || strings.Contains(coll, "/") {
-		return ContainerRef{}, fmt.Errorf("%q: want DATABASE/CONTAINER", s)
-	}
-	return ContainerRef{Database: db, Container: coll}, nil
-}
-
-func (r ContainerRef) String() string { return r.Database + "/" + r.Container }
 
 // RunConfig is what `rekey run` does. Zero values take the defaults above.
 type RunConfig struct {

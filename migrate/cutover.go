@@ -97,7 +97,7 @@ func (c *Cutover) Run(ctx context.Context, cfg CutoverConfig) (*CutoverReport, e
 		c.Clock = r.Clock
 	}
 	rep := &CutoverReport{}
-	if err := refuseAfterCutover(ctx, r.Store, "cutover"); err != nil {
+	if err := RefuseAfterCutover(ctx, r.Store, "cutover"); err != nil {
 		return rep, err
 	}
 	if err := c.checkCaughtUp(ctx); err != nil {
@@ -202,7 +202,7 @@ func (c *Cutover) waitQuiet(ctx context.Context, cfg CutoverConfig, rep *Cutover
 // recorded meanwhile.
 func (c *Cutover) record(ctx context.Context, rep *CutoverReport) error {
 	r := c.Runner
-	if err := refuseAfterCutover(ctx, r.Store, "cutover"); err != nil {
+	if err := RefuseAfterCutover(ctx, r.Store, "cutover"); err != nil {
 		return err
 	}
 	meta, err := r.Store.ReadMeta(ctx)
@@ -252,12 +252,12 @@ func (c *Cutover) markFeeds(ctx context.Context) ([]feedMark, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list leases: %w", err)
 	}
-	retry := &retrier{clock: r.Clock, tries: DefaultTransientTries}
+	retry := &Retrier{Clock: r.Clock, Tries: DefaultTransientTries}
 	marks := make([]feedMark, 0, len(leases))
 	for _, l := range leases {
-		req := ChangeRequest{Range: feedRangeOf(l.Range), Continuation: l.Continuation, PageSize: verifyPageSize}
+		req := ChangeRequest{Range: FeedRangeOf(l.Range), Continuation: l.Continuation, PageSize: verifyPageSize}
 		for {
-			page, err := readPage(ctx, r.Source, retry, req)
+			page, err := ReadPage(ctx, r.Source, retry, req)
 			if err != nil {
 				return nil, err
 			}
@@ -274,9 +274,9 @@ func (c *Cutover) markFeeds(ctx context.Context) ([]feedMark, error) {
 // changedSince returns the range of the first mark after which the source's
 // change feed holds a change, or nil when none does.
 func (c *Cutover) changedSince(ctx context.Context, marks []feedMark) (*FeedRange, error) {
-	retry := &retrier{clock: c.Runner.Clock, tries: DefaultTransientTries}
+	retry := &Retrier{Clock: c.Runner.Clock, Tries: DefaultTransientTries}
 	for _, m := range marks {
-		page, err := readPage(ctx, c.Runner.Source, retry, ChangeRequest{Range: m.rng, Continuation: m.continuation, PageSize: 1})
+		page, err := ReadPage(ctx, c.Runner.Source, retry, ChangeRequest{Range: m.rng, Continuation: m.continuation, PageSize: 1})
 		if err != nil {
 			return nil, err
 		}
@@ -285,18 +285,4 @@ func (c *Cutover) changedSince(ctx context.Context, marks []feedMark) (*FeedRang
 		}
 	}
 	return nil, nil
-}
-
-// readPage reads one change-feed page, retrying transient failures.
-func readPage(ctx context.Context, src Source, retry *retrier, req ChangeRequest) (ChangePage, error) {
-	var page ChangePage
-	err := retry.do(ctx, func() error {
-		var err error
-		page, err = src.ReadChanges(ctx, req)
-		return err
-	})
-	if err != nil {
-		return ChangePage{}, fmt.Errorf("read the change feed of range [%s, %s): %w", req.Range.Min, req.Range.Max, err)
-	}
-	return page, nil
 }

@@ -69,7 +69,7 @@ func TestCutoverVerifiesAgainWhenTheSourceChangesDuringItsVerify(t *testing.T) {
 		t.Errorf("progress does not say why it verified again:\n%s", strings.Join(steps, "\n"))
 	}
 	latest := doc("c", "eu", "t1", 101)
-	if it, ok := r.target(t, latest); !ok || !sameContent(it.Body, []byte(mustCopy(t, r, latest))) {
+	if it, ok := r.target(t, latest); !ok || !SameContent(it.Body, []byte(mustCopy(t, r, latest))) {
 		t.Fatalf("target holds %s, want the latest version %s", it.Body, latest)
 	}
 	meta, err := r.store.ReadMeta(context.Background())

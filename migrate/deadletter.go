@@ -41,44 +41,6 @@ func deadLetterID(sourceID string, sourceKey json.RawMessage) (string, error) {
 	return sourceID + "\x00" + key, nil
 }
 
-// DeadLetterStore keeps the items a migration could not write: one record
-// per dead source item, its latest failure. The file store (DeadLetters)
-// serves one process; DocDeadLetters keeps them as documents in the lease
-// container, so the pods of a Kubernetes Job share them and none is lost
-// with a pod. Memory is bounded by the number of dead items (their ids),
-// never by the size of what was recorded. Implementations are safe for
-// concurrent use.
-//
-// Errors are never swallowed: a store that cannot be read (a corrupt line,
-// see ErrDeadLettersCorrupt) or written (a full disk) says so, naming the
-// file or container, from every method that touches it.
-type DeadLetterStore interface {
-	// Add records a failed item, replacing an earlier record of it.
-	Add(DeadLetter) error
-	// Resolve records that an item that had failed was written after all;
-	// a no-op for items that never failed.
-	Resolve(sourceID string, sourceKey json.RawMessage) error
-	// Sync makes every record added so far durable. The pipeline calls it
-	// before it checkpoints a page; an error means the page must not be
-	// checkpointed.
-	Sync() error
-	// Count is the number of items currently dead, or why it cannot be
-	// known.
-	Count() (int, error)
-	// Each calls fn with every item currently dead, its latest failure,
-	// one at a time (memory holds one record), stopping at fn's first
-	// error, which it returns. Records added while it runs may or may not
-	// be seen. The file store goes in the order items were recorded; the
-	// documents store in the container's order.
-	Each(fn func(DeadLetter) error) error
-	// List returns every item currently dead, oldest first. It holds them
-	// all in memory; prefer Each for anything that may be large.
-	List() ([]DeadLetter, error)
-	// Where names the store for messages: a path or a container.
-	Where() string
-	Close() error
-}
-
 // collect implements List on top of Each.
 func collect(s DeadLetterStore) ([]DeadLetter, error) {
 	var out []DeadLetter

@@ -24,8 +24,8 @@ type fixOutcome struct {
 // untransformable items are left to `rekey deadletter replay`.
 //
 // It refuses with a *CutOverError when the state records a cutover.
-func (v *Verifier) fix(ctx context.Context, retry *retrier, rep *VerifyReport, todo []pending) ([]pending, error) {
-	if err := refuseAfterCutover(ctx, v.State, "verify --fix"); err != nil {
+func (v *Verifier) fix(ctx context.Context, retry *Retrier, rep *VerifyReport, todo []pending) ([]pending, error) {
+	if err := RefuseAfterCutover(ctx, v.State, "verify --fix"); err != nil {
 		return nil, err
 	}
 	rep.Fix = &FixReport{}
@@ -157,7 +157,7 @@ func (v *Verifier) copyCurrent(ctx context.Context, w *pageWriter, fr *FixReport
 	case errors.Is(err, ErrBadRequest):
 		out.deadKind = KindRejected
 		fr.DeadLettered++
-		return out, w.deadLetter(c, KindRejected, "the target refused the item: "+message(err), false)
+		return out, w.deadLetter(c, KindRejected, "the target refused the item: "+ServiceMessage(err), false)
 	case errors.Is(err, ErrTooLarge):
 		out.deadKind = KindTooLarge
 		fr.DeadLettered++

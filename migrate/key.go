@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/rekey-dev/rekey/internal/epk"
 	"github.com/rekey-dev/rekey/transform"
 )
 
@@ -44,6 +45,20 @@ func (k Key) HasUndefined() bool {
 		}
 	}
 	return false
+}
+
+// EPK hashes the key to its effective partition key under def: where the
+// service stores an item with this key.
+func (k Key) EPK(def epk.Definition) (string, error) {
+	values := make([]any, len(k))
+	for i, v := range k {
+		if v.Type == transform.TypeUndefined {
+			values[i] = epk.Undefined{}
+		} else {
+			values[i] = v.Any()
+		}
+	}
+	return epk.Hash(def, values)
 }
 
 // ParseKey reads a key as AppendJSON writes it. Numbers keep their text.

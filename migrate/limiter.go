@@ -4,45 +4,7 @@ import (
 	"container/list"
 	"context"
 	"sync"
-	"time"
 )
-
-// Limiter decides when a request to the target may start. Acquire blocks
-// until a request under key may go out (or ctx ends, returning ctx.Err());
-// the returned release must be called exactly once, when the request's
-// answer is in, with what the answer says: an adaptive limiter paces by the
-// charges, backs off on throttling and honours the retry-after, and
-// refreshes its view of the target's partitions when a range is gone.
-//
-// The writer calls Acquire once per attempt, so a retried request acquires
-// again after its retry-after wait.
-//
-// The contract was release(throttled bool) before the per-range controller:
-// it grew into an Outcome because pacing needs the charge, the pause needs
-// the retry-after and the range map needs to hear of splits.
-type Limiter interface {
-	Acquire(ctx context.Context, key Key) (release func(Outcome), err error)
-}
-
-// Outcome is what a request's answer tells a Limiter.
-type Outcome struct {
-	// RU is the request charge, of a failed request too (zero when the
-	// answer never came).
-	RU float64
-	// Throttled: the service answered 429.
-	Throttled bool
-	// RetryAfter is the 429's x-ms-retry-after-ms.
-	RetryAfter time.Duration
-	// Gone: the service answered 410, the partition was split or merged.
-	Gone bool
-}
-
-// ConcurrencyAdjuster is a Limiter whose bound on requests in flight across
-// all keys can change while it runs (--max-concurrency from the control
-// file).
-type ConcurrencyAdjuster interface {
-	SetMaxConcurrency(n int)
-}
 
 // fixedLimiter allows n requests in flight, whatever their key.
 type fixedLimiter struct{ g *gate }

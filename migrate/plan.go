@@ -88,7 +88,7 @@ func PlanMigration(ctx context.Context, src Source, tr *transform.Transformer, c
 	if len(items) == 0 {
 		return p, nil
 	}
-	def := epk.Definition{Paths: tr.TargetPaths(), Kind: epk.Kind(tr.KeyKind()), Version: epk.Version2}
+	def := TargetDefinition(tr.TargetPaths()).EPK()
 	bounds, err := epk.SplitPoints(epk.Version2, epk.MinEPK, epk.MaxEPK, max(1, (cfg.TargetRU+ruPerNewPartition-1)/ruPerNewPartition))
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
@@ -116,11 +116,7 @@ func PlanMigration(ctx context.Context, src Source, tr *transform.Transformer, c
 		}
 		ok++
 		keys[Key(res.Key).String()]++
-		vals := make([]any, len(res.Key))
-		for i, v := range res.Key {
-			vals[i] = v.Any()
-		}
-		h, err := epk.Hash(def, vals)
+		h, err := Key(res.Key).EPK(def)
 		if err != nil {
 			return nil, fmt.Errorf("plan: hash key %s: %w", Key(res.Key), err)
 		}

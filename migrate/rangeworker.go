@@ -1,12 +1,10 @@
 package migrate
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/rekey-dev/rekey/lease"
@@ -125,7 +123,7 @@ func drain(pages <-chan page, run *run) {
 // readRange feeds pages of the range's change feed into out until ctx ends.
 func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) error {
 	req := ChangeRequest{
-		Range:        feedRangeOf(l.Range),
+		Range:        FeedRangeOf(l.Range),
 		Continuation: l.Continuation,
 		PageSize:     run.cfg.PageSize,
 	}
@@ -134,7 +132,7 @@ func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) e
 	}
 	for ctx.Err() == nil {
 		var cp ChangePage
-		err := run.w.retry.do(ctx, func() error {
+		err := run.w.retry.Do(ctx, func() error {
 			reserved, err := run.SourceBudget.acquire(ctx)
 			if err != nil {
 				return err
@@ -142,7 +140,7 @@ func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) e
 			cp, err = run.Source.ReadChanges(ctx, req)
 			ru := cp.RU
 			if err != nil {
-				ru = errorRU(err)
+				ru = ErrorRU(err)
 			}
 			run.SourceBudget.settle(reserved, ru)
 			return err
@@ -185,7 +183,7 @@ func (run *run) apply(ctx context.Context, h *lease.Hold, p page) error {
 	changes := make([]change, 0, len(p.Items))
 	var newest int64
 	for _, item := range p.Items {
-		if ts := lastTS(item); ts > newest {
+		if ts := LastTS(item); ts > newest {
 			newest = ts
 		}
 		res, err := run.Transformer.Apply(item)
@@ -235,19 +233,4 @@ func (run *run) deadLetterTransform(item []byte, err error) error {
 		Time: run.Clock.Now().UTC(), SourceID: id, SourceKey: Key(key).AppendJSON(nil),
 		Kind: te.Kind.Error(), Reason: te.Error(), Item: item,
 	})
-}
-
-// lastTS reads the item's top-level "_ts", which the service writes last.
-func lastTS(item []byte) int64 {
-	i := bytes.LastIndex(item, []byte(`"_ts":`))
-	if i < 0 {
-		return 0
-	}
-	rest := item[i+len(`"_ts":`):]
-	j := 0
-	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
-		j++
-	}
-	ts, _ := strconv.ParseInt(string(rest[:j]), 10, 64)
-	return ts
 }

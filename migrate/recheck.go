@@ -32,7 +32,7 @@ func (v *Verifier) recheckAndFix(ctx context.Context, cfg VerifyConfig, rep *Ver
 		}
 		return nil
 	}
-	retry := &retrier{clock: v.Clock, tries: DefaultTransientTries}
+	retry := &Retrier{Clock: v.Clock, Tries: DefaultTransientTries}
 	if cfg.RecheckDelay > 0 {
 		v.Log.Info("rechecking differences", "count", len(suspects), "after", cfg.RecheckDelay)
 		if err := v.Clock.Sleep(ctx, cfg.RecheckDelay); err != nil {
@@ -104,7 +104,7 @@ type exam struct {
 // examine looks at a difference again: the source item's current version,
 // the target item where it maps now, and the target item where the scan
 // saw it. The ETags it returns are the versions a fix may overwrite.
-func (v *Verifier) examine(ctx context.Context, retry *retrier, s suspect) (exam, error) {
+func (v *Verifier) examine(ctx context.Context, retry *Retrier, s suspect) (exam, error) {
 	cur, err := v.readCurrent(ctx, retry, s.diff)
 	if err != nil {
 		return exam{}, err
@@ -176,13 +176,13 @@ func (v *Verifier) copyOf(body []byte, srcKey string) bool {
 }
 
 // readCurrent reads the source item of a difference and transforms it.
-func (v *Verifier) readCurrent(ctx context.Context, retry *retrier, d Diff) (current, error) {
+func (v *Verifier) readCurrent(ctx context.Context, retry *Retrier, d Diff) (current, error) {
 	key, err := ParseKey([]byte(d.SourceKey))
 	if err != nil {
 		return current{}, err
 	}
 	var it Item
-	err = retry.do(ctx, func() error {
+	err = retry.Do(ctx, func() error {
 		var err error
 		it, err = v.Source.ReadItem(ctx, key, d.ID)
 		return err
@@ -193,7 +193,7 @@ func (v *Verifier) readCurrent(ctx context.Context, retry *retrier, d Diff) (cur
 	if err != nil {
 		return current{}, fmt.Errorf("recheck source item %q: %w", d.ID, err)
 	}
-	cur := current{body: it.Body, ts: lastTS(it.Body)}
+	cur := current{body: it.Body, ts: LastTS(it.Body)}
 	res, terr := v.Transformer.Apply(it.Body)
 	if terr != nil {
 		cur.untrans = true
@@ -207,9 +207,9 @@ func (v *Verifier) readCurrent(ctx context.Context, retry *retrier, d Diff) (cur
 }
 
 // readTarget reads the target item (id, key); ok is false when absent.
-func (v *Verifier) readTarget(ctx context.Context, retry *retrier, key Key, id string) (Item, bool, error) {
+func (v *Verifier) readTarget(ctx context.Context, retry *Retrier, key Key, id string) (Item, bool, error) {
 	var it Item
-	err := retry.do(ctx, func() error {
+	err := retry.Do(ctx, func() error {
 		var err error
 		it, err = v.Writer.Read(ctx, key, id)
 		return err

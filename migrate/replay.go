@@ -22,7 +22,7 @@ type ReplayResult struct {
 // items that fail again get a new dead letter with the current reason.
 // After a cutover it refuses with a *CutOverError (ErrCutOver).
 func (r *Runner) Replay(ctx context.Context, cfg RunConfig, entries []DeadLetter) (ReplayResult, error) {
-	if err := refuseAfterCutover(ctx, r.Store, "deadletter replay"); err != nil {
+	if err := RefuseAfterCutover(ctx, r.Store, "deadletter replay"); err != nil {
 		return ReplayResult{}, err
 	}
 	if err := cfg.Validate(); err != nil {
@@ -73,13 +73,13 @@ func (r *Runner) Replay(ctx context.Context, cfg RunConfig, entries []DeadLetter
 // currentSource reads a dead item's current version from the source. Items
 // whose source key the client cannot address (an undefined component) are
 // replayed from the copy in the dead letter.
-func (r *Runner) currentSource(ctx context.Context, retry *retrier, dl DeadLetter) (body []byte, gone bool, err error) {
+func (r *Runner) currentSource(ctx context.Context, retry *Retrier, dl DeadLetter) (body []byte, gone bool, err error) {
 	key, err := ParseKey(dl.SourceKey)
 	if err != nil || key.HasUndefined() {
 		return dl.Item, false, nil
 	}
 	var it Item
-	err = retry.do(ctx, func() error {
+	err = retry.Do(ctx, func() error {
 		var err error
 		it, err = r.Source.ReadItem(ctx, key, dl.SourceID)
 		return err

@@ -81,7 +81,7 @@ var ErrStopped = errors.New("migration stopped")
 // without Shared) stops every range the same way and is returned, naming
 // its range, within ShutdownTimeout.
 func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
-	if err := refuseAfterCutover(ctx, r.Store, "run"); err != nil {
+	if err := RefuseAfterCutover(ctx, r.Store, "run"); err != nil {
 		return Summary{}, err
 	}
 	if err := cfg.Validate(); err != nil {
@@ -204,12 +204,12 @@ func (r *Runner) defaults(cfg RunConfig) {
 	r.Stats.start(time.Now())
 }
 
-func (r *Runner) retrier(cfg RunConfig) *retrier {
-	return &retrier{
-		clock:      r.Clock,
-		tries:      cfg.TransientTries,
-		onThrottle: func(time.Duration) { r.Stats.throttled.Add(1) },
-		onRetry: func(err error) {
+func (r *Runner) retrier(cfg RunConfig) *Retrier {
+	return &Retrier{
+		Clock:      r.Clock,
+		Tries:      cfg.TransientTries,
+		OnThrottle: func(time.Duration) { r.Stats.throttled.Add(1) },
+		OnRetry: func(err error) {
 			r.Stats.retries.Add(1)
 			r.Log.Warn("retrying after a transient failure", "err", err)
 		},

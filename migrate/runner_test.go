@@ -117,7 +117,7 @@ func testRunner(t *testing.T, src *memSource, dst *memTarget, dir string) *Runne
 	t.Cleanup(func() { store.Close() })
 	meta := NewMeta("src", "dst", tr, time.Time{})
 	for _, r := range memRanges {
-		meta.Ranges = append(meta.Ranges, r.leaseRange())
+		meta.Ranges = append(meta.Ranges, r.LeaseRange())
 	}
 	if _, err := OpenMeta(context.Background(), store, meta, dir); err != nil {
 		t.Fatal(err)

@@ -25,22 +25,6 @@ func (r *Runner) leaser(cfg RunConfig) lease.Leaser {
 	return lease.Leaser{Store: r.Store, Owner: cfg.Owner, TTL: cfg.LeaseTTL, Now: r.Clock.Now}
 }
 
-// leaseRange is the lease package's form of a feed range.
-func (r FeedRange) leaseRange() lease.Range { return lease.Range{Min: r.Min, Max: r.Max} }
-
-// LeaseRanges converts feed ranges to the lease package's ranges, as
-// lease.Meta records them.
-func LeaseRanges(frs []FeedRange) []lease.Range {
-	out := make([]lease.Range, len(frs))
-	for i, r := range frs {
-		out[i] = r.leaseRange()
-	}
-	return out
-}
-
-// feedRangeOf is the feed range a lease covers.
-func feedRangeOf(r lease.Range) FeedRange { return FeedRange{Min: r.Min, Max: r.Max} }
-
 // balance runs while a shared run works: every quarter of the lease TTL it
 // takes the leases it is due (free ones, those of workers that died, those
 // handed over at its request, see lease.Leaser) and starts working on
@@ -101,7 +85,7 @@ func (run *run) heartbeat(ctx context.Context, h *lease.Hold) {
 		if err := run.Clock.Sleep(ctx, every); err != nil {
 			return
 		}
-		if err := run.w.retry.do(ctx, func() error { return h.Renew(ctx) }); err != nil && ctx.Err() == nil && h.Err() == nil {
+		if err := run.w.retry.Do(ctx, func() error { return h.Renew(ctx) }); err != nil && ctx.Err() == nil && h.Err() == nil {
 			run.Log.Warn("could not renew a lease; will retry", "range", h.Lease().ID, "err", err)
 		}
 	}
@@ -112,7 +96,7 @@ func (run *run) heartbeat(ctx context.Context, h *lease.Hold) {
 func (run *run) release(h *lease.Hold) {
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancel()
-	if err := run.w.retry.do(ctx, func() error { return h.Release(ctx) }); err != nil {
+	if err := run.w.retry.Do(ctx, func() error { return h.Release(ctx) }); err != nil {
 		run.Log.Warn("could not release a lease; it expires after the TTL", "range", h.Lease().ID, "err", err)
 	}
 }
@@ -121,7 +105,7 @@ func (run *run) release(h *lease.Hold) {
 // policy (a lease container throttles like any other); an error wrapping
 // lease.ErrLeaseLost means the hold is lost.
 func (run *run) checkpoint(ctx context.Context, h *lease.Hold, change func(*lease.Lease)) error {
-	return run.w.retry.do(ctx, func() error {
+	return run.w.retry.Do(ctx, func() error {
 		_, err := h.Write(ctx, change)
 		return err
 	})

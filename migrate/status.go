@@ -109,7 +109,7 @@ func position(l lease.Lease) string {
 // probeLag reads the source's change feed after the lease's checkpoint
 // (without moving it) to count the changes waiting and date the oldest.
 func probeLag(ctx context.Context, source Source, l lease.Lease, rs *RangeStatus, now time.Time) error {
-	req := ChangeRequest{Range: FeedRange{Min: l.Range.Min, Max: l.Range.Max}, Continuation: l.Continuation, PageSize: 1000}
+	req := ChangeRequest{Range: FeedRangeOf(l.Range), Continuation: l.Continuation, PageSize: 1000}
 	var count int64
 	var oldest int64
 	for count < maxLagProbe {
@@ -126,7 +126,7 @@ func probeLag(ctx context.Context, source Source, l lease.Lease, rs *RangeStatus
 			break
 		}
 		if oldest == 0 {
-			oldest = lastTS(page.Items[0])
+			oldest = LastTS(page.Items[0])
 		}
 		count += int64(len(page.Items))
 		req.Continuation = page.Continuation

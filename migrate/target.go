@@ -7,32 +7,11 @@ import (
 	"slices"
 )
 
-// Containers manages containers of an account: what --create-target needs.
-type Containers interface {
-	// ContainerDefinition returns a container's partition key definition;
-	// ErrNotFound when the container (or its database) does not exist.
-	ContainerDefinition(ctx context.Context, database, container string) (Definition, error)
-	// CreateContainer creates a container (and its database when absent)
-	// with the key definition and either manual or autoscale throughput
-	// (neither: the service's default).
-	CreateContainer(ctx context.Context, database, container string, def Definition, manualRU, autoscaleMaxRU int) error
-}
-
 // TargetOptions say whether and how EnsureTarget may create the target.
 type TargetOptions struct {
 	Create         bool
 	ManualRU       int
 	AutoscaleMaxRU int
-}
-
-// TargetDefinition is the key definition a migration's target needs: the
-// spec's paths, MultiHash when there are several, version 2.
-func TargetDefinition(paths []string) Definition {
-	kind := "Hash"
-	if len(paths) > 1 {
-		kind = "MultiHash"
-	}
-	return Definition{Paths: paths, Kind: kind, Version: 2}
 }
 
 // EnsureTarget makes sure the target container exists with the key

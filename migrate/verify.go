@@ -122,7 +122,7 @@ func (v *Verifier) Verify(ctx context.Context, cfg VerifyConfig) (*VerifyReport,
 		if v.Writer == nil || v.DeadLetters == nil || v.State == nil {
 			return nil, fmt.Errorf("verify --fix needs the target, the dead letters and the migration's state")
 		}
-		if err := refuseAfterCutover(ctx, v.State, "verify --fix"); err != nil {
+		if err := RefuseAfterCutover(ctx, v.State, "verify --fix"); err != nil {
 			return nil, err
 		}
 	}
@@ -143,7 +143,7 @@ func (v *Verifier) Verify(ctx context.Context, cfg VerifyConfig) (*VerifyReport,
 
 	start := v.Clock.Now()
 	rep := &VerifyReport{SamplePercent: cfg.SamplePercent, StartedAt: start.UTC()}
-	retry := &retrier{clock: v.Clock, tries: DefaultTransientTries}
+	retry := &Retrier{Clock: v.Clock, Tries: DefaultTransientTries}
 	var srcN, tgtN atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -231,7 +231,7 @@ func (v *Verifier) spillSource(sp *spill, body []byte, cfg VerifyConfig) error {
 		if !sampled(id, cfg.SamplePercent) {
 			return nil
 		}
-		return sp.add(&record{flags: recUntransformed, id: id, srcKey: Key(sk).String(), reason: te.Error(), ts: lastTS(body)})
+		return sp.add(&record{flags: recUntransformed, id: id, srcKey: Key(sk).String(), reason: te.Error(), ts: LastTS(body)})
 	}
 	if !sampled(res.ID, cfg.SamplePercent) {
 		return nil
@@ -240,7 +240,7 @@ func (v *Verifier) spillSource(sp *spill, body []byte, cfg VerifyConfig) error {
 	if err != nil {
 		return fmt.Errorf("source item %q: %w", res.ID, err)
 	}
-	return sp.add(&record{id: res.ID, srcKey: Key(res.SourceKey).String(), tgtKey: Key(res.Key).String(), digest: d, ts: lastTS(body)})
+	return sp.add(&record{id: res.ID, srcKey: Key(res.SourceKey).String(), tgtKey: Key(res.Key).String(), digest: d, ts: LastTS(body)})
 }
 
 // spillTarget records a target item with the source identity its fields
@@ -281,9 +281,9 @@ func naturalKeyReader(tr *transform.Transformer) (*transform.Transformer, error)
 // scanContainer reads every live item of a container once, at its latest
 // version, through the change feed from the beginning of each feed range,
 // ranges in parallel.
-func scanContainer(ctx context.Context, c Source, retry *retrier, fn func(body []byte) error) error {
+func scanContainer(ctx context.Context, c Source, retry *Retrier, fn func(body []byte) error) error {
 	var ranges []FeedRange
-	if err := retry.do(ctx, func() error {
+	if err := retry.Do(ctx, func() error {
 		var err error
 		ranges, err = c.FeedRanges(ctx)
 		return err
@@ -296,7 +296,7 @@ func scanContainer(ctx context.Context, c Source, retry *retrier, fn func(body [
 		g.Go(func() error {
 			req := ChangeRequest{Range: r, PageSize: verifyPageSize}
 			for {
-				page, err := readPage(gctx, c, retry, req)
+				page, err := ReadPage(gctx, c, retry, req)
 				if err != nil {
 					return err
 				}

@@ -161,7 +161,7 @@ func TestVerifyFixWritesOnlyTheVersionItCompared(t *testing.T) {
 		t.Fatalf("fix %+v (want 3 skipped, orphan copied and its old copy deleted, 3 remaining), report %+v", f, rep)
 	}
 	for id, body := range written {
-		if it, ok := r.dst.get(keyOf("t1"), id); !ok || !sameContent(it.Body, []byte(body)) {
+		if it, ok := r.dst.get(keyOf("t1"), id); !ok || !SameContent(it.Body, []byte(body)) {
 			t.Errorf("item %s: the application's write was not kept: %s", id, it.Body)
 		}
 	}

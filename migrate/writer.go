@@ -40,7 +40,7 @@ func (c *change) key() Key { return Key(c.res.Key) }
 type writer struct {
 	dst   Target
 	tr    *transform.Transformer
-	retry *retrier
+	retry *Retrier
 	limit Limiter
 	// budget caps the RU/s spent on the target (--max-ru); nil: none.
 	budget *Budget
@@ -132,7 +132,7 @@ func chunkBatch(group []*change) [][]*change {
 // limiter, with its charge and, for a 429, its retry-after. The fence is
 // passed last, just before the request leaves.
 func (w *pageWriter) call(ctx context.Context, key Key, op func(ctx context.Context) (float64, error)) error {
-	return w.retry.do(ctx, func() error {
+	return w.retry.Do(ctx, func() error {
 		reserved, err := w.budget.acquire(ctx)
 		if err != nil {
 			return err
@@ -151,12 +151,12 @@ func (w *pageWriter) call(ctx context.Context, key Key, op func(ctx context.Cont
 		}
 		ru, err := op(ctx)
 		if err != nil {
-			ru = errorRU(err)
+			ru = ErrorRU(err)
 		}
 		w.budget.settle(reserved, ru)
 		o := Outcome{RU: ru, Gone: errors.Is(err, ErrGone)}
 		if errors.Is(err, ErrThrottled) {
-			o.Throttled, o.RetryAfter = true, retryAfter(err)
+			o.Throttled, o.RetryAfter = true, RetryAfter(err)
 			w.stats.writesThrottled.Add(1)
 		}
 		w.stats.writeRequests.Add(1)
@@ -223,13 +223,13 @@ func (w *pageWriter) writeOne(ctx context.Context, c *change) error {
 			w.stats.created.Add(1)
 			return w.resolve(c)
 		case errors.Is(err, ErrConflict):
-			w.spend(&w.stats.checkRU, errorRU(err))
+			w.spend(&w.stats.checkRU, ErrorRU(err))
 			done, err := w.reconcile(ctx, c)
 			if done || err != nil {
 				return err
 			}
 		case errors.Is(err, ErrBadRequest):
-			return w.deadLetter(c, KindRejected, "the target refused the item: "+message(err), false)
+			return w.deadLetter(c, KindRejected, "the target refused the item: "+ServiceMessage(err), false)
 		case errors.Is(err, ErrTooLarge):
 			return w.deadLetter(c, KindTooLarge, fmt.Sprintf("the item is %d bytes with its new key, over the 2 MB item limit", len(c.res.Item)), false)
 		default:
@@ -265,7 +265,7 @@ func (w *pageWriter) reconcile(ctx context.Context, c *change) (done bool, err e
 		return true, w.deadLetter(c, KindCollision, fmt.Sprintf("the target already holds item %q under key %s, copied from the source item with key %s; this item's source key is %s",
 			c.res.ID, key, ownerText, Key(c.res.SourceKey)), true)
 	}
-	if sameContent(existing.Body, c.res.Item) {
+	if SameContent(existing.Body, c.res.Item) {
 		w.stats.unchanged.Add(1)
 		return true, w.resolve(c)
 	}
@@ -283,7 +283,7 @@ func (w *pageWriter) reconcile(ctx context.Context, c *change) (done bool, err e
 	case errors.Is(err, ErrPreconditionFailed), errors.Is(err, ErrNotFound):
 		return false, nil // changed or deleted meanwhile: start over
 	case errors.Is(err, ErrBadRequest):
-		return true, w.deadLetter(c, KindRejected, "the target refused the item: "+message(err), false)
+		return true, w.deadLetter(c, KindRejected, "the target refused the item: "+ServiceMessage(err), false)
 	case errors.Is(err, ErrTooLarge):
 		return true, w.deadLetter(c, KindTooLarge, fmt.Sprintf("the item is %d bytes with its new key, over the 2 MB item limit", len(c.res.Item)), false)
 	default:
@@ -306,13 +306,4 @@ func (w *writer) deadLetter(c *change, kind, reason string, collision bool) erro
 // resolve clears a dead letter of the item, if it had one.
 func (w *writer) resolve(c *change) error {
 	return w.dead.Resolve(c.res.ID, Key(c.res.SourceKey).AppendJSON(nil))
-}
-
-// message is an error's service message, for dead-letter reasons.
-func message(err error) string {
-	var re *RequestError
-	if errors.As(err, &re) && re.Message != "" {
-		return re.Message
-	}
-	return err.Error()
 }

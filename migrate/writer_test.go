@@ -34,7 +34,7 @@ func testWriter(t *testing.T) (*writer, *memTarget, *fakeClock) {
 	stats := &Stats{}
 	dst := newMemTarget()
 	w := &writer{dst: dst, tr: tr, limit: NewFixedLimiter(8), dead: dead, stats: stats,
-		retry: &retrier{clock: clk, tries: 4, onThrottle: func(time.Duration) { stats.throttled.Add(1) }}}
+		retry: &Retrier{Clock: clk, Tries: 4, OnThrottle: func(time.Duration) { stats.throttled.Add(1) }}}
 	return w, dst, clk
 }
 

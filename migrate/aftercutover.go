@@ -34,11 +34,11 @@ func (e *CutOverError) Error() string {
 // Is makes errors.Is(err, ErrCutOver) hold.
 func (e *CutOverError) Is(target error) bool { return target == ErrCutOver }
 
-// refuseAfterCutover returns a *CutOverError when the state records a
+// RefuseAfterCutover returns a *CutOverError when the state records a
 // cutover, and nil when it does not or holds no migration yet. command
 // names the refused command in the message. A state that cannot be read is
 // an error: a writing command must not guess.
-func refuseAfterCutover(ctx context.Context, store lease.Store, command string) error {
+func RefuseAfterCutover(ctx context.Context, store lease.Store, command string) error {
 	if store == nil {
 		return fmt.Errorf("%s: no migration state to check for a cutover", command)
 	}

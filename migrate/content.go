@@ -46,8 +46,8 @@ func ContentDigest(body []byte, skip map[string]bool) (Digest, error) {
 	return d, nil
 }
 
-// sameContent reports whether two item bodies hold the same content.
-func sameContent(a, b []byte) bool {
+// SameContent reports whether two item bodies hold the same content.
+func SameContent(a, b []byte) bool {
 	da, err := ContentDigest(a, nil)
 	if err != nil {
 		return false
@@ -105,4 +105,20 @@ func writeCanonical(buf *bytes.Buffer, v any) {
 func writeString(buf *bytes.Buffer, s string) {
 	b, _ := json.Marshal(s)
 	buf.Write(b)
+}
+
+// LastTS reads an item's top-level "_ts" (seconds since the Unix epoch),
+// which the service writes last; 0 when it has none.
+func LastTS(item []byte) int64 {
+	i := bytes.LastIndex(item, []byte(`"_ts":`))
+	if i < 0 {
+		return 0
+	}
+	rest := item[i+len(`"_ts":`):]
+	j := 0
+	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+		j++
+	}
+	ts, _ := strconv.ParseInt(string(rest[:j]), 10, 64)
+	return ts
 }
