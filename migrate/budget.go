@@ -155,59 +155,72 @@ func (p *pacer) takeLocked(ru float64) time.Duration {
 	return delay
 }
 
-// Budget caps the request units a run spends per second on one side: the
+// RUCap caps the request units a run spends per second on one side: the
 // target's writes (--max-ru) or the source's change-feed reads
 // (--max-source-ru), for a migration that shares its containers with
 // production. It is charged with each request's actual charge after the
 // answer (debt allowed) and checked before each request, so over a run the
 // spending stays within the cap plus a tenth of a second of it. A nil
-// *Budget, or one of 0 RU/s, is unlimited. It is safe for concurrent use;
+// *RUCap, or one of 0 RU/s, is unlimited. It is safe for concurrent use;
 // SetLimit changes the cap while requests flow.
-type Budget struct {
+type RUCap struct {
 	p *pacer
 }
 
-// NewBudget returns a budget of ruPerSec (0: unlimited) on the real clock.
-func NewBudget(ruPerSec float64) *Budget { return newBudget(SystemClock{}, ruPerSec) }
-
-func newBudget(clock Clock, ruPerSec float64) *Budget {
-	return &Budget{p: newPacer(clock, ruPerSec)}
+// NewRUCap returns a cap of ruPerSec (0: unlimited) timed by clock (the
+// real clock when nil).
+func NewRUCap(ruPerSec float64, clock Clock) *RUCap {
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	return &RUCap{p: newPacer(clock, ruPerSec)}
 }
 
-// SetLimit changes the cap; 0 makes the budget unlimited.
-func (b *Budget) SetLimit(ruPerSec float64) {
-	if b != nil {
-		b.p.setRate(ruPerSec)
+// SetLimit changes the cap; 0 makes it unlimited.
+func (c *RUCap) SetLimit(ruPerSec float64) {
+	if c != nil {
+		c.p.setRate(ruPerSec)
 	}
 }
 
 // Limit is the cap in RU/s, 0 when unlimited.
-func (b *Budget) Limit() float64 {
-	if b == nil {
+func (c *RUCap) Limit() float64 {
+	if c == nil {
 		return 0
 	}
-	return b.p.rate()
+	return c.p.rate()
 }
 
-// acquire waits until one more request fits the budget and returns the
-// request units reserved for it, to be passed to settle.
-func (b *Budget) acquire(ctx context.Context) (float64, error) {
-	if err := ctx.Err(); b == nil || err != nil {
+// Acquire waits until one more request fits the cap and returns the
+// request units reserved for it, to be passed to Settle. It fails only when
+// ctx ends.
+func (c *RUCap) Acquire(ctx context.Context) (float64, error) {
+	if err := ctx.Err(); c == nil || err != nil {
 		return 0, err
 	}
-	reserved, delay := b.p.reserve()
+	reserved, delay := c.p.reserve()
 	if delay > 0 {
-		if err := b.p.clock.Sleep(ctx, delay); err != nil {
-			b.p.settle(reserved, 0)
+		if err := c.p.clock.Sleep(ctx, delay); err != nil {
+			c.p.settle(reserved, 0)
 			return 0, err
 		}
 	}
 	return reserved, nil
 }
 
-// settle charges a request's actual cost (0 when it was not sent).
-func (b *Budget) settle(reserved, actual float64) {
-	if b != nil {
-		b.p.settle(reserved, actual)
+// Settle charges a request's actual cost against what Acquire reserved (0
+// when the request was not sent).
+func (c *RUCap) Settle(reserved, actual float64) {
+	if c != nil {
+		c.p.settle(reserved, actual)
 	}
+}
+
+// Expected is the charge the next request is expected to cost: the
+// average of the recent ones Settle was given.
+func (c *RUCap) Expected() float64 {
+	if c == nil {
+		return 0
+	}
+	return c.p.expected()
 }

@@ -8,23 +8,23 @@ import (
 
 // spend runs requests of the given charges through b one after another on
 // the fake clock, each taking latency, and returns the RU/s spent.
-func spend(t *testing.T, b *Budget, clk *fakeClock, charges []float64, latency time.Duration) float64 {
+func spend(t *testing.T, b *RUCap, clk *fakeClock, charges []float64, latency time.Duration) float64 {
 	t.Helper()
 	start := clk.Now()
 	total := 0.0
 	for _, ru := range charges {
-		reserved, err := b.acquire(context.Background())
+		reserved, err := b.Acquire(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
 		advance(clk, latency)
-		b.settle(reserved, ru)
+		b.Settle(reserved, ru)
 		total += ru
 	}
 	return total / clk.Now().Sub(start).Seconds()
 }
 
-func TestBudgetKeepsWithinTheCap(t *testing.T) {
+func TestRUCapKeepsWithinTheCap(t *testing.T) {
 	mixed := make([]float64, 0, 3000)
 	for i := range 3000 {
 		switch {
@@ -47,7 +47,7 @@ func TestBudgetKeepsWithinTheCap(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := &fakeClock{}
-			b := newBudget(clk, tc.cap)
+			b := NewRUCap(tc.cap, clk)
 			got := spend(t, b, clk, tc.charges, time.Millisecond)
 			if got > tc.cap*1.05 || got < tc.cap*0.9 {
 				t.Fatalf("spent %.0f RU/s under a cap of %.0f", got, tc.cap)
@@ -56,11 +56,11 @@ func TestBudgetKeepsWithinTheCap(t *testing.T) {
 	}
 }
 
-func TestBudgetAdjustsWhileRunning(t *testing.T) {
+func TestRUCapAdjustsWhileRunning(t *testing.T) {
 	clk := &fakeClock{}
-	b := newBudget(clk, 0)
+	b := NewRUCap(0, clk)
 	if got := spend(t, b, clk, repeat(5.5, 100), time.Millisecond); got < 5000 {
-		t.Fatalf("an unlimited budget held requests back: %.0f RU/s", got)
+		t.Fatalf("an unlimited cap held requests back: %.0f RU/s", got)
 	}
 	b.SetLimit(2000)
 	if got := spend(t, b, clk, repeat(5.5, 2000), time.Millisecond); got > 2100 || got < 1800 {
@@ -75,23 +75,23 @@ func TestBudgetAdjustsWhileRunning(t *testing.T) {
 	}
 	b.SetLimit(0)
 	if got := spend(t, b, clk, repeat(5.5, 100), time.Millisecond); got < 5000 {
-		t.Fatalf("an uncapped budget held requests back: %.0f RU/s", got)
+		t.Fatalf("an uncapped RU cap held requests back: %.0f RU/s", got)
 	}
-	var none *Budget
-	if r, err := none.acquire(context.Background()); err != nil || r != 0 {
-		t.Fatal("a nil budget is unlimited")
+	var none *RUCap
+	if r, err := none.Acquire(context.Background()); err != nil || r != 0 {
+		t.Fatal("a nil RU cap is unlimited")
 	}
-	none.settle(0, 5)
+	none.Settle(0, 5)
 }
 
-func TestBudgetGivesBackCancelledReservations(t *testing.T) {
+func TestRUCapGivesBackCancelledReservations(t *testing.T) {
 	clk := &fakeClock{}
-	b := newBudget(clk, 1000)
+	b := NewRUCap(1000, clk)
 	spend(t, b, clk, repeat(5.5, 200), 0) // spend the burst, learn the charge
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	for range 100 {
-		if _, err := b.acquire(ctx); err == nil {
+		if _, err := b.Acquire(ctx); err == nil {
 			t.Fatal("acquire with a cancelled context succeeded")
 		}
 	}

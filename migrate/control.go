@@ -91,11 +91,11 @@ func (c Control) over(base Settings) Settings {
 	return base
 }
 
-// Controls holds a run's live settings and applies changes to its budgets
+// Controls holds a run's live settings and applies changes to its RU caps
 // and limiter: what `rekey run` does with its control file. Safe for
 // concurrent use.
 type Controls struct {
-	target, source *Budget
+	target, source *RUCap
 	limiter        Limiter
 	log            *slog.Logger
 	base           Settings
@@ -105,10 +105,10 @@ type Controls struct {
 	lastErr string // the last complaint about the file, logged once
 }
 
-// NewControls returns controls over a run's target and source budgets and
+// NewControls returns controls over a run's target and source RU caps and
 // its limiter (adjusted when it is a ConcurrencyAdjuster), starting from
 // base, the command line's settings, which it applies.
-func NewControls(base Settings, target, source *Budget, limiter Limiter, log *slog.Logger) *Controls {
+func NewControls(base Settings, target, source *RUCap, limiter Limiter, log *slog.Logger) *Controls {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

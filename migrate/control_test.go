@@ -46,7 +46,7 @@ func TestParseControl(t *testing.T) {
 
 func TestControlFileIsApplied(t *testing.T) {
 	path := filepath.Join(t.TempDir(), ControlFileName)
-	target, source := NewBudget(0), NewBudget(0)
+	target, source := NewRUCap(0, nil), NewRUCap(0, nil)
 	lim := NewFixedLimiter(32)
 	var logs bytes.Buffer
 	c := NewControls(Settings{MaxRU: 1000, MaxConcurrency: 32}, target, source, lim, slog.New(slog.NewTextHandler(&logs, nil)))
@@ -63,7 +63,7 @@ func TestControlFileIsApplied(t *testing.T) {
 	}
 	write(`{"maxRU": 5000, "maxSourceRU": 300, "maxConcurrency": 2}`)
 	if got := c.Current(); got != (Settings{5000, 300, 2}) || target.Limit() != 5000 || source.Limit() != 300 {
-		t.Fatalf("settings %+v, budgets %v/%v", got, target.Limit(), source.Limit())
+		t.Fatalf("settings %+v, caps %v/%v", got, target.Limit(), source.Limit())
 	}
 	if !strings.Contains(logs.String(), "control file applied") || !strings.Contains(logs.String(), "max-ru 5000") {
 		t.Fatalf("the change was not logged: %s", logs.String())
@@ -106,7 +106,7 @@ func TestControlFileIsApplied(t *testing.T) {
 
 func TestControlsWatchPolls(t *testing.T) {
 	path := filepath.Join(t.TempDir(), ControlFileName)
-	target := NewBudget(0)
+	target := NewRUCap(0, nil)
 	c := NewControls(Settings{MaxConcurrency: 8}, target, nil, NewFixedLimiter(8), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

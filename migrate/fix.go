@@ -29,8 +29,8 @@ func (v *Verifier) fix(ctx context.Context, retry *Retrier, rep *VerifyReport, t
 		return nil, err
 	}
 	rep.Fix = &FixReport{}
-	w := &pageWriter{ru: &atomicFloat{}, writer: &writer{dst: v.Writer, tr: v.Transformer, retry: retry, limit: NewFixedLimiter(1),
-		dead: v.DeadLetters, stats: &Stats{}, defaults: v.Defaults}}
+	w := NewWriter(WriterConfig{Target: v.Writer, Transformer: v.Transformer, Retry: retry, Limiter: NewFixedLimiter(1),
+		DeadLetters: v.DeadLetters, Stats: &Stats{}, Defaults: v.Defaults})
 	var still []pending
 	for _, p := range todo {
 		if !fixable(p.s.kind) {
@@ -79,7 +79,7 @@ func fixable(kind string) bool {
 }
 
 // fixOne repairs one difference as examined in p.ex.
-func (v *Verifier) fixOne(ctx context.Context, w *pageWriter, fr *FixReport, p pending) (fixOutcome, error) {
+func (v *Verifier) fixOne(ctx context.Context, w *Writer, fr *FixReport, p pending) (fixOutcome, error) {
 	out, err := v.removeStray(ctx, w, fr, p)
 	if err != nil {
 		return out, err
@@ -94,7 +94,7 @@ func (v *Verifier) fixOne(ctx context.Context, w *pageWriter, fr *FixReport, p p
 
 // removeStray deletes the source item's copy at a location it no longer
 // maps to, if the examination found one, with If-Match on its ETag.
-func (v *Verifier) removeStray(ctx context.Context, w *pageWriter, fr *FixReport, p pending) (fixOutcome, error) {
+func (v *Verifier) removeStray(ctx context.Context, w *Writer, fr *FixReport, p pending) (fixOutcome, error) {
 	var out fixOutcome
 	if p.ex.stray == nil {
 		return out, nil
@@ -103,7 +103,7 @@ func (v *Verifier) removeStray(ctx context.Context, w *pageWriter, fr *FixReport
 	if err != nil {
 		return out, fmt.Errorf("fix item %q: %w", p.s.diff.ID, err)
 	}
-	err = w.call(ctx, key, func(ctx context.Context) (float64, error) {
+	err = w.Do(ctx, key, func(ctx context.Context) (float64, error) {
 		wr, err := v.Writer.Delete(ctx, key, p.s.diff.ID, p.ex.stray.ETag)
 		return wr.RU, err
 	})
@@ -124,44 +124,39 @@ func (v *Verifier) removeStray(ctx context.Context, w *pageWriter, fr *FixReport
 // with If-Match when it held an outdated copy, dead-letter a collision when
 // it held another source item's copy. The key defaults the item uses are
 // recorded in the state first, as the copy does.
-func (v *Verifier) copyCurrent(ctx context.Context, w *pageWriter, fr *FixReport, ex exam, out fixOutcome) (fixOutcome, error) {
-	c := &change{res: ex.cur.res, source: ex.cur.body}
-	key := c.key()
-	if err := w.defaults.Record(ctx, c.res.DefaultsUsed); err != nil {
-		return out, fmt.Errorf("fix item %q: %w", c.res.ID, err)
+func (v *Verifier) copyCurrent(ctx context.Context, w *Writer, fr *FixReport, ex exam, out fixOutcome) (fixOutcome, error) {
+	c := &Change{Result: ex.cur.res, Source: ex.cur.body}
+	key := c.Key()
+	if err := w.RecordDefaults(ctx, c.Result.DefaultsUsed); err != nil {
+		return out, fmt.Errorf("fix item %q: %w", c.Result.ID, err)
 	}
 	if ex.foreign {
-		_, owner, _ := v.Transformer.SourceKeyOf(ex.want.Body)
 		out.deadKind = KindCollision
 		fr.DeadLettered++
-		return out, w.deadLetter(c, KindCollision, fmt.Sprintf("the target already holds item %q under key %s, copied from the source item with key %s; this item's source key is %s",
-			c.res.ID, key, Key(owner), Key(c.res.SourceKey)), true)
+		return out, w.DeadLetterCollision(c, ex.want.Body)
 	}
-	err := w.call(ctx, key, func(ctx context.Context) (float64, error) {
+	err := w.Do(ctx, key, func(ctx context.Context) (float64, error) {
 		var wr WriteResult
 		var err error
 		if ex.want == nil {
-			wr, err = v.Writer.Create(ctx, key, c.res.Item)
+			wr, err = v.Writer.Create(ctx, key, c.Result.Item)
 		} else {
-			wr, err = v.Writer.Replace(ctx, key, c.res.ID, c.res.Item, ex.want.ETag)
+			wr, err = v.Writer.Replace(ctx, key, c.Result.ID, c.Result.Item, ex.want.ETag)
 		}
 		return wr.RU, err
 	})
 	switch {
 	case err == nil:
 		fr.Copied++
-		return out, w.resolve(c)
+		return out, w.Resolve(c)
 	case errors.Is(err, ErrConflict), errors.Is(err, ErrPreconditionFailed), errors.Is(err, ErrNotFound):
 		out.skipped = true
 		return out, nil
-	case errors.Is(err, ErrBadRequest):
-		out.deadKind = KindRejected
+	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrTooLarge):
 		fr.DeadLettered++
-		return out, w.deadLetter(c, KindRejected, "the target refused the item: "+ServiceMessage(err), false)
-	case errors.Is(err, ErrTooLarge):
-		out.deadKind = KindTooLarge
-		fr.DeadLettered++
-		return out, w.deadLetter(c, KindTooLarge, fmt.Sprintf("the item is %d bytes with its new key, over the 2 MB item limit", len(c.res.Item)), false)
+		var derr error
+		out.deadKind, derr = w.DeadLetterRefused(c, err)
+		return out, derr
 	}
-	return out, fmt.Errorf("fix: copy item %q under key %s: %w", c.res.ID, key, err)
+	return out, fmt.Errorf("fix: copy item %q under key %s: %w", c.Result.ID, key, err)
 }

@@ -2,17 +2,15 @@ package migrate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/rekey-dev/rekey/lease"
-	"github.com/rekey-dev/rekey/transform"
 )
 
 // page is a change-feed page on its way from a range's reader to its
-// applier, holding its share of the in-flight byte budget.
+// applier, holding its share of the bytes in flight (RunConfig.MaxInFlightMB).
 type page struct {
 	ChangePage
 	bytes int64
@@ -77,7 +75,7 @@ func (run *run) applyPages(readCtx, writeCtx context.Context, h *lease.Hold, pag
 	caughtUp, behind := false, true
 	for p := range pages {
 		if len(p.Items) == 0 {
-			run.budget.Release(p.bytes)
+			run.inFlight.Release(p.bytes)
 			if behind {
 				// Record reaching the end of the feed: status reports it,
 				// and a resume starts after everything seen.
@@ -95,7 +93,7 @@ func (run *run) applyPages(readCtx, writeCtx context.Context, h *lease.Hold, pag
 		} else {
 			behind = true
 			err := run.apply(writeCtx, h, p)
-			run.budget.Release(p.bytes)
+			run.inFlight.Release(p.bytes)
 			switch {
 			case err == nil:
 			case writeCtx.Err() != nil && h.Err() == nil:
@@ -113,10 +111,10 @@ func (run *run) applyPages(readCtx, writeCtx context.Context, h *lease.Hold, pag
 	return nil
 }
 
-// drain releases the budget of pages nobody will apply.
+// drain releases the bytes in flight of pages nobody will apply.
 func drain(pages <-chan page, run *run) {
 	for p := range pages {
-		run.budget.Release(p.bytes)
+		run.inFlight.Release(p.bytes)
 	}
 }
 
@@ -133,7 +131,7 @@ func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) e
 	for ctx.Err() == nil {
 		var cp ChangePage
 		err := run.w.retry.Do(ctx, func() error {
-			reserved, err := run.SourceBudget.acquire(ctx)
+			reserved, err := run.SourceCap.Acquire(ctx)
 			if err != nil {
 				return err
 			}
@@ -142,7 +140,7 @@ func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) e
 			if err != nil {
 				ru = ErrorRU(err)
 			}
-			run.SourceBudget.settle(reserved, ru)
+			run.SourceCap.Settle(reserved, ru)
 			return err
 		})
 		if err != nil {
@@ -158,13 +156,13 @@ func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) e
 			n += int64(len(it))
 		}
 		n = min(max(n, 1), int64(run.cfg.MaxInFlightMB)<<20)
-		if err := run.budget.Acquire(ctx, n); err != nil {
+		if err := run.inFlight.Acquire(ctx, n); err != nil {
 			return nil
 		}
 		select {
 		case out <- page{ChangePage: cp, bytes: n}:
 		case <-ctx.Done():
-			run.budget.Release(n)
+			run.inFlight.Release(n)
 			return nil
 		}
 		req.Continuation, req.StartFrom = cp.Continuation, time.Time{}
@@ -180,7 +178,7 @@ func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) e
 // apply transforms and writes one page behind the hold's fence, then
 // checkpoints the lease.
 func (run *run) apply(ctx context.Context, h *lease.Hold, p page) error {
-	changes := make([]change, 0, len(p.Items))
+	changes := make([]Change, 0, len(p.Items))
 	var newest int64
 	for _, item := range p.Items {
 		if ts := LastTS(item); ts > newest {
@@ -188,12 +186,12 @@ func (run *run) apply(ctx context.Context, h *lease.Hold, p page) error {
 		}
 		res, err := run.Transformer.Apply(item)
 		if err != nil {
-			if err := run.deadLetterTransform(item, err); err != nil {
+			if err := run.w.deadLetterTransform(item, err); err != nil {
 				return err
 			}
 			continue
 		}
-		changes = append(changes, change{res: res, source: item})
+		changes = append(changes, Change{Result: res, Source: item})
 	}
 	ru, err := run.w.writePage(ctx, changes, h.Fence)
 	if err != nil {
@@ -216,21 +214,4 @@ func (run *run) apply(ctx context.Context, h *lease.Hold, p page) error {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	return nil
-}
-
-// deadLetterTransform records an item the key spec cannot transform.
-func (run *run) deadLetterTransform(item []byte, err error) error {
-	var te *transform.Error
-	if !errors.As(err, &te) {
-		return fmt.Errorf("transform: %w", err)
-	}
-	id, key, kerr := run.Transformer.SourceKeyOf(item)
-	if kerr != nil {
-		id = te.ID
-	}
-	run.Stats.deadLettered.Add(1)
-	return run.DeadLetters.Add(DeadLetter{
-		Time: run.Clock.Now().UTC(), SourceID: id, SourceKey: Key(key).AppendJSON(nil),
-		Kind: te.Kind.Error(), Reason: te.Error(), Item: item,
-	})
 }

@@ -30,7 +30,7 @@ func (r *Runner) Replay(ctx context.Context, cfg RunConfig, entries []DeadLetter
 	}
 	cfg = cfg.withDefaults()
 	r.defaults(cfg)
-	w := &writer{dst: r.Target, tr: r.Transformer, limit: r.Limiter, budget: r.TargetBudget, dead: r.DeadLetters, stats: r.Stats, retry: r.retrier(cfg),
+	w := &Writer{dst: r.Target, tr: r.Transformer, limit: r.Limiter, ruCap: r.TargetCap, dead: r.DeadLetters, stats: r.Stats, retry: r.retrier(cfg),
 		defaults: NewDefaultUses(r.Store, r.Transformer)}
 	var res ReplayResult
 	for _, dl := range entries {
@@ -52,13 +52,13 @@ func (r *Runner) Replay(ctx context.Context, cfg RunConfig, entries []DeadLetter
 		tr, terr := r.Transformer.Apply(body)
 		if terr != nil {
 			res.StillFailing++
-			if err := (&run{Runner: r}).deadLetterTransform(body, terr); err != nil {
+			if err := w.deadLetterTransform(body, terr); err != nil {
 				return res, err
 			}
 			continue
 		}
 		before := r.Stats.Snapshot().DeadLettered
-		if _, err := w.writePage(ctx, []change{{res: tr, source: body}}, nil); err != nil {
+		if _, err := w.writePage(ctx, []Change{{Result: tr, Source: body}}, nil); err != nil {
 			return res, fmt.Errorf("replay item %q: %w", dl.SourceID, err)
 		}
 		if r.Stats.Snapshot().DeadLettered > before {

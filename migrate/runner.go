@@ -31,11 +31,11 @@ type Runner struct {
 	// limit of MaxConcurrency when nil. NewAdaptiveLimiter gives per-range
 	// congestion control.
 	Limiter Limiter
-	// TargetBudget caps the RU/s spent on the target, SourceBudget those
-	// spent reading the source; from RunConfig.MaxRU and MaxSourceRU when
-	// nil. Pass them to adjust the caps while Run works (Controls).
-	TargetBudget *Budget
-	SourceBudget *Budget
+	// TargetCap caps the RU/s spent on the target, SourceCap those spent
+	// reading the source; from RunConfig.MaxRU and MaxSourceRU when nil.
+	// Pass them to adjust the caps while Run works (Controls).
+	TargetCap *RUCap
+	SourceCap *RUCap
 	// Clock is time.Now and real sleeps when nil.
 	Clock Clock
 	// Log receives progress and warnings; discarded when nil.
@@ -119,17 +119,17 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 		}
 	}()
 
-	w := &writer{
-		dst: r.Target, tr: r.Transformer, limit: r.Limiter, budget: r.TargetBudget,
+	w := &Writer{
+		dst: r.Target, tr: r.Transformer, limit: r.Limiter, ruCap: r.TargetCap,
 		dead: r.DeadLetters, stats: r.Stats, retry: r.retrier(cfg),
 		defaults: NewDefaultUses(r.Store, r.Transformer),
 	}
 	run := &run{
 		Runner: r, cfg: cfg, w: w, startFrom: startFrom,
-		budget:  semaphore.NewWeighted(int64(cfg.MaxInFlightMB) << 20),
-		pending: len(holds),
-		allDone: stopReading,
-		loops:   map[string]chan struct{}{},
+		inFlight: semaphore.NewWeighted(int64(cfg.MaxInFlightMB) << 20),
+		pending:  len(holds),
+		allDone:  stopReading,
+		loops:    map[string]chan struct{}{},
 	}
 	g := new(errgroup.Group)
 	startRange := func(h *lease.Hold) {
@@ -189,11 +189,11 @@ func (r *Runner) defaults(cfg RunConfig) {
 	if r.Clock == nil {
 		r.Clock = SystemClock{}
 	}
-	if r.TargetBudget == nil {
-		r.TargetBudget = newBudget(r.Clock, cfg.MaxRU)
+	if r.TargetCap == nil {
+		r.TargetCap = NewRUCap(cfg.MaxRU, r.Clock)
 	}
-	if r.SourceBudget == nil {
-		r.SourceBudget = newBudget(r.Clock, cfg.MaxSourceRU)
+	if r.SourceCap == nil {
+		r.SourceCap = NewRUCap(cfg.MaxSourceRU, r.Clock)
 	}
 	if r.Log == nil {
 		r.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -311,9 +311,9 @@ func (r *Runner) coverSource(ctx context.Context, meta lease.Meta) error {
 type run struct {
 	*Runner
 	cfg       RunConfig
-	w         *writer
+	w         *Writer
 	startFrom time.Time           // where ranges without a continuation start
-	budget    *semaphore.Weighted // bytes of pages read and not yet checkpointed
+	inFlight  *semaphore.Weighted // bytes of pages read and not yet checkpointed
 
 	mu      sync.Mutex
 	pending int // ranges not yet caught up

@@ -21,15 +21,19 @@ const (
 // concurrent changes to the target (412s, deletes between the steps).
 const maxReconcileRounds = 8
 
-// change is one transformed source item on its way to the target.
-type change struct {
-	res    transform.Result
-	source []byte // the source item as read, for the dead-letter file
+// Change is one transformed source item on its way to the target.
+type Change struct {
+	Result transform.Result
+	Source []byte // the source item as read, for the dead-letter file
 }
 
-func (c *change) key() Key { return Key(c.res.Key) }
+// Key is the item's key in the target.
+func (c *Change) Key() Key { return Key(c.Result.Key) }
 
-// writer copies transformed items into the target without ever silently
+// sourceKey is the item's key in the source, as dead letters record it.
+func (c *Change) sourceKey() []byte { return Key(c.Result.SourceKey).AppendJSON(nil) }
+
+// Writer copies transformed items into the target without ever silently
 // overwriting: every item is created first; when (id, target key) already
 // exists the existing item is read, and it is replaced only when it is a
 // copy of the same source item (same source key) with different content.
@@ -37,18 +41,40 @@ func (c *change) key() Key { return Key(c.res.Key) }
 // item goes to the dead-letter file with both source keys. Items of one
 // target key travel as transactional batches, which either all commit or
 // fall back to the item-by-item path.
-type writer struct {
+//
+// Every request goes out under the write path's flow control (the RU cap,
+// the limiter) and retry policy (Do). A Writer serves one command run and
+// is safe for concurrent use.
+type Writer struct {
 	dst   Target
 	tr    *transform.Transformer
 	retry *Retrier
 	limit Limiter
-	// budget caps the RU/s spent on the target (--max-ru); nil: none.
-	budget *Budget
-	dead   DeadLetterStore
-	stats  *Stats
+	// ruCap caps the RU/s spent on the target (--max-ru); nil: none.
+	ruCap *RUCap
+	dead  DeadLetterStore
+	stats *Stats
 	// defaults records in the state the key defaults items use, before
 	// they are written; nil: no state to record them in.
 	defaults *DefaultUses
+}
+
+// WriterConfig is what NewWriter builds a Writer from.
+type WriterConfig struct {
+	Target      Target
+	Transformer *transform.Transformer
+	Retry       *Retrier
+	Limiter     Limiter
+	RUCap       *RUCap // nil: no cap
+	DeadLetters DeadLetterStore
+	Stats       *Stats
+	Defaults    *DefaultUses // nil: no state to record key defaults in
+}
+
+// NewWriter returns a Writer.
+func NewWriter(cfg WriterConfig) *Writer {
+	return &Writer{dst: cfg.Target, tr: cfg.Transformer, retry: cfg.Retry, limit: cfg.Limiter, ruCap: cfg.RUCap,
+		dead: cfg.DeadLetters, stats: cfg.Stats, defaults: cfg.Defaults}
 }
 
 // writePage writes every change durably or dead-letters it, and returns the
@@ -59,20 +85,20 @@ type writer struct {
 // fence refused, a transient failure outlasted its retries, the target
 // refused the credentials, or the key defaults the page uses could not be
 // recorded in the state (then nothing is written).
-func (w *writer) writePage(ctx context.Context, changes []change, fence func(context.Context) error) (float64, error) {
+func (w *Writer) writePage(ctx context.Context, changes []Change, fence func(context.Context) error) (float64, error) {
 	var used transform.DefaultSet
 	for i := range changes {
-		used |= changes[i].res.DefaultsUsed
+		used |= changes[i].Result.DefaultsUsed
 	}
 	if err := w.defaults.Record(ctx, used); err != nil {
 		return 0, err
 	}
 	var ru atomicFloat
-	pw := &pageWriter{writer: w, ru: &ru, fence: fence}
-	groups := map[string][]*change{}
+	pw := &pageWriter{Writer: w, ru: &ru, fence: fence}
+	groups := map[string][]*Change{}
 	var order []string
 	for i := range changes {
-		k := changes[i].key().String()
+		k := changes[i].Key().String()
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
@@ -95,7 +121,7 @@ func (w *writer) writePage(ctx context.Context, changes []change, fence func(con
 
 // pageWriter writes one page behind its fence, adding up what it spends.
 type pageWriter struct {
-	*writer
+	*Writer
 	ru    *atomicFloat
 	fence func(context.Context) error
 }
@@ -107,12 +133,12 @@ func (w *pageWriter) spend(counter *atomicFloat, ru float64) {
 }
 
 // chunkBatch splits a group into batches within the service's limits.
-func chunkBatch(group []*change) [][]*change {
-	var out [][]*change
-	var cur []*change
+func chunkBatch(group []*Change) [][]*Change {
+	var out [][]*Change
+	var cur []*Change
 	size := 0
 	for _, c := range group {
-		n := len(c.res.Item)
+		n := len(c.Result.Item)
 		if len(cur) > 0 && (len(cur) == maxBatchOps || size+n > maxBatchBytes) {
 			out = append(out, cur)
 			cur, size = nil, 0
@@ -126,26 +152,26 @@ func chunkBatch(group []*change) [][]*change {
 	return out
 }
 
-// call runs op behind the page's fence, under the RU budget, the limiter
+// call runs op behind the page's fence, under the RU cap, the limiter
 // and the retry policy. op returns the request charge of a success; a
 // failure's comes from its error. Every attempt is counted, and told to the
 // limiter, with its charge and, for a 429, its retry-after. The fence is
 // passed last, just before the request leaves.
 func (w *pageWriter) call(ctx context.Context, key Key, op func(ctx context.Context) (float64, error)) error {
 	return w.retry.Do(ctx, func() error {
-		reserved, err := w.budget.acquire(ctx)
+		reserved, err := w.ruCap.Acquire(ctx)
 		if err != nil {
 			return err
 		}
 		release, err := w.limit.Acquire(ctx, key)
 		if err != nil {
-			w.budget.settle(reserved, 0)
+			w.ruCap.Settle(reserved, 0)
 			return err
 		}
 		if w.fence != nil {
 			if err := w.fence(ctx); err != nil {
 				release(Outcome{})
-				w.budget.settle(reserved, 0)
+				w.ruCap.Settle(reserved, 0)
 				return err
 			}
 		}
@@ -153,7 +179,7 @@ func (w *pageWriter) call(ctx context.Context, key Key, op func(ctx context.Cont
 		if err != nil {
 			ru = ErrorRU(err)
 		}
-		w.budget.settle(reserved, ru)
+		w.ruCap.Settle(reserved, ru)
 		o := Outcome{RU: ru, Gone: errors.Is(err, ErrGone)}
 		if errors.Is(err, ErrThrottled) {
 			o.Throttled, o.RetryAfter = true, RetryAfter(err)
@@ -168,18 +194,18 @@ func (w *pageWriter) call(ctx context.Context, key Key, op func(ctx context.Cont
 // writeBatch creates a chunk of one target key atomically; when the batch
 // does not commit (an item exists, or the service refuses one), each item
 // takes the item-by-item path, which tells a replay from a collision.
-func (w *pageWriter) writeBatch(ctx context.Context, chunk []*change) error {
+func (w *pageWriter) writeBatch(ctx context.Context, chunk []*Change) error {
 	if len(chunk) == 1 {
 		return w.writeOne(ctx, chunk[0])
 	}
 	bodies := make([][]byte, len(chunk))
 	for i, c := range chunk {
-		bodies[i] = c.res.Item
+		bodies[i] = c.Result.Item
 	}
 	var res BatchResult
-	err := w.call(ctx, chunk[0].key(), func(ctx context.Context) (float64, error) {
+	err := w.call(ctx, chunk[0].Key(), func(ctx context.Context) (float64, error) {
 		var err error
-		res, err = w.dst.CreateBatch(ctx, chunk[0].key(), bodies)
+		res, err = w.dst.CreateBatch(ctx, chunk[0].Key(), bodies)
 		return res.RU, err
 	})
 	switch {
@@ -188,7 +214,7 @@ func (w *pageWriter) writeBatch(ctx context.Context, chunk []*change) error {
 		w.stats.created.Add(int64(len(chunk)))
 		w.stats.batches.Add(1)
 		for _, c := range chunk {
-			if err := w.resolve(c); err != nil {
+			if err := w.Resolve(c); err != nil {
 				return err
 			}
 		}
@@ -202,108 +228,165 @@ func (w *pageWriter) writeBatch(ctx context.Context, chunk []*change) error {
 		}
 		return nil
 	default:
-		return fmt.Errorf("write batch of %d items under key %s: %w", len(chunk), chunk[0].key(), err)
+		return fmt.Errorf("write batch of %d items under key %s: %w", len(chunk), chunk[0].Key(), err)
 	}
 }
 
 // writeOne writes one item: create, and on a conflict decide between an
 // unchanged replay, an update and a collision.
-func (w *pageWriter) writeOne(ctx context.Context, c *change) error {
-	key := c.key()
+func (w *pageWriter) writeOne(ctx context.Context, c *Change) error {
+	key := c.Key()
 	for round := 0; round < maxReconcileRounds; round++ {
 		var wr WriteResult
 		err := w.call(ctx, key, func(ctx context.Context) (float64, error) {
 			var err error
-			wr, err = w.dst.Create(ctx, key, c.res.Item)
+			wr, err = w.dst.Create(ctx, key, c.Result.Item)
 			return wr.RU, err
 		})
 		switch {
 		case err == nil:
 			w.spend(&w.stats.createRU, wr.RU)
 			w.stats.created.Add(1)
-			return w.resolve(c)
+			return w.Resolve(c)
 		case errors.Is(err, ErrConflict):
 			w.spend(&w.stats.checkRU, ErrorRU(err))
 			done, err := w.reconcile(ctx, c)
 			if done || err != nil {
 				return err
 			}
-		case errors.Is(err, ErrBadRequest):
-			return w.deadLetter(c, KindRejected, "the target refused the item: "+ServiceMessage(err), false)
-		case errors.Is(err, ErrTooLarge):
-			return w.deadLetter(c, KindTooLarge, fmt.Sprintf("the item is %d bytes with its new key, over the 2 MB item limit", len(c.res.Item)), false)
+		case errors.Is(err, ErrBadRequest), errors.Is(err, ErrTooLarge):
+			_, err := w.DeadLetterRefused(c, err)
+			return err
 		default:
-			return fmt.Errorf("create item %q under key %s: %w", c.res.ID, key, err)
+			return fmt.Errorf("create item %q under key %s: %w", c.Result.ID, key, err)
 		}
 	}
-	return fmt.Errorf("item %q under key %s kept changing in the target while it was written (%d rounds)", c.res.ID, key, maxReconcileRounds)
+	return fmt.Errorf("item %q under key %s kept changing in the target while it was written (%d rounds)", c.Result.ID, key, maxReconcileRounds)
 }
 
 // reconcile handles an item whose (id, target key) exists. done is false
 // when the item vanished in between and the create should be retried.
-func (w *pageWriter) reconcile(ctx context.Context, c *change) (done bool, err error) {
-	key := c.key()
+func (w *pageWriter) reconcile(ctx context.Context, c *Change) (done bool, err error) {
+	key := c.Key()
 	var existing Item
 	err = w.call(ctx, key, func(ctx context.Context) (float64, error) {
 		var err error
-		existing, err = w.dst.Read(ctx, key, c.res.ID)
+		existing, err = w.dst.Read(ctx, key, c.Result.ID)
 		return existing.RU, err
 	})
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return false, nil
 	case err != nil:
-		return false, fmt.Errorf("read existing item %q under key %s: %w", c.res.ID, key, err)
+		return false, fmt.Errorf("read existing item %q under key %s: %w", c.Result.ID, key, err)
 	}
 	w.spend(&w.stats.checkRU, existing.RU)
-	_, owner, kerr := w.tr.SourceKeyOf(existing.Body)
-	if kerr != nil || !Key(owner).Equal(c.res.SourceKey) {
-		ownerText := "unknown"
-		if kerr == nil {
-			ownerText = Key(owner).String()
-		}
-		return true, w.deadLetter(c, KindCollision, fmt.Sprintf("the target already holds item %q under key %s, copied from the source item with key %s; this item's source key is %s",
-			c.res.ID, key, ownerText, Key(c.res.SourceKey)), true)
+	if owner, ok := w.copiedFrom(existing.Body); !ok || !owner.Equal(c.Result.SourceKey) {
+		return true, w.DeadLetterCollision(c, existing.Body)
 	}
-	if SameContent(existing.Body, c.res.Item) {
+	if SameContent(existing.Body, c.Result.Item) {
 		w.stats.unchanged.Add(1)
-		return true, w.resolve(c)
+		return true, w.Resolve(c)
 	}
 	var wr WriteResult
 	err = w.call(ctx, key, func(ctx context.Context) (float64, error) {
 		var err error
-		wr, err = w.dst.Replace(ctx, key, c.res.ID, c.res.Item, existing.ETag)
+		wr, err = w.dst.Replace(ctx, key, c.Result.ID, c.Result.Item, existing.ETag)
 		return wr.RU, err
 	})
 	switch {
 	case err == nil:
 		w.spend(&w.stats.replaceRU, wr.RU)
 		w.stats.updated.Add(1)
-		return true, w.resolve(c)
+		return true, w.Resolve(c)
 	case errors.Is(err, ErrPreconditionFailed), errors.Is(err, ErrNotFound):
 		return false, nil // changed or deleted meanwhile: start over
-	case errors.Is(err, ErrBadRequest):
-		return true, w.deadLetter(c, KindRejected, "the target refused the item: "+ServiceMessage(err), false)
-	case errors.Is(err, ErrTooLarge):
-		return true, w.deadLetter(c, KindTooLarge, fmt.Sprintf("the item is %d bytes with its new key, over the 2 MB item limit", len(c.res.Item)), false)
+	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrTooLarge):
+		_, err := w.DeadLetterRefused(c, err)
+		return true, err
 	default:
-		return false, fmt.Errorf("replace item %q under key %s: %w", c.res.ID, key, err)
+		return false, fmt.Errorf("replace item %q under key %s: %w", c.Result.ID, key, err)
 	}
+}
+
+// copiedFrom is the source key a target item was copied from; ok is false
+// when the item does not say.
+func (w *Writer) copiedFrom(body []byte) (Key, bool) {
+	_, owner, err := w.tr.SourceKeyOf(body)
+	return Key(owner), err == nil
+}
+
+// Do sends one request to the target through the write path: under the RU
+// cap, the limiter and the retry policy, counted. op returns the request
+// charge of a success; a failure's comes from its error. verify --fix sends
+// its conditional writes this way.
+func (w *Writer) Do(ctx context.Context, key Key, op func(ctx context.Context) (float64, error)) error {
+	return (&pageWriter{Writer: w, ru: &atomicFloat{}}).call(ctx, key, op)
+}
+
+// RecordDefaults records in the state that items whose keys took the
+// defaults in used are about to be written (DefaultUses.Record);
+// write nothing when it fails.
+func (w *Writer) RecordDefaults(ctx context.Context, used transform.DefaultSet) error {
+	return w.defaults.Record(ctx, used)
+}
+
+// DeadLetterRefused records c as refused by the target: a 400
+// (KindRejected, with the service's message) or a 413
+// (KindTooLarge). It returns the kind, and records nothing and
+// returns "" when err is neither; the error is the dead-letter store's.
+func (w *Writer) DeadLetterRefused(c *Change, err error) (kind string, dlErr error) {
+	switch {
+	case errors.Is(err, ErrBadRequest):
+		return KindRejected, w.deadLetter(c, KindRejected, "the target refused the item: "+ServiceMessage(err))
+	case errors.Is(err, ErrTooLarge):
+		return KindTooLarge, w.deadLetter(c, KindTooLarge, fmt.Sprintf("the item is %d bytes with its new key, over the 2 MB item limit", len(c.Result.Item)))
+	}
+	return "", nil
+}
+
+// DeadLetterCollision records c as a collision with existing, the target's
+// item under c's id and key, which another source item's copy holds.
+func (w *Writer) DeadLetterCollision(c *Change, existing []byte) error {
+	ownerText := "unknown"
+	if owner, ok := w.copiedFrom(existing); ok {
+		ownerText = owner.String()
+	}
+	return w.deadLetter(c, KindCollision, fmt.Sprintf("the target already holds item %q under key %s, copied from the source item with key %s; this item's source key is %s",
+		c.Result.ID, c.Key(), ownerText, Key(c.Result.SourceKey)))
 }
 
 // deadLetter records c as not written.
-func (w *writer) deadLetter(c *change, kind, reason string, collision bool) error {
+func (w *Writer) deadLetter(c *Change, kind, reason string) error {
 	w.stats.deadLettered.Add(1)
-	if collision {
+	if kind == KindCollision {
 		w.stats.collisions.Add(1)
 	}
 	return w.dead.Add(DeadLetter{
-		Time: time.Now().UTC(), SourceID: c.res.ID, SourceKey: Key(c.res.SourceKey).AppendJSON(nil),
-		TargetKey: c.key().AppendJSON(nil), Kind: kind, Reason: reason, Item: c.source,
+		Time: time.Now().UTC(), SourceID: c.Result.ID, SourceKey: c.sourceKey(),
+		TargetKey: c.Key().AppendJSON(nil), Kind: kind, Reason: reason, Item: c.Source,
 	})
 }
 
-// resolve clears a dead letter of the item, if it had one.
-func (w *writer) resolve(c *change) error {
-	return w.dead.Resolve(c.res.ID, Key(c.res.SourceKey).AppendJSON(nil))
+// deadLetterTransform records an item the key spec cannot transform.
+func (w *Writer) deadLetterTransform(item []byte, err error) error {
+	var te *transform.Error
+	if !errors.As(err, &te) {
+		return fmt.Errorf("transform: %w", err)
+	}
+	id, key, kerr := w.tr.SourceKeyOf(item)
+	if kerr != nil {
+		id = te.ID
+	}
+	w.stats.deadLettered.Add(1)
+	return w.dead.Add(DeadLetter{
+		Time: w.retry.Clock.Now().UTC(), SourceID: id, SourceKey: Key(key).AppendJSON(nil),
+		Kind: te.Kind.Error(), Reason: te.Error(), Item: item,
+	})
+}
+
+// Resolve clears the dead letter of c's source item, if it has one: it was
+// written after all.
+func (w *Writer) Resolve(c *Change) error {
+	return w.dead.Resolve(c.Result.ID, c.sourceKey())
 }

@@ -26,7 +26,7 @@ func TestWriterTellsTheLimiterEachOutcome(t *testing.T) {
 	w, dst, clk := testWriter(t)
 	lim := &recordingLimiter{}
 	w.limit = lim
-	w.budget = newBudget(clk, 1000)
+	w.ruCap = NewRUCap(1000, clk)
 	throttles := 1
 	dst.fail = func(op string, _ Key, _ string) error {
 		if op == "create" && throttles > 0 {
@@ -49,9 +49,9 @@ func TestWriterTellsTheLimiterEachOutcome(t *testing.T) {
 	if s.WriteRequests != 2 || s.WritesThrottled != 1 || s.ThrottledShare() != 0.5 {
 		t.Fatalf("requests %d, throttled %d", s.WriteRequests, s.WritesThrottled)
 	}
-	// The budget learnt the charge it was settled with.
-	if est := w.budget.p.expected(); est <= 1 {
-		t.Fatalf("the budget's expected charge is %v after a 5.5 RU write", est)
+	// The RU cap learnt the charge it was settled with.
+	if est := w.ruCap.Expected(); est <= 1 {
+		t.Fatalf("the RU cap's expected charge is %v after a 5.5 RU write", est)
 	}
 
 	// A 410 is reported as Gone (and, a plain failure, stops the write).

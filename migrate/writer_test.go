@@ -15,7 +15,7 @@ import (
 
 // testWriter builds a writer over a memTarget for the spec
 // /pk={tenant}-x with the source keyed on /region.
-func testWriter(t *testing.T) (*writer, *memTarget, *fakeClock) {
+func testWriter(t *testing.T) (*Writer, *memTarget, *fakeClock) {
 	t.Helper()
 	spec, err := transform.ParseSpec([]string{"/pk={tenant}-x"})
 	if err != nil {
@@ -33,21 +33,21 @@ func testWriter(t *testing.T) (*writer, *memTarget, *fakeClock) {
 	clk := &fakeClock{}
 	stats := &Stats{}
 	dst := newMemTarget()
-	w := &writer{dst: dst, tr: tr, limit: NewFixedLimiter(8), dead: dead, stats: stats,
+	w := &Writer{dst: dst, tr: tr, limit: NewFixedLimiter(8), dead: dead, stats: stats,
 		retry: &Retrier{Clock: clk, Tries: 4, OnThrottle: func(time.Duration) { stats.throttled.Add(1) }}}
 	return w, dst, clk
 }
 
 // changes transforms source items given as JSON.
-func changes(t *testing.T, w *writer, items ...string) []change {
+func changes(t *testing.T, w *Writer, items ...string) []Change {
 	t.Helper()
-	out := make([]change, 0, len(items))
+	out := make([]Change, 0, len(items))
 	for _, it := range items {
 		res, err := w.tr.Apply([]byte(it))
 		if err != nil {
 			t.Fatalf("transform %s: %v", it, err)
 		}
-		out = append(out, change{res: res, source: []byte(it)})
+		out = append(out, Change{Result: res, Source: []byte(it)})
 	}
 	return out
 }

@@ -218,7 +218,7 @@ func benchRekey(ctx context.Context, o *benchOptions, emu *benchEmulator, admin 
 	r := &migrate.Runner{
 		Source: source, Target: target, Transformer: tr, Store: store,
 		DeadLetters: dead, Log: log, Stats: stats,
-		Limiter: fc.limiter, TargetBudget: fc.target, SourceBudget: fc.source,
+		Limiter: fc.limiter, TargetCap: fc.target, SourceCap: fc.source,
 	}
 	if o.controller == "fixed" {
 		r.Limiter = migrate.NewFixedLimiter(o.concurrency)

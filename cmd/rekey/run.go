@@ -199,7 +199,7 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	r := &migrate.Runner{
 		Source: mg.source, Target: mg.target, Transformer: mg.tr, Store: mg.store,
 		DeadLetters: mg.dead, Log: slog.Default(), Stats: stats,
-		Limiter: fc.limiter, TargetBudget: fc.target, SourceBudget: fc.source,
+		Limiter: fc.limiter, TargetCap: fc.target, SourceCap: fc.source,
 	}
 	controlPath := controlFilePath(o.controlFile, mg.flags.state)
 	slog.Info("migration starting", "source", mg.srcRef.String(), "target", mg.dstRef.String(),
@@ -254,8 +254,8 @@ func printSummary(w io.Writer, sum migrate.Summary, deadPath string) {
 // controls that change them while the run works.
 type flowControl struct {
 	limiter  *migrate.AdaptiveLimiter
-	target   *migrate.Budget
-	source   *migrate.Budget
+	target   *migrate.RUCap
+	source   *migrate.RUCap
 	controls *migrate.Controls
 }
 
@@ -275,8 +275,8 @@ func newFlowControlMode(target migrate.Partitioning, cfg migrate.RunConfig, mode
 		limiter: migrate.NewAdaptiveLimiter(target, migrate.AdaptiveConfig{
 			MaxConcurrency: conc, Mode: mode, ProvisionedRU: provisionedRU, Log: log,
 		}),
-		target: migrate.NewBudget(cfg.MaxRU),
-		source: migrate.NewBudget(cfg.MaxSourceRU),
+		target: migrate.NewRUCap(cfg.MaxRU, nil),
+		source: migrate.NewRUCap(cfg.MaxSourceRU, nil),
 	}
 	base := migrate.Settings{MaxRU: cfg.MaxRU, MaxSourceRU: cfg.MaxSourceRU, MaxConcurrency: conc}
 	fc.controls = migrate.NewControls(base, fc.target, fc.source, fc.limiter, log)
