@@ -191,32 +191,3 @@ func TestDefaultUsesRecord(t *testing.T) {
 		t.Fatal("a nil DefaultUses must record nothing")
 	}
 }
-
-// The writer records a default's use before it writes the item, and writes
-// nothing when the use cannot be recorded.
-func TestWriterRecordsDefaultsBeforeWriting(t *testing.T) {
-	ctx := context.Background()
-	w, dst, _ := testWriter(t)
-	w.tr = testTransformer(t, "/pk={tenant?none}-x")
-	store := &countingStore{Store: openStore(t)}
-	if _, err := OpenMeta(ctx, store, NewMeta("src", "dst", w.tr, time.Time{}), "state"); err != nil {
-		t.Fatal(err)
-	}
-	w.defaults = NewDefaultUses(store, w.tr)
-	full := errors.New("disk full")
-	store.failUpdate = full
-	cs := changes(t, w, item("a", "eu", "t1", 1), `{"id":"b","region":"eu","v":1}`)
-	if _, err := w.writePage(ctx, cs, nil); !errors.Is(err, full) {
-		t.Fatalf("writePage with the state unwritable: %v", err)
-	}
-	if dst.count() != 0 {
-		t.Fatalf("%d items written although their default's use was not recorded", dst.count())
-	}
-	store.failUpdate = nil
-	if _, err := w.writePage(ctx, cs, nil); err != nil {
-		t.Fatal(err)
-	}
-	if m, _ := store.ReadMeta(ctx); dst.count() != 2 || len(m.DefaultsUsed) != 1 {
-		t.Fatalf("%d items written, uses %+v", dst.count(), m.DefaultsUsed)
-	}
-}

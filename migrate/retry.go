@@ -8,6 +8,10 @@ import (
 	"time"
 )
 
+// DefaultTransientTries is how many attempts a transient failure gets
+// before the policy gives up.
+const DefaultTransientTries = 8
+
 // Backoff bounds for failures without a server-given wait.
 const (
 	backoffBase = 100 * time.Millisecond

@@ -15,6 +15,9 @@ import (
 	"github.com/rekey-dev/rekey/internal/cosmos"
 	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/deadletter"
+	"github.com/rekey-dev/rekey/migrate/pacing"
+	"github.com/rekey-dev/rekey/migrate/pipeline"
 	"github.com/rekey-dev/rekey/transform"
 )
 
@@ -89,7 +92,7 @@ Everything listens on loopback only; --timeout bounds the whole run.`,
 	f.Float64Var(&o.skew, "skew", 0, "share of the items on one hot target key, 0 to 1")
 	f.BoolVar(&o.naive, "naive", true, "also run the naive writer")
 	f.StringVar(&o.controller, "controller", "paced", "rekey's congestion control: paced, windowed (the .NET bulk rule) or fixed (no per-range control)")
-	f.IntVar(&o.concurrency, "concurrency", migrate.DefaultMaxConcurrency, "rekey's --max-concurrency and the naive writer's workers")
+	f.IntVar(&o.concurrency, "concurrency", pacing.DefaultMaxConcurrency, "rekey's --max-concurrency and the naive writer's workers")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 	return cmd
@@ -118,14 +121,14 @@ func (o *benchOptions) validate() error {
 	return nil
 }
 
-func parseController(s string) (mode migrate.ControllerMode, err error) {
+func parseController(s string) (mode pacing.ControllerMode, err error) {
 	switch s {
 	case "paced":
-		return migrate.ControllerPaced, nil
+		return pacing.ControllerPaced, nil
 	case "windowed":
-		return migrate.ControllerWindowed, nil
+		return pacing.ControllerWindowed, nil
 	case "fixed":
-		return migrate.ControllerPaced, nil // unused: fixed has no controller
+		return pacing.ControllerPaced, nil // unused: fixed has no controller
 	}
 	return 0, fmt.Errorf("--controller %q: want paced, windowed or fixed", s)
 }
@@ -191,7 +194,7 @@ func benchRekey(ctx context.Context, o *benchOptions, emu *benchEmulator, admin 
 		return benchResult{}, err
 	}
 	defer store.Close()
-	dead, err := migrate.OpenDeadLetters(filepath.Join(dir, "deadletter.jsonl"))
+	dead, err := deadletter.OpenFile(filepath.Join(dir, "deadletter.jsonl"))
 	if err != nil {
 		return benchResult{}, err
 	}
@@ -211,20 +214,20 @@ func benchRekey(ctx context.Context, o *benchOptions, emu *benchEmulator, admin 
 		return benchResult{}, err
 	}
 	target := client.Container(benchDB, benchRekeyColl)
-	cfg := migrate.RunConfig{UntilCaughtUp: true, MaxConcurrency: o.concurrency, MaxRU: o.maxRU, PollInterval: 100 * time.Millisecond, Owner: "bench"}
+	cfg := pipeline.RunConfig{UntilCaughtUp: true, MaxConcurrency: o.concurrency, MaxRU: o.maxRU, PollInterval: 100 * time.Millisecond, Owner: "bench"}
 	mode, _ := parseController(o.controller)
 	fc := newFlowControlMode(target, cfg, mode, targetThroughput(ctx, admin, migrate.ContainerRef{Database: benchDB, Container: benchRekeyColl}), log)
-	stats := &migrate.Stats{}
-	r := &migrate.Runner{
+	stats := &pipeline.Stats{}
+	r := &pipeline.Runner{
 		Source: source, Target: target, Transformer: tr, Store: store,
 		DeadLetters: dead, Log: log, Stats: stats,
 		Limiter: fc.limiter, TargetCap: fc.target, SourceCap: fc.source,
 	}
 	if o.controller == "fixed" {
-		r.Limiter = migrate.NewFixedLimiter(o.concurrency)
+		r.Limiter = pacing.NewFixedLimiter(o.concurrency)
 	}
 	name := "rekey (" + o.controller + ")"
-	var sum migrate.Summary
+	var sum pipeline.Summary
 	describe := fc.describe
 	if o.controller == "fixed" {
 		describe = nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rekey-dev/rekey/internal/cosmos"
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/pipeline"
 )
 
 // Exit code of `rekey deadletter replay` when some items still fail.
@@ -142,8 +143,8 @@ cut over.`,
 			if err != nil {
 				return withExitCode(ExitError, err)
 			}
-			r := &migrate.Runner{Source: mg.source, Target: mg.target, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead}
-			res, err := r.Replay(ctx, migrate.RunConfig{}, entries)
+			r := &pipeline.Runner{Source: mg.source, Target: mg.target, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead}
+			res, err := r.Replay(ctx, pipeline.RunConfig{}, entries)
 			if errors.Is(err, migrate.ErrCutOver) {
 				return exitFor(err)
 			}

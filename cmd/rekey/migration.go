@@ -16,6 +16,7 @@ import (
 	"github.com/rekey-dev/rekey/internal/cosmos"
 	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/deadletter"
 	"github.com/rekey-dev/rekey/transform"
 )
 
@@ -275,16 +276,16 @@ func openDeadLetters(ctx context.Context, m *migrationFlags, client *cosmos.Clie
 		if err != nil {
 			return nil, err
 		}
-		return migrate.OpenDocDeadLetters(docs, prefix, m.state)
+		return deadletter.OpenDocuments(docs, prefix, m.state)
 	}
 	path := m.deadLetter
 	if path == "" {
 		path = filepath.Join(m.state, "deadletter.jsonl")
 	}
 	if readOnly {
-		return migrate.OpenDeadLettersReadOnly(path)
+		return deadletter.OpenFileReadOnly(path)
 	}
-	d, err := migrate.OpenDeadLetters(path, deadLetterFileOptions...)
+	d, err := deadletter.OpenFile(path, deadLetterFileOptions...)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +298,7 @@ func openDeadLetters(ctx context.Context, m *migrationFlags, client *cosmos.Clie
 
 // deadLetterFileOptions configure every dead-letter file the commands open
 // for writing. Tests inject a full disk here.
-var deadLetterFileOptions []migrate.DeadLetterOption
+var deadLetterFileOptions []deadletter.Option
 
 // leasePrefix names the documents of a migration this rekey creates in a
 // lease container; stateLeasePrefix finds those of an existing one.

@@ -15,6 +15,8 @@ import (
 	"github.com/rekey-dev/rekey/internal/cosmos"
 	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/pacing"
+	"github.com/rekey-dev/rekey/migrate/pipeline"
 )
 
 // Exit codes of `rekey run`.
@@ -94,17 +96,17 @@ configuration or state; 130 stopped by SIGINT/SIGTERM after checkpointing.`,
 	}
 	f := cmd.Flags()
 	o.mig.register(f)
-	f.IntVar(&o.pageSize, "page-size", migrate.DefaultPageSize, "changes per change-feed read")
-	f.DurationVar(&o.pollInterval, "poll-interval", migrate.DefaultPollInterval, "wait between reads of a range that has caught up")
-	f.IntVar(&o.maxConcurrency, "max-concurrency", migrate.DefaultMaxConcurrency, "writes in flight across all ranges")
+	f.IntVar(&o.pageSize, "page-size", pipeline.DefaultPageSize, "changes per change-feed read")
+	f.DurationVar(&o.pollInterval, "poll-interval", pipeline.DefaultPollInterval, "wait between reads of a range that has caught up")
+	f.IntVar(&o.maxConcurrency, "max-concurrency", pacing.DefaultMaxConcurrency, "writes in flight across all ranges")
 	f.StringVar(&o.startFrom, "start-from", "beginning", "where a new migration starts reading: beginning, now, or an RFC 3339 time (delta-only sync)")
 	f.BoolVar(&o.untilCaughtUp, "until-caught-up", false, "exit 0 once every range has reached the end of its feed")
 	f.BoolVar(&o.createTarget, "create-target", false, "create the target container when absent (its key definition is checked when present)")
 	f.IntVar(&o.targetThroughput, "target-throughput", 0, "manual RU/s of a target created by --create-target")
 	f.IntVar(&o.targetAutoscale, "target-autoscale-max", 0, "autoscale maximum RU/s of a target created by --create-target")
 	f.DurationVar(&o.progressInterval, "progress-interval", 10*time.Second, "how often to log progress when not on a terminal")
-	f.DurationVar(&o.leaseTTL, "lease-ttl", migrate.DefaultLeaseTTL, "with a cosmos:// state: how long a worker's lease lasts without renewal before another worker takes it over")
-	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", migrate.DefaultShutdownTimeout, "how long in-flight writes may finish after SIGINT/SIGTERM")
+	f.DurationVar(&o.leaseTTL, "lease-ttl", pipeline.DefaultLeaseTTL, "with a cosmos:// state: how long a worker's lease lasts without renewal before another worker takes it over")
+	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", pipeline.DefaultShutdownTimeout, "how long in-flight writes may finish after SIGINT/SIGTERM")
 	f.Float64Var(&o.maxRU, "max-ru", 0, "cap on the RU/s spent on the target, from the actual request charges (0: no cap)")
 	f.Float64Var(&o.maxSourceRU, "max-source-ru", 0, "cap on the RU/s spent reading the source's change feed (0: no cap)")
 	f.StringVar(&o.controlFile, "control", "", "control file to change --max-ru, --max-source-ru and --max-concurrency while running (default: control.json in the --state directory)")
@@ -159,7 +161,7 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	if err != nil {
 		return withExitCode(ExitError, err)
 	}
-	cfg := migrate.RunConfig{
+	cfg := pipeline.RunConfig{
 		PageSize: o.pageSize, PollInterval: o.pollInterval, MaxConcurrency: o.maxConcurrency,
 		UntilCaughtUp: o.untilCaughtUp, ShutdownTimeout: o.shutdownTimeout,
 		Owner: owner(), MaxRU: o.maxRU, MaxSourceRU: o.maxSourceRU,
@@ -174,7 +176,7 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 		return exitFor(err)
 	}
 	defer mg.close()
-	created, err := migrate.EnsureTarget(ctx, mg.dstClient, mg.dstRef, migrate.TargetDefinition(mg.tr.TargetPaths()), migrate.TargetOptions{
+	created, err := pipeline.EnsureTarget(ctx, mg.dstClient, mg.dstRef, migrate.TargetDefinition(mg.tr.TargetPaths()), pipeline.TargetOptions{
 		Create: o.createTarget, ManualRU: o.targetThroughput, AutoscaleMaxRU: o.targetAutoscale,
 	})
 	if err != nil {
@@ -194,9 +196,9 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	if err != nil {
 		slog.Warn("could not read the source's item count; progress shows no total", "err", err)
 	}
-	stats := &migrate.Stats{}
+	stats := &pipeline.Stats{}
 	fc := newFlowControl(mg.target, cfg, targetThroughput(ctx, mg.dstClient, mg.dstRef), slog.Default())
-	r := &migrate.Runner{
+	r := &pipeline.Runner{
 		Source: mg.source, Target: mg.target, Transformer: mg.tr, Store: mg.store,
 		DeadLetters: mg.dead, Log: slog.Default(), Stats: stats,
 		Limiter: fc.limiter, TargetCap: fc.target, SourceCap: fc.source,
@@ -208,7 +210,7 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	if controlPath != "" {
-		go fc.controls.Watch(watchCtx, controlPath, migrate.DefaultControlPoll)
+		go fc.controls.Watch(watchCtx, controlPath, pacing.DefaultControlPoll)
 	}
 	progress := &progressReporter{stats: stats, total: total, interval: o.progressInterval, terminal: isTerminal(cmd.ErrOrStderr()), out: cmd.ErrOrStderr(), extra: fc.describe}
 	stopProgress := progress.start(ctx)
@@ -228,7 +230,7 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 }
 
 // printSummary writes the run's final numbers.
-func printSummary(w io.Writer, sum migrate.Summary, deadPath string) {
+func printSummary(w io.Writer, sum pipeline.Summary, deadPath string) {
 	s := sum.Stats
 	state := "stopped"
 	switch {
@@ -253,33 +255,33 @@ func printSummary(w io.Writer, sum migrate.Summary, deadPath string) {
 // control of the target's writes, the RU budgets of both sides, and the
 // controls that change them while the run works.
 type flowControl struct {
-	limiter  *migrate.AdaptiveLimiter
-	target   *migrate.RUCap
-	source   *migrate.RUCap
-	controls *migrate.Controls
+	limiter  *pacing.AdaptiveLimiter
+	target   *pacing.RUCap
+	source   *pacing.RUCap
+	controls *pacing.Controls
 }
 
 // newFlowControl builds the flow control of a run on target from its
 // configuration (MaxConcurrency, MaxRU, MaxSourceRU) and the target's
 // provisioned RU/s (0 when unknown), with the paced controller.
-func newFlowControl(target migrate.Partitioning, cfg migrate.RunConfig, provisionedRU float64, log *slog.Logger) *flowControl {
-	return newFlowControlMode(target, cfg, migrate.ControllerPaced, provisionedRU, log)
+func newFlowControl(target migrate.Partitioning, cfg pipeline.RunConfig, provisionedRU float64, log *slog.Logger) *flowControl {
+	return newFlowControlMode(target, cfg, pacing.ControllerPaced, provisionedRU, log)
 }
 
-func newFlowControlMode(target migrate.Partitioning, cfg migrate.RunConfig, mode migrate.ControllerMode, provisionedRU float64, log *slog.Logger) *flowControl {
+func newFlowControlMode(target migrate.Partitioning, cfg pipeline.RunConfig, mode pacing.ControllerMode, provisionedRU float64, log *slog.Logger) *flowControl {
 	conc := cfg.MaxConcurrency
 	if conc == 0 {
-		conc = migrate.DefaultMaxConcurrency
+		conc = pacing.DefaultMaxConcurrency
 	}
 	fc := &flowControl{
-		limiter: migrate.NewAdaptiveLimiter(target, migrate.AdaptiveConfig{
+		limiter: pacing.NewAdaptiveLimiter(target, pacing.AdaptiveConfig{
 			MaxConcurrency: conc, Mode: mode, ProvisionedRU: provisionedRU, Log: log,
 		}),
-		target: migrate.NewRUCap(cfg.MaxRU, nil),
-		source: migrate.NewRUCap(cfg.MaxSourceRU, nil),
+		target: pacing.NewRUCap(cfg.MaxRU, nil),
+		source: pacing.NewRUCap(cfg.MaxSourceRU, nil),
 	}
-	base := migrate.Settings{MaxRU: cfg.MaxRU, MaxSourceRU: cfg.MaxSourceRU, MaxConcurrency: conc}
-	fc.controls = migrate.NewControls(base, fc.target, fc.source, fc.limiter, log)
+	base := pacing.Settings{MaxRU: cfg.MaxRU, MaxSourceRU: cfg.MaxSourceRU, MaxConcurrency: conc}
+	fc.controls = pacing.NewControls(base, fc.target, fc.source, fc.limiter, log)
 	return fc
 }
 
@@ -303,7 +305,7 @@ func controlFilePath(flag, state string) string {
 	case strings.HasPrefix(state, "cosmos://"):
 		return ""
 	default:
-		return filepath.Join(state, migrate.ControlFileName)
+		return filepath.Join(state, pacing.ControlFileName)
 	}
 }
 
