@@ -70,14 +70,14 @@ type Partitioning interface {
 // the returned release must be called exactly once, when the request's
 // answer is in, with what the answer says: an adaptive limiter paces by the
 // charges, backs off on throttling and honours the retry-after, and
-// refreshes its view of the target's partitions when a range is gone.
+// refreshes its view of the target's partitions when one is gone (split or merged).
 //
 // The writer calls Acquire once per attempt, so a retried request acquires
 // again after its retry-after wait.
 //
-// The contract was release(throttled bool) before the per-range controller:
+// The contract was release(throttled bool) before the per-partition controller:
 // it grew into an Outcome because pacing needs the charge, the pause needs
-// the retry-after and the range map needs to hear of splits.
+// the retry-after and the partition map needs to hear of splits.
 type Limiter interface {
 	Acquire(ctx context.Context, key Key) (release func(Outcome), err error)
 }

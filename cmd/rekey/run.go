@@ -98,7 +98,7 @@ configuration or state; 130 stopped by SIGINT/SIGTERM after checkpointing.`,
 	o.mig.register(f)
 	f.IntVar(&o.pageSize, "page-size", pipeline.DefaultPageSize, "changes per change-feed read")
 	f.DurationVar(&o.pollInterval, "poll-interval", pipeline.DefaultPollInterval, "wait between reads of a range that has caught up")
-	f.IntVar(&o.maxConcurrency, "max-concurrency", pacing.DefaultMaxConcurrency, "writes in flight across all ranges")
+	f.IntVar(&o.maxConcurrency, "max-concurrency", pacing.DefaultMaxConcurrency, "writes in flight across all partitions of the target")
 	f.StringVar(&o.startFrom, "start-from", "beginning", "where a new migration starts reading: beginning, now, or an RFC 3339 time (delta-only sync)")
 	f.BoolVar(&o.untilCaughtUp, "until-caught-up", false, "exit 0 once every range has reached the end of its feed")
 	f.BoolVar(&o.createTarget, "create-target", false, "create the target container when absent (its key definition is checked when present)")

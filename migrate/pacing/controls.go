@@ -25,7 +25,7 @@ const DefaultControlPoll = time.Second
 
 // Settings are the knobs of a running migration that may change while it
 // runs: the RU/s caps on the target and the source (0: no cap) and the
-// writes in flight across all ranges.
+// writes in flight across all partitions.
 type Settings struct {
 	MaxRU          float64 `json:"maxRU"`
 	MaxSourceRU    float64 `json:"maxSourceRU"`

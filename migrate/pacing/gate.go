@@ -7,7 +7,7 @@ import (
 )
 
 // gate is a counting semaphore whose limit can change while it is in use:
-// the in-flight limit of a feed range, which the congestion controller
+// the in-flight limit of a target partition, which the congestion controller
 // moves, and the run's --max-concurrency, which the control file moves.
 // Waiters are served first in, first out, and a release hands its slot to
 // one waiter only, so hundreds of blocked writers cost nothing while they

@@ -13,22 +13,22 @@ import (
 	"github.com/rekey-dev/rekey/transform"
 )
 
-// twoRanges is a target of two physical partitions split at the middle of
+// twoPartitions is a target of two physical partitions split at the middle of
 // the version 2 EPK space.
-type twoRanges struct{ reads int }
+type twoPartitions struct{ reads int }
 
 const midEPK = "1FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"
 
-func (p *twoRanges) Definition(context.Context) (migrate.Definition, error) {
+func (p *twoPartitions) Definition(context.Context) (migrate.Definition, error) {
 	return migrate.Definition{Paths: []string{"/pk"}, Kind: "Hash", Version: 2}, nil
 }
 
-func (p *twoRanges) FeedRanges(context.Context) ([]migrate.FeedRange, error) {
+func (p *twoPartitions) FeedRanges(context.Context) ([]migrate.FeedRange, error) {
 	p.reads++
 	return []migrate.FeedRange{{Min: "", Max: midEPK}, {Min: midEPK, Max: "FF"}}, nil
 }
 
-// keyIn returns a key whose EPK lies in range i of twoRanges.
+// keyIn returns a key whose EPK lies in partition i of twoPartitions.
 func keyIn(t *testing.T, i int) migrate.Key {
 	t.Helper()
 	def := epk.Definition{Paths: []string{"/pk"}, Kind: epk.KindHash, Version: epk.Version2}
@@ -60,35 +60,35 @@ func write(t *testing.T, l *AdaptiveLimiter, clk *fake.Clock, key migrate.Key, l
 
 func TestPacedControllerBacksOffAndRecovers(t *testing.T) {
 	clk := &fake.Clock{}
-	target := &twoRanges{}
-	l := NewAdaptiveLimiter(target, AdaptiveConfig{Clock: clk, InitialRangeRU: 1000, MaxConcurrency: 32})
+	target := &twoPartitions{}
+	l := NewAdaptiveLimiter(target, AdaptiveConfig{Clock: clk, InitialPartitionRU: 1000, MaxConcurrency: 32})
 	hot, cold := keyIn(t, 0), keyIn(t, 1)
 	ok := migrate.Outcome{RU: 10}
-	pace := func(i int) float64 { return l.Ranges()[i].PaceRU }
+	pace := func(i int) float64 { return l.Partitions()[i].PaceRU }
 
-	// Slow start: a range whose pace holds requests back doubles it each
+	// Slow start: a partition whose pace holds requests back doubles it each
 	// window while no request is throttled.
 	start := clk.Now()
 	for clk.Now().Sub(start) < 2*time.Second {
 		write(t, l, clk, hot, time.Millisecond, ok)
 	}
 	grown := pace(0)
-	if grown < 8000 || !l.Ranges()[0].SlowStart {
-		t.Fatalf("after 2s of demand the pace is %.0f RU/s (slow start %v), want >= 8000 and still in slow start", grown, l.Ranges()[0].SlowStart)
+	if grown < 8000 || !l.Partitions()[0].SlowStart {
+		t.Fatalf("after 2s of demand the pace is %.0f RU/s (slow start %v), want >= 8000 and still in slow start", grown, l.Partitions()[0].SlowStart)
 	}
 	if pace(1) != 1000 {
-		t.Fatalf("the idle range's pace moved to %.0f", pace(1))
+		t.Fatalf("the idle partition's pace moved to %.0f", pace(1))
 	}
 
 	// A 429 ends the slow start, cutting the pace by paceDecrease, and its
-	// retry-after holds back the range's next request, not the other
-	// range's.
+	// retry-after holds back the partition's next request, not the other
+	// partition's.
 	write(t, l, clk, hot, time.Millisecond, migrate.Outcome{Throttled: true, RetryAfter: 300 * time.Millisecond})
 	// (The request may have closed a clean window first, doubling the
 	// pace before the 429 cut it.)
 	cut := pace(0)
-	if (cut != grown*paceDecrease && cut != 2*grown*paceDecrease) || l.Ranges()[0].SlowStart || l.Ranges()[0].Throttled != 1 {
-		t.Fatalf("after a 429 the pace is %.0f (was %.0f), slow start %v", cut, grown, l.Ranges()[0].SlowStart)
+	if (cut != grown*paceDecrease && cut != 2*grown*paceDecrease) || l.Partitions()[0].SlowStart || l.Partitions()[0].Throttled != 1 {
+		t.Fatalf("after a 429 the pace is %.0f (was %.0f), slow start %v", cut, grown, l.Partitions()[0].SlowStart)
 	}
 	before := clk.Now()
 	write(t, l, clk, cold, 0, ok)
@@ -98,7 +98,7 @@ func TestPacedControllerBacksOffAndRecovers(t *testing.T) {
 	before = clk.Now()
 	write(t, l, clk, hot, time.Millisecond, ok)
 	if waited := clk.Now().Sub(before); waited < 290*time.Millisecond {
-		t.Fatalf("the throttled range's next request went out after %v, before the 300ms retry-after", waited)
+		t.Fatalf("the throttled partition's next request went out after %v, before the 300ms retry-after", waited)
 	}
 
 	// 429s on requests sent before the cut are of the old pace: together
@@ -136,19 +136,19 @@ func TestPacedControllerBacksOffAndRecovers(t *testing.T) {
 	}
 	// The in-flight limit follows the pace: 2 x rate x latency / charge + 1.
 	want := int(math.Ceil(2*recovered*0.001/100)) + 1
-	if got := l.Ranges()[0].InFlightLimit; got < want || got > want+2 {
+	if got := l.Partitions()[0].InFlightLimit; got < want || got > want+2 {
 		t.Fatalf("in-flight limit %d, want about %d", got, want)
 	}
 }
 
 func TestPacedControllerSpendsItsPace(t *testing.T) {
 	clk := &fake.Clock{}
-	l := NewAdaptiveLimiter(&twoRanges{}, AdaptiveConfig{Clock: clk, InitialRangeRU: 2000})
+	l := NewAdaptiveLimiter(&twoPartitions{}, AdaptiveConfig{Clock: clk, InitialPartitionRU: 2000})
 	key := keyIn(t, 1)
 	// A few throttles end the slow start; then the pace settles.
 	write(t, l, clk, key, 0, migrate.Outcome{RU: 10, Throttled: true})
 	clk.Advance(time.Second)
-	pace := l.Ranges()[1].PaceRU
+	pace := l.Partitions()[1].PaceRU
 	spent, start := 0.0, clk.Now()
 	for i := 0; i < 400; i++ {
 		ru := 5.5
@@ -161,7 +161,7 @@ func TestPacedControllerSpendsItsPace(t *testing.T) {
 	// The pace grew (+3% a clean window) meanwhile: what was spent lies
 	// between the first and the last pace.
 	el := clk.Now().Sub(start).Seconds()
-	last := l.Ranges()[1].PaceRU
+	last := l.Partitions()[1].PaceRU
 	if rate := spent / el; rate > last*1.02 || rate < pace*0.98 || last <= pace {
 		t.Fatalf("spent %.0f RU/s with a pace going from %.0f to %.0f", rate, pace, last)
 	}
@@ -175,9 +175,9 @@ func TestCutsEscalateWhileTheyComeQuickly(t *testing.T) {
 		}
 	}
 	clk := &fake.Clock{}
-	l := NewAdaptiveLimiter(&twoRanges{}, AdaptiveConfig{Clock: clk, InitialRangeRU: 8000})
+	l := NewAdaptiveLimiter(&twoPartitions{}, AdaptiveConfig{Clock: clk, InitialPartitionRU: 8000})
 	key := keyIn(t, 0)
-	pace := func() float64 { return l.Ranges()[0].PaceRU }
+	pace := func() float64 { return l.Partitions()[0].PaceRU }
 	// Five generations, each throttled as soon as its pause is over: the
 	// pace is far above the budget, the cuts escalate.
 	start := clk.Now()
@@ -187,7 +187,7 @@ func TestCutsEscalateWhileTheyComeQuickly(t *testing.T) {
 	if got, w := pace(), 8000*0.95*0.95*0.9*0.9*0.8; math.Abs(got-w) > 1 {
 		t.Fatalf("after five quick cuts the pace is %.0f, want %.0f", got, w)
 	}
-	// Each cut paused the range at least cutPause, whatever the retry-after.
+	// Each cut paused the partition at least cutPause, whatever the retry-after.
 	if waited := clk.Now().Sub(start); waited < 4*cutPause {
 		t.Fatalf("five cuts took %v, want pauses of at least %v each", waited, cutPause)
 	}
@@ -201,7 +201,7 @@ func TestCutsEscalateWhileTheyComeQuickly(t *testing.T) {
 
 	// After a deep cut the pace grows back fast toward just under the
 	// level the cut came from, then gently.
-	l = NewAdaptiveLimiter(&twoRanges{}, AdaptiveConfig{Clock: clk, InitialRangeRU: 10000})
+	l = NewAdaptiveLimiter(&twoPartitions{}, AdaptiveConfig{Clock: clk, InitialPartitionRU: 10000})
 	for range 8 {
 		write(t, l, clk, key, time.Millisecond, migrate.Outcome{Throttled: true})
 	}
@@ -217,34 +217,34 @@ func TestCutsEscalateWhileTheyComeQuickly(t *testing.T) {
 
 func TestKnownThroughputSkipsTheSlowStart(t *testing.T) {
 	clk := &fake.Clock{}
-	l := NewAdaptiveLimiter(&twoRanges{}, AdaptiveConfig{Clock: clk, ProvisionedRU: 12000})
+	l := NewAdaptiveLimiter(&twoPartitions{}, AdaptiveConfig{Clock: clk, ProvisionedRU: 12000})
 	write(t, l, clk, keyIn(t, 0), 0, migrate.Outcome{RU: 5})
-	for i, r := range l.Ranges() {
+	for i, r := range l.Partitions() {
 		if r.PaceRU != startShare*6000 || r.SlowStart {
-			t.Fatalf("range %d starts at %.0f RU/s (slow start %v), want %.0f without a slow start", i, r.PaceRU, r.SlowStart, startShare*6000)
+			t.Fatalf("partition %d starts at %.0f RU/s (slow start %v), want %.0f without a slow start", i, r.PaceRU, r.SlowStart, startShare*6000)
 		}
 	}
 }
 
 func TestPaceDoesNotGrowWithoutDemand(t *testing.T) {
 	clk := &fake.Clock{}
-	l := NewAdaptiveLimiter(&twoRanges{}, AdaptiveConfig{Clock: clk, InitialRangeRU: 1000})
+	l := NewAdaptiveLimiter(&twoPartitions{}, AdaptiveConfig{Clock: clk, InitialPartitionRU: 1000})
 	key := keyIn(t, 0)
 	// 5 RU every 10ms is 500 RU/s: the 1000 RU/s pace never holds a
 	// request back, so it learns nothing and stays.
 	for range 500 {
 		write(t, l, clk, key, 10*time.Millisecond, migrate.Outcome{RU: 5})
 	}
-	if got := l.Ranges()[0].PaceRU; got != 1000 {
-		t.Fatalf("a range with half its pace in demand moved its pace to %.0f", got)
+	if got := l.Partitions()[0].PaceRU; got != 1000 {
+		t.Fatalf("a partition with half its pace in demand moved its pace to %.0f", got)
 	}
 }
 
 func TestWindowedControllerFollowsDotNetRule(t *testing.T) {
 	clk := &fake.Clock{}
-	l := NewAdaptiveLimiter(&twoRanges{}, AdaptiveConfig{Clock: clk, Mode: ControllerWindowed, MaxConcurrency: 64})
+	l := NewAdaptiveLimiter(&twoPartitions{}, AdaptiveConfig{Clock: clk, Mode: ControllerWindowed, MaxConcurrency: 64})
 	key := keyIn(t, 0)
-	limit := func() int { return l.Ranges()[0].InFlightLimit }
+	limit := func() int { return l.Partitions()[0].InFlightLimit }
 	write(t, l, clk, key, 0, migrate.Outcome{RU: 5})
 	if limit() != 1 {
 		t.Fatalf("initial in-flight limit %d, want 1", limit())
@@ -279,24 +279,24 @@ func TestWindowedControllerFollowsDotNetRule(t *testing.T) {
 
 func TestAdaptiveLimiterRefreshesRanges(t *testing.T) {
 	clk := &fake.Clock{}
-	target := &twoRanges{}
+	target := &twoPartitions{}
 	l := NewAdaptiveLimiter(target, AdaptiveConfig{Clock: clk, RefreshInterval: time.Minute})
 	key := keyIn(t, 0)
 	write(t, l, clk, key, 0, migrate.Outcome{RU: 5})
 	write(t, l, clk, key, 0, migrate.Outcome{RU: 5, Gone: true})
 	write(t, l, clk, key, 0, migrate.Outcome{RU: 5})
 	if target.reads != 2 {
-		t.Fatalf("feed ranges read %d times, want 2 (first use, after the 410)", target.reads)
+		t.Fatalf("partitions read %d times, want 2 (first use, after the 410)", target.reads)
 	}
 	clk.Advance(time.Minute)
 	write(t, l, clk, key, 0, migrate.Outcome{RU: 5})
 	if target.reads != 3 {
-		t.Fatalf("feed ranges read %d times, want 3 (after the refresh interval)", target.reads)
+		t.Fatalf("partitions read %d times, want 3 (after the refresh interval)", target.reads)
 	}
 }
 
 func TestAdaptiveLimiterBoundsConcurrency(t *testing.T) {
-	l := NewAdaptiveLimiter(&twoRanges{}, AdaptiveConfig{MaxConcurrency: 2, Mode: ControllerWindowed})
+	l := NewAdaptiveLimiter(&twoPartitions{}, AdaptiveConfig{MaxConcurrency: 2, Mode: ControllerWindowed})
 	ctx := context.Background()
 	k0, k1 := keyIn(t, 0), keyIn(t, 1)
 	r0, err := l.Acquire(ctx, k0)
@@ -311,7 +311,7 @@ func TestAdaptiveLimiterBoundsConcurrency(t *testing.T) {
 	defer cancel()
 	// Range 0 is at its limit of 1 (windowed start).
 	if _, err := l.Acquire(short, k0); err == nil {
-		t.Fatal("a second request to a range at its in-flight limit went out")
+		t.Fatal("a second request to a partition at its in-flight limit went out")
 	}
 	r0(migrate.Outcome{RU: 1})
 	l.SetMaxConcurrency(1)

@@ -11,14 +11,14 @@ import (
 
 // Tuning of the paced controller (ControllerPaced), chosen by measurement
 // with `rekey bench` (README "Throughput"). A gentle cut and a slow climb
-// keep every range's pace near its partition's budget: a page of changes is
-// done only when its slowest range has written its share, so the pipeline
-// runs at about the lowest pace of the ranges, and a deep sawtooth on one
-// range idles the others. The partition's burst capacity absorbs the probe
+// keep every partition's pace near its budget: a page of changes is done
+// only when its slowest partition has written its share, so the pipeline
+// runs at about the lowest pace of the partitions, and a deep sawtooth on
+// one partition idles the others. The partition's burst capacity absorbs the probe
 // past its budget, so the 429s stay far below the 1-5% the service calls
 // healthy (troubleshoot-request-rate-too-large.md).
 const (
-	// paceWindow is how often a range's pace is re-evaluated for an
+	// paceWindow is how often a partition's pace is re-evaluated for an
 	// increase.
 	paceWindow = 500 * time.Millisecond
 	// paceDecrease is the cut of the pace after a 429 on a request sent
@@ -30,7 +30,7 @@ const (
 	// 10%, 10%, 20%, 20%, 40%, 40%, then 50%; a shallow probe past the
 	// budget costs 5%.
 	paceDecrease = 0.95
-	// cutPause is the least a range pauses after a cut, whatever the
+	// cutPause is the least a partition pauses after a cut, whatever the
 	// retry-after (which may promise room for a single request): enough
 	// for the partition to refill a few requests' worth, so that the next
 	// generation tests the new pace, not an empty budget.
@@ -46,18 +46,18 @@ const (
 	// just under that level each clean window, as CUBIC grows fast toward
 	// its last maximum; near it, by paceIncrease.
 	recoverBelow = 0.9
-	// paceSpent is the share of its pace a range must have spent in a
+	// paceSpent is the share of its pace a partition must have spent in a
 	// window for the pace to grow.
 	paceSpent = 0.8
-	// minRangeRU and maxRangeRU bound a range's pace: a quarter of the
+	// minPartitionRU and maxPartitionRU bound a partition's pace: a quarter of the
 	// smallest container's 400 RU/s, below which a storm of 429s that
 	// slowing down does not cure (a throughput bucket, a fault) would only
 	// stall the copy; and a physical partition serves at most 10,000 RU/s
-	// (COSMOS-FACTS.md), while a stale range map may lump a split parent's
+	// (COSMOS-FACTS.md), while a stale partition map may lump a split parent's
 	// children together.
-	minRangeRU = 100
-	maxRangeRU = 40_000
-	// initialInFlight is a paced range's in-flight limit before latencies
+	minPartitionRU = 100
+	maxPartitionRU = 40_000
+	// initialInFlight is a paced partition's in-flight limit before latencies
 	// are known.
 	initialInFlight = 4
 )
@@ -73,12 +73,12 @@ const (
 	windowInFlight = 1
 )
 
-// rangeCtl controls the requests to one physical partition of the target.
-type rangeCtl struct {
+// partitionCtl controls the requests to one physical partition of the target.
+type partitionCtl struct {
 	min, max string
 	mode     ControllerMode
 	clock    migrate.Clock
-	gate     *gate  // the range's in-flight limit
+	gate     *gate  // the partition's in-flight limit
 	pace     *pacer // RU/s pace; nil in windowed mode
 	maxConc  func() int
 
@@ -103,15 +103,15 @@ type rangeCtl struct {
 	winBound     bool // the pace or the in-flight limit held a request back
 }
 
-func newRangeCtl(lo, hi string, cfg AdaptiveConfig, maxConc func() int, startRU float64) *rangeCtl {
-	rc := &rangeCtl{min: lo, max: hi, mode: cfg.Mode, clock: cfg.Clock, maxConc: maxConc,
+func newPartitionCtl(lo, hi string, cfg AdaptiveConfig, maxConc func() int, startRU float64) *partitionCtl {
+	rc := &partitionCtl{min: lo, max: hi, mode: cfg.Mode, clock: cfg.Clock, maxConc: maxConc,
 		winStart: cfg.Clock.Now(), winLen: paceWindow}
 	switch cfg.Mode {
 	case ControllerWindowed:
 		rc.gate = newGate(windowInFlight)
 		rc.winLen = windowStart
 	default:
-		rc.rate = min(max(startRU, minRangeRU), maxRangeRU)
+		rc.rate = min(max(startRU, minPartitionRU), maxPartitionRU)
 		rc.slowStart = true
 		rc.pace = newPacer(cfg.Clock, rc.rate)
 		rc.gate = newGate(min(initialInFlight, maxConc()))
@@ -119,15 +119,15 @@ func newRangeCtl(lo, hi string, cfg AdaptiveConfig, maxConc func() int, startRU 
 	return rc
 }
 
-// ticket is a request's passage through its range's controller.
+// ticket is a request's passage through its partition's controller.
 type ticket struct {
 	reserved float64   // request units the pace reserved
-	sent     time.Time // when the range let it go
+	sent     time.Time // when the partition let it go
 }
 
-// acquire waits for the range's turn: a slot under its in-flight limit, the
+// acquire waits for the partition's turn: a slot under its in-flight limit, the
 // end of a pause ordered by a 429's retry-after, and the pace.
-func (rc *rangeCtl) acquire(ctx context.Context) (ticket, error) {
+func (rc *partitionCtl) acquire(ctx context.Context) (ticket, error) {
 	if used, limit, _ := rc.gate.state(); used >= limit {
 		rc.markBound()
 	}
@@ -157,8 +157,9 @@ func (rc *rangeCtl) acquire(ctx context.Context) (ticket, error) {
 	return ticket{reserved: reserved, sent: rc.clock.Now()}, nil
 }
 
-// waitPause sleeps until the range's pause (a 429's retry-after) is over.
-func (rc *rangeCtl) waitPause(ctx context.Context) error {
+// waitPause sleeps until the partition's pause (a 429's retry-after) is
+// over.
+func (rc *partitionCtl) waitPause(ctx context.Context) error {
 	for {
 		rc.mu.Lock()
 		now := rc.clock.Now()
@@ -175,7 +176,7 @@ func (rc *rangeCtl) waitPause(ctx context.Context) error {
 	}
 }
 
-func (rc *rangeCtl) markBound() {
+func (rc *partitionCtl) markBound() {
 	rc.mu.Lock()
 	rc.winBound = true
 	rc.mu.Unlock()
@@ -183,7 +184,7 @@ func (rc *rangeCtl) markBound() {
 
 // done records a request's outcome, adjusts the controller, and frees the
 // request's slot.
-func (rc *rangeCtl) done(o migrate.Outcome, t ticket) {
+func (rc *partitionCtl) done(o migrate.Outcome, t ticket) {
 	rc.mu.Lock()
 	now := rc.clock.Now()
 	latency := now.Sub(t.sent)
@@ -220,10 +221,10 @@ func (rc *rangeCtl) done(o migrate.Outcome, t ticket) {
 
 // decrease cuts the pace after a 429 on a request of the current
 // generation, ending the slow start; the cut escalates while cuts come
-// within paceWindow of one another (see paceDecrease). The range pauses at
+// within paceWindow of one another (see paceDecrease). The partition pauses at
 // least cutPause, and the next generation starts when the pause is over.
 // rc.mu must be held.
-func (rc *rangeCtl) decrease(now time.Time) {
+func (rc *partitionCtl) decrease(now time.Time) {
 	rc.slowStart = false
 	if !rc.generation.IsZero() && now.Sub(rc.generation) < paceWindow {
 		rc.cuts++
@@ -232,7 +233,7 @@ func (rc *rangeCtl) decrease(now time.Time) {
 	}
 	rc.ceiling = rc.rate
 	rc.rate *= cutFactor(rc.cuts)
-	rc.rate = max(rc.rate, minRangeRU)
+	rc.rate = max(rc.rate, minPartitionRU)
 	if until := now.Add(cutPause); until.After(rc.pausedUntil) {
 		rc.pausedUntil = until
 	}
@@ -248,7 +249,7 @@ func cutFactor(k int) float64 {
 
 // roll closes the current window when it is over and applies its
 // additive increase; rc.mu must be held.
-func (rc *rangeCtl) roll(now time.Time) {
+func (rc *partitionCtl) roll(now time.Time) {
 	if now.Sub(rc.winStart) < rc.winLen {
 		return
 	}
@@ -263,7 +264,7 @@ func (rc *rangeCtl) roll(now time.Time) {
 			rc.gate.setLimit(limit + 1)
 		}
 	default:
-		// Grow only a pace that held requests back and was spent: a range
+		// Grow only a pace that held requests back and was spent: a partition
 		// with less demand than its pace learns nothing about its
 		// partition's budget (TCP's congestion window validation, RFC 7661).
 		spent := rc.winRU / now.Sub(rc.winStart).Seconds()
@@ -276,18 +277,18 @@ func (rc *rangeCtl) roll(now time.Time) {
 			default:
 				rc.rate *= 1 + paceIncrease
 			}
-			rc.rate = min(rc.rate, maxRangeRU)
+			rc.rate = min(rc.rate, maxPartitionRU)
 			rc.pace.setRate(rc.rate)
 		}
 	}
 	rc.winStart, rc.winRU, rc.winDone, rc.winThrottled, rc.winBound = now, 0, 0, 0, false
 }
 
-// fitInFlight sets a paced range's in-flight limit to twice what its pace
+// fitInFlight sets a paced partition's in-flight limit to twice what its pace
 // keeps busy at the observed latency (Little's law), plus one: enough to
 // never be the bottleneck, few enough that a 429 finds little in flight.
 // rc.mu must be held.
-func (rc *rangeCtl) fitInFlight() {
+func (rc *partitionCtl) fitInFlight() {
 	if rc.pace == nil || rc.latency == 0 {
 		return
 	}
@@ -299,11 +300,11 @@ func (rc *rangeCtl) fitInFlight() {
 	rc.gate.setLimit(min(max(n, 1), rc.maxConc()))
 }
 
-// state describes the range for RangeStates.
-func (rc *rangeCtl) state() RangeState {
+// state describes the partition for AdaptiveLimiter.Partitions.
+func (rc *partitionCtl) state() PartitionState {
 	used, limit, waiting := rc.gate.state()
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	return RangeState{Min: rc.min, Max: rc.max, PaceRU: rc.rate, SlowStart: rc.slowStart,
+	return PartitionState{Min: rc.min, Max: rc.max, PaceRU: rc.rate, SlowStart: rc.slowStart,
 		InFlight: used, InFlightLimit: limit, Waiting: waiting, Throttled: rc.throttles}
 }
