@@ -6,19 +6,30 @@ import (
 	"time"
 )
 
-// The ports: what the subsystems need of the world outside, as small
-// interfaces. internal/cosmos implements the containers' (Source, Target,
-// Containers), migrate/deadletter the DeadLetterStore, migrate/pacing the
-// Limiter; tests use in-memory fakes. Errors follow the contract in
-// errors.go.
+// The ports: what the subsystems need of the world outside and of each
+// other, as small interfaces. internal/cosmos implements the containers'
+// (Source, Target, Containers), migrate/deadletter the DeadLetterStore,
+// migrate/pacing the Limiter and the RUCap; tests use in-memory fakes.
+// Errors follow the contract in errors.go.
 
-// Source is the container being migrated. Implementations are safe for
-// concurrent use; errors follow the contract in errors.go.
-type Source interface {
+// Partitioning is how a container is partitioned: its partition key
+// definition, which hashes each key to its effective partition key (EPK),
+// and its feed ranges of EPKs, in order: for the service, one per physical
+// partition. Source and Target have it; the flow control needs no more of
+// the target (pacing.NewAdaptiveLimiter).
+type Partitioning interface {
 	// Definition returns the container's partition key definition.
 	Definition(ctx context.Context) (Definition, error)
 	// FeedRanges lists the container's current feed ranges, in order.
 	FeedRanges(ctx context.Context) ([]FeedRange, error)
+}
+
+// Source is the container being migrated. Implementations are safe for
+// concurrent use; errors follow the contract in errors.go.
+type Source interface {
+	// Partitioning: the key definition and the feed ranges, which the
+	// readers (one per feed range) are cut from.
+	Partitioning
 	// ReadChanges reads one page of a range's change feed.
 	ReadChanges(ctx context.Context, req ChangeRequest) (ChangePage, error)
 	// ReadItem reads the current version of an item; ErrNotFound when gone.
@@ -31,6 +42,9 @@ type Source interface {
 // Target is the container being written. Implementations are safe for
 // concurrent use; errors follow the contract in errors.go.
 type Target interface {
+	// Partitioning: the key definition and the feed ranges, one per
+	// physical partition, which the write path paces separately.
+	Partitioning
 	// Create writes a new item; ErrConflict when (id, key) exists.
 	Create(ctx context.Context, key Key, body []byte) (WriteResult, error)
 	// Read returns an item; ErrNotFound when it does not exist.
@@ -56,28 +70,21 @@ type Containers interface {
 	CreateContainer(ctx context.Context, database, container string, def Definition, manualRU, autoscaleMaxRU int) error
 }
 
-// Partitioning is what an AdaptiveLimiter needs of the target container:
-// its partition key definition, to hash each key to its effective partition
-// key (EPK), and its feed ranges, one per physical partition, in order.
-// internal/cosmos's Container implements it.
-type Partitioning interface {
-	Definition(ctx context.Context) (Definition, error)
-	FeedRanges(ctx context.Context) ([]FeedRange, error)
-}
-
 // Limiter decides when a request to the target may start. Acquire blocks
 // until a request under key may go out (or ctx ends, returning ctx.Err());
 // the returned release must be called exactly once, when the request's
 // answer is in, with what the answer says: an adaptive limiter paces by the
 // charges, backs off on throttling and honours the retry-after, and
-// refreshes its view of the target's partitions when one is gone (split or merged).
+// refreshes its view of the target's partitions when one is gone (split or
+// merged). pacing implements it.
 //
 // The writer calls Acquire once per attempt, so a retried request acquires
 // again after its retry-after wait.
 //
-// The contract was release(throttled bool) before the per-partition controller:
-// it grew into an Outcome because pacing needs the charge, the pause needs
-// the retry-after and the partition map needs to hear of splits.
+// The contract was release(throttled bool) before the per-partition
+// controller: it grew into an Outcome because pacing needs the charge, the
+// pause needs the retry-after and the partition map needs to hear of
+// splits.
 type Limiter interface {
 	Acquire(ctx context.Context, key Key) (release func(Outcome), err error)
 }
@@ -100,6 +107,18 @@ type Outcome struct {
 // file).
 type ConcurrencyAdjuster interface {
 	SetMaxConcurrency(n int)
+}
+
+// RUCap caps the request units spent per second on one side of a
+// migration: the target's writes or the source's change-feed reads. Before
+// each request Acquire waits until the request fits the cap and reserves
+// its expected charge (it fails only when ctx ends); once the answer is in,
+// Settle charges what the request actually cost (0 when it was never
+// sent), so the spending follows the real charges. pacing.RUCap implements
+// it; the write path always has one (unlimited when there is no cap).
+type RUCap interface {
+	Acquire(ctx context.Context) (reserved float64, err error)
+	Settle(reserved, actual float64)
 }
 
 // DeadLetterStore keeps the items a migration could not write: one record

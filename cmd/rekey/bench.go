@@ -128,7 +128,7 @@ func parseController(s string) (mode pacing.ControllerMode, err error) {
 	case "windowed":
 		return pacing.ControllerWindowed, nil
 	case "fixed":
-		return pacing.ControllerPaced, nil // unused: fixed has no controller
+		return pacing.ControllerFixed, nil
 	}
 	return 0, fmt.Errorf("--controller %q: want paced, windowed or fixed", s)
 }
@@ -214,21 +214,17 @@ func benchRekey(ctx context.Context, o *benchOptions, emu *benchEmulator, admin 
 		return benchResult{}, err
 	}
 	target := client.Container(benchDB, benchRekeyColl)
-	cfg := pipeline.RunConfig{UntilCaughtUp: true, MaxConcurrency: o.concurrency, MaxRU: o.maxRU, PollInterval: 100 * time.Millisecond, Owner: "bench"}
+	cfg := pipeline.RunConfig{UntilCaughtUp: true, PollInterval: 100 * time.Millisecond, Owner: "bench"}
 	mode, _ := parseController(o.controller)
-	fc := newFlowControlMode(target, cfg, mode, targetThroughput(ctx, admin, migrate.ContainerRef{Database: benchDB, Container: benchRekeyColl}), log)
+	writes := pipeline.NewWritePath(target, pipeline.WritePathConfig{Log: log, Flow: pacing.Config{
+		MaxConcurrency: o.concurrency, MaxRU: o.maxRU, Controller: mode,
+		ProvisionedRU: targetThroughput(ctx, admin, migrate.ContainerRef{Database: benchDB, Container: benchRekeyColl}),
+	}})
 	stats := &pipeline.Stats{}
-	r := &pipeline.Runner{
-		Source: source, Target: target, Transformer: tr, Store: store,
-		DeadLetters: dead, Log: log, Stats: stats,
-		Limiter: fc.limiter, TargetCap: fc.target, SourceCap: fc.source,
-	}
-	if o.controller == "fixed" {
-		r.Limiter = pacing.NewFixedLimiter(o.concurrency)
-	}
+	r := &pipeline.Runner{Source: source, Transformer: tr, Store: store, DeadLetters: dead, Writes: writes, Stats: stats}
 	name := "rekey (" + o.controller + ")"
 	var sum pipeline.Summary
-	describe := fc.describe
+	describe := writes.Flow().Describe
 	if o.controller == "fixed" {
 		describe = nil
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rekey-dev/rekey/migrate"
 	"github.com/rekey-dev/rekey/migrate/cutover"
+	"github.com/rekey-dev/rekey/migrate/pacing"
 	"github.com/rekey-dev/rekey/migrate/pipeline"
 	"github.com/rekey-dev/rekey/migrate/verify"
 )
@@ -92,9 +93,10 @@ func runCutover(cmd *cobra.Command, o *cutoverOptions) error {
 		return exitFor(err)
 	}
 	out := cmd.OutOrStdout()
+	writes := mg.writePath(ctx, pacing.Config{}, slog.Default())
 	c := &cutover.Gate{
-		Runner: &pipeline.Runner{Source: mg.source, Target: mg.target, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead, Log: slog.Default()},
-		Verifier: &verify.Verifier{Source: mg.source, Target: mg.target, Writer: mg.target, Transformer: mg.tr,
+		Runner: &pipeline.Runner{Source: mg.source, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead, Writes: writes},
+		Verifier: &verify.Verifier{Source: mg.source, Target: mg.target, Writer: mg.target, Writes: writes, Transformer: mg.tr,
 			DeadLetters: mg.dead, Defaults: mg.defaults, Log: slog.Default()},
 		Progress: func(step string) {
 			if o.output == "table" {

@@ -18,6 +18,7 @@ import (
 	"github.com/rekey-dev/rekey/internal/emulator"
 	"github.com/rekey-dev/rekey/migrate"
 	"github.com/rekey-dev/rekey/migrate/cutover"
+	"github.com/rekey-dev/rekey/migrate/pacing"
 	"github.com/rekey-dev/rekey/migrate/pipeline"
 	"github.com/rekey-dev/rekey/migrate/verify"
 	"github.com/rekey-dev/rekey/transform"
@@ -118,7 +119,8 @@ func runDemo(ctx context.Context, out io.Writer, o *demoOptions) error {
 		return exitFor(err)
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	runner := &pipeline.Runner{Source: mg.source, Target: mg.target, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead, Log: quiet}
+	writes := mg.writePath(ctx, pacing.Config{}, quiet)
+	runner := &pipeline.Runner{Source: mg.source, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead, Writes: writes}
 	sum, err := runner.Run(ctx, pipeline.RunConfig{UntilCaughtUp: true, PollInterval: 100 * time.Millisecond, Owner: "demo"})
 	if err != nil {
 		return withExitCode(ExitRunFailed, err)
@@ -128,7 +130,7 @@ func runDemo(ctx context.Context, out io.Writer, o *demoOptions) error {
 		s.Written(), o.items, s.Written()-int64(o.items), s.Elapsed.Round(time.Millisecond), float64(s.Written())/s.Elapsed.Seconds(), sum.Ranges, s.TargetRU(), sum.DeadLetters)
 
 	d.step("4", "rekey verify %s", cli)
-	verifier := &verify.Verifier{Source: mg.source, Target: mg.target, Writer: mg.target, Transformer: mg.tr, DeadLetters: mg.dead, Defaults: mg.defaults, Log: quiet}
+	verifier := &verify.Verifier{Source: mg.source, Target: mg.target, Writer: mg.target, Writes: writes, Transformer: mg.tr, DeadLetters: mg.dead, Defaults: mg.defaults, Log: quiet}
 	rep, err := verifier.Verify(ctx, verify.Config{RecheckDelay: -1})
 	if err != nil {
 		return withExitCode(ExitVerifyFailed, err)

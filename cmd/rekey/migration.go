@@ -17,6 +17,8 @@ import (
 	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
 	"github.com/rekey-dev/rekey/migrate/deadletter"
+	"github.com/rekey-dev/rekey/migrate/pacing"
+	"github.com/rekey-dev/rekey/migrate/pipeline"
 	"github.com/rekey-dev/rekey/transform"
 )
 
@@ -334,4 +336,31 @@ func (mg *migration) close() {
 func owner() string {
 	host, _ := os.Hostname()
 	return fmt.Sprintf("%s/%d", host, os.Getpid())
+}
+
+// writePath is how this command writes to the target: the flow control
+// rekey run uses (flow: rekey run's flags, the defaults elsewhere), started
+// from the target's provisioned throughput, with log for the retries and
+// the flow control's changes.
+func (mg *migration) writePath(ctx context.Context, flow pacing.Config, log *slog.Logger) *pipeline.WritePath {
+	flow.ProvisionedRU = targetThroughput(ctx, mg.dstClient, mg.dstRef)
+	return pipeline.NewWritePath(mg.target, pipeline.WritePathConfig{Flow: flow, Log: log})
+}
+
+// targetThroughput is the RU/s provisioned on the target container itself
+// (manual, or the autoscale maximum), which the congestion control starts
+// from; 0 when the target shares its database's throughput, is serverless,
+// or the offer cannot be read: the control then finds the rate by itself.
+func targetThroughput(ctx context.Context, c *cosmos.Client, ref migrate.ContainerRef) float64 {
+	tp, err := c.ReadThroughput(ctx, ref.Database, ref.Container)
+	switch {
+	case err != nil:
+		slog.Debug("could not read the target's throughput; the write rate starts low and grows", "err", err)
+		return 0
+	case tp.Shared:
+		return 0
+	case tp.AutoscaleMax > 0:
+		return float64(tp.AutoscaleMax)
+	}
+	return float64(tp.Manual)
 }

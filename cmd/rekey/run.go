@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rekey-dev/rekey/internal/cosmos"
 	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
 	"github.com/rekey-dev/rekey/migrate/pacing"
@@ -162,13 +161,16 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 		return withExitCode(ExitError, err)
 	}
 	cfg := pipeline.RunConfig{
-		PageSize: o.pageSize, PollInterval: o.pollInterval, MaxConcurrency: o.maxConcurrency,
+		PageSize: o.pageSize, PollInterval: o.pollInterval,
 		UntilCaughtUp: o.untilCaughtUp, ShutdownTimeout: o.shutdownTimeout,
-		Owner: owner(), MaxRU: o.maxRU, MaxSourceRU: o.maxSourceRU,
-		LeaseTTL: o.leaseTTL,
+		Owner: owner(), LeaseTTL: o.leaseTTL,
 	}
 	_, _, cfg.Shared = cosmosState(o.mig.state)
+	flow := pacing.Config{MaxConcurrency: o.maxConcurrency, MaxRU: o.maxRU, MaxSourceRU: o.maxSourceRU}
 	if err := cfg.Validate(); err != nil {
+		return withExitCode(ExitError, fmt.Errorf("flags: %w", err))
+	}
+	if err := flow.Validate(); err != nil {
 		return withExitCode(ExitError, fmt.Errorf("flags: %w", err))
 	}
 	mg, err := o.mig.connect(ctx)
@@ -197,22 +199,22 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 		slog.Warn("could not read the source's item count; progress shows no total", "err", err)
 	}
 	stats := &pipeline.Stats{}
-	fc := newFlowControl(mg.target, cfg, targetThroughput(ctx, mg.dstClient, mg.dstRef), slog.Default())
+	writes := mg.writePath(ctx, flow, slog.Default())
+	controls := writes.Flow().Controls
 	r := &pipeline.Runner{
-		Source: mg.source, Target: mg.target, Transformer: mg.tr, Store: mg.store,
-		DeadLetters: mg.dead, Log: slog.Default(), Stats: stats,
-		Limiter: fc.limiter, TargetCap: fc.target, SourceCap: fc.source,
+		Source: mg.source, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead,
+		Writes: writes, Stats: stats,
 	}
 	controlPath := controlFilePath(o.controlFile, mg.flags.state)
 	slog.Info("migration starting", "source", mg.srcRef.String(), "target", mg.dstRef.String(),
 		"key", strings.Join(mg.tr.Spec().Strings(), " "), "state", mg.stateName, "sourceItems", total,
-		"settings", fc.controls.Current().String(), "controlFile", controlPath)
+		"settings", controls.Current().String(), "controlFile", controlPath)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	if controlPath != "" {
-		go fc.controls.Watch(watchCtx, controlPath, pacing.DefaultControlPoll)
+		go controls.Watch(watchCtx, controlPath, pacing.DefaultControlPoll)
 	}
-	progress := &progressReporter{stats: stats, total: total, interval: o.progressInterval, terminal: isTerminal(cmd.ErrOrStderr()), out: cmd.ErrOrStderr(), extra: fc.describe}
+	progress := &progressReporter{stats: stats, total: total, interval: o.progressInterval, terminal: isTerminal(cmd.ErrOrStderr()), out: cmd.ErrOrStderr(), extra: writes.Flow().Describe}
 	stopProgress := progress.start(ctx)
 	sum, err := r.Run(ctx, cfg)
 	stopProgress()
@@ -251,50 +253,6 @@ func printSummary(w io.Writer, sum pipeline.Summary, deadPath string) {
 	}
 }
 
-// flowControl is how a run paces its requests: the per-range congestion
-// control of the target's writes, the RU budgets of both sides, and the
-// controls that change them while the run works.
-type flowControl struct {
-	limiter  *pacing.AdaptiveLimiter
-	target   *pacing.RUCap
-	source   *pacing.RUCap
-	controls *pacing.Controls
-}
-
-// newFlowControl builds the flow control of a run on target from its
-// configuration (MaxConcurrency, MaxRU, MaxSourceRU) and the target's
-// provisioned RU/s (0 when unknown), with the paced controller.
-func newFlowControl(target migrate.Partitioning, cfg pipeline.RunConfig, provisionedRU float64, log *slog.Logger) *flowControl {
-	return newFlowControlMode(target, cfg, pacing.ControllerPaced, provisionedRU, log)
-}
-
-func newFlowControlMode(target migrate.Partitioning, cfg pipeline.RunConfig, mode pacing.ControllerMode, provisionedRU float64, log *slog.Logger) *flowControl {
-	conc := cfg.MaxConcurrency
-	if conc == 0 {
-		conc = pacing.DefaultMaxConcurrency
-	}
-	fc := &flowControl{
-		limiter: pacing.NewAdaptiveLimiter(target, pacing.AdaptiveConfig{
-			MaxConcurrency: conc, Mode: mode, ProvisionedRU: provisionedRU, Log: log,
-		}),
-		target: pacing.NewRUCap(cfg.MaxRU, nil),
-		source: pacing.NewRUCap(cfg.MaxSourceRU, nil),
-	}
-	base := pacing.Settings{MaxRU: cfg.MaxRU, MaxSourceRU: cfg.MaxSourceRU, MaxConcurrency: conc}
-	fc.controls = pacing.NewControls(base, fc.target, fc.source, fc.limiter, log)
-	return fc
-}
-
-// describe is the progress line's view of the flow control: the settings
-// in force and what the controller does with them.
-func (fc *flowControl) describe() string {
-	text := fc.controls.Current().String()
-	if s := fc.limiter.Summary(); s != "" {
-		text += "  " + s
-	}
-	return text
-}
-
 // controlFilePath is the control file a run watches: --control when given,
 // else control.json in a --state directory; none for a cosmos:// state
 // without --control, which has no directory of its own.
@@ -307,22 +265,4 @@ func controlFilePath(flag, state string) string {
 	default:
 		return filepath.Join(state, pacing.ControlFileName)
 	}
-}
-
-// targetThroughput is the RU/s provisioned on the target container itself
-// (manual, or the autoscale maximum), which the congestion control starts
-// from; 0 when the target shares its database's throughput, is serverless,
-// or the offer cannot be read: the control then finds the rate by itself.
-func targetThroughput(ctx context.Context, c *cosmos.Client, ref migrate.ContainerRef) float64 {
-	tp, err := c.ReadThroughput(ctx, ref.Database, ref.Container)
-	switch {
-	case err != nil:
-		slog.Debug("could not read the target's throughput; the write rate starts low and grows", "err", err)
-		return 0
-	case tp.Shared:
-		return 0
-	case tp.AutoscaleMax > 0:
-		return float64(tp.AutoscaleMax)
-	}
-	return float64(tp.Manual)
 }

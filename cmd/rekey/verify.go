@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/pacing"
 	"github.com/rekey-dev/rekey/migrate/verify"
 )
 
@@ -105,6 +106,7 @@ func runVerify(cmd *cobra.Command, o *verifyOptions) error {
 			return exitFor(err)
 		}
 		v.DeadLetters, v.Defaults, v.State = mg.dead, mg.defaults, mg.store
+		v.Writes = mg.writePath(ctx, pacing.Config{}, slog.Default())
 	} else {
 		dead, err := openDeadLetters(ctx, &o.mig, mg.dstClient, true)
 		if err != nil {

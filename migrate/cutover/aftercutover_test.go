@@ -48,7 +48,7 @@ func TestWritingRefusedAfterCutover(t *testing.T) {
 	if _, err := r.Runner().Run(ctx, pipeline.RunConfig{UntilCaughtUp: true}); !errors.Is(err, migrate.ErrCutOver) {
 		t.Fatalf("run after the cutover: %v", err)
 	}
-	if _, err := r.Runner().Replay(ctx, pipeline.RunConfig{}, nil); !errors.Is(err, migrate.ErrCutOver) {
+	if _, err := r.Runner().Replay(ctx, nil); !errors.Is(err, migrate.ErrCutOver) {
 		t.Fatalf("replay after the cutover: %v", err)
 	}
 	c := &Gate{Runner: r.Runner(), Verifier: r.Verifier(), Clock: r.Clock}

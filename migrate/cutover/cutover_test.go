@@ -140,3 +140,24 @@ func TestCutoverAcceptsDeadLetteredItems(t *testing.T) {
 		t.Fatalf("final verify %+v", v)
 	}
 }
+
+// Cutover and its final verify default what they are given unset (the
+// gate's clock, the verifier's state and clock, each drain's stats) in
+// copies of their own: the caller's gate, runner and verifier are the same
+// after a cutover as before.
+func TestCutoverLeavesItsPartsAsGiven(t *testing.T) {
+	r := rig.New(t)
+	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("a", "eu", "t1", 1))
+	r.CopyAll(t)
+	v := r.Verifier()
+	v.State, v.Clock = nil, nil
+	c := &Gate{Runner: r.Runner(), Verifier: v}
+	runner, verifier := *c.Runner, *c.Verifier
+	rep, err := c.Run(context.Background(), Config{QuietPeriod: time.Millisecond, Timeout: time.Minute, Run: pipeline.RunConfig{PollInterval: time.Millisecond}, Verify: verify.Config{RecheckDelay: -1, TempDir: t.TempDir()}})
+	if err != nil || !rep.Recorded {
+		t.Fatalf("cutover %+v %v", rep, err)
+	}
+	if c.Clock != nil || *c.Runner != runner || *c.Verifier != verifier {
+		t.Fatalf("cutover changed what it was given: clock %v, runner %+v, verifier %+v", c.Clock, *c.Runner, *c.Verifier)
+	}
+}

@@ -50,12 +50,20 @@ const (
 	// per clean one-second window, minus min(5, limit/2) after a window
 	// with a 429. Kept as the baseline `rekey bench` compares with.
 	ControllerWindowed
+	// ControllerFixed is no per-partition control at all: a fixed limit of
+	// MaxConcurrency requests in flight (NewFixedLimiter). A Flow uses it
+	// instead of an AdaptiveLimiter; `rekey bench --controller fixed`
+	// compares with it. An AdaptiveLimiter given it paces.
+	ControllerFixed
 )
 
 // String names the mode as --controller takes it.
 func (m ControllerMode) String() string {
-	if m == ControllerWindowed {
+	switch m {
+	case ControllerWindowed:
 		return "windowed"
+	case ControllerFixed:
+		return "fixed"
 	}
 	return "paced"
 }

@@ -3,9 +3,6 @@ package pipeline
 import (
 	"fmt"
 	"time"
-
-	"github.com/rekey-dev/rekey/migrate"
-	"github.com/rekey-dev/rekey/migrate/pacing"
 )
 
 // Defaults of RunConfig.
@@ -17,15 +14,14 @@ const (
 	DefaultLeaseTTL        = 60 * time.Second
 )
 
-// RunConfig is what `rekey run` does. Zero values take the defaults above.
+// RunConfig is how `rekey run` reads and checkpoints. Zero values take the
+// defaults above. How it writes is its Runner's WritePath.
 type RunConfig struct {
 	// PageSize is how many changes one change-feed read asks for.
 	PageSize int
 	// PollInterval is how long a range waits before polling again once it
 	// has reached the end of its feed.
 	PollInterval time.Duration
-	// MaxConcurrency bounds the writes in flight across all ranges.
-	MaxConcurrency int
 	// UntilCaughtUp makes Run return once every range has reached the end
 	// of its feed, instead of following the feed until cancelled.
 	UntilCaughtUp bool
@@ -36,9 +32,6 @@ type RunConfig struct {
 	// MaxInFlightMB bounds the bytes of pages read but not yet
 	// checkpointed, across all ranges.
 	MaxInFlightMB int
-	// TransientTries is how often a transient failure (408, 449, 503,
-	// connection reset) is retried before the run fails.
-	TransientTries int
 	// Owner names this worker in leases (hostname/pid).
 	Owner string
 	// LeaseTTL is how long a lease stays owned without renewal.
@@ -50,12 +43,6 @@ type RunConfig struct {
 	// every range of every worker has caught up. Without it the run takes
 	// every lease (the file store's lock makes it the only worker).
 	Shared bool
-	// MaxRU caps the RU/s spent on the target (0: no cap), MaxSourceRU
-	// those spent reading the source's change feed; both are accounted
-	// from the actual request charges. They size the Runner's RU caps when
-	// it is not given its own.
-	MaxRU       float64
-	MaxSourceRU float64
 }
 
 // withDefaults returns c with zero fields set to their defaults.
@@ -66,17 +53,11 @@ func (c RunConfig) withDefaults() RunConfig {
 	if c.PollInterval == 0 {
 		c.PollInterval = DefaultPollInterval
 	}
-	if c.MaxConcurrency == 0 {
-		c.MaxConcurrency = pacing.DefaultMaxConcurrency
-	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	if c.MaxInFlightMB == 0 {
 		c.MaxInFlightMB = DefaultMaxInFlightMB
-	}
-	if c.TransientTries == 0 {
-		c.TransientTries = migrate.DefaultTransientTries
 	}
 	if c.LeaseTTL == 0 {
 		c.LeaseTTL = DefaultLeaseTTL
@@ -94,18 +75,10 @@ func (c RunConfig) Validate() error {
 		return fmt.Errorf("page size %d: want 1..10000", c.PageSize)
 	case c.PollInterval < 0:
 		return fmt.Errorf("poll interval %v: must not be negative", c.PollInterval)
-	case c.MaxConcurrency < 0 || c.MaxConcurrency > 4096:
-		return fmt.Errorf("max concurrency %d: want 1..4096", c.MaxConcurrency)
 	case c.ShutdownTimeout < 0:
 		return fmt.Errorf("shutdown timeout %v: must not be negative", c.ShutdownTimeout)
 	case c.MaxInFlightMB < 0:
 		return fmt.Errorf("max in-flight MB %d: must not be negative", c.MaxInFlightMB)
-	case c.TransientTries < 0:
-		return fmt.Errorf("transient tries %d: must not be negative", c.TransientTries)
-	case c.MaxRU < 0:
-		return fmt.Errorf("max RU %v: must not be negative (0: no cap)", c.MaxRU)
-	case c.MaxSourceRU < 0:
-		return fmt.Errorf("max source RU %v: must not be negative (0: no cap)", c.MaxSourceRU)
 	}
 	return nil
 }

@@ -31,7 +31,7 @@ type page struct {
 // On the way out it releases the lease unless the hold was lost.
 func (run *run) rangeLoop(readCtx, writeCtx context.Context, h *lease.Hold) error {
 	id := h.Lease().ID
-	log := run.Log.With("range", id)
+	log := run.log.With("range", id)
 	running := readCtx // the run's: ended by a shutdown, not by this range
 	readCtx, stopReading := context.WithCancel(readCtx)
 	defer stopReading()
@@ -81,7 +81,7 @@ func (run *run) applyPages(readCtx, writeCtx context.Context, h *lease.Hold, pag
 				// Record reaching the end of the feed: status reports it,
 				// and a resume starts after everything seen.
 				behind = false
-				now := run.Clock.Now().UTC()
+				now := run.clock.Now().UTC()
 				if err := run.checkpoint(writeCtx, h, func(l *lease.Lease) { l.CaughtUpAt, l.Continuation = now, p.Continuation }); err != nil {
 					return err
 				}
@@ -131,17 +131,17 @@ func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) e
 	}
 	for ctx.Err() == nil {
 		var cp migrate.ChangePage
-		err := run.w.retry.Do(ctx, func() error {
-			reserved, err := run.SourceCap.Acquire(ctx)
+		err := run.retry.Do(ctx, func() error {
+			reserved, err := run.sourceCap.Acquire(ctx)
 			if err != nil {
 				return err
 			}
-			cp, err = run.Source.ReadChanges(ctx, req)
+			cp, err = run.source.ReadChanges(ctx, req)
 			ru := cp.RU
 			if err != nil {
 				ru = migrate.ErrorRU(err)
 			}
-			run.SourceCap.Settle(reserved, ru)
+			run.sourceCap.Settle(reserved, ru)
 			return err
 		})
 		if err != nil {
@@ -150,8 +150,8 @@ func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) e
 			}
 			return fmt.Errorf("read change feed: %w", err)
 		}
-		run.Stats.sourceRU.add(cp.RU)
-		run.Stats.read.Add(int64(len(cp.Items)))
+		run.stats.sourceRU.add(cp.RU)
+		run.stats.read.Add(int64(len(cp.Items)))
 		n := int64(0)
 		for _, it := range cp.Items {
 			n += int64(len(it))
@@ -168,7 +168,7 @@ func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) e
 		}
 		req.Continuation, req.StartFrom = cp.Continuation, time.Time{}
 		if len(cp.Items) == 0 {
-			if err := run.Clock.Sleep(ctx, run.cfg.PollInterval); err != nil {
+			if err := run.clock.Sleep(ctx, run.cfg.PollInterval); err != nil {
 				return nil
 			}
 		}
@@ -185,7 +185,7 @@ func (run *run) apply(ctx context.Context, h *lease.Hold, p page) error {
 		if ts := migrate.LastTS(item); ts > newest {
 			newest = ts
 		}
-		res, err := run.Transformer.Apply(item)
+		res, err := run.tr.Apply(item)
 		if err != nil {
 			if err := run.w.deadLetterTransform(item, err); err != nil {
 				return err
@@ -198,10 +198,10 @@ func (run *run) apply(ctx context.Context, h *lease.Hold, p page) error {
 	if err != nil {
 		return err
 	}
-	if err := run.DeadLetters.Sync(); err != nil {
+	if err := run.dead.Sync(); err != nil {
 		return err
 	}
-	now := run.Clock.Now().UTC()
+	now := run.clock.Now().UTC()
 	err = run.checkpoint(ctx, h, func(l *lease.Lease) {
 		l.Continuation = p.Continuation
 		l.Items += int64(len(p.Items))

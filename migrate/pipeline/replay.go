@@ -23,24 +23,22 @@ type ReplayResult struct {
 // needs no copy. Items that succeed are resolved in the dead-letter file;
 // items that fail again get a new dead letter with the current reason.
 // After a cutover it refuses with a *CutOverError (ErrCutOver).
-func (r *Runner) Replay(ctx context.Context, cfg RunConfig, entries []migrate.DeadLetter) (ReplayResult, error) {
+func (r *Runner) Replay(ctx context.Context, entries []migrate.DeadLetter) (ReplayResult, error) {
+	if r.Writes == nil {
+		return ReplayResult{}, errNoWritePath
+	}
 	if err := migrate.RefuseAfterCutover(ctx, r.Store, "deadletter replay"); err != nil {
 		return ReplayResult{}, err
 	}
-	if err := cfg.Validate(); err != nil {
-		return ReplayResult{}, err
-	}
-	cfg = cfg.withDefaults()
-	r.defaults(cfg)
-	w := &Writer{dst: r.Target, tr: r.Transformer, limit: r.Limiter, ruCap: r.TargetCap, dead: r.DeadLetters, stats: r.Stats, retry: r.retrier(cfg),
-		defaults: migrate.NewDefaultUses(r.Store, r.Transformer)}
+	run := r.newRun(RunConfig{}.withDefaults())
+	w := run.w
 	var res ReplayResult
 	for _, dl := range entries {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
 		res.Replayed++
-		body, gone, err := r.currentSource(ctx, w.retry, dl)
+		body, gone, err := r.currentSource(ctx, run.retry, dl)
 		if err != nil {
 			return res, err
 		}
@@ -59,11 +57,11 @@ func (r *Runner) Replay(ctx context.Context, cfg RunConfig, entries []migrate.De
 			}
 			continue
 		}
-		before := r.Stats.Snapshot().DeadLettered
+		before := run.stats.Snapshot().DeadLettered
 		if _, err := w.writePage(ctx, []Change{{Result: tr, Source: body}}, nil); err != nil {
 			return res, fmt.Errorf("replay item %q: %w", dl.SourceID, err)
 		}
-		if r.Stats.Snapshot().DeadLettered > before {
+		if run.stats.Snapshot().DeadLettered > before {
 			res.StillFailing++
 		} else {
 			res.Written++

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
-	"github.com/rekey-dev/rekey/migrate/pacing"
 	"github.com/rekey-dev/rekey/transform"
 )
 
@@ -23,27 +21,23 @@ import (
 // the copy in sync from the source's change feed: one reader per feed range,
 // each range's pages applied in order, a range's continuation checkpointed
 // only after every item of its page is durably written or dead-lettered.
+//
+// Run and Replay change nothing of the Runner: what they default, they
+// default in the state of their own call.
 type Runner struct {
 	Source      migrate.Source
-	Target      migrate.Target
 	Transformer *transform.Transformer
 	Store       lease.Store
 	DeadLetters migrate.DeadLetterStore
-	// Limiter decides when each write to the target goes out; a fixed
-	// limit of MaxConcurrency when nil. NewAdaptiveLimiter gives per-range
-	// congestion control.
-	Limiter migrate.Limiter
-	// TargetCap caps the RU/s spent on the target, SourceCap those spent
-	// reading the source; from RunConfig.MaxRU and MaxSourceRU when nil.
-	// Pass them to adjust the caps while Run works (pacing.Controls).
-	TargetCap *pacing.RUCap
-	SourceCap *pacing.RUCap
-	// Clock is time.Now and real sleeps when nil.
+	// Writes is how the run writes to the target (NewWritePath): the flow
+	// control, which also paces the source's reads, the retry policy and
+	// the logger. Required.
+	Writes *WritePath
+	// Clock times the run: polls, heartbeats, lease times, checkpoints;
+	// the real clock when nil.
 	Clock migrate.Clock
-	// Log receives progress and warnings; discarded when nil.
-	Log *slog.Logger
-	// Stats counts the run; Run creates it when nil. Read it while Run
-	// works for progress output.
+	// Stats, when set, counts the run, so that progress output can read it
+	// while Run works; each call counts into stats of its own when nil.
 	Stats *Stats
 }
 
@@ -83,6 +77,9 @@ var ErrStopped = errors.New("migration stopped")
 // without Shared) stops every range the same way and is returned, naming
 // its range, within ShutdownTimeout.
 func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
+	if r.Writes == nil {
+		return Summary{}, errNoWritePath
+	}
 	if err := migrate.RefuseAfterCutover(ctx, r.Store, "run"); err != nil {
 		return Summary{}, err
 	}
@@ -90,7 +87,7 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 		return Summary{}, err
 	}
 	cfg = cfg.withDefaults()
-	r.defaults(cfg)
+	run := r.newRun(cfg)
 	meta, err := r.Store.ReadMeta(ctx)
 	if err != nil {
 		return Summary{}, fmt.Errorf("read the migration's state: %w", err)
@@ -99,7 +96,7 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	holds, err := r.leases(ctx, cfg, meta)
+	holds, err := run.leases(ctx, meta)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -121,18 +118,7 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 		}
 	}()
 
-	w := &Writer{
-		dst: r.Target, tr: r.Transformer, limit: r.Limiter, ruCap: r.TargetCap,
-		dead: r.DeadLetters, stats: r.Stats, retry: r.retrier(cfg),
-		defaults: migrate.NewDefaultUses(r.Store, r.Transformer),
-	}
-	run := &run{
-		Runner: r, cfg: cfg, w: w, startFrom: startFrom,
-		inFlight: semaphore.NewWeighted(int64(cfg.MaxInFlightMB) << 20),
-		pending:  len(holds),
-		allDone:  stopReading,
-		loops:    map[string]chan struct{}{},
-	}
+	run.startFrom, run.pending, run.allDone = startFrom, len(holds), stopReading
 	g := new(errgroup.Group)
 	startRange := func(h *lease.Hold) {
 		id := h.Lease().ID
@@ -151,7 +137,7 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 			}
 			err := run.rangeLoop(readCtx, writeCtx, h)
 			if cfg.Shared && errors.Is(err, ErrStopped) {
-				r.Log.Info("a lease was taken over by another worker; stopped working on it", "range", id, "reason", err)
+				run.log.Info("a lease was taken over by another worker; stopped working on it", "range", id, "reason", err)
 				return nil
 			}
 			if err != nil {
@@ -175,7 +161,7 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 		err = fmt.Errorf("count dead letters: %w", cerr)
 	}
 	sum := Summary{
-		Stats:       r.Stats.Snapshot(),
+		Stats:       run.stats.Snapshot(),
 		DeadLetters: dead,
 		CaughtUp:    run.caughtUp(),
 		Interrupted: ctx.Err() != nil,
@@ -184,136 +170,46 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	return sum, err
 }
 
-func (r *Runner) defaults(cfg RunConfig) {
-	if r.Limiter == nil {
-		r.Limiter = pacing.NewFixedLimiter(cfg.MaxConcurrency)
-	}
-	if r.Clock == nil {
-		r.Clock = migrate.SystemClock{}
-	}
-	if r.TargetCap == nil {
-		r.TargetCap = pacing.NewRUCap(cfg.MaxRU, r.Clock)
-	}
-	if r.SourceCap == nil {
-		r.SourceCap = pacing.NewRUCap(cfg.MaxSourceRU, r.Clock)
-	}
-	if r.Log == nil {
-		r.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if r.Stats == nil {
-		r.Stats = &Stats{}
-	}
-	r.Stats.start(time.Now())
-}
+// errNoWritePath is returned by a Runner without a WritePath.
+var errNoWritePath = errors.New("the runner has no write path (NewWritePath)")
 
-func (r *Runner) retrier(cfg RunConfig) *migrate.Retrier {
-	return &migrate.Retrier{
-		Clock:      r.Clock,
-		Tries:      cfg.TransientTries,
-		OnThrottle: func(time.Duration) { r.Stats.throttled.Add(1) },
-		OnRetry: func(err error) {
-			r.Stats.retries.Add(1)
-			r.Log.Warn("retrying after a transient failure", "err", err)
-		},
+// newRun is the state of one call of Run or Replay: what the Runner leaves
+// unset resolved to its default here, never in the Runner.
+func (r *Runner) newRun(cfg RunConfig) *run {
+	clock := r.Clock
+	if clock == nil {
+		clock = migrate.SystemClock{}
 	}
-}
-
-// leases makes sure the leases cover the source and returns the holds this
-// worker starts with: every lease (the file store's lock makes this
-// process the only worker), or with Shared its fair share.
-func (r *Runner) leases(ctx context.Context, cfg RunConfig, meta lease.Meta) ([]*lease.Hold, error) {
-	if err := r.coverSource(ctx, meta); err != nil {
-		return nil, err
+	stats := r.Stats
+	if stats == nil {
+		stats = &Stats{}
 	}
-	lr := r.leaser(cfg)
-	if cfg.Shared {
-		taken, err := lr.Acquire(ctx)
-		if err != nil {
-			return nil, err
-		}
-		r.Log.Info("took leases", "owner", cfg.Owner, "leases", len(taken))
-		holds := make([]*lease.Hold, len(taken))
-		for i, l := range taken {
-			holds[i] = lr.Hold(l, l.Timestamp)
-		}
-		return holds, nil
+	stats.start(time.Now())
+	wp := r.Writes
+	return &run{
+		source: r.Source, tr: r.Transformer, store: r.Store, dead: r.DeadLetters,
+		clock: clock, log: wp.log, stats: stats, retry: wp.retrier(stats), sourceCap: wp.flow.SourceCap,
+		w:        wp.writer(r.Transformer, r.DeadLetters, migrate.NewDefaultUses(r.Store, r.Transformer), stats),
+		cfg:      cfg,
+		inFlight: semaphore.NewWeighted(int64(cfg.MaxInFlightMB) << 20),
+		loops:    map[string]chan struct{}{},
 	}
-	existing, err := r.Store.List(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list leases: %w", err)
-	}
-	holds := make([]*lease.Hold, 0, len(existing))
-	for _, l := range existing {
-		l.Owner, l.HandoffTo = cfg.Owner, ""
-		sent := r.Clock.Now()
-		got, err := r.Store.Update(ctx, l)
-		if err != nil {
-			return nil, fmt.Errorf("take lease %s: %w", l.ID, err)
-		}
-		holds = append(holds, lr.Hold(got, sent))
-	}
-	return holds, nil
-}
-
-// coverSource creates the leases that are missing: on a first start, one
-// per feed range of the migration; after a crash while they were created,
-// those of the gaps left. Leases are cut from the feed ranges recorded in
-// the migration's Meta (the source's current ones for a state that has
-// none), so workers that do this at the same time create the same leases.
-func (r *Runner) coverSource(ctx context.Context, meta lease.Meta) error {
-	existing, err := r.Store.List(ctx)
-	if err != nil {
-		return fmt.Errorf("list leases: %w", err)
-	}
-	gaps, err := lease.Gaps(existing)
-	if err != nil || len(gaps) == 0 {
-		return err
-	}
-	ranges := meta.Ranges
-	if len(ranges) == 0 {
-		current, err := r.Source.FeedRanges(ctx)
-		if err != nil {
-			return fmt.Errorf("read the source's feed ranges: %w", err)
-		}
-		ranges = migrate.LeaseRanges(current)
-	}
-	created := 0
-	for _, gap := range gaps {
-		for _, rng := range lease.Clip(ranges, gap) {
-			l := lease.Lease{ID: lease.TokenFor(rng), Range: rng}
-			_, err := r.Store.Create(ctx, l)
-			switch {
-			case errors.Is(err, lease.ErrLeaseExists): // another worker was first
-			case err != nil:
-				return fmt.Errorf("create lease for feed range [%s, %s): %w", rng.Min, rng.Max, err)
-			default:
-				created++
-			}
-		}
-	}
-	after, err := r.Store.List(ctx)
-	if err != nil {
-		return fmt.Errorf("list leases: %w", err)
-	}
-	if gaps, err = lease.Gaps(after); err != nil {
-		return err
-	}
-	if len(gaps) > 0 {
-		return fmt.Errorf("%w: the feed ranges %v do not cover [%s, %s)", lease.ErrCorrupt, ranges, gaps[0].Min, gaps[0].Max)
-	}
-	if len(existing) > 0 {
-		r.Log.Warn("created the leases an interrupted start left out", "created", created, "leases", len(after))
-	} else {
-		r.Log.Debug("created leases", "created", created, "leases", len(after))
-	}
-	return nil
 }
 
 // run is the shared state of one Run.
 type run struct {
-	*Runner
-	cfg       RunConfig
+	source    migrate.Source
+	tr        *transform.Transformer
+	store     lease.Store
+	dead      migrate.DeadLetterStore
+	clock     migrate.Clock
+	log       *slog.Logger
+	stats     *Stats
+	retry     *migrate.Retrier // the write path's policy, counting into stats
+	sourceCap migrate.RUCap    // the RU cap of the source's reads
 	w         *Writer
+
+	cfg       RunConfig
 	startFrom time.Time           // where ranges without a continuation start
 	inFlight  *semaphore.Weighted // bytes of pages read and not yet checkpointed
 
@@ -337,7 +233,7 @@ func (run *run) markCaughtUp(first bool) {
 	done := run.pending == 0
 	run.mu.Unlock()
 	if done && run.cfg.UntilCaughtUp && !run.cfg.Shared { // shared: balance decides, for every worker
-		run.Log.Info("every range has caught up")
+		run.log.Info("every range has caught up")
 		run.allDone()
 	}
 }

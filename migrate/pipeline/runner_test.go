@@ -17,6 +17,7 @@ import (
 	"github.com/rekey-dev/rekey/migrate"
 	"github.com/rekey-dev/rekey/migrate/deadletter"
 	"github.com/rekey-dev/rekey/migrate/internal/fake"
+	"github.com/rekey-dev/rekey/migrate/pacing"
 	"github.com/rekey-dev/rekey/transform"
 )
 
@@ -100,9 +101,10 @@ func (s *memSource) ItemCount(context.Context) (int64, error) {
 	return int64(len(s.items)), nil
 }
 
-// testRunner builds a Runner over a memSource and a memTarget with a file
+// testRunner builds a Runner over a memSource and a fake target with a file
 // lease store in a temporary directory, on the real clock: run it inside
-// synctest.Test, where that clock is virtual.
+// synctest.Test, where that clock is virtual. It writes with a fixed limit
+// of 32 writes in flight and no RU caps.
 func testRunner(t *testing.T, src *memSource, dst *fake.Target, dir string) *Runner {
 	t.Helper()
 	spec, err := transform.ParseSpec([]string{"/pk={tenant}-x"})
@@ -130,7 +132,13 @@ func testRunner(t *testing.T, src *memSource, dst *fake.Target, dir string) *Run
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dead.Close() })
-	return &Runner{Source: src, Target: dst, Transformer: tr, Store: store, DeadLetters: dead}
+	return &Runner{Source: src, Transformer: tr, Store: store, DeadLetters: dead, Writes: fixedWritePath(dst, 0)}
+}
+
+// fixedWritePath writes to dst 32 at a time, uncapped, trying transient
+// failures tries times (the default when 0).
+func fixedWritePath(dst migrate.Target, tries int) *WritePath {
+	return NewWritePath(dst, WritePathConfig{Flow: pacing.Config{Controller: pacing.ControllerFixed}, TransientTries: tries})
 }
 
 func TestRunUntilCaughtUpCopiesEverything(t *testing.T) {
@@ -233,7 +241,8 @@ func TestRunStopsOnCancelAndFailsOnPersistentErrors(t *testing.T) {
 
 		src.fail = func() error { return &migrate.RequestError{Status: http.StatusServiceUnavailable} }
 		r2 := testRunner(t, src, dst, t.TempDir())
-		_, err = r2.Run(context.Background(), RunConfig{UntilCaughtUp: true, TransientTries: 3})
+		r2.Writes = fixedWritePath(dst, 3)
+		_, err = r2.Run(context.Background(), RunConfig{UntilCaughtUp: true})
 		if !errors.Is(err, migrate.ErrTransient) {
 			t.Fatalf("want the source's transient error, got %v", err)
 		}

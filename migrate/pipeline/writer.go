@@ -9,7 +9,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rekey-dev/rekey/migrate"
-	"github.com/rekey-dev/rekey/migrate/pacing"
 	"github.com/rekey-dev/rekey/transform"
 )
 
@@ -52,31 +51,13 @@ type Writer struct {
 	tr    *transform.Transformer
 	retry *migrate.Retrier
 	limit migrate.Limiter
-	// ruCap caps the RU/s spent on the target (--max-ru); nil: none.
-	ruCap *pacing.RUCap
+	// ruCap caps the RU/s spent on the target (--max-ru); never nil.
+	ruCap migrate.RUCap
 	dead  migrate.DeadLetterStore
 	stats *Stats
 	// defaults records in the state the key defaults items use, before
 	// they are written; nil: no state to record them in.
 	defaults *migrate.DefaultUses
-}
-
-// WriterConfig is what NewWriter builds a Writer from.
-type WriterConfig struct {
-	Target      migrate.Target
-	Transformer *transform.Transformer
-	Retry       *migrate.Retrier
-	Limiter     migrate.Limiter
-	RUCap       *pacing.RUCap // nil: no cap
-	DeadLetters migrate.DeadLetterStore
-	Stats       *Stats
-	Defaults    *migrate.DefaultUses // nil: no state to record key defaults in
-}
-
-// NewWriter returns a Writer.
-func NewWriter(cfg WriterConfig) *Writer {
-	return &Writer{dst: cfg.Target, tr: cfg.Transformer, retry: cfg.Retry, limit: cfg.Limiter, ruCap: cfg.RUCap,
-		dead: cfg.DeadLetters, stats: cfg.Stats, defaults: cfg.Defaults}
 }
 
 // writePage writes every change durably or dead-letters it, and returns the
@@ -319,11 +300,12 @@ func (w *Writer) copiedFrom(body []byte) (migrate.Key, bool) {
 }
 
 // Do sends one request to the target through the write path: under the RU
-// cap, the limiter and the retry policy, counted. op returns the request
-// charge of a success; a failure's comes from its error. verify --fix sends
-// its conditional writes this way.
-func (w *Writer) Do(ctx context.Context, key migrate.Key, op func(ctx context.Context) (float64, error)) error {
-	return (&pageWriter{Writer: w, ru: &atomicFloat{}}).call(ctx, key, op)
+// cap, the limiter and the retry policy, counted. op sends it to target, the
+// write path's, and returns the request charge of a success; a failure's
+// comes from its error. verify --fix sends its conditional writes this way.
+func (w *Writer) Do(ctx context.Context, key migrate.Key, op func(ctx context.Context, target migrate.Target) (float64, error)) error {
+	pw := &pageWriter{Writer: w, ru: &atomicFloat{}}
+	return pw.call(ctx, key, func(ctx context.Context) (float64, error) { return op(ctx, w.dst) })
 }
 
 // RecordDefaults records in the state that items whose keys took the

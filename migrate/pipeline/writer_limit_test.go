@@ -29,7 +29,8 @@ func TestWriterTellsTheLimiterEachOutcome(t *testing.T) {
 	w, dst, clk := testWriter(t)
 	lim := &recordingLimiter{}
 	w.limit = lim
-	w.ruCap = pacing.NewRUCap(1000, clk)
+	ruCap := pacing.NewRUCap(1000, clk)
+	w.ruCap = ruCap
 	throttles := 1
 	dst.Fail = func(op string, _ migrate.Key, _ string) error {
 		if op == "create" && throttles > 0 {
@@ -53,7 +54,7 @@ func TestWriterTellsTheLimiterEachOutcome(t *testing.T) {
 		t.Fatalf("requests %d, throttled %d", s.WriteRequests, s.WritesThrottled)
 	}
 	// The RU cap learnt the charge it was settled with.
-	if est := w.ruCap.Expected(); est <= 1 {
+	if est := ruCap.Expected(); est <= 1 {
 		t.Fatalf("the RU cap's expected charge is %v after a 5.5 RU write", est)
 	}
 

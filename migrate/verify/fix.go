@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/rekey-dev/rekey/migrate"
-	"github.com/rekey-dev/rekey/migrate/pacing"
 	"github.com/rekey-dev/rekey/migrate/pipeline"
 )
 
@@ -33,8 +32,7 @@ func (v *Verifier) fix(ctx context.Context, retry *migrate.Retrier, rep *Report,
 		return nil, err
 	}
 	rep.Fix = &FixReport{}
-	w := pipeline.NewWriter(pipeline.WriterConfig{Target: v.Writer, Transformer: v.Transformer, Retry: retry, Limiter: pacing.NewFixedLimiter(1),
-		DeadLetters: v.DeadLetters, Stats: &pipeline.Stats{}, Defaults: v.Defaults})
+	w := v.Writes.NewWriter(v.Transformer, v.DeadLetters, v.Defaults)
 	var still []pending
 	for _, p := range todo {
 		if !fixable(p.s.kind) {
@@ -107,8 +105,8 @@ func (v *Verifier) removeStray(ctx context.Context, w *pipeline.Writer, fr *FixR
 	if err != nil {
 		return out, fmt.Errorf("fix item %q: %w", p.s.diff.ID, err)
 	}
-	err = w.Do(ctx, key, func(ctx context.Context) (float64, error) {
-		wr, err := v.Writer.Delete(ctx, key, p.s.diff.ID, p.ex.stray.ETag)
+	err = w.Do(ctx, key, func(ctx context.Context, target migrate.Target) (float64, error) {
+		wr, err := target.Delete(ctx, key, p.s.diff.ID, p.ex.stray.ETag)
 		return wr.RU, err
 	})
 	switch {
@@ -139,13 +137,13 @@ func (v *Verifier) copyCurrent(ctx context.Context, w *pipeline.Writer, fr *FixR
 		fr.DeadLettered++
 		return out, w.DeadLetterCollision(c, ex.want.Body)
 	}
-	err := w.Do(ctx, key, func(ctx context.Context) (float64, error) {
+	err := w.Do(ctx, key, func(ctx context.Context, target migrate.Target) (float64, error) {
 		var wr migrate.WriteResult
 		var err error
 		if ex.want == nil {
-			wr, err = v.Writer.Create(ctx, key, c.Result.Item)
+			wr, err = target.Create(ctx, key, c.Result.Item)
 		} else {
-			wr, err = v.Writer.Replace(ctx, key, c.Result.ID, c.Result.Item, ex.want.ETag)
+			wr, err = target.Replace(ctx, key, c.Result.ID, c.Result.Item, ex.want.ETag)
 		}
 		return wr.RU, err
 	})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/pipeline"
 	"github.com/rekey-dev/rekey/transform"
 )
 
@@ -84,8 +85,12 @@ func (c Config) Validate() error {
 type Verifier struct {
 	Source      migrate.Source
 	Target      migrate.Source // read through its change feed, as the source is
-	Writer      migrate.Target // the target, for point reads on recheck and for Fix
+	Writer      migrate.Target // the target, for point reads on recheck
 	Transformer *transform.Transformer
+	// Writes is how Fix writes to the target (pipeline.NewWritePath on
+	// Writer's container): the same flow control, retries and logger as
+	// rekey run. Required with Fix.
+	Writes *pipeline.WritePath
 	// DeadLetters explains differences (collisions, items the target
 	// refused) and is counted in the report; Fix records in it what the
 	// target refuses. May be nil without Fix.
@@ -96,8 +101,11 @@ type Verifier struct {
 	State lease.Store
 	// Defaults, for Fix, records the key defaults of the items it writes.
 	Defaults *migrate.DefaultUses
-	Clock    migrate.Clock
-	Log      *slog.Logger
+	// Clock times the recheck delay and the retries of reads; the real
+	// clock when nil.
+	Clock migrate.Clock
+	// Log receives progress; discarded when nil.
+	Log *slog.Logger
 }
 
 // Verify scans both containers and reports the differences, rechecks them
@@ -112,16 +120,22 @@ func (v *Verifier) Verify(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
-	if v.Clock == nil {
-		v.Clock = migrate.SystemClock{}
+	// Work on a copy: what the caller left unset is defaulted here, not in
+	// the caller's Verifier.
+	vv := *v
+	if vv.Clock == nil {
+		vv.Clock = migrate.SystemClock{}
 	}
-	if v.Log == nil {
-		v.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if vv.Log == nil {
+		vv.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	return vv.verify(ctx, cfg.withDefaults())
+}
+
+func (v *Verifier) verify(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Fix {
-		if v.Writer == nil || v.DeadLetters == nil || v.State == nil {
-			return nil, fmt.Errorf("verify --fix needs the target, the dead letters and the migration's state")
+		if v.Writer == nil || v.Writes == nil || v.DeadLetters == nil || v.State == nil {
+			return nil, fmt.Errorf("verify --fix needs the target, its write path, the dead letters and the migration's state")
 		}
 		if err := migrate.RefuseAfterCutover(ctx, v.State, "verify --fix"); err != nil {
 			return nil, err

@@ -225,3 +225,20 @@ func TestVerifyClassifiesDeadLetteredItems(t *testing.T) {
 		t.Fatalf("after the fix every difference is a dead letter: %+v (dead letters %d)", rep, n)
 	}
 }
+
+// Verify defaults its clock and logger in a copy of the Verifier: the
+// caller's is the same after it as before.
+func TestVerifyLeavesTheVerifierAsGiven(t *testing.T) {
+	r := rig.New(t)
+	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("a", "eu", "t1", 1))
+	r.CopyAll(t)
+	v := r.Verifier()
+	v.Clock = nil
+	before := *v
+	if rep, err := v.Verify(context.Background(), verify.Config{RecheckDelay: -1, Fix: true, TempDir: t.TempDir()}); err != nil || !rep.Clean {
+		t.Fatalf("verify %+v %v", rep, err)
+	}
+	if *v != before {
+		t.Fatalf("Verify changed its Verifier: %+v, was %+v", *v, before)
+	}
+}

@@ -40,6 +40,16 @@ func (m *Target) inject(op string, key migrate.Key, id string) error {
 	return nil
 }
 
+// Definition is a target keyed on /pk.
+func (m *Target) Definition(context.Context) (migrate.Definition, error) {
+	return migrate.Definition{Paths: []string{"/pk"}, Kind: "Hash", Version: 2}, nil
+}
+
+// FeedRanges is one range over the whole EPK space: one physical partition.
+func (m *Target) FeedRanges(context.Context) ([]migrate.FeedRange, error) {
+	return []migrate.FeedRange{{Min: "", Max: "FF"}}, nil
+}
+
 // Put stores an item as given, with a new ETag, which it returns. It does
 // not lock: call it from a Fail hook, which runs under the target's lock.
 func (m *Target) Put(key migrate.Key, id string, body []byte) string {

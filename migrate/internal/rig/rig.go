@@ -15,6 +15,7 @@ import (
 	"github.com/rekey-dev/rekey/migrate"
 	"github.com/rekey-dev/rekey/migrate/deadletter"
 	"github.com/rekey-dev/rekey/migrate/internal/fake"
+	"github.com/rekey-dev/rekey/migrate/pacing"
 	"github.com/rekey-dev/rekey/migrate/pipeline"
 	"github.com/rekey-dev/rekey/migrate/verify"
 	"github.com/rekey-dev/rekey/transform"
@@ -28,6 +29,9 @@ type Rig struct {
 	Dead     *deadletter.FileStore
 	// Clock is verify's and cutover's; the Runner keeps real time.
 	Clock *fake.Clock
+	// Writes is the write path to Dst that the Runner and the Verifier
+	// share: 32 writes in flight, no RU caps, real time.
+	Writes *pipeline.WritePath
 }
 
 // New returns a rig with empty containers and a fresh state, closed when
@@ -56,7 +60,9 @@ func New(t testing.TB) *Rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dead.Close() })
-	return &Rig{Src: fake.NewContainer(), Dst: fake.NewContainer(), Tr: tr, Store: store, Dead: dead, Clock: &fake.Clock{}}
+	dst := fake.NewContainer()
+	writes := pipeline.NewWritePath(dst, pipeline.WritePathConfig{Flow: pacing.Config{Controller: pacing.ControllerFixed}})
+	return &Rig{Src: fake.NewContainer(), Dst: dst, Tr: tr, Store: store, Dead: dead, Clock: &fake.Clock{}, Writes: writes}
 }
 
 // Doc is a source item of the rig.
@@ -87,12 +93,12 @@ func (r *Rig) TargetCopy(t testing.TB, body string) (migrate.Item, bool) {
 // Runner copies on real time: its heartbeats and polls would spin on a
 // fake clock. Tests give it PollInterval 1ms.
 func (r *Rig) Runner() *pipeline.Runner {
-	return &pipeline.Runner{Source: r.Src, Target: r.Dst, Transformer: r.Tr, Store: r.Store, DeadLetters: r.Dead}
+	return &pipeline.Runner{Source: r.Src, Transformer: r.Tr, Store: r.Store, DeadLetters: r.Dead, Writes: r.Writes}
 }
 
 // Verifier verifies on the rig's fake clock.
 func (r *Rig) Verifier() *verify.Verifier {
-	return &verify.Verifier{Source: r.Src, Target: r.Dst, Writer: r.Dst, Transformer: r.Tr, DeadLetters: r.Dead, State: r.Store, Clock: r.Clock}
+	return &verify.Verifier{Source: r.Src, Target: r.Dst, Writer: r.Dst, Writes: r.Writes, Transformer: r.Tr, DeadLetters: r.Dead, State: r.Store, Clock: r.Clock}
 }
 
 // CopyAll runs the migration until every range caught up.
