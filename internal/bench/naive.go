@@ -1,4 +1,4 @@
-package cosmos
+package bench
 
 import (
 	"context"
@@ -17,7 +17,8 @@ import (
 )
 
 // NaiveCopier copies a container the way one would by hand with the SDK and
-// without rekey: a cross-partition query over the source, and workers each
+// without rekey (which is why this package imports the SDK, the one place
+// besides internal/cosmos): a cross-partition query over the source, and workers each
 // doing point UpsertItem calls into the target with the SDK's default
 // client options, that is azcore's default retry policy (a 429 is retried
 // three times, waiting its x-ms-retry-after-ms, then given up) and no
@@ -45,26 +46,17 @@ type NaiveStats struct {
 	RU        float64 // charged by successful upserts
 }
 
-// NewNaiveCopier connects to the account of cfg with the SDK's default
-// options. Only key authentication is supported (it serves the emulator).
-func NewNaiveCopier(cfg Config) (*NaiveCopier, error) {
-	r, err := cfg.resolve()
-	if err != nil {
-		return nil, err
-	}
-	if r.auth != authKey {
-		return nil, errors.New("naive copier: needs an account key")
-	}
-	cred, err := azcosmos.NewKeyCredential(r.key)
+// NewNaiveCopier connects to the account at endpoint with its key over hc
+// (the transport rekey's client uses, so that the two are compared on the
+// same connections) and the SDK's default options otherwise.
+func NewNaiveCopier(endpoint, key string, hc *http.Client) (*NaiveCopier, error) {
+	cred, err := azcosmos.NewKeyCredential(key)
 	if err != nil {
 		return nil, errors.New("account key: not a base64 master key")
 	}
-	n := &NaiveCopier{hc: cfg.HTTPClient, counter: &upsertCounter{}}
-	if n.hc == nil {
-		n.hc = newHTTPClient(cfg.Insecure, cfg.MaxIdleConnsPerHost)
-	}
-	n.az, err = azcosmos.NewClientWithKey(r.endpoint.String(), cred, &azcosmos.ClientOptions{ClientOptions: azcore.ClientOptions{
-		Transport: transport{n.hc},
+	n := &NaiveCopier{hc: hc, counter: &upsertCounter{}}
+	n.az, err = azcosmos.NewClientWithKey(endpoint, cred, &azcosmos.ClientOptions{ClientOptions: azcore.ClientOptions{
+		Transport: hc,
 		// Retry is left at its zero value: azcore's defaults.
 		PerRetryPolicies: []policy.Policy{n.counter},
 	}})
@@ -82,10 +74,10 @@ func (n *NaiveCopier) Close() {
 
 // Copy reads every item of src and upserts convert(item) into dst with
 // workers goroutines, until the source is exhausted or ctx ends. convert
-// returns the item's target key and body. written, when not nil, counts
+// returns the item's target key, as the SDK takes it, and body. written, when not nil, counts
 // the items written as they are, for progress. It returns an error only
 // when the source cannot be read or ctx ends.
-func (n *NaiveCopier) Copy(ctx context.Context, src, dst migrate.ContainerRef, workers int, convert func(item []byte) (migrate.Key, []byte, error), written *atomic.Int64) (NaiveStats, error) {
+func (n *NaiveCopier) Copy(ctx context.Context, src, dst migrate.ContainerRef, workers int, convert func(item []byte) (azcosmos.PartitionKey, []byte, error), written *atomic.Int64) (NaiveStats, error) {
 	srcC, err := n.az.NewContainer(src.Database, src.Container)
 	if err != nil {
 		return NaiveStats{}, err
@@ -107,11 +99,7 @@ func (n *NaiveCopier) Copy(ctx context.Context, src, dst migrate.ContainerRef, w
 		go func() {
 			defer wg.Done()
 			for item := range items {
-				key, body, err := convert(item)
-				var pk azcosmos.PartitionKey
-				if err == nil {
-					pk, err = partitionKey(key)
-				}
+				pk, body, err := convert(item)
 				if err == nil {
 					var resp azcosmos.ItemResponse
 					resp, err = dstC.UpsertItem(ctx, pk, body, nil)

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"encoding/json"
@@ -8,16 +8,16 @@ import (
 	"text/tabwriter"
 )
 
-// benchReport is what `rekey bench` prints.
-type benchReport struct {
-	Options     benchOptions  `json:"-"`
-	Endpoint    string        `json:"-"`
-	SeedSeconds float64       `json:"seedSeconds"`
-	Results     []benchResult `json:"results"`
+// Report is what `rekey bench` prints: each writer's Result.
+type Report struct {
+	Options     Options  `json:"-"`
+	Endpoint    string   `json:"-"`
+	SeedSeconds float64  `json:"seedSeconds"`
+	Results     []Result `json:"results"`
 }
 
-// benchResult is one writer's run.
-type benchResult struct {
+// Result is one writer's run.
+type Result struct {
 	Writer        string  `json:"writer"`
 	Written       int64   `json:"written"`  // items the writer reports written
 	InTarget      int64   `json:"inTarget"` // items the target holds after
@@ -29,9 +29,9 @@ type benchResult struct {
 	MaxRU         float64 `json:"maxRU,omitempty"`
 	// Overall is the whole run; Steady leaves out the first and last 10%
 	// of the items (SteadyFromSamples false: too short to tell).
-	Overall           benchFigures `json:"overall"`
-	Steady            benchFigures `json:"steady"`
-	SteadyFromSamples bool         `json:"steadyFromSamples"`
+	Overall           Figures `json:"overall"`
+	Steady            Figures `json:"steady"`
+	SteadyFromSamples bool    `json:"steadyFromSamples"`
 	// ClientRequests and ClientThrottled are the writer's own count of its
 	// requests to the target and their 429s.
 	ClientRequests  int64   `json:"clientRequests"`
@@ -42,8 +42,8 @@ type benchResult struct {
 	PeakRSSKind     string  `json:"peakRSSKind"`
 }
 
-// benchFigures are a window's figures, from the emulator's counters.
-type benchFigures struct {
+// Figures are a window's figures, from the emulator's counters.
+type Figures struct {
 	Seconds     float64 `json:"seconds"`
 	ItemsPerSec float64 `json:"itemsPerSec"`
 	RUPerSec    float64 `json:"ruPerSec"`
@@ -62,8 +62,8 @@ type benchFigures struct {
 	Efficiency float64 `json:"efficiency"`
 }
 
-func (w window) figures(r benchResult) benchFigures {
-	f := benchFigures{Seconds: w.seconds, ItemsPerSec: w.itemsPerSec, RUPerSec: w.ruPerSec,
+func (w window) figures(r Result) Figures {
+	f := Figures{Seconds: w.seconds, ItemsPerSec: w.itemsPerSec, RUPerSec: w.ruPerSec,
 		Requests: w.requests, Throttled: w.throttled, Hottest: w.hottest, UsableRU: w.usableRU}
 	if r.ProvisionedRU > 0 {
 		f.Utilisation = w.ruPerSec / r.ProvisionedRU
@@ -80,7 +80,8 @@ func (w window) figures(r benchResult) benchFigures {
 	return f
 }
 
-func (rep *benchReport) write(w io.Writer, format string) error {
+// Write prints the report as text (a table) or as JSON (format "json").
+func (rep *Report) Write(w io.Writer, format string) error {
 	if format == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -90,53 +91,53 @@ func (rep *benchReport) write(w io.Writer, format string) error {
 			TargetRU int     `json:"targetRU"`
 			MaxRU    float64 `json:"maxRU"`
 			Skew     float64 `json:"skew"`
-			*benchReport
-		}{rep.Options.items, rep.Options.itemSize, rep.Options.targetRU, rep.Options.maxRU, rep.Options.skew, rep})
+			*Report
+		}{rep.Options.Items, rep.Options.ItemSize, rep.Options.TargetRU, rep.Options.MaxRU, rep.Options.Skew, rep})
 	}
 	o := rep.Options
 	capText := "none"
-	if o.maxRU > 0 {
-		capText = fmt.Sprintf("%.0f RU/s", o.maxRU)
+	if o.MaxRU > 0 {
+		capText = fmt.Sprintf("%.0f RU/s", o.MaxRU)
 	}
 	parts := 0
 	if len(rep.Results) > 0 {
 		parts = rep.Results[0].Partitions
 	}
 	fmt.Fprintf(w, "rekey bench: %d items of %d bytes; targets of %d RU/s over %d partitions; skew %.2f; rekey --max-ru %s; source seeded in %.1fs\n\n",
-		o.items, o.itemSize, o.targetRU, parts, o.skew, capText, rep.SeedSeconds)
+		o.Items, o.ItemSize, o.TargetRU, parts, o.Skew, capText, rep.SeedSeconds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	row := func(name string, cell func(r benchResult) string) {
+	row := func(name string, cell func(r Result) string) {
 		cells := []string{name}
 		for _, r := range rep.Results {
 			cells = append(cells, cell(r))
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
 	}
-	row("", func(r benchResult) string { return r.Writer })
-	row("items in target", func(r benchResult) string { return fmt.Sprint(r.InTarget) })
-	row("items lost", func(r benchResult) string { return fmt.Sprint(r.Lost) })
-	row("seconds", func(r benchResult) string { return fmt.Sprintf("%.1f", r.Seconds) })
-	row("items/s", func(r benchResult) string { return fmt.Sprintf("%.0f", r.ItemsPerSec) })
-	row("items/s, steady", func(r benchResult) string { return fmt.Sprintf("%.0f", r.Steady.ItemsPerSec) })
-	row("target RU/s, steady", func(r benchResult) string { return fmt.Sprintf("%.0f", r.Steady.RUPerSec) })
-	row("utilisation, steady", func(r benchResult) string { return fmt.Sprintf("%.3f", r.Steady.Utilisation) })
-	row("utilisation, overall", func(r benchResult) string { return fmt.Sprintf("%.3f", r.Overall.Utilisation) })
-	if o.maxRU > 0 {
-		row("RU/s over --max-ru, steady", func(r benchResult) string { return fmt.Sprintf("%.3f", r.Steady.CapUse) })
-		row("RU/s over --max-ru, overall", func(r benchResult) string { return fmt.Sprintf("%.3f", r.Overall.CapUse) })
+	row("", func(r Result) string { return r.Writer })
+	row("items in target", func(r Result) string { return fmt.Sprint(r.InTarget) })
+	row("items lost", func(r Result) string { return fmt.Sprint(r.Lost) })
+	row("seconds", func(r Result) string { return fmt.Sprintf("%.1f", r.Seconds) })
+	row("items/s", func(r Result) string { return fmt.Sprintf("%.0f", r.ItemsPerSec) })
+	row("items/s, steady", func(r Result) string { return fmt.Sprintf("%.0f", r.Steady.ItemsPerSec) })
+	row("target RU/s, steady", func(r Result) string { return fmt.Sprintf("%.0f", r.Steady.RUPerSec) })
+	row("utilisation, steady", func(r Result) string { return fmt.Sprintf("%.3f", r.Steady.Utilisation) })
+	row("utilisation, overall", func(r Result) string { return fmt.Sprintf("%.3f", r.Overall.Utilisation) })
+	if o.MaxRU > 0 {
+		row("RU/s over --max-ru, steady", func(r Result) string { return fmt.Sprintf("%.3f", r.Steady.CapUse) })
+		row("RU/s over --max-ru, overall", func(r Result) string { return fmt.Sprintf("%.3f", r.Overall.CapUse) })
 	}
-	row("429 share, steady", func(r benchResult) string { return pct(r.Steady.Share429) })
-	row("429 share, overall", func(r benchResult) string { return pct(r.Overall.Share429) })
-	row("requests (429s), overall", func(r benchResult) string {
+	row("429 share, steady", func(r Result) string { return pct(r.Steady.Share429) })
+	row("429 share, overall", func(r Result) string { return pct(r.Overall.Share429) })
+	row("requests (429s), overall", func(r Result) string {
 		return fmt.Sprintf("%d (%d)", r.Overall.Requests, r.Overall.Throttled)
 	})
-	if o.skew > 0 {
-		row("hottest partition / budget", func(r benchResult) string { return fmt.Sprintf("%.3f", r.Steady.Hottest) })
-		row("usable RU/s with these keys", func(r benchResult) string { return fmt.Sprintf("%.0f", r.Steady.UsableRU) })
-		row("RU/s over usable, steady", func(r benchResult) string { return fmt.Sprintf("%.3f", r.Steady.Efficiency) })
+	if o.Skew > 0 {
+		row("hottest partition / budget", func(r Result) string { return fmt.Sprintf("%.3f", r.Steady.Hottest) })
+		row("usable RU/s with these keys", func(r Result) string { return fmt.Sprintf("%.0f", r.Steady.UsableRU) })
+		row("RU/s over usable, steady", func(r Result) string { return fmt.Sprintf("%.3f", r.Steady.Efficiency) })
 	}
-	row("client CPU s / 10k items", func(r benchResult) string { return fmt.Sprintf("%.2f", r.CPUPer10kItems) })
-	row("peak RSS, MB", func(r benchResult) string { return fmt.Sprintf("%.0f", r.PeakRSSMB) })
+	row("client CPU s / 10k items", func(r Result) string { return fmt.Sprintf("%.2f", r.CPUPer10kItems) })
+	row("peak RSS, MB", func(r Result) string { return fmt.Sprintf("%.0f", r.PeakRSSMB) })
 	if err := tw.Flush(); err != nil {
 		return err
 	}

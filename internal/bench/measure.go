@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -15,9 +15,9 @@ import (
 	"github.com/rekey-dev/rekey/internal/emulator"
 )
 
-// benchSample is the target container's counters at one moment, with the
+// snapshot is the target container's counters at one moment, with the
 // items the writer under test had written by then.
-type benchSample struct {
+type snapshot struct {
 	at       time.Time
 	written  int64
 	ru       float64
@@ -30,12 +30,12 @@ type benchSample struct {
 // sampler polls the emulator's metrics of one container while a writer
 // runs.
 type sampler struct {
-	emu      *benchEmulator
+	emu      *emulatorProcess
 	db, coll string
 	written  func() int64
 
 	mu      sync.Mutex
-	samples []benchSample
+	samples []snapshot
 }
 
 // run samples every interval until ctx ends, then once more.
@@ -58,7 +58,7 @@ func (s *sampler) sample(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	smp := benchSample{at: time.Now(), written: s.written(), ru: m.RU, requests: m.Requests, throttle: m.Throttled}
+	smp := snapshot{at: time.Now(), written: s.written(), ru: m.RU, requests: m.Requests, throttle: m.Throttled}
 	for _, p := range m.Partitions {
 		smp.partRU = append(smp.partRU, p.RU)
 		smp.budget = p.BudgetRU
@@ -79,7 +79,7 @@ type window struct {
 	itemsPerSec float64
 }
 
-func between(a, b benchSample) window {
+func between(a, b snapshot) window {
 	w := window{seconds: b.at.Sub(a.at).Seconds()}
 	if w.seconds <= 0 {
 		return w
