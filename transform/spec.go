@@ -5,7 +5,8 @@ import (
 	"strings"
 )
 
-// Limits of the service that a transformed item must respect.
+// Limits of the service that a transformed item must respect
+// (docs/cosmos-service.md#limits).
 const (
 	// MaxKeys is the number of paths of a hierarchical (MultiHash) key.
 	MaxKeys = 3

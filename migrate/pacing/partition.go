@@ -16,7 +16,7 @@ import (
 // runs at about the lowest pace of the partitions, and a deep sawtooth on
 // one partition idles the others. The partition's burst capacity absorbs the probe
 // past its budget, so the 429s stay far below the 1-5% the service calls
-// healthy (troubleshoot-request-rate-too-large.md).
+// healthy (docs/cosmos-service.md#throttling).
 const (
 	// paceWindow is how often a partition's pace is re-evaluated for an
 	// increase.
@@ -53,7 +53,7 @@ const (
 	// smallest container's 400 RU/s, below which a storm of 429s that
 	// slowing down does not cure (a throughput bucket, a fault) would only
 	// stall the copy; and a physical partition serves at most 10,000 RU/s
-	// (COSMOS-FACTS.md), while a stale partition map may lump a split parent's
+	// (docs/cosmos-service.md#limits), while a stale partition map may lump a split parent's
 	// children together.
 	minPartitionRU = 100
 	maxPartitionRU = 40_000

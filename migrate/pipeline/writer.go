@@ -12,7 +12,7 @@ import (
 	"github.com/rekey-dev/rekey/transform"
 )
 
-// Batch limits of the service (transactional-batch.md).
+// Batch limits of the service (docs/cosmos-service.md#transactional-batches).
 const (
 	maxBatchOps   = 100
 	maxBatchBytes = 2*1024*1024 - 64*1024 // 2 MB, less room for the batch envelope

@@ -12,7 +12,8 @@ import (
 	"github.com/rekey-dev/rekey/transform"
 )
 
-// Service figures a plan rests on (COSMOS-FACTS.md).
+// Service figures a plan rests on (docs/cosmos-service.md: partitions and
+// throughput, limits, charges).
 const (
 	ruPerNewPartition   = 6000     // a new container gets a partition per 6,000 RU/s
 	logicalPartitionMax = 20 << 30 // 20 GB per logical partition

@@ -82,7 +82,7 @@ func (g *genSource) ReadChanges(_ context.Context, req migrate.ChangeRequest) (m
 // (garbage included), the peak live heap (what the last GC kept) and the
 // process's peak RSS:
 //
-//	REKEY_VERIFY_ITEMS=1000000 go test -run '^$' -bench BenchmarkVerify -benchtime 1x ./migrate/
+//	REKEY_VERIFY_ITEMS=1000000 go test -run '^$' -bench BenchmarkVerify -benchtime 1x ./migrate/verify/
 func BenchmarkVerify(b *testing.B) {
 	n := 100_000
 	if s := os.Getenv("REKEY_VERIFY_ITEMS"); s != "" {
@@ -145,7 +145,7 @@ func BenchmarkVerify(b *testing.B) {
 // and the live heap after a GC while they are held). whole-buckets compares
 // each of the 64 buckets whole, as verify did before buckets were split:
 //
-//	REKEY_VERIFY_ITEMS=4000000 go test -run '^$' -bench BenchmarkVerifyCompare -benchtime 1x ./migrate/
+//	REKEY_VERIFY_ITEMS=4000000 go test -run '^$' -bench BenchmarkVerifyCompare -benchtime 1x ./migrate/verify/
 func BenchmarkVerifyCompare(b *testing.B) {
 	n := 1_000_000
 	if s := os.Getenv("REKEY_VERIFY_ITEMS"); s != "" {
