@@ -73,6 +73,7 @@ func (e *Emulator) executeBulk(w http.ResponseWriter, rc *requestContext, c *con
 	db, coll, _ := e.faultScope(rc)
 
 	c.mu.Lock()
+	c.sweepExpired()
 	p, serr := c.feedScope(rangeID, nil)
 	if serr != nil {
 		c.mu.Unlock()

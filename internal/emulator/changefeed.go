@@ -52,6 +52,7 @@ func (e *Emulator) readChangeFeed(w http.ResponseWriter, rc *requestContext, c *
 	}
 
 	c.mu.Lock()
+	c.sweepExpired()
 	p, serr := c.feedScope(rc.header("x-ms-documentdb-partitionkeyrangeid"), pk)
 	if serr != nil {
 		c.mu.Unlock()

@@ -28,7 +28,7 @@
 //	queryitems.go, query.go  queries over items and over metadata
 //	queryplan.go             query plans (PartitionedQueryExecutionInfo) and the 400/1004 that carries one
 //	epkheaders.go            x-ms-start-epk / x-ms-end-epk windows on feeds and queries
-//	avad.go                  the all-versions-and-deletes change feed
+//	avad.go                  the all-versions-and-deletes change feed and its retention
 //	changefeed.go            latest-version change feed
 //	pkranges.go              /pkranges
 //	offer.go                 offers: throughput read and replace
@@ -48,6 +48,7 @@
 // Physics (what makes it behave like a loaded service):
 //
 //	cost.go                  request charges
+//	ttl.go                   time to live: expiry of items, recorded as deletes
 //	throttle.go              per-partition RU budgets and 429s
 //	throughput.go, split.go  throughput changes and partition splits
 //	metrics.go               per-container and per-partition counters

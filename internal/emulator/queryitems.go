@@ -95,6 +95,7 @@ func (e *Emulator) queryItems(w http.ResponseWriter, rc *requestContext, c *cont
 	shape := b.Query().Shape()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.sweepExpired()
 	scope, named, err := c.scopeFromHeaders(rc)
 	if err != nil {
 		return err
@@ -128,6 +129,7 @@ func (e *Emulator) readItemFeed(w http.ResponseWriter, rc *requestContext, c *co
 	b, _ := q.Bind(nil)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.sweepExpired()
 	scope, named, err := c.scopeFromHeaders(rc)
 	if err != nil {
 		return err
