@@ -147,13 +147,20 @@ func (s *FileStore) ReadMeta(ctx context.Context) (Meta, error) {
 	return s.readMeta()
 }
 
-// UpdateMeta replaces the recorded meta.
+// UpdateMeta replaces the recorded meta, keeping the recorded DefaultUses.
 func (s *FileStore) UpdateMeta(ctx context.Context, m Meta) error {
 	if err := s.check(ctx, true); err != nil {
 		return fmt.Errorf("update state: %w", err)
 	}
 	s.metaMu.Lock()
 	defer s.metaMu.Unlock()
+	rec, err := s.readMeta()
+	switch {
+	case err == nil:
+		m.DefaultsUsed = MergeDefaultUses(rec.DefaultsUsed, m.DefaultsUsed)
+	case !errors.Is(err, ErrNoMeta):
+		return fmt.Errorf("update state: %w", err)
+	}
 	return s.writeMeta(m)
 }
 

@@ -105,6 +105,20 @@ type Meta struct {
 	CreatedAt time.Time `json:"createdAt"`
 	// Cutover is set once `rekey cutover` recorded a clean switch.
 	Cutover *Cutover `json:"cutover,omitempty"`
+	// DefaultsUsed lists the placeholder defaults that keys of items
+	// written to the target were built with, recorded before the writes.
+	// It only grows: UpdateMeta keeps every use already recorded.
+	DefaultsUsed []DefaultUse `json:"defaultsUsed,omitempty"`
+}
+
+// DefaultUse records that items were written with a key built from a
+// placeholder's default: placeholder Placeholder (from 0) of the template
+// of key Key (from 0) of the key spec, which reads Field and had Default.
+type DefaultUse struct {
+	Key         int    `json:"key"`
+	Placeholder int    `json:"placeholder"`
+	Field       string `json:"field"`
+	Default     string `json:"default"`
 }
 
 // StartTime is where the migration's change feeds start: the zero time for
@@ -137,7 +151,8 @@ type Store interface {
 	Init(ctx context.Context, m Meta) (Meta, error)
 	// ReadMeta returns the recorded meta; ErrNoMeta when there is none.
 	ReadMeta(ctx context.Context) (Meta, error)
-	// UpdateMeta replaces the recorded meta.
+	// UpdateMeta replaces the recorded meta, keeping every DefaultUse
+	// already recorded (m's list is merged into the stored one).
 	UpdateMeta(ctx context.Context, m Meta) error
 	// List returns every lease, ordered by Range.Min.
 	List(ctx context.Context) ([]Lease, error)

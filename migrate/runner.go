@@ -81,6 +81,9 @@ var ErrStopped = errors.New("migration stopped")
 // without Shared) stops every range the same way and is returned, naming
 // its range, within ShutdownTimeout.
 func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
+	if err := refuseAfterCutover(ctx, r.Store, "run"); err != nil {
+		return Summary{}, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return Summary{}, err
 	}
@@ -119,6 +122,7 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	w := &writer{
 		dst: r.Target, tr: r.Transformer, limit: r.Limiter, budget: r.TargetBudget,
 		dead: r.DeadLetters, stats: r.Stats, retry: r.retrier(cfg),
+		defaults: NewDefaultUses(r.Store, r.Transformer),
 	}
 	run := &run{
 		Runner: r, cfg: cfg, w: w, startFrom: startFrom,
@@ -164,9 +168,13 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	if serr := r.DeadLetters.Sync(); err == nil && serr != nil {
 		err = serr
 	}
+	dead, cerr := r.DeadLetters.Count()
+	if err == nil && cerr != nil {
+		err = fmt.Errorf("count dead letters: %w", cerr)
+	}
 	sum := Summary{
 		Stats:       r.Stats.Snapshot(),
-		DeadLetters: r.DeadLetters.Count(),
+		DeadLetters: dead,
 		CaughtUp:    run.caughtUp(),
 		Interrupted: ctx.Err() != nil,
 		Ranges:      int(run.started.Load()),

@@ -46,6 +46,9 @@ type writer struct {
 	budget *Budget
 	dead   DeadLetterStore
 	stats  *Stats
+	// defaults records in the state the key defaults items use, before
+	// they are written; nil: no state to record them in.
+	defaults *DefaultUses
 }
 
 // writePage writes every change durably or dead-letters it, and returns the
@@ -53,9 +56,17 @@ type writer struct {
 // before every request and may hold it back or refuse it (the range's lease
 // hold, lease.Hold.Fence): a page whose lease was lost writes nothing more.
 // It returns an error only when the run must stop: the context ended, the
-// fence refused, a transient failure outlasted its retries, or the target
-// refused the credentials.
+// fence refused, a transient failure outlasted its retries, the target
+// refused the credentials, or the key defaults the page uses could not be
+// recorded in the state (then nothing is written).
 func (w *writer) writePage(ctx context.Context, changes []change, fence func(context.Context) error) (float64, error) {
+	var used transform.DefaultSet
+	for i := range changes {
+		used |= changes[i].res.DefaultsUsed
+	}
+	if err := w.defaults.Record(ctx, used); err != nil {
+		return 0, err
+	}
 	var ru atomicFloat
 	pw := &pageWriter{writer: w, ru: &ru, fence: fence}
 	groups := map[string][]*change{}

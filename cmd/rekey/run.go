@@ -215,6 +215,9 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	stopProgress := progress.start(ctx)
 	sum, err := r.Run(ctx, cfg)
 	stopProgress()
+	if errors.Is(err, migrate.ErrCutOver) {
+		return exitFor(err)
+	}
 	printSummary(cmd.OutOrStdout(), sum, mg.dead.Where())
 	switch {
 	case err != nil:
@@ -225,9 +228,13 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	return nil
 }
 
-// exitFor maps an error to its exit code: 2 for usage and configuration, 1
-// for anything that failed while working.
+// exitFor maps an error to its exit code: 2 for usage and configuration and
+// for a writing command refused after a cutover, 1 for anything that failed
+// while working.
 func exitFor(err error) error {
+	if errors.Is(err, migrate.ErrCutOver) {
+		return withExitCode(ExitError, err)
+	}
 	if errors.Is(err, errUsage) {
 		return withExitCode(ExitError, errors.New(strings.TrimPrefix(err.Error(), errUsage.Error()+": ")))
 	}

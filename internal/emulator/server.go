@@ -107,10 +107,14 @@ func Start(opts ServerOptions) (*Server, error) {
 		scheme = "https"
 	}
 	s.endpoint = fmt.Sprintf("%s://%s:%d/", scheme, host, port)
+	var computeTLS *tls.Config
+	if s.srv.TLSConfig != nil {
+		computeTLS = s.srv.TLSConfig.Clone() // ServeTLS adjusts its server's config: one each
+	}
 	go s.serve(s.srv, ln, s.done)
 	if computeLn != nil {
 		c := &listener{done: make(chan struct{})}
-		c.srv = &http.Server{Handler: emu.ComputeHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: s.srv.ErrorLog, TLSConfig: s.srv.TLSConfig}
+		c.srv = &http.Server{Handler: emu.ComputeHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: s.srv.ErrorLog, TLSConfig: computeTLS}
 		chost := "127.0.0.1"
 		if h, _, err := net.SplitHostPort(opts.ComputeAddr); err == nil && h == "localhost" {
 			chost = "localhost"
