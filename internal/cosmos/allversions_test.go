@@ -18,6 +18,10 @@ import (
 
 var everythingRange = migrate.FeedRange{Min: "", Max: "FF"}
 
+// resourceCollections is the resource type of containers, which tests
+// create and replace with raw requests.
+const resourceCollections = "colls"
+
 // allVersionsContainer creates db/id with a change feed policy keeping
 // versions for retention minutes, ru RU/s and the extra properties given
 // (defaultTtl, ...). azcosmos v1.5.0 has no change feed policy, so the

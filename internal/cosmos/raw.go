@@ -54,7 +54,6 @@ const (
 	headerCapabilities   = "x-ms-cosmos-sdk-supportedcapabilities"
 	headerPriority       = "x-ms-cosmos-priority-level"
 	headerRequestCharge  = "x-ms-request-charge"
-	headerContinuation   = "x-ms-continuation"
 	headerMaxItemCount   = "x-ms-max-item-count"
 	headerRangeID        = "x-ms-documentdb-partitionkeyrangeid"
 	headerAIM            = "A-IM"
@@ -62,11 +61,9 @@ const (
 	headerETag           = "etag"
 	headerStartEPK       = "x-ms-start-epk"
 	headerEndEPK         = "x-ms-end-epk"
-	headerContentType    = "Content-Type"
 	jsonContentType      = "application/json"
 	resourceDocs         = "docs"
 	resourcePKRanges     = "pkranges"
-	resourceCollections  = "colls"
 	priorityHeaderLow    = "Low"
 	priorityHeaderHigh   = "High"
 	headerValueIncrement = "Incremental Feed"
@@ -102,7 +99,6 @@ type rawResponse struct {
 type rawPipeline struct {
 	pl       runtime.Pipeline
 	endpoint *url.URL
-	priority string // x-ms-cosmos-priority-level value
 }
 
 // newRawPipeline builds the raw pipeline over hc with the authentication
@@ -121,7 +117,7 @@ func newRawPipeline(endpoint *url.URL, hc *http.Client, auth policy.Policy, prio
 		PerCall:  []policy.Policy{defaultHeaders{priority: prio, now: time.Now}},
 		PerRetry: []policy.Policy{auth},
 	}, opts)
-	return &rawPipeline{pl: pl, endpoint: endpoint, priority: prio}
+	return &rawPipeline{pl: pl, endpoint: endpoint}
 }
 
 // defaultHeaders sets the headers azcosmos sets on every request; the
