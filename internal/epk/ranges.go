@@ -12,8 +12,8 @@ const (
 	// below (or equal to, see Compare) every EPK.
 	MinEPK = ""
 	// MaxEPK is the exclusive top of every version's space. Version 2 EPKs
-	// start with a digit 0-3 and version 1 EPKs with 24 zeros, so every EPK
-	// Hash returns compares below it.
+	// start with a digit 0-3 and version 1 EPKs with "05" (a number
+	// component), so every EPK Hash returns compares below it.
 	MaxEPK = "FF"
 )
 
