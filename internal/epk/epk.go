@@ -155,7 +155,7 @@ var undefinedKey = []any{Undefined{}}
 //     32 digits per component given (a prefix gives the prefix's EPK);
 //   - version 1: the binary encoding of MurmurHash3-x86-32 (seed 0) of the
 //     truncated key, as a number component, followed by the binary encoding
-//     of the truncated key (v1.go), in uppercase hex: 16 to 224 digits,
+//     of the truncated key (v1.go), in uppercase hex: at most 218 digits,
 //     starting "05".
 //
 // values are the key's components in path order, each a string, float64,

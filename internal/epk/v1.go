@@ -47,9 +47,11 @@ const (
 	maxStringBytes = 100
 )
 
-// maxEPKLenV1 is the longest version 1 EPK in hex digits: a number component
-// of at most 10 bytes (the hash) and a string component of at most 102.
-const maxEPKLenV1 = 2 * (10 + 102)
+// maxEPKLenV1 is the longest version 1 EPK in hex digits: the hash, a whole
+// number below 2^32, takes at most 7 bytes as a number component (marker,
+// first byte, five 7-bit chunks for its 43 significant payload bits), and a
+// key component at most 102 (a string cut after 101 bytes).
+const maxEPKLenV1 = 2 * (7 + 102)
 
 // truncateV1 returns c truncated as the service truncates a version 1 key
 // component: a string to its first 100 UTF-16 code units. When the cut falls
