@@ -23,6 +23,14 @@ const (
 // zero-padded form, which hierarchical (MultiHash) partition key ranges mix.
 // It returns -1, 0 or +1.
 //
+// Version 1 EPKs vary in length (a number-encoded hash, then the key). The
+// number encoding is prefix-free and order-preserving, so the key after a
+// hash never reorders two hashes and every EPK of a hash sorts at or after
+// the boundary written as that hash. The service compares them ordinally;
+// the two orders differ only for a string and itself followed by '0's (a
+// boundary B and B+"00", the undefined key hashing exactly to B), which both
+// place in the range that starts at B.
+//
 // For strings of hex digits this is exactly the SDK's CompareEPK. It is a
 // total preorder on all strings: Compare(a, b) == 0 exactly when a and b are
 // equal once trailing '0's are trimmed. "" (MinEPK) is the minimum of all hex

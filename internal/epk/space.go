@@ -223,10 +223,11 @@ func Width(v Version, r Range) (*big.Int, error) {
 // Boundaries fall on whole values of the space: a min that lies above its
 // value (see parseEPK) is rounded up and such a max rounded down, so a range
 // inside one first-level MultiHash key, or inside one version 1 hash, cannot
-// be split and is reported as too narrow. parts == 1 returns an empty slice. Errors wrap ErrUnsupportedVersion,
-// ErrInvalidEPK (a malformed bound, or one outside the space) or
-// ErrInvalidSplit (parts outside 1..MaxParts, min not below max, or fewer
-// than parts values between them); SplitPoints never panics.
+// be split and is reported as too narrow. parts == 1 returns an empty slice.
+// Errors wrap ErrUnsupportedVersion, ErrInvalidEPK (a malformed bound, or one
+// outside the space) or ErrInvalidSplit (parts outside 1..MaxParts, min not
+// below max, or fewer than parts values between them); SplitPoints never
+// panics.
 func SplitPoints(v Version, min, max string, parts int) ([]string, error) {
 	if err := v.Validate(); err != nil {
 		return nil, fmt.Errorf("split [%q, %q): %w", min, max, err)
@@ -242,8 +243,8 @@ func SplitPoints(v Version, min, max string, parts int) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("split [%q, %q): max: %w", min, max, err)
 	}
-	// Compare the bounds with "FF" replaced by the top's digits, so that the
-	// string order is the numeric order (both read short strings as padded).
+	// Compare the bounds with "FF" replaced by the top written as a
+	// boundary, so that the string order is the numeric order.
 	if Compare(canonical(v, min), canonical(v, max)) >= 0 {
 		return nil, fmt.Errorf("split [%q, %q): %w: min is not below max", min, max, ErrInvalidSplit)
 	}
