@@ -27,8 +27,13 @@ type Options struct {
 	// Admin enables the admin API under /admin/ (metrics and fault
 	// injection), unauthenticated, for loopback tests and demos.
 	Admin bool
-	// Clock is the time RU budgets refill by; time.Now when nil. Tests pass
-	// a manual clock to make throttling deterministic.
+	// Clock is the account's time; time.Now when nil. RU budgets refill by
+	// it, resources' _ts and the change feed's modification times come from
+	// it, items expire by it (ttl.go), the all-versions feed's retention
+	// counts by it.
+	// Tests pass a manual clock to make throttling, expiry and retention
+	// deterministic. The x-ms-date of a master-key signature is checked
+	// against the wall clock, which the client signs with.
 	Clock func() time.Time
 	// Gateway is how ServeHTTP decodes item ids in request paths: the
 	// service's current compute gateway (the zero value) or the old routing
@@ -66,7 +71,7 @@ type Emulator struct {
 	log        *slog.Logger
 	store      *store
 	faults     faults
-	now        func() time.Time // the clock RU budgets refill by
+	now        func() time.Time // the account's clock (Options.Clock)
 	admin      bool
 	gateway    Gateway // what ServeHTTP does; see Options.Gateway
 }
@@ -96,7 +101,7 @@ func New(opts Options) (*Emulator, error) {
 		key:        key,
 		splitDelay: opts.SplitDelay,
 		log:        logger,
-		store:      newStore(),
+		store:      newStore(clock),
 		now:        clock,
 		admin:      opts.Admin,
 		gateway:    opts.Gateway,
