@@ -148,27 +148,22 @@ func (i *EntraIssuer) sign(claims entraClaims) (string, error) {
 // as Entra answers a service principal: a token for principal
 // (EntraPrincipal when empty) whose audience is the requested scope
 // without "/.default", valid EntraTokenLifetime from the account clock's
-// now. Give it to azcosmos.NewClient or to rekey's cosmos.Config.
+// now. Give it to azcosmos.NewClient or to rekey's cosmos.Config. The
+// token's ExpiresOn is on the account clock too: with a manual clock behind
+// the wall clock, azcore finds every token expired and asks for a new one
+// per request, which the credential mints at once.
 func (i *EntraIssuer) Credential(principal string) *EntraCredential {
-	return &EntraCredential{issuer: i, principal: principal, lifetime: EntraTokenLifetime}
+	return &EntraCredential{issuer: i, principal: principal}
 }
 
 // EntraCredential is the azcore.TokenCredential of EntraIssuer.Credential.
 type EntraCredential struct {
 	issuer    *EntraIssuer
 	principal string
-	lifetime  time.Duration
 	requests  atomic.Int64
 }
 
 var _ azcore.TokenCredential = (*EntraCredential)(nil)
-
-// WithLifetime returns a credential like c whose tokens are valid for d, so
-// a test can make a client renew its token (d under the SDK's 5-minute
-// refresh margin) or hold one that expires.
-func (c *EntraCredential) WithLifetime(d time.Duration) *EntraCredential {
-	return &EntraCredential{issuer: c.issuer, principal: c.principal, lifetime: d}
-}
 
 // GetToken mints a token for the one scope of opts, which must end in
 // "/.default" as Entra requires of a client-credentials request.
@@ -181,7 +176,7 @@ func (c *EntraCredential) GetToken(ctx context.Context, opts policy.TokenRequest
 	}
 	c.requests.Add(1)
 	now := c.issuer.now()
-	exp := now.Add(c.lifetime)
+	exp := now.Add(EntraTokenLifetime)
 	tok, err := c.issuer.Mint(EntraToken{
 		Audience:  strings.TrimSuffix(opts.Scopes[0], "/.default"),
 		Principal: c.principal,

@@ -27,9 +27,13 @@ const (
 	subStatusRbacOperationNotSupported     = 5300 // 403: a management operation
 	subStatusRbacUnauthorizedMetadata      = 5301 // 403: no readMetadata
 	subStatusRbacUnauthorizedNameBasedData = 5302 // 403: no data action for the request
-	authBlockedPrefix                      = "Request blocked by Auth " + accountName + " : "
-	entraDateLayout                        = "1/2/2006 3:04:05 PM" // .NET's invariant DateTime, as the service's messages print it
-	entraLearnMore                         = "Learn more: https://aka.ms/cosmos-native-rbac."
+)
+
+// Parts of the service's Entra ID error messages.
+const (
+	authBlockedPrefix = "Request blocked by Auth " + accountName + " : "
+	entraDateLayout   = "1/2/2006 3:04:05 PM" // .NET's invariant DateTime, as the service's messages print it
+	entraLearnMore    = "Learn more: https://aka.ms/cosmos-native-rbac."
 )
 
 // entraIdentity is who a valid token speaks for.
