@@ -72,9 +72,16 @@ type Report struct {
 // drains, waits and verifies again, until the timeout. It records the
 // cutover in the state only after a verify, across which the source did
 // not change, found no difference other than accepted dead letters.
+//
+// Run changes nothing of the Gate, its Runner or its Verifier: what it
+// defaults, it defaults in copies of its own.
 type Gate struct {
+	// Runner drains the change feed; Verifier is the final check. Give
+	// them one write path (pipeline.NewWritePath), so the drains and the
+	// fix write under one flow control. The Verifier's State defaults to
+	// the Runner's Store.
 	Runner   *pipeline.Runner
-	Verifier *verify.Verifier // its State defaults to the Runner's Store
+	Verifier *verify.Verifier
 	// Clock measures the quiet period and the timeout, waits between
 	// drains and stamps the record; the Runner's when nil, the real clock
 	// when that is nil too.
