@@ -18,7 +18,6 @@ import (
 	"github.com/rekey-dev/rekey/migrate/deadletter"
 	"github.com/rekey-dev/rekey/migrate/internal/fake"
 	"github.com/rekey-dev/rekey/migrate/pacing"
-	"github.com/rekey-dev/rekey/transform"
 )
 
 // memSource is an in-memory Source: items in two feed ranges (by the parity
@@ -107,14 +106,7 @@ func (s *memSource) ItemCount(context.Context) (int64, error) {
 // of 32 writes in flight and no RU caps.
 func testRunner(t *testing.T, src *memSource, dst *fake.Target, dir string) *Runner {
 	t.Helper()
-	spec, err := transform.ParseSpec([]string{"/pk={tenant}-x"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := transform.New(spec, []string{"/region"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := fake.Transformer(t, "/pk={tenant}-x")
 	store, err := lease.OpenFile(dir)
 	if err != nil {
 		t.Fatal(err)

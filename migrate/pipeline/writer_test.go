@@ -18,25 +18,11 @@ import (
 	"github.com/rekey-dev/rekey/transform"
 )
 
-// transformer compiles key with the source keyed on /region.
-func transformer(t *testing.T, key string) *transform.Transformer {
-	t.Helper()
-	spec, err := transform.ParseSpec([]string{key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := transform.New(spec, []string{"/region"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tr
-}
-
 // testWriter builds a writer over a fake target for the spec
 // /pk={tenant}-x with the source keyed on /region.
 func testWriter(t *testing.T) (*Writer, *fake.Target, *fake.Clock) {
 	t.Helper()
-	tr := transformer(t, "/pk={tenant}-x")
+	tr := fake.Transformer(t, "/pk={tenant}-x")
 	dead, err := deadletter.OpenFile(filepath.Join(t.TempDir(), "deadletter.jsonl"))
 	if err != nil {
 		t.Fatal(err)
@@ -268,7 +254,7 @@ func (s *failingState) UpdateMeta(ctx context.Context, m lease.Meta) error {
 func TestWriterRecordsDefaultsBeforeWriting(t *testing.T) {
 	ctx := context.Background()
 	w, dst, _ := testWriter(t)
-	w.tr = transformer(t, "/pk={tenant?none}-x")
+	w.tr = fake.Transformer(t, "/pk={tenant?none}-x")
 	files, err := lease.OpenFile(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

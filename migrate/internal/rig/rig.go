@@ -38,14 +38,7 @@ type Rig struct {
 // the test ends.
 func New(t testing.TB) *Rig {
 	t.Helper()
-	spec, err := transform.ParseSpec([]string{"/pk={tenant}"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := transform.New(spec, []string{"/region"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := fake.Transformer(t, "/pk={tenant}")
 	dir := t.TempDir()
 	store, err := lease.OpenFile(dir)
 	if err != nil {
