@@ -2,5 +2,6 @@
 // (a container with the service's item semantics: identity, ETags,
 // conflicts, atomic batches, failures injected per call), Container (a
 // Target that is also a Source, with a latest-version change feed over two
-// feed ranges) and Clock (a clock whose sleeps take no time).
+// feed ranges), Clock (a clock whose sleeps take no time) and Transformer
+// (a key spec for the fakes' source, keyed on /region).
 package fake
