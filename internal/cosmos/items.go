@@ -29,7 +29,7 @@ func (c *Container) Read(ctx context.Context, key migrate.Key, id string) (migra
 		return migrate.Item{}, c.err
 	}
 	op := c.itemOp("read", key, id)
-	if hasUndefined(key) || !addressable(id) {
+	if key.HasUndefined() || !addressable(id) {
 		return c.readByQuery(ctx, op, key, id)
 	}
 	pk, err := partitionKey(key)
@@ -49,7 +49,7 @@ func (c *Container) Create(ctx context.Context, key migrate.Key, body []byte) (m
 	if c.err != nil {
 		return migrate.WriteResult{}, c.err
 	}
-	op := "create item with key " + keyString(key) + " in " + c.String()
+	op := "create item with key " + key.String() + " in " + c.String()
 	pk, err := partitionKey(key)
 	if err != nil {
 		return migrate.WriteResult{}, fmt.Errorf("%s: %w", op, err)
@@ -113,7 +113,7 @@ func (c *Container) Delete(ctx context.Context, key migrate.Key, id string, ifMa
 
 // itemOp names an operation on one item for errors.
 func (c *Container) itemOp(verb string, key migrate.Key, id string) string {
-	return fmt.Sprintf("%s item %q with key %s in %s", verb, id, keyString(key), c)
+	return fmt.Sprintf("%s item %q with key %s in %s", verb, id, key.String(), c)
 }
 
 func itemOptions(ifMatch string) *azcosmos.ItemOptions {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/deadletter"
 	"github.com/rekey-dev/rekey/transform"
 )
 
@@ -30,7 +31,7 @@ type LeaseDocuments struct {
 	c *Container
 }
 
-var _ migrate.DeadLetterDocuments = (*LeaseDocuments)(nil) // lease.Documents and its page-by-page listings
+var _ deadletter.Documents = (*LeaseDocuments)(nil) // lease.Documents and its page-by-page listings
 
 // LeaseDocuments returns the lease documents of container db/container,
 // which must be partitioned on /id (see EnsureLeaseContainer). Every request
