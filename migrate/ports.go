@@ -166,3 +166,11 @@ type Clock interface {
 	// Sleep waits d or until ctx ends, returning ctx.Err() then.
 	Sleep(ctx context.Context, d time.Duration) error
 }
+
+// Jitter is implemented by a Clock that also draws the retry policy's
+// random waits, so that a run on a simulated clock with a seeded source
+// (internal/sim) replays exactly. Int64N returns a number in [0, n). With
+// any other Clock the waits come from math/rand/v2.
+type Jitter interface {
+	Int64N(n int64) int64
+}

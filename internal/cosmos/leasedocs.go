@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/azcosmos"
 	"net/http"
 	"slices"
 	"strings"
@@ -38,8 +39,16 @@ var _ deadletter.Documents = (*LeaseDocuments)(nil) // lease.Documents and its p
 // runs under migrate.Retry: a throttled one waits its retry-after, a
 // transient failure is retried a few times (a lease container throttles
 // like any other, and a failed renewal must not cost a lease).
+//
+// Its requests go out at high priority whatever the client's: they are few
+// and small, and a renewal throttled before the application's writes would
+// cost a worker its leases (its writes stop at the lease's fence), which is
+// worse for the application than the few RU the state spends.
 func (c *Client) LeaseDocuments(db, container string) *LeaseDocuments {
-	return &LeaseDocuments{c: c.Container(db, container)}
+	cont := c.Container(db, container)
+	high := azcosmos.PriorityLevelHigh
+	cont.priority = &high
+	return &LeaseDocuments{c: cont}
 }
 
 // EnsureLeaseContainer creates the lease container db/container, partitioned

@@ -48,7 +48,7 @@ func (c *Container) Query(ctx context.Context, query string, params []Param, key
 			return fmt.Errorf("%s: %w", op, err)
 		}
 	}
-	opts := &azcosmos.QueryOptions{}
+	opts := &azcosmos.QueryOptions{PriorityLevel: c.priority}
 	if pageSize > 0 {
 		opts.PageSizeHint = int32(min(pageSize, math.MaxInt32))
 	}
@@ -97,7 +97,7 @@ func (c *Container) readByQuery(ctx context.Context, op string, key migrate.Key,
 			return migrate.Item{}, fmt.Errorf("%s: %w", op, err)
 		}
 	}
-	pager := c.cc.NewQueryItemsPager(q, pk, &azcosmos.QueryOptions{QueryParameters: params})
+	pager := c.cc.NewQueryItemsPager(q, pk, &azcosmos.QueryOptions{QueryParameters: params, PriorityLevel: c.priority})
 	ru := 0.0
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
