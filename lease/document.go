@@ -44,6 +44,10 @@ const (
 	propCaughtUpAt     = "caughtUpAt"
 	propLastChangeTS   = "lastChangeTs"
 	propHandoffTo      = "handoffTo"
+	propMode           = "mode"
+	propBookmark       = "bookmark"
+	propFallbackAt     = "fallbackAt"
+	propFallback       = "fallback"
 )
 
 // timeLayout is how lease documents write instants: UTC with seven
@@ -120,6 +124,14 @@ func encodeLease(docID string, l Lease, etag string) ([]byte, error) {
 	if s := formatTime(l.CaughtUpAt); s != nil {
 		doc.Properties[propCaughtUpAt] = *s
 	}
+	for name, v := range map[string]string{propMode: l.Mode, propBookmark: l.Bookmark, propFallback: l.Fallback} {
+		if v != "" {
+			doc.Properties[name] = v
+		}
+	}
+	if s := formatTime(l.FallbackAt); s != nil {
+		doc.Properties[propFallbackAt] = *s
+	}
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return nil, err
@@ -186,6 +198,17 @@ func decodeLease(b []byte) (Lease, string, error) {
 func decodeProperties(p map[string]string, l *Lease) error {
 	var err error
 	l.HandoffTo = p[propHandoffTo]
+	l.Mode, l.Bookmark, l.Fallback = p[propMode], p[propBookmark], p[propFallback]
+	switch l.Mode {
+	case "", ModeLatest, ModeAllVersions:
+	default:
+		return fmt.Errorf("property %q: %q is not %s or %s", propMode, l.Mode, ModeLatest, ModeAllVersions)
+	}
+	if s, ok := p[propFallbackAt]; ok {
+		if l.FallbackAt, err = parseTime(s); err != nil {
+			return fmt.Errorf("property %q: %w", propFallbackAt, err)
+		}
+	}
 	if s, ok := p[propItems]; ok {
 		if l.Items, err = strconv.ParseInt(s, 10, 64); err != nil {
 			return fmt.Errorf("property %q: %w", propItems, err)
@@ -222,7 +245,7 @@ func checkLease(l Lease) error {
 	if math.IsNaN(l.RU) || math.IsInf(l.RU, 0) {
 		return fmt.Errorf("lease %s: RU %v is not a finite number", l.ID, l.RU)
 	}
-	for _, t := range []time.Time{l.Timestamp, l.CheckpointedAt, l.CaughtUpAt} {
+	for _, t := range []time.Time{l.Timestamp, l.CheckpointedAt, l.CaughtUpAt, l.FallbackAt} {
 		if _, err := checkTime(t); err != nil {
 			return fmt.Errorf("lease %s: %w", l.ID, err)
 		}
