@@ -88,6 +88,9 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	}
 	cfg = cfg.withDefaults()
 	run := r.newRun(cfg)
+	if err := run.resolveFeed(ctx); err != nil {
+		return Summary{}, err
+	}
 	meta, err := r.Store.ReadMeta(ctx)
 	if err != nil {
 		return Summary{}, fmt.Errorf("read the migration's state: %w", err)
@@ -186,10 +189,12 @@ func (r *Runner) newRun(cfg RunConfig) *run {
 	}
 	stats.start(time.Now())
 	wp := r.Writes
+	w := wp.writer(r.Transformer, r.DeadLetters, migrate.NewDefaultUses(r.Store, r.Transformer), stats)
 	return &run{
 		source: r.Source, tr: r.Transformer, store: r.Store, dead: r.DeadLetters,
 		clock: clock, log: wp.log, stats: stats, retry: wp.retrier(stats), sourceCap: wp.flow.SourceCap,
-		w:        wp.writer(r.Transformer, r.DeadLetters, migrate.NewDefaultUses(r.Store, r.Transformer), stats),
+		w:        w,
+		vw:       newVersionWriter(w, r.Transformer, cfg.TTLExpiries == TTLSkip),
 		cfg:      cfg,
 		inFlight: semaphore.NewWeighted(int64(cfg.MaxInFlightMB) << 20),
 		loops:    map[string]chan struct{}{},
@@ -208,6 +213,10 @@ type run struct {
 	retry     *migrate.Retrier // the write path's policy, counting into stats
 	sourceCap migrate.RUCap    // the RU cap of the source's reads
 	w         *Writer
+	vw        *versionWriter // applies the all-versions feed through w
+	// versions is the source's all-versions feed when this run follows it
+	// (resolveFeed); nil: the latest-version feed only.
+	versions migrate.VersionSource
 
 	cfg       RunConfig
 	startFrom time.Time           // where ranges without a continuation start

@@ -25,6 +25,8 @@ type Container struct {
 	TS     int64
 	OnFeed func(req migrate.ChangeRequest, page migrate.ChangePage)
 	OnRead func(id string)
+
+	versions *versionLog // versions.go; nil until KeepVersions
 }
 
 // NewContainer returns an empty container.

@@ -23,6 +23,10 @@ type Target struct {
 	// Fail, when set, may inject an error into any call; it runs under the
 	// target's lock, before the operation (Put may be called from it).
 	Fail func(op string, key migrate.Key, id string) error
+	// onChange, when set, is told of every write under the target's lock
+	// (a Container's all-versions log): the LSN, the item before (nil for
+	// a create) and after (nil for a delete).
+	onChange func(lsn int, before, after *migrate.Item)
 }
 
 // NewTarget returns an empty target.
@@ -55,7 +59,16 @@ func (m *Target) FeedRanges(context.Context) ([]migrate.FeedRange, error) {
 func (m *Target) Put(key migrate.Key, id string, body []byte) string {
 	m.etag++
 	etag := fmt.Sprintf(`"e%d"`, m.etag)
-	m.items[itemAddr(key, id)] = migrate.Item{ID: id, Key: key, Body: append([]byte(nil), body...), ETag: etag}
+	after := migrate.Item{ID: id, Key: key, Body: append([]byte(nil), body...), ETag: etag}
+	before, existed := m.items[itemAddr(key, id)]
+	m.items[itemAddr(key, id)] = after
+	if m.onChange != nil {
+		if existed {
+			m.onChange(m.etag, &before, &after)
+		} else {
+			m.onChange(m.etag, nil, &after)
+		}
+	}
 	return etag
 }
 
@@ -115,8 +128,17 @@ func (m *Target) Delete(ctx context.Context, key migrate.Key, id string, ifMatch
 	case ifMatch != "" && it.ETag != ifMatch:
 		return migrate.WriteResult{}, &migrate.RequestError{Op: "delete", Status: http.StatusPreconditionFailed}
 	}
-	delete(m.items, itemAddr(key, id))
+	m.remove(it)
 	return migrate.WriteResult{RU: 5}, nil
+}
+
+// remove deletes an item, telling onChange under a new LSN; m.mu is held.
+func (m *Target) remove(it migrate.Item) {
+	delete(m.items, itemAddr(it.Key, it.ID))
+	if m.onChange != nil {
+		m.etag++
+		m.onChange(m.etag, &it, nil)
+	}
 }
 
 func (m *Target) CreateBatch(ctx context.Context, key migrate.Key, bodies [][]byte) (migrate.BatchResult, error) {

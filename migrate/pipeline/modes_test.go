@@ -1,0 +1,279 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rekey-dev/rekey/lease"
+	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/internal/rig"
+	"github.com/rekey-dev/rekey/migrate/pipeline"
+	"github.com/rekey-dev/rekey/migrate/verify"
+)
+
+// syncRun runs the rig's migration in mode until every range caught up.
+func syncRun(t *testing.T, r *rig.Rig, cfg pipeline.RunConfig) pipeline.Summary {
+	t.Helper()
+	cfg.UntilCaughtUp, cfg.PollInterval = true, time.Millisecond
+	sum, err := r.Runner().Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	return sum
+}
+
+// verifyClean asserts verify finds the copy clean: every source item once,
+// under its key, with its content; nothing else.
+func verifyClean(t *testing.T, r *rig.Rig) {
+	t.Helper()
+	rep := verifyReport(t, r)
+	if !rep.Clean || rep.SourceItems != rep.TargetItems {
+		t.Fatalf("verify: source %d, target %d, missing %d, extra %d, changed %d, orphaned %d, dead %d: want clean",
+			rep.SourceItems, rep.TargetItems, rep.Missing.Count, rep.Extra.Count, rep.Changed.Count, rep.Orphaned.Count, rep.DeadLettered.Count)
+	}
+}
+
+func verifyReport(t *testing.T, r *rig.Rig) *verify.Report {
+	t.Helper()
+	rep, err := r.Verifier().Verify(context.Background(), verify.Config{RecheckDelay: -1, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func leases(t *testing.T, r *rig.Rig) []lease.Lease {
+	t.Helper()
+	ls, err := r.Store.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ls
+}
+
+// mutate makes one of each kind of change to the rig's source: creates,
+// updates in place, key-field changes (the tenant feeds the new key),
+// deletes and expiries by time to live, on items 0..n-1 seeded by seed.
+func mutate(t *testing.T, r *rig.Rig, round, n int) {
+	t.Helper()
+	ctx := context.Background()
+	for i := range n {
+		id := fmt.Sprintf("i%03d", i)
+		switch i % 5 {
+		case 0:
+			r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", "t1", 10+round)) // update
+		case 1:
+			r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", fmt.Sprintf("t%d", 2+round), 10+round)) // key change
+		case 2:
+			if _, err := r.Src.Delete(ctx, rig.Key("eu"), id, ""); err != nil && !errors.Is(err, migrate.ErrNotFound) {
+				t.Fatal(err)
+			}
+		case 3:
+			r.Src.Expire(rig.Key("eu"), id)
+		}
+		r.Src.Upsert(t, rig.Key("us"), rig.Doc(fmt.Sprintf("n%d-%03d", round, i), "us", "t9", round)) // create
+	}
+}
+
+func seed(t *testing.T, r *rig.Rig, n int) {
+	t.Helper()
+	for i := range n {
+		r.Src.Upsert(t, rig.Key("eu"), rig.Doc(fmt.Sprintf("i%03d", i), "eu", "t1", 1))
+	}
+}
+
+// In all-versions mode a sync carries creates, updates, deletes, expiries
+// and key-field changes: after it, before any cutover, verify finds the
+// copy clean (no extra, no orphaned, no changed item), with the changes
+// made during the copy (replayed from the bookmark) and after it, with
+// and without previous images.
+func TestAllVersionsSyncLeavesNothingToReconcile(t *testing.T) {
+	for _, previous := range []bool{true, false} {
+		t.Run(fmt.Sprintf("previous images %v", previous), func(t *testing.T) {
+			r := rig.New(t)
+			r.Src.KeepVersions(previous)
+			seed(t, r, 40)
+			// Mutate during the copy, after its first page: the changes
+			// the copy misses come from the all-versions feed.
+			var once sync.Once
+			r.Src.OnFeed = func(req migrate.ChangeRequest, p migrate.ChangePage) {
+				if len(p.Items) > 0 {
+					once.Do(func() { mutate(t, r, 0, 40) })
+				}
+			}
+			sum := syncRun(t, r, pipeline.RunConfig{PageSize: 5})
+			r.Src.OnFeed = nil
+			for _, l := range leases(t, r) {
+				if l.Mode != lease.ModeAllVersions || l.Bookmark == "" || l.Fallback != "" || l.CaughtUpAt.IsZero() {
+					t.Fatalf("lease after the sync: %+v: want all-versions, the copy's continuation kept, no fallback, caught up", l)
+				}
+			}
+			if sum.Stats.Deleted == 0 {
+				t.Errorf("the sync deleted nothing: %+v", sum.Stats)
+			}
+			verifyClean(t, r)
+
+			mutate(t, r, 1, 40)
+			sum = syncRun(t, r, pipeline.RunConfig{})
+			verifyClean(t, r)
+			if previous && sum.Stats.Lookups != 0 {
+				t.Errorf("with previous images the sync searched for %d copies", sum.Stats.Lookups)
+			}
+			if !previous && sum.Stats.Lookups == 0 {
+				t.Errorf("without previous images the sync searched for no copy")
+			}
+		})
+	}
+}
+
+// --ttl-expiries skip leaves an expired item's copy to the target's own
+// time to live; apply deletes it.
+func TestTTLExpiries(t *testing.T) {
+	for _, mode := range []string{pipeline.TTLSkip, pipeline.TTLApply} {
+		t.Run(mode, func(t *testing.T) {
+			r := rig.New(t)
+			r.Src.KeepVersions(true)
+			r.Src.Upsert(t, rig.Key("eu"), rig.Doc("a", "eu", "t1", 1))
+			r.Src.Upsert(t, rig.Key("eu"), rig.Doc("b", "eu", "t1", 1))
+			syncRun(t, r, pipeline.RunConfig{TTLExpiries: mode})
+			r.Src.Expire(rig.Key("eu"), "a")
+			if _, err := r.Src.Delete(context.Background(), rig.Key("eu"), "b", ""); err != nil {
+				t.Fatal(err)
+			}
+			sum := syncRun(t, r, pipeline.RunConfig{TTLExpiries: mode})
+			_, kept := r.TargetCopy(t, rig.Doc("a", "eu", "t1", 1))
+			if _, b := r.TargetCopy(t, rig.Doc("b", "eu", "t1", 1)); b {
+				t.Fatal("an explicit delete was not applied")
+			}
+			if kept != (mode == pipeline.TTLSkip) || (sum.Stats.TTLSkipped == 1) != (mode == pipeline.TTLSkip) {
+				t.Fatalf("mode %s: the expired item's copy kept %v, skipped %d", mode, kept, sum.Stats.TTLSkipped)
+			}
+		})
+	}
+}
+
+// A bookmark that fell out of the retention window: the range says so,
+// falls back to the latest-version feed from where its copy ended, records
+// the fallback in its lease, and switches back to a new bookmark once
+// caught up. The update made meanwhile is copied; the delete is left to
+// reconciliation, which verify --fix does.
+func TestOutOfRetentionFallsBackToLatest(t *testing.T) {
+	r := rig.New(t)
+	r.Src.KeepVersions(true)
+	seed(t, r, 6)
+	syncRun(t, r, pipeline.RunConfig{})
+	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("i000", "eu", "t7", 2)) // a key change
+	if _, err := r.Src.Delete(context.Background(), rig.Key("eu"), "i001", ""); err != nil {
+		t.Fatal(err)
+	}
+	r.Src.ForgetVersions()
+	syncRun(t, r, pipeline.RunConfig{})
+	fell := 0
+	for _, l := range leases(t, r) {
+		if l.Fallback != "" {
+			fell++
+			if l.FallbackAt.IsZero() || !strings.Contains(l.Fallback, "retention") || l.Mode != lease.ModeAllVersions || l.Bookmark == "" {
+				t.Errorf("lease after the fallback: %+v: want the fallback recorded, and all-versions again", l)
+			}
+		}
+	}
+	if fell == 0 {
+		t.Fatal("no lease records the fallback")
+	}
+	if _, ok := r.TargetCopy(t, rig.Doc("i000", "eu", "t7", 2)); !ok {
+		t.Error("the update made before the fallback was not copied")
+	}
+	rep := verifyReport(t, r)
+	if rep.Extra.Count+rep.Orphaned.Count == 0 {
+		t.Errorf("verify found nothing to reconcile after a fallback: %+v", rep)
+	}
+	fixed, err := r.Verifier().Verify(context.Background(), verify.Config{RecheckDelay: -1, TempDir: t.TempDir(), Fix: true})
+	if err != nil || fixed.Fix.Remaining != 0 {
+		t.Fatalf("verify --fix: %v %+v", err, fixed)
+	}
+	verifyClean(t, r)
+}
+
+// A run in mode all-versions refuses a source that keeps no versions; in
+// auto mode it follows the latest-version feed; a lease that follows the
+// all-versions feed goes back to the latest-version feed in mode latest.
+func TestModes(t *testing.T) {
+	r := rig.New(t)
+	seed(t, r, 4)
+	_, err := r.Runner().Run(context.Background(), pipeline.RunConfig{Mode: pipeline.ModeAllVersions, UntilCaughtUp: true, PollInterval: time.Millisecond})
+	if !errors.Is(err, migrate.ErrAllVersionsNotEnabled) {
+		t.Fatalf("mode all-versions on a source without versions: %v", err)
+	}
+	syncRun(t, r, pipeline.RunConfig{})
+	for _, l := range leases(t, r) {
+		if l.ReadsAllVersions() || l.Bookmark != "" {
+			t.Fatalf("auto on a source without versions: lease %+v", l)
+		}
+	}
+
+	r = rig.New(t)
+	r.Src.KeepVersions(true)
+	seed(t, r, 4)
+	syncRun(t, r, pipeline.RunConfig{Mode: pipeline.ModeAllVersions})
+	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("i000", "eu", "t1", 5))
+	syncRun(t, r, pipeline.RunConfig{Mode: pipeline.ModeLatest})
+	for _, l := range leases(t, r) {
+		if l.ReadsAllVersions() || l.Fallback == "" {
+			t.Fatalf("mode latest after all-versions: lease %+v: want latest, the fallback recorded", l)
+		}
+	}
+	verifyClean(t, r)
+}
+
+// A deletion never removes another source item's copy: the target item
+// under the deleted item's (id, new key) that another source item owns (a
+// collision) stays, and so does a copy rewritten between the examination
+// and the delete (412, examined again).
+func TestDeletesRemoveOnlyTheSameItemsCopy(t *testing.T) {
+	r := rig.New(t)
+	r.Src.KeepVersions(true)
+	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("x", "eu", "t1", 1))
+	r.Src.Upsert(t, rig.Key("us"), rig.Doc("x", "us", "t1", 1)) // same id and new key: a collision
+	syncRun(t, r, pipeline.RunConfig{})
+	owner, ok := r.TargetCopy(t, rig.Doc("x", "eu", "t1", 1))
+	if !ok {
+		t.Fatal("no copy")
+	}
+	winner := "eu"
+	if !strings.Contains(string(owner.Body), `"eu"`) {
+		winner = "us"
+	}
+	loser := map[string]string{"eu": "us", "us": "eu"}[winner]
+	if _, err := r.Src.Delete(context.Background(), rig.Key(loser), "x", ""); err != nil {
+		t.Fatal(err)
+	}
+	syncRun(t, r, pipeline.RunConfig{})
+	if it, ok := r.TargetCopy(t, rig.Doc("x", winner, "t1", 1)); !ok || !strings.Contains(string(it.Body), `"`+winner+`"`) {
+		t.Fatalf("deleting the %s item removed the %s item's copy", loser, winner)
+	}
+
+	// The winner's delete meets a copy rewritten in between: another
+	// source item's copy now, which it must leave alone.
+	key, _ := r.CopyOf(t, rig.Doc("x", winner, "t1", 1))
+	stolen := false
+	r.Dst.Fail = func(op string, k migrate.Key, id string) error {
+		if op == "delete" && !stolen {
+			stolen = true
+			r.Dst.Put(k, id, []byte(rig.Doc("x", loser, "t1", 9)))
+		}
+		return nil
+	}
+	if _, err := r.Src.Delete(context.Background(), rig.Key(winner), "x", ""); err != nil {
+		t.Fatal(err)
+	}
+	syncRun(t, r, pipeline.RunConfig{})
+	it, ok := r.Dst.Get(key, "x")
+	if !stolen || !ok || !strings.Contains(string(it.Body), `"v":9`) {
+		t.Fatalf("the delete removed a copy written after it was examined (stolen %v, left %v %s)", stolen, ok, it.Body)
+	}
+}
