@@ -273,52 +273,39 @@ func (c *Gate) checkCaughtUp(ctx context.Context) error {
 // feed to its end.
 const markPageSize = 1000
 
-// feedMark is where one lease range's change feed ended at a moment.
-type feedMark struct {
-	rng          migrate.FeedRange
-	continuation string
-}
-
 // markFeeds reads each lease range's change feed from its checkpoint to the
 // end and returns where each ends: a change after a mark was written after
 // markFeeds read that range. The changes it passes over were written before
 // the verify that follows, which compares their current versions.
-func (c *Gate) markFeeds(ctx context.Context) ([]feedMark, error) {
+func (c *Gate) markFeeds(ctx context.Context) ([]pipeline.FeedMark, error) {
 	r := c.Runner
 	leases, err := r.Store.List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list leases: %w", err)
 	}
 	retry := &migrate.Retrier{Clock: c.runnerClock(), Tries: migrate.DefaultTransientTries}
-	marks := make([]feedMark, 0, len(leases))
+	marks := make([]pipeline.FeedMark, 0, len(leases))
 	for _, l := range leases {
-		req := migrate.ChangeRequest{Range: migrate.FeedRangeOf(l.Range), Continuation: l.Continuation, PageSize: markPageSize}
-		for {
-			page, err := migrate.ReadPage(ctx, r.Source, retry, req)
-			if err != nil {
-				return nil, err
-			}
-			req.Continuation = page.Continuation
-			if len(page.Items) == 0 {
-				break
-			}
+		m, err := pipeline.MarkFeedEnd(ctx, r.Source, retry, l, markPageSize)
+		if err != nil {
+			return nil, err
 		}
-		marks = append(marks, feedMark{rng: req.Range, continuation: req.Continuation})
+		marks = append(marks, m)
 	}
 	return marks, nil
 }
 
 // changedSince returns the range of the first mark after which the source's
 // change feed holds a change, or nil when none does.
-func (c *Gate) changedSince(ctx context.Context, marks []feedMark) (*migrate.FeedRange, error) {
+func (c *Gate) changedSince(ctx context.Context, marks []pipeline.FeedMark) (*migrate.FeedRange, error) {
 	retry := &migrate.Retrier{Clock: c.runnerClock(), Tries: migrate.DefaultTransientTries}
 	for _, m := range marks {
-		page, err := migrate.ReadPage(ctx, c.Runner.Source, retry, migrate.ChangeRequest{Range: m.rng, Continuation: m.continuation, PageSize: 1})
+		moved, err := m.Moved(ctx, c.Runner.Source, retry)
 		if err != nil {
 			return nil, err
 		}
-		if len(page.Items) > 0 {
-			return &m.rng, nil
+		if moved {
+			return &m.Range, nil
 		}
 	}
 	return nil, nil

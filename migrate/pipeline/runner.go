@@ -52,6 +52,13 @@ type Summary struct {
 	// checkpointed.
 	Interrupted bool
 	Ranges      int
+	// AllVersions: this run followed the all-versions-and-deletes feed
+	// once each range's copy had caught up (RunConfig.Mode, and what the
+	// source keeps). Fallbacks counts the ranges whose lease records a
+	// fallback: deletes and key changes that feed may not have carried,
+	// left to reconciliation (verify --fix, cutover).
+	AllVersions bool
+	Fallbacks   int
 }
 
 // ErrStopped is returned with a Summary when Run stopped before finishing
@@ -169,6 +176,8 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 		CaughtUp:    run.caughtUp(),
 		Interrupted: ctx.Err() != nil,
 		Ranges:      int(run.started.Load()),
+		AllVersions: run.versions != nil,
+		Fallbacks:   run.fallbacks(context.WithoutCancel(ctx)),
 	}
 	return sum, err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,7 +73,11 @@ func (c *Container) ReadChanges(_ context.Context, req migrate.ChangeRequest) (m
 		c.mu.Unlock()
 		return migrate.ChangePage{}, err
 	}
-	after, _ := strconv.Atoi(req.Continuation)
+	after, err := strconv.Atoi(req.Continuation)
+	if err != nil && req.Continuation != "" {
+		c.mu.Unlock()
+		return migrate.ChangePage{}, &migrate.RequestError{Op: "read change feed: continuation " + req.Continuation, Status: http.StatusBadRequest}
+	}
 	var found []migrate.Item
 	for addr, it := range c.items {
 		if memRangeOf(addr) == req.Range && lsnOf(it.ETag) > after {

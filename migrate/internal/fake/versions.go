@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/rekey-dev/rekey/migrate"
 )
@@ -107,6 +108,10 @@ func badRequest(op string) error {
 	return &migrate.RequestError{Op: op, Status: http.StatusBadRequest}
 }
 
+// versionToken is the continuation of LSN lsn: "v" and the LSN, so that
+// a latest-version continuation (the LSN alone) is never taken for one.
+func versionToken(lsn int64) string { return "v" + strconv.FormatInt(lsn, 10) }
+
 // VersionsBookmark is the current LSN.
 func (c *Container) VersionsBookmark(_ context.Context, _ migrate.FeedRange) (string, error) {
 	c.mu.Lock()
@@ -117,7 +122,7 @@ func (c *Container) VersionsBookmark(_ context.Context, _ migrate.FeedRange) (st
 	if c.versions == nil {
 		return "", wrap(migrate.ErrAllVersionsNotEnabled, badRequest("bookmark"))
 	}
-	return strconv.Itoa(c.etag), nil
+	return versionToken(int64(c.etag)), nil
 }
 
 // ReadVersions returns up to PageSize changes of the range after the
@@ -131,20 +136,20 @@ func (c *Container) ReadVersions(_ context.Context, req migrate.VersionRequest) 
 	if c.versions == nil {
 		return migrate.VersionPage{}, wrap(migrate.ErrAllVersionsNotEnabled, badRequest("read versions"))
 	}
-	after, err := strconv.Atoi(req.Continuation)
-	if err != nil {
+	after, err := strconv.Atoi(strings.TrimPrefix(req.Continuation, "v"))
+	if err != nil || !strings.HasPrefix(req.Continuation, "v") {
 		return migrate.VersionPage{}, badRequest("read versions: continuation " + req.Continuation)
 	}
 	if after < c.versions.gone {
 		return migrate.VersionPage{}, wrap(migrate.ErrOutOfRetention, badRequest("read versions"))
 	}
-	page := migrate.VersionPage{RU: 2, Continuation: strconv.Itoa(c.etag)}
+	page := migrate.VersionPage{RU: 2, Continuation: versionToken(int64(c.etag))}
 	for _, ch := range c.versions.changes {
 		if int(ch.LSN) <= after || ch.rng != req.Range {
 			continue
 		}
 		if len(page.Changes) == req.PageSize {
-			page.Continuation = strconv.FormatInt(page.Changes[len(page.Changes)-1].LSN, 10)
+			page.Continuation = versionToken(page.Changes[len(page.Changes)-1].LSN)
 			break
 		}
 		page.Changes = append(page.Changes, ch.VersionChange)
