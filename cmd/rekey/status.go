@@ -26,8 +26,10 @@ func newStatusCommand() *cobra.Command {
 		Short: "Show a migration's progress: phase, ranges, checkpoints, lag, dead letters",
 		Long: `Show where a migration is: its phase (copying until every feed range has
 reached the end of its feed once, then syncing, then cut over), and per feed
-range the checkpoint position, items copied, the age of the last checkpoint
-and its owner. With connection flags and --source it also probes the source for
+range the change feed it follows (latest, all-versions, or latest until its
+copy caught up, then all-versions), the checkpoint position, items copied,
+the age of the last checkpoint and its owner, and any fallback from the
+all-versions feed (when and why). With connection flags and --source it also probes the source for
 each range's lag: the changes waiting after the checkpoint and the age of the
 oldest. It reads the state without locking it, so it works while rekey run
 runs. Exit codes: 0; 2 when there is no state, the state or its dead letters
@@ -134,7 +136,7 @@ func printStatus(w io.Writer, st status.Report) {
 	}
 	fmt.Fprintf(w, "\nitems copied: %d, target RU: %.0f, dead letters: %d\n", st.Items, st.RU, st.DeadLetters)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RANGE\tITEMS\tCHECKPOINT\tAGE\tCAUGHT UP\tLAG\tOWNER")
+	fmt.Fprintln(tw, "RANGE\tFEED\tITEMS\tCHECKPOINT\tAGE\tCAUGHT UP\tLAG\tOWNER")
 	for _, r := range st.Ranges {
 		age, caught, lag := "-", "no", "-"
 		if !r.CheckpointedAt.IsZero() {
@@ -150,7 +152,25 @@ func printStatus(w io.Writer, st status.Report) {
 			}
 			lag = fmt.Sprintf("%d%s items, %s", *r.LagItems, more, time.Duration(*r.LagSeconds)*time.Second)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Items, r.Position, age, caught, lag, r.Owner)
+		if r.OutOfRetention {
+			lag = "out of retention: the next run falls back"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, feedOf(r), r.Items, r.Position, age, caught, lag, r.Owner)
 	}
 	tw.Flush()
+	for _, r := range st.Ranges {
+		if r.Fallback != "" {
+			fmt.Fprintf(w, "range %s fell back from the all-versions feed at %s: %s; deletes and key changes it missed are left to 'rekey verify --fix' and cutover\n",
+				r.ID, r.FallbackAt.Format(time.RFC3339), r.Fallback)
+		}
+	}
+}
+
+// feedOf names the change feed a range follows: latest, all-versions, or
+// latest until its copy caught up, then all-versions.
+func feedOf(r status.Range) string {
+	if r.SwitchesToAllVersions {
+		return "latest -> all-versions"
+	}
+	return r.Mode
 }
