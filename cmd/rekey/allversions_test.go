@@ -234,3 +234,30 @@ func TestRunLeavesExpiriesToTheTargetsTimeToLive(t *testing.T) {
 		t.Fatalf("verify: exit %d, %+v: want the copies expired with their items", code, rep)
 	}
 }
+
+// --mode and --ttl-expiries take only their values; --mode all-versions on
+// a source without a change feed policy is refused with exit 2, naming the
+// fix, and --mode auto then follows the latest-version feed.
+func TestRunModeFlags(t *testing.T) {
+	e := newE2E(t)
+	src := e.container("orders", 6_000, "/region")
+	put(t, src, regions[0], order(0, 1))
+	base := append([]string{"run", "--until-caught-up", "--create-target", "--target-throughput", "6000"}, e.args("orders", "target", versionedKeys...)...)
+	for _, tc := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--mode", "incremental"}, `mode "incremental": want auto, latest or all-versions`},
+		{[]string{"--ttl-expiries", "later"}, `ttl expiries "later": want apply or skip`},
+		{[]string{"--mode", "all-versions"}, "change feed policy"},
+	} {
+		out, errOut, code := cli(t, context.Background(), append(base, tc.flags...)...)
+		if code != ExitError || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, want %d saying %q\n%s%s", tc.flags, code, ExitError, tc.want, out, errOut)
+		}
+	}
+	out, errOut, code := cli(t, context.Background(), base...)
+	if code != 0 || !strings.Contains(out, "change feed       latest-version") {
+		t.Fatalf("auto on a source without the all-versions feed: exit %d\n%s%s", code, out, errOut)
+	}
+}

@@ -193,7 +193,7 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	_, _, cfg.Shared = cosmosState(o.mig.state)
 	flow := pacing.Config{MaxConcurrency: o.maxConcurrency, MaxRU: o.maxRU, MaxSourceRU: o.maxSourceRU}
 	if err := cfg.Validate(); err != nil {
-		return withExitCode(ExitError, fmt.Errorf("flags: %w (--mode, --ttl-expiries)", err))
+		return withExitCode(ExitError, fmt.Errorf("flags: %w", err))
 	}
 	if err := flow.Validate(); err != nil {
 		return withExitCode(ExitError, fmt.Errorf("flags: %w", err))

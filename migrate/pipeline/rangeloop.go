@@ -55,9 +55,10 @@ func (run *run) rangeLoop(readCtx, writeCtx context.Context, h *lease.Hold) erro
 	go run.heartbeat(writeCtx, h)
 
 	err := run.prepareFeed(readCtx, writeCtx, h, log)
+	caughtUp := false // told to the run once, whatever feeds the range follows
 	for err == nil && readCtx.Err() == nil {
 		var again bool
-		again, err = run.followFeed(readCtx, writeCtx, h, log)
+		again, err = run.followFeed(readCtx, writeCtx, h, log, &caughtUp)
 		if !again {
 			break
 		}
@@ -79,8 +80,9 @@ func (run *run) rangeLoop(readCtx, writeCtx context.Context, h *lease.Hold) erro
 // in order, a reader fetching one page ahead while the applier writes the
 // previous one and checkpoints it, until reading stops, a page fails, the
 // lease is handed over, or the range changes feed: then again is true and
-// the lease names the next feed.
-func (run *run) followFeed(readCtx, writeCtx context.Context, h *lease.Hold, log *slog.Logger) (again bool, err error) {
+// the lease names the next feed. *caughtUp is set once the range has
+// caught up, which is told to the run the first time.
+func (run *run) followFeed(readCtx, writeCtx context.Context, h *lease.Hold, log *slog.Logger, caughtUp *bool) (again bool, err error) {
 	feedCtx, stopFeed := context.WithCancel(readCtx)
 	defer stopFeed()
 	l := h.Lease()
@@ -94,7 +96,7 @@ func (run *run) followFeed(readCtx, writeCtx context.Context, h *lease.Hold, log
 			readErr <- run.readPages(feedCtx, pages, run.latestPages(l))
 		}
 	}()
-	again, err = run.applyPages(feedCtx, writeCtx, h, pages, log)
+	again, err = run.applyPages(feedCtx, writeCtx, h, pages, log, caughtUp)
 	stopFeed()
 	drain(pages, run)
 	rerr := <-readErr
@@ -114,8 +116,8 @@ func (run *run) followFeed(readCtx, writeCtx context.Context, h *lease.Hold, log
 // write context ends (the page in hand is abandoned), a page fails,
 // another worker asked for the lease (handed over after the checkpoint),
 // or the range switched feeds (again).
-func (run *run) applyPages(readCtx, writeCtx context.Context, h *lease.Hold, pages <-chan page, log *slog.Logger) (again bool, err error) {
-	caughtUp, behind := false, true
+func (run *run) applyPages(readCtx, writeCtx context.Context, h *lease.Hold, pages <-chan page, log *slog.Logger, caughtUp *bool) (again bool, err error) {
+	behind := true
 	for p := range pages {
 		if p.empty() {
 			run.inFlight.Release(p.bytes)
@@ -132,8 +134,8 @@ func (run *run) applyPages(readCtx, writeCtx context.Context, h *lease.Hold, pag
 				}
 				log.Debug("range caught up")
 			}
-			if !caughtUp {
-				caughtUp = true
+			if !*caughtUp {
+				*caughtUp = true
 				run.markCaughtUp(true)
 			}
 		} else {
