@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate/cutover"
 )
 
@@ -259,5 +261,74 @@ func TestRunModeFlags(t *testing.T) {
 	out, errOut, code := cli(t, context.Background(), base...)
 	if code != 0 || !strings.Contains(out, "change feed       latest-version") {
 		t.Fatalf("auto on a source without the all-versions feed: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// Workers sharing a lease container follow the all-versions feed: their
+// leases carry the mode and the bookmark in the lease documents, and a
+// worker killed with SIGKILL mid-copy has its ranges taken over where it
+// left them (copying with a bookmark, or on the all-versions feed). With
+// the source changing all along, verify finds nothing to reconcile.
+func TestRunSharedWorkersFollowTheAllVersionsFeed(t *testing.T) {
+	e, _ := newVersionedE2E(t)
+	src := e.versionedContainer("orders", 24_000, time.Hour, 0, "/region") // 4 physical partitions
+	for i := 0; i < 600; i++ {
+		put(t, src, regions[i%len(regions)], order(i, 1))
+	}
+	e.state = "cosmos://rekey/leases"
+	args := append([]string{"run", "--create-target", "--target-throughput", "24000", "--lease-ttl", "2s", "--poll-interval", "50ms", "--page-size", "20", "--max-ru", "1000"}, e.args("orders", "target", versionedKeys...)...)
+	stop := make(chan struct{})
+	wait := mutations(t, src, 600, 600, 5*time.Millisecond, stop)
+	t.Cleanup(func() { close(stop); wait() })
+
+	a, aOut := process(t, args...)
+	store, err := lease.NewCosmos(e.client.LeaseDocuments("rekey", "leases"), leasePrefix(mustRef(t, testDB+"/orders"), mustRef(t, testDB+"/target")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 45*time.Second, "worker A to bookmark its ranges", func() bool {
+		ls, err := store.List(context.Background())
+		return err == nil && len(ls) == 4 && ls[0].Bookmark != ""
+	})
+	bDone := make(chan string, 1)
+	go func() {
+		out, errOut, code := cli(t, context.Background(), append(args, "--until-caught-up")...)
+		bDone <- fmt.Sprintf("exit %d\n%s%s", code, out, errOut)
+	}()
+	waitFor(t, 45*time.Second, "both workers to hold leases", func() bool {
+		ls, err := store.List(context.Background())
+		owners := map[string]bool{}
+		for _, l := range ls {
+			owners[l.Owner] = l.Owner != ""
+		}
+		return err == nil && len(owners) >= 2
+	})
+	if err := a.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.Wait()
+	select {
+	case msg := <-bDone:
+		if !strings.HasPrefix(msg, "exit 0\n") {
+			t.Fatalf("worker B: %s\nA: %s", msg, aOut)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatal("worker B did not catch up")
+	}
+	wait()
+	if out, errOut, code := cli(t, context.Background(), append(args, "--until-caught-up")...); code != 0 {
+		t.Fatalf("final run: exit %d\n%s%s", code, out, errOut)
+	}
+	ls, err := store.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		if !l.ReadsAllVersions() || l.Fallback != "" {
+			t.Fatalf("lease %+v: want the all-versions feed, no fallback", l)
+		}
+	}
+	if rep, code := verifyJSON(t, e, versionedKeys); code != 0 || !rep.Clean {
+		t.Fatalf("verify: exit %d, missing %d, extra %d, changed %d, orphaned %d", code, rep.Missing.Count, rep.Extra.Count, rep.Changed.Count, rep.Orphaned.Count)
 	}
 }
