@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -276,4 +277,36 @@ func TestDeletesRemoveOnlyTheSameItemsCopy(t *testing.T) {
 	if !stolen || !ok || !strings.Contains(string(it.Body), `"v":9`) {
 		t.Fatalf("the delete removed a copy written after it was examined (stolen %v, left %v %s)", stolen, ok, it.Body)
 	}
+}
+
+// A page that fails between a key change's new copy and the removal of
+// its old one (the run stops, the page is not checkpointed) is applied
+// again on resume: the new copy is found written, the old one removed, and
+// the delete after it applied; nothing is left to reconcile.
+func TestAllVersionsPageReplayedAfterAFailureConverges(t *testing.T) {
+	r := rig.New(t)
+	r.Src.KeepVersions(false)
+	seed(t, r, 4)
+	syncRun(t, r, pipeline.RunConfig{})
+	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("i000", "eu", "t5", 2)) // a key change
+	if _, err := r.Src.Delete(context.Background(), rig.Key("eu"), "i001", ""); err != nil {
+		t.Fatal(err)
+	}
+	failed := false
+	r.Dst.Fail = func(op string, key migrate.Key, id string) error {
+		if op == "delete" && !failed {
+			failed = true
+			return &migrate.RequestError{Op: "delete", Status: http.StatusUnauthorized}
+		}
+		return nil
+	}
+	_, err := r.Runner().Run(context.Background(), pipeline.RunConfig{UntilCaughtUp: true, PollInterval: time.Millisecond})
+	if !failed || !errors.Is(err, migrate.ErrUnauthorized) {
+		t.Fatalf("first run: %v (failed %v), want it stopped by the refused delete", err, failed)
+	}
+	if _, ok := r.TargetCopy(t, rig.Doc("i000", "eu", "t5", 2)); !ok {
+		t.Fatal("the new copy was not written before the old one's removal")
+	}
+	syncRun(t, r, pipeline.RunConfig{})
+	verifyClean(t, r)
 }
