@@ -51,7 +51,11 @@ type Summary struct {
 	// Interrupted: the context was cancelled; what was durable is
 	// checkpointed.
 	Interrupted bool
-	Ranges      int
+	// StoppedForCutover: a cutover was requested (or recorded) while the
+	// run worked: it stopped reading, checkpointed what it had written and
+	// released its leases, for the cutover to drain them.
+	StoppedForCutover bool
+	Ranges            int
 }
 
 // ErrStopped is returned with a Summary when Run stopped before finishing
@@ -61,6 +65,13 @@ var ErrStopped = errors.New("migration stopped")
 // Run migrates until the context is cancelled or, with UntilCaughtUp, until
 // every range has caught up. The store must hold the migration's Meta
 // (OpenMeta): ranges without a continuation start at its StartFrom.
+//
+// It refuses once a cutover is recorded (*migrate.CutOverError) or while
+// another worker's cutover is requested (*migrate.CutoverInProgressError),
+// after withdrawing a request whose cutover died. With Shared, a cutover
+// requested while it runs stops it at its next balancing pass, as a
+// shutdown does (Summary.StoppedForCutover), and it takes no lease a
+// cutover fenced.
 //
 // Before anything is read, the leases must cover the whole EPK space: gaps
 // (a crash while the first leases were created) are filled from the
@@ -80,14 +91,14 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	if r.Writes == nil {
 		return Summary{}, errNoWritePath
 	}
-	if err := migrate.RefuseAfterCutover(ctx, r.Store, "run"); err != nil {
-		return Summary{}, err
-	}
 	if err := cfg.Validate(); err != nil {
 		return Summary{}, err
 	}
 	cfg = cfg.withDefaults()
 	run := r.newRun(cfg)
+	if err := run.refuseDuringCutover(ctx); err != nil {
+		return Summary{}, err
+	}
 	meta, err := r.Store.ReadMeta(ctx)
 	if err != nil {
 		return Summary{}, fmt.Errorf("read the migration's state: %w", err)
@@ -166,6 +177,8 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 		CaughtUp:    run.caughtUp(),
 		Interrupted: ctx.Err() != nil,
 		Ranges:      int(run.started.Load()),
+
+		StoppedForCutover: run.stoppedForCutover.Load(),
 	}
 	return sum, err
 }
@@ -218,8 +231,9 @@ type run struct {
 	allDone func()
 	loops   map[string]chan struct{} // lease id -> closed when its loop ended
 
-	started     atomic.Int64 // ranges this run worked on
-	allCaughtUp atomic.Bool  // shared: every lease of every worker caught up
+	started           atomic.Int64 // ranges this run worked on
+	allCaughtUp       atomic.Bool  // shared: every lease of every worker caught up
+	stoppedForCutover atomic.Bool  // shared: stopped because a cutover was requested
 }
 
 // markCaughtUp records that a range reached the end of its feed; with
