@@ -148,7 +148,7 @@ cut over.`,
 			r := &pipeline.Runner{Source: mg.source, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead,
 				Writes: mg.writePath(ctx, pacing.Config{}, slog.Default())}
 			res, err := r.Replay(ctx, entries)
-			if errors.Is(err, migrate.ErrCutOver) {
+			if refusedByPhase(err) {
 				return exitFor(err)
 			}
 			remain, cerr := mg.dead.Count()

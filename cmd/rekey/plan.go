@@ -180,4 +180,8 @@ func printPlan(w io.Writer, src migrate.ContainerRef, tr *transform.Transformer,
 		fmt.Fprintln(w, "  no hot partition")
 	}
 	fmt.Fprintf(w, "copy: ~%.0f RU, ~%s at 90%% of %d RU/s (plus the source's ~1 RU per item read)\n", p.CopyRU, (time.Duration(p.CopySeconds) * time.Second).String(), p.TargetRU)
+	if p.Application != nil {
+		fmt.Fprintln(w, "after the cutover the application writes the new key:")
+		printApplicationWrites(w, "  ", p.Application)
+	}
 }

@@ -31,6 +31,7 @@ type runOptions struct {
 	maxConcurrency   int
 	startFrom        string
 	untilCaughtUp    bool
+	untilCutover     bool
 	createTarget     bool
 	targetThroughput int
 	targetAutoscale  int
@@ -84,10 +85,24 @@ processes share the work, as the pods of a Kubernetes Job do: each takes a
 fair share of the feed ranges, renews its leases, takes over those of a worker
 that stopped renewing within --lease-ttl, and releases its own when it stops;
 with --until-caught-up each exits once every range of every worker has caught
-up (see deploy/kubernetes/job.yaml).
+up.
 
-Exit codes: 0 caught up (--until-caught-up); 1 the run failed; 2 bad flags,
-configuration or state; 130 stopped by SIGINT/SIGTERM after checkpointing.`,
+Cutover: when 'rekey cutover' requests the cutover, every worker stops at its
+next balancing pass (a quarter of --lease-ttl), checkpoints what it wrote,
+releases its leases and waits: once the cutover is recorded it exits 0
+("stopped for cutover"); if the cutover is withdrawn (it refused, failed, or
+was a dry run) it resumes. A run started while a cutover runs waits the same
+way. A run started after the cutover is recorded refuses (exit 2), except with
+--until-cutover, which exits 0 at once: the pods of a Kubernetes Job run
+--until-cutover, so the Job completes at the cutover, even for a pod that
+restarts after it (see deploy/kubernetes/job.yaml). --until-cutover needs a
+cosmos:// state: a state directory is locked by the run, so no cutover can be
+requested while it runs.
+
+Exit codes: 0 caught up (--until-caught-up), or stopped for a cutover that was
+recorded; 1 the run failed; 2 bad flags, configuration or state (including a
+run after the cutover, without --until-cutover); 130 stopped by SIGINT/SIGTERM
+after checkpointing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runMigration(cmd.Context(), cmd, o)
@@ -100,6 +115,7 @@ configuration or state; 130 stopped by SIGINT/SIGTERM after checkpointing.`,
 	f.IntVar(&o.maxConcurrency, "max-concurrency", pacing.DefaultMaxConcurrency, "writes in flight across all partitions of the target")
 	f.StringVar(&o.startFrom, "start-from", "beginning", "where a new migration starts reading: beginning, now, or an RFC 3339 time (delta-only sync)")
 	f.BoolVar(&o.untilCaughtUp, "until-caught-up", false, "exit 0 once every range has reached the end of its feed")
+	f.BoolVar(&o.untilCutover, "until-cutover", false, "keep syncing until a cutover is recorded, then exit 0 (also when started after it): for the pods of a Kubernetes Job")
 	f.BoolVar(&o.createTarget, "create-target", false, "create the target container when absent (its key definition is checked when present)")
 	f.IntVar(&o.targetThroughput, "target-throughput", 0, "manual RU/s of a target created by --create-target")
 	f.IntVar(&o.targetAutoscale, "target-autoscale-max", 0, "autoscale maximum RU/s of a target created by --create-target")
@@ -166,6 +182,12 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 		Owner: owner(), LeaseTTL: o.leaseTTL,
 	}
 	_, _, cfg.Shared = cosmosState(o.mig.state)
+	switch {
+	case o.untilCutover && o.untilCaughtUp:
+		return withExitCode(ExitError, errors.New("--until-cutover and --until-caught-up: give one"))
+	case o.untilCutover && !cfg.Shared:
+		return withExitCode(ExitError, fmt.Errorf("--until-cutover needs a cosmos://DATABASE/CONTAINER state shared with the cutover; --state %s is a directory, which the run locks, so no cutover can be requested while it runs", o.mig.state))
+	}
 	flow := pacing.Config{MaxConcurrency: o.maxConcurrency, MaxRU: o.maxRU, MaxSourceRU: o.maxSourceRU}
 	if err := cfg.Validate(); err != nil {
 		return withExitCode(ExitError, fmt.Errorf("flags: %w", err))
@@ -216,19 +238,42 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	}
 	progress := &progressReporter{stats: stats, total: total, interval: o.progressInterval, terminal: isTerminal(cmd.ErrOrStderr()), out: cmd.ErrOrStderr(), extra: writes.Flow().Describe}
 	stopProgress := progress.start(ctx)
-	sum, err := r.Run(ctx, cfg)
-	stopProgress()
-	if errors.Is(err, migrate.ErrCutOver) {
-		return exitFor(err)
+	defer stopProgress()
+	for {
+		sum, err := r.Run(ctx, cfg)
+		switch {
+		case errors.Is(err, migrate.ErrCutOver) && o.untilCutover:
+			fmt.Fprintln(cmd.OutOrStdout(), "rekey run: the migration is cut over; nothing to do (--until-cutover)")
+			return nil
+		case errors.Is(err, migrate.ErrCutOver):
+			return exitFor(err)
+		case errors.Is(err, migrate.ErrCutoverInProgress):
+			slog.Info("a cutover is in progress; waiting for it to be recorded or withdrawn", "reason", err)
+		case sum.StoppedForCutover && err == nil:
+			printSummary(cmd.OutOrStdout(), sum, mg.dead.Where())
+		default:
+			stopProgress()
+			printSummary(cmd.OutOrStdout(), sum, mg.dead.Where())
+			switch {
+			case err != nil:
+				return withExitCode(ExitRunFailed, err)
+			case sum.Interrupted:
+				return withExitCode(ExitInterrupted, nil)
+			}
+			return nil
+		}
+		outcome, err := migrate.AwaitCutover(ctx, mg.store, migrate.SystemClock{}, max(o.leaseTTL/4, 10*time.Millisecond))
+		switch {
+		case ctx.Err() != nil:
+			return withExitCode(ExitInterrupted, nil)
+		case err != nil:
+			return withExitCode(ExitRunFailed, err)
+		case outcome == migrate.CutoverRecorded:
+			fmt.Fprintln(cmd.OutOrStdout(), "rekey run: stopped for cutover: the migration is cut over")
+			return nil
+		}
+		slog.Info("the cutover was withdrawn; resuming")
 	}
-	printSummary(cmd.OutOrStdout(), sum, mg.dead.Where())
-	switch {
-	case err != nil:
-		return withExitCode(ExitRunFailed, err)
-	case sum.Interrupted:
-		return withExitCode(ExitInterrupted, nil)
-	}
-	return nil
 }
 
 // printSummary writes the run's final numbers.
@@ -236,6 +281,8 @@ func printSummary(w io.Writer, sum pipeline.Summary, deadPath string) {
 	s := sum.Stats
 	state := "stopped"
 	switch {
+	case sum.StoppedForCutover && !sum.Interrupted:
+		state = "stopped for cutover; progress checkpointed, leases released"
 	case sum.CaughtUp && !sum.Interrupted:
 		state = "caught up"
 	case sum.Interrupted:

@@ -25,7 +25,9 @@ func newStatusCommand() *cobra.Command {
 		Use:   "status --state DIR|cosmos://DB/CONTAINER [--source ... connection flags]",
 		Short: "Show a migration's progress: phase, ranges, checkpoints, lag, dead letters",
 		Long: `Show where a migration is: its phase (copying until every feed range has
-reached the end of its feed once, then syncing, then cut over), and per feed
+reached the end of its feed once, then syncing, cutting over while a cutover
+runs, then cut over, with what the application writes from then on; rolled
+back once a rollback handed the source back), and per feed
 range the checkpoint position, items copied, the age of the last checkpoint
 and its owner. With connection flags and --source it also probes the source for
 each range's lag: the changes waiting after the checkpoint and the age of the
@@ -129,10 +131,21 @@ func openStateReadOnly(ctx context.Context, m *migrationFlags, client *cosmos.Cl
 func printStatus(w io.Writer, st status.Report) {
 	fmt.Fprintf(w, "migration %s -> %s, key %s\n", st.Meta.Source, st.Meta.Target, strings.Join(st.Meta.KeySpec, " "))
 	fmt.Fprintf(w, "phase: %s", st.Phase)
-	if st.Meta.Cutover != nil {
-		fmt.Fprintf(w, " at %s (%d items, verify digest %s)", st.Meta.Cutover.At.Format(time.RFC3339), st.Meta.Cutover.Items, st.Meta.Cutover.VerifyDigest)
+	switch m := st.Meta; {
+	case m.Cutover != nil:
+		fmt.Fprintf(w, " at %s (%d items, verify digest %s)", m.Cutover.At.Format(time.RFC3339), m.Cutover.Items, m.Cutover.VerifyDigest)
+		if m.RolledBack != nil {
+			fmt.Fprintf(w, "; rolled back at %s: the application writes to the source again", m.RolledBack.At.Format(time.RFC3339))
+		}
+	case st.Phase == status.PhaseCuttingOver:
+		fmt.Fprintf(w, " (requested by %s at %s; workers stop and wait)", m.CutoverRequest.Owner, m.CutoverRequest.At.Format(time.RFC3339))
 	}
-	fmt.Fprintf(w, "\nitems copied: %d, target RU: %.0f, dead letters: %d\n", st.Items, st.RU, st.DeadLetters)
+	fmt.Fprintln(w)
+	if c := st.Meta.Cutover; c != nil && c.Application != nil && st.Meta.RolledBack == nil {
+		fmt.Fprintln(w, "the application writes to the target now:")
+		printApplicationWrites(w, "  ", c.Application)
+	}
+	fmt.Fprintf(w, "items copied: %d, target RU: %.0f, dead letters: %d\n", st.Items, st.RU, st.DeadLetters)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RANGE\tITEMS\tCHECKPOINT\tAGE\tCAUGHT UP\tLAG\tOWNER")
 	for _, r := range st.Ranges {
@@ -150,7 +163,11 @@ func printStatus(w io.Writer, st status.Report) {
 			}
 			lag = fmt.Sprintf("%d%s items, %s", *r.LagItems, more, time.Duration(*r.LagSeconds)*time.Second)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Items, r.Position, age, caught, lag, r.Owner)
+		owner := r.Owner
+		if r.Fence != "" {
+			owner = strings.TrimSpace(owner + " (fenced by cutover " + r.Fence + ")")
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Items, r.Position, age, caught, lag, owner)
 	}
 	tw.Flush()
 }
