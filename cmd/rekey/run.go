@@ -41,6 +41,7 @@ type runOptions struct {
 	maxRU            float64
 	maxSourceRU      float64
 	controlFile      string
+	settings         settingsFlags
 }
 
 func newRunCommand() *cobra.Command {
@@ -58,6 +59,15 @@ page is written, so a crash or kill -9 loses nothing: run the same command again
 and it resumes. Items that cannot be written (a missing key field, a collision of
 two source items on one id and new key, an item the service refuses) go to the
 dead-letter file with the reason; see 'rekey deadletter'.
+
+--create-target creates an absent target with the source's settings: its
+default TTL, indexing policy, computed properties and the other settings the
+service takes at creation ('rekey plan' lists them). A unique key is unique
+only within a logical partition, so under the new key it means something
+else: a source with unique keys needs --unique-keys copy or drop. A setting
+rekey cannot carry (Always Encrypted, a custom conflict resolution procedure,
+one it does not know) is named, and the target is not created unless
+--drop-setting NAME leaves it out.
 
 Throttling: writes are paced per physical partition of the target, each at a
 rate found by AIMD on the 429s it meets (starting from its share of the
@@ -116,7 +126,8 @@ after checkpointing.`,
 	f.StringVar(&o.startFrom, "start-from", "beginning", "where a new migration starts reading: beginning, now, or an RFC 3339 time (delta-only sync)")
 	f.BoolVar(&o.untilCaughtUp, "until-caught-up", false, "exit 0 once every range has reached the end of its feed")
 	f.BoolVar(&o.untilCutover, "until-cutover", false, "keep syncing until a cutover is recorded, then exit 0 (also when started after it): for the pods of a Kubernetes Job")
-	f.BoolVar(&o.createTarget, "create-target", false, "create the target container when absent (its key definition is checked when present)")
+	f.BoolVar(&o.createTarget, "create-target", false, "create the target container when absent, with the source's settings (its key definition is checked when present)")
+	o.settings.register(f)
 	f.IntVar(&o.targetThroughput, "target-throughput", 0, "manual RU/s of a target created by --create-target")
 	f.IntVar(&o.targetAutoscale, "target-autoscale-max", 0, "autoscale maximum RU/s of a target created by --create-target")
 	f.DurationVar(&o.progressInterval, "progress-interval", 10*time.Second, "how often to log progress when not on a terminal")
@@ -195,6 +206,9 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	if err := flow.Validate(); err != nil {
 		return withExitCode(ExitError, fmt.Errorf("flags: %w", err))
 	}
+	if err := o.settings.choice().Validate(); err != nil {
+		return withExitCode(ExitError, err)
+	}
 	mg, err := o.mig.connect(ctx)
 	if err != nil {
 		return exitFor(err)
@@ -202,6 +216,7 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	defer mg.close()
 	created, err := pipeline.EnsureTarget(ctx, mg.dstClient, mg.dstRef, migrate.TargetDefinition(mg.tr.TargetPaths()), pipeline.TargetOptions{
 		Create: o.createTarget, ManualRU: o.targetThroughput, AutoscaleMaxRU: o.targetAutoscale,
+		Settings: carriedSettings(mg.srcClient, mg.srcRef, o.settings.choice(), mg.srcDef.Paths, mg.tr.TargetPaths()),
 	})
 	if err != nil {
 		return exitFor(usageErr(err))

@@ -71,6 +71,9 @@ type Plan struct {
 	// the target, with the first sampled item that transforms as the
 	// example (none when no sampled item transforms).
 	Application *lease.ApplicationWrites `json:"application"`
+	// Settings is what a target created by --create-target gets of the
+	// source's settings; the caller reads them (Estimate leaves it nil).
+	Settings *migrate.SettingsPlan `json:"settings,omitempty"`
 }
 
 // Estimate samples the source, transforms the sample with tr, and
