@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -145,16 +144,8 @@ func runCutover(cmd *cobra.Command, o *cutoverOptions) error {
 	} else if rep != nil && rep.Verify != nil {
 		printVerify(out, rep.Verify)
 	}
-	switch {
-	case errors.Is(err, migrate.ErrCutOver):
-		return exitFor(err)
-	case errors.Is(err, cutover.ErrNotCaughtUp), errors.Is(err, cutover.ErrStillWriting), errors.Is(err, cutover.ErrDeadLettersPending),
-		errors.Is(err, migrate.ErrCutoverInProgress), errors.Is(err, cutover.ErrWorkersRunning):
-		return withExitCode(ExitRefused, fmt.Errorf("cutover refused: %w", err))
-	case errors.Is(err, cutover.ErrCopyDiffers):
-		return withExitCode(ExitDiffers, fmt.Errorf("cutover refused: %w", err))
-	case err != nil:
-		return withExitCode(ExitRunFailed, err)
+	if err := cutoverExit(err, "cutover"); err != nil {
+		return err
 	}
 	if o.output == "table" {
 		printNextSteps(out, mg, rep, o.dryRun)

@@ -18,10 +18,10 @@ func jobArgs(e *e2e, keys []string, extra ...string) []string {
 	return append(a, e.args("orders", "target", keys...)...)
 }
 
-// worker starts rekey as a child process and returns a channel that gets
+// startWorker starts rekey as a child process and returns a channel that gets
 // its exit code and output once it exits; it is killed if the test ends
 // first.
-func worker(t *testing.T, args ...string) <-chan workerExit {
+func startWorker(t *testing.T, args ...string) <-chan workerExit {
 	t.Helper()
 	cmd, out := process(t, args...)
 	done := make(chan workerExit, 1)
@@ -70,8 +70,8 @@ func TestJobWorkersStopAtTheCutover(t *testing.T) {
 	}
 	keys := []string{"/tenantId"}
 	args := jobArgs(e, keys, "--until-cutover")
-	a := worker(t, args...)
-	b := worker(t, args...)
+	a := startWorker(t, args...)
+	b := startWorker(t, args...)
 	store := sharedStore(t, e, "orders", "target")
 	ctx := context.Background()
 	waitFor(t, 60*time.Second, "both workers to hold leases and catch up", func() bool {
@@ -146,12 +146,12 @@ func TestASecondCutoverIsRefused(t *testing.T) {
 	store := sharedStore(t, e, "orders", "target")
 	ctx := context.Background()
 	// The first cutover waits 4 s for quiet; the others come meanwhile.
-	first := worker(t, append([]string{"cutover", "--lease-ttl", "2s", "--quiet-period", "4s", "--recheck-delay", "1ms"}, e.args("orders", "target", keys...)...)...)
+	first := startWorker(t, append([]string{"cutover", "--lease-ttl", "2s", "--quiet-period", "4s", "--recheck-delay", "1ms"}, e.args("orders", "target", keys...)...)...)
 	waitFor(t, 30*time.Second, "the first cutover's request", func() bool {
 		m, err := store.ReadMeta(ctx)
 		return err == nil && m.CutoverRequest != nil
 	})
-	late := worker(t, jobArgs(e, keys)...)
+	late := startWorker(t, jobArgs(e, keys)...)
 
 	r := runCLI(t, append([]string{"cutover", "--lease-ttl", "2s", "--quiet-period", "100ms"}, e.args("orders", "target", keys...)...)...)
 	if r.code != ExitRefused || !strings.Contains(r.errOut, "a cutover is in progress") {

@@ -254,21 +254,53 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	progress := &progressReporter{stats: stats, total: total, interval: o.progressInterval, terminal: isTerminal(cmd.ErrOrStderr()), out: cmd.ErrOrStderr(), extra: writes.Flow().Describe}
 	stopProgress := progress.start(ctx)
 	defer stopProgress()
+	return work(ctx, worker{
+		name: "rekey run", runner: r, cfg: cfg, store: mg.store, untilCutover: o.untilCutover, out: cmd.OutOrStdout(),
+		summary: func(sum pipeline.Summary, final bool) {
+			if final {
+				stopProgress()
+			}
+			printSummary(cmd.OutOrStdout(), sum, mg.dead.Where())
+		},
+	})
+}
+
+// worker is a command that runs a Runner until it is done: rekey run, or
+// rekey rollback.
+type worker struct {
+	name         string
+	runner       *pipeline.Runner
+	cfg          pipeline.RunConfig
+	store        lease.Store
+	untilCutover bool
+	out          io.Writer
+	// summary prints a Run's summary; final when the command ends with it.
+	summary func(sum pipeline.Summary, final bool)
+}
+
+// work runs w's Runner; when a cutover stops it (or is in progress when it
+// starts), it waits for the outcome: exit 0 once the cutover is recorded,
+// run again when it is withdrawn. A run started after the cutover refuses
+// (exit 2), or exits 0 with --until-cutover.
+func work(ctx context.Context, w worker) error {
+	poll := max(w.cfg.LeaseTTL/4, 10*time.Millisecond)
+	if w.cfg.LeaseTTL == 0 {
+		poll = pipeline.DefaultLeaseTTL / 4
+	}
 	for {
-		sum, err := r.Run(ctx, cfg)
+		sum, err := w.runner.Run(ctx, w.cfg)
 		switch {
-		case errors.Is(err, migrate.ErrCutOver) && o.untilCutover:
-			fmt.Fprintln(cmd.OutOrStdout(), "rekey run: the migration is cut over; nothing to do (--until-cutover)")
+		case errors.Is(err, migrate.ErrCutOver) && w.untilCutover:
+			fmt.Fprintf(w.out, "%s: the migration is cut over; nothing to do (--until-cutover)\n", w.name)
 			return nil
 		case errors.Is(err, migrate.ErrCutOver):
 			return exitFor(err)
 		case errors.Is(err, migrate.ErrCutoverInProgress):
 			slog.Info("a cutover is in progress; waiting for it to be recorded or withdrawn", "reason", err)
 		case sum.StoppedForCutover && err == nil:
-			printSummary(cmd.OutOrStdout(), sum, mg.dead.Where())
+			w.summary(sum, false)
 		default:
-			stopProgress()
-			printSummary(cmd.OutOrStdout(), sum, mg.dead.Where())
+			w.summary(sum, true)
 			switch {
 			case err != nil:
 				return withExitCode(ExitRunFailed, err)
@@ -277,14 +309,14 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 			}
 			return nil
 		}
-		outcome, err := migrate.AwaitCutover(ctx, mg.store, migrate.SystemClock{}, max(o.leaseTTL/4, 10*time.Millisecond))
+		outcome, err := migrate.AwaitCutover(ctx, w.store, migrate.SystemClock{}, poll)
 		switch {
 		case ctx.Err() != nil:
 			return withExitCode(ExitInterrupted, nil)
 		case err != nil:
 			return withExitCode(ExitRunFailed, err)
 		case outcome == migrate.CutoverRecorded:
-			fmt.Fprintln(cmd.OutOrStdout(), "rekey run: stopped for cutover: the migration is cut over")
+			fmt.Fprintf(w.out, "%s: stopped for cutover: the migration is cut over\n", w.name)
 			return nil
 		}
 		slog.Info("the cutover was withdrawn; resuming")

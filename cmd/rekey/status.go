@@ -83,6 +83,9 @@ number), or bad flags.`,
 			if err != nil {
 				return withExitCode(ExitRunFailed, err)
 			}
+			if err := addRollbackStatus(ctx, &mig, client, &st); err != nil {
+				return readExit(err)
+			}
 			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -95,6 +98,42 @@ number), or bad flags.`,
 	mig.register(cmd.Flags())
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	return cmd
+}
+
+// addRollbackStatus adds the progress of the migration's rollback, when
+// one has started, to its status.
+func addRollbackStatus(ctx context.Context, mig *migrationFlags, client *cosmos.Client, st *status.Report) error {
+	if st.Meta.Cutover == nil {
+		return nil
+	}
+	var docs lease.Documents
+	if db, coll, ok := cosmosState(mig.state); ok && client != nil {
+		docs = client.LeaseDocuments(db, coll)
+	}
+	store, err := openRollbackReadOnly(ctx, mig, docs)
+	if err != nil || store == nil {
+		return err
+	}
+	defer store.Close()
+	meta, err := store.ReadMeta(ctx)
+	if err != nil {
+		return fmt.Errorf("read the rollback's state: %w", err)
+	}
+	dl, err := openRollbackDeadLetters(ctx, mig, client, true)
+	if err != nil {
+		return err
+	}
+	defer dl.Close()
+	n, err := dl.Count()
+	if err != nil {
+		return err
+	}
+	rb, err := status.Read(ctx, meta, store, n, nil, time.Now())
+	if err != nil {
+		return fmt.Errorf("read the rollback's state: %w", err)
+	}
+	st.WithRollback(rb)
+	return nil
 }
 
 // countDeadLetters counts a migration's dead items without writing to the
@@ -146,9 +185,23 @@ func printStatus(w io.Writer, st status.Report) {
 		printApplicationWrites(w, "  ", c.Application)
 	}
 	fmt.Fprintf(w, "items copied: %d, target RU: %.0f, dead letters: %d\n", st.Items, st.RU, st.DeadLetters)
+	printRanges(w, st.Ranges)
+	if rb := st.Rollback; rb != nil {
+		phase := rb.Phase
+		if phase == status.PhaseCutOver {
+			phase = "handed the source back"
+		}
+		fmt.Fprintf(w, "rollback (%s -> %s): %s; items copied back: %d, dead letters: %d (rekey deadletter list --rollback)\n",
+			rb.Meta.Source, rb.Meta.Target, phase, rb.Items, rb.DeadLetters)
+		printRanges(w, rb.Ranges)
+	}
+}
+
+// printRanges writes a table of the ranges of a status.
+func printRanges(w io.Writer, ranges []status.Range) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RANGE\tITEMS\tCHECKPOINT\tAGE\tCAUGHT UP\tLAG\tOWNER")
-	for _, r := range st.Ranges {
+	for _, r := range ranges {
 		age, caught, lag := "-", "no", "-"
 		if !r.CheckpointedAt.IsZero() {
 			age = (time.Duration(r.CheckpointAgeSeconds) * time.Second).String()

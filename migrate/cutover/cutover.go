@@ -108,8 +108,9 @@ type Gate struct {
 	// stood then, per feed range, so that a rollback copies what the
 	// application writes from there on. Nil records nothing.
 	Follow migrate.Source
-	// Rollback marks the Gate as a rollback's reverse cutover in the
-	// request workers see.
+	// Rollback marks the Gate as a rollback's reverse cutover: the
+	// request workers see says so, and its messages call the container it
+	// switches away from (the Runner's Source) the target.
 	Rollback bool
 	// Clock measures the quiet period and the timeout, waits between
 	// drains and stamps the record; the Runner's when nil, the real clock
@@ -285,9 +286,9 @@ func (c *Gate) drainAndVerify(ctx context.Context, cfg Config, rep *Report, star
 		}
 		lastChange = c.Clock.Now()
 		if lastChange.Sub(start) >= cfg.Timeout {
-			return fmt.Errorf("%w: it changed during the final verify (feed range [%s, %s)) and the %s timeout passed; stop the application's writes to the source (cutover cannot stop them), then run cutover again", ErrStillWriting, changed.Min, changed.Max, cfg.Timeout)
+			return fmt.Errorf("%w: %s changed during the final verify (feed range [%s, %s)) and the %s timeout passed; stop the application's writes to %s (cutover cannot stop them), then run cutover again", ErrStillWriting, c.from(), changed.Min, changed.Max, cfg.Timeout, c.from())
 		}
-		c.say("the source changed during the final verify (feed range [%s, %s)): the application's writes to the source must be stopped; draining and verifying again", changed.Min, changed.Max)
+		c.say("%s changed during the final verify (feed range [%s, %s)): the application's writes to %s must be stopped; draining and verifying again", c.from(), changed.Min, changed.Max, c.from())
 	}
 	remaining := rep.Verify.Differences()
 	if cfg.AcceptDeadLetter {
@@ -297,6 +298,14 @@ func (c *Gate) drainAndVerify(ctx context.Context, cfg Config, rep *Report, star
 		return fmt.Errorf("%w: %d differences remain after the fix (rekey verify lists them)", ErrCopyDiffers, remaining)
 	}
 	return nil
+}
+
+// from names the container the application switches away from.
+func (c *Gate) from() string {
+	if c.Rollback {
+		return "the target"
+	}
+	return "the source"
 }
 
 func (c *Gate) say(format string, args ...any) {
@@ -331,9 +340,9 @@ func (c *Gate) waitQuiet(ctx context.Context, cfg Config, rep *Report, start tim
 			return nil
 		}
 		if now.Sub(start) >= cfg.Timeout {
-			return fmt.Errorf("%w: it changed within the last %s for the whole %s timeout; stop the application's writes to the source (cutover cannot stop them), then run cutover again", ErrStillWriting, cfg.QuietPeriod, cfg.Timeout)
+			return fmt.Errorf("%w: %s changed within the last %s for the whole %s timeout; stop the application's writes to %s (cutover cannot stop them), then run cutover again", ErrStillWriting, c.from(), cfg.QuietPeriod, cfg.Timeout, c.from())
 		}
-		c.say("waiting for the source to be quiet for %s (quiet for %s so far): the application's writes to the source must be stopped", cfg.QuietPeriod, rep.QuietFor.Round(time.Second))
+		c.say("waiting for %s to be quiet for %s (quiet for %s so far): the application's writes to %s must be stopped", c.from(), cfg.QuietPeriod, rep.QuietFor.Round(time.Second), c.from())
 		if err := c.Clock.Sleep(ctx, min(time.Second, cfg.QuietPeriod/4+time.Millisecond)); err != nil {
 			return err
 		}

@@ -39,6 +39,21 @@ type Runner struct {
 	// Stats, when set, counts the run, so that progress output can read it
 	// while Run works; each call counts into stats of its own when nil.
 	Stats *Stats
+	// Applier, when set, writes each page in place of the Transformer and
+	// the write path's Writer: a rollback writes the target's changes back
+	// into the source by its own rules. The range loops, leases and
+	// checkpoints are the same.
+	Applier PageApplier
+}
+
+// PageApplier writes one page of changes for a Runner (Runner.Applier).
+// ApplyPage writes or dead-letters every item of the page, calling fence
+// before every request (it may hold the request back or refuse it, see
+// lease.Hold.Fence), and returns the request units it spent; an error
+// stops the run and the page is not checkpointed. The Runner syncs the
+// dead letters and checkpoints the page after it returns.
+type PageApplier interface {
+	ApplyPage(ctx context.Context, items [][]byte, fence func(context.Context) error) (ru float64, err error)
 }
 
 // Summary is the outcome of Run.
@@ -203,6 +218,7 @@ func (r *Runner) newRun(cfg RunConfig) *run {
 		source: r.Source, tr: r.Transformer, store: r.Store, dead: r.DeadLetters,
 		clock: clock, log: wp.log, stats: stats, retry: wp.retrier(stats), sourceCap: wp.flow.SourceCap,
 		w:        wp.writer(r.Transformer, r.DeadLetters, migrate.NewDefaultUses(r.Store, r.Transformer), stats),
+		applier:  r.Applier,
 		cfg:      cfg,
 		inFlight: semaphore.NewWeighted(int64(cfg.MaxInFlightMB) << 20),
 		loops:    map[string]chan struct{}{},
@@ -221,6 +237,7 @@ type run struct {
 	retry     *migrate.Retrier // the write path's policy, counting into stats
 	sourceCap migrate.RUCap    // the RU cap of the source's reads
 	w         *Writer
+	applier   PageApplier // writes pages in place of w, when set
 
 	cfg       RunConfig
 	startFrom time.Time           // where ranges without a continuation start

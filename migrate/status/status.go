@@ -16,6 +16,7 @@ const (
 	PhaseSyncing     = "syncing"      // every range caught up at least once; following the feed
 	PhaseCuttingOver = "cutting over" // a cutover is requested: workers stop, the cutover drains and verifies
 	PhaseCutOver     = "cut over"     // rekey cutover recorded a clean switch
+	PhaseRollingBack = "rolling back" // cut over, and a rollback copies the application's writes back to the source
 	PhaseRolledBack  = "rolled back"  // a rollback handed the source back to the application
 )
 
@@ -56,6 +57,19 @@ type Report struct {
 	RU          float64    `json:"ru"`
 	DeadLetters int        `json:"deadLetters"`
 	Ranges      []Range    `json:"ranges"`
+	// Rollback is the rollback's own progress, once one has started: its
+	// Meta and ranges are those of a migration from the target to the
+	// source, and its phase cut over once it handed the source back.
+	Rollback *Report `json:"rollback,omitempty"`
+}
+
+// WithRollback adds a rollback's progress to a migration's status; the
+// migration's phase becomes rolling back until the rollback's cutover.
+func (r *Report) WithRollback(rb Report) {
+	r.Rollback = &rb
+	if r.Phase == PhaseCutOver {
+		r.Phase = PhaseRollingBack
+	}
 }
 
 // Read reads a migration's status. When source is not nil it also
