@@ -152,6 +152,9 @@ func TestASecondCutoverIsRefused(t *testing.T) {
 		return err == nil && m.CutoverRequest != nil
 	})
 	late := startWorker(t, jobArgs(e, keys)...)
+	if st := statusJSON(t, e, e.args("orders", "target", keys...)...); st.Phase != "cutting over" || st.Meta.CutoverRequest == nil {
+		t.Errorf("status during the cutover: phase %q, request %+v", st.Phase, st.Meta.CutoverRequest)
+	}
 
 	r := runCLI(t, append([]string{"cutover", "--lease-ttl", "2s", "--quiet-period", "100ms"}, e.args("orders", "target", keys...)...)...)
 	if r.code != ExitRefused || !strings.Contains(r.errOut, "a cutover is in progress") {

@@ -249,6 +249,10 @@ func runRollback(cmd *cobra.Command, o *rollbackOptions) error {
 	}
 	defer mg.close()
 	rb, err := openRollback(ctx, mg, nil, flow)
+	if errors.Is(err, rollback.ErrRolledBack) && o.untilCutover {
+		fmt.Fprintln(cmd.OutOrStdout(), "rekey rollback: the migration is rolled back; nothing to do (--until-cutover)")
+		return nil
+	}
 	if err != nil {
 		return exitFor(err)
 	}
