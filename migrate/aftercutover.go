@@ -47,21 +47,38 @@ func (e *CutOverError) Is(target error) bool { return target == ErrCutOver }
 // names the refused command in the message. A state that cannot be read is
 // an error: a writing command must not guess.
 func RefuseAfterCutover(ctx context.Context, store lease.Store, command string) error {
+	meta, ok, err := readPhase(ctx, store, command)
+	if err != nil || !ok {
+		return err
+	}
+	return cutOverError(meta, command)
+}
+
+// readPhase reads the meta a writing command checks; ok is false when the
+// store holds no migration yet.
+func readPhase(ctx context.Context, store lease.Store, command string) (lease.Meta, bool, error) {
 	if store == nil {
-		return fmt.Errorf("%s: no migration state to check for a cutover", command)
+		return lease.Meta{}, false, fmt.Errorf("%s: no migration state to check for a cutover", command)
 	}
 	meta, err := store.ReadMeta(ctx)
 	switch {
 	case errors.Is(err, lease.ErrNoMeta):
-		return nil
+		return lease.Meta{}, false, nil
 	case err != nil:
-		return fmt.Errorf("%s: read the state to check for a cutover: %w", command, err)
-	case meta.Cutover != nil:
-		e := &CutOverError{Command: command, At: meta.Cutover.At, Items: meta.Cutover.Items}
-		if meta.RolledBack != nil {
-			e.RolledBackAt = meta.RolledBack.At
-		}
-		return e
+		return lease.Meta{}, false, fmt.Errorf("%s: read the state to check for a cutover: %w", command, err)
 	}
-	return nil
+	return meta, true, nil
+}
+
+// cutOverError is the refusal of command when meta records a cutover; nil
+// when it does not.
+func cutOverError(meta lease.Meta, command string) error {
+	if meta.Cutover == nil {
+		return nil
+	}
+	e := &CutOverError{Command: command, At: meta.Cutover.At, Items: meta.Cutover.Items}
+	if meta.RolledBack != nil {
+		e.RolledBackAt = meta.RolledBack.At
+	}
+	return e
 }

@@ -59,13 +59,9 @@ func withoutSystemProperties(tr *transform.Transformer, item []byte) ([]byte, er
 // ExampleItem reads one item of src, the first of its first feed range
 // that has one, for ApplicationWritesOf; nil when src is empty.
 func ExampleItem(ctx context.Context, src Source, retry *Retrier) ([]byte, error) {
-	var ranges []FeedRange
-	if err := retry.Do(ctx, func() error {
-		var err error
-		ranges, err = src.FeedRanges(ctx)
-		return err
-	}); err != nil {
-		return nil, fmt.Errorf("feed ranges: %w", err)
+	ranges, err := ReadFeedRanges(ctx, src, retry)
+	if err != nil {
+		return nil, err
 	}
 	for _, r := range ranges {
 		page, err := ReadPage(ctx, src, retry, ChangeRequest{Range: r, PageSize: 1})

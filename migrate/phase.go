@@ -44,15 +44,12 @@ func (e *CutoverInProgressError) Is(target error) bool { return target == ErrCut
 // neither, or no migration yet. A request that is no longer live (its
 // cutover died) is no refusal: ClearAbandonedCutover withdraws it.
 func RefuseDuringCutover(ctx context.Context, store lease.Store, command, self string, now time.Time) error {
-	if err := RefuseAfterCutover(ctx, store, command); err != nil {
+	meta, ok, err := readPhase(ctx, store, command)
+	if err != nil || !ok {
 		return err
 	}
-	meta, err := store.ReadMeta(ctx)
-	switch {
-	case errors.Is(err, lease.ErrNoMeta):
-		return nil
-	case err != nil:
-		return fmt.Errorf("%s: read the state to check for a cutover: %w", command, err)
+	if err := cutOverError(meta, command); err != nil {
+		return err
 	}
 	if r := meta.CutoverRequest; r.Live(now) && r.Owner != self {
 		return &CutoverInProgressError{Command: command, Request: *r}

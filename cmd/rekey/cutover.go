@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
@@ -87,16 +88,21 @@ pending.`,
 			return runCutover(cmd, o)
 		},
 	}
-	f := cmd.Flags()
+	o.register(cmd.Flags(), "the source", "cut over although dead-lettered items were not copied")
+	return cmd
+}
+
+// register binds the flags of a cutover; from names the container the
+// application switches away from.
+func (o *cutoverOptions) register(f *pflag.FlagSet, from, acceptDead string) {
 	o.mig.register(f)
 	f.DurationVar(&o.leaseTTL, "lease-ttl", pipeline.DefaultLeaseTTL, "the workers' --lease-ttl: how long a lease (and the cutover's own request) lasts without renewal")
-	f.DurationVar(&o.quietPeriod, "quiet-period", cutover.DefaultQuietPeriod, "how long the source must have no changes")
-	f.DurationVar(&o.timeout, "timeout", cutover.DefaultTimeout, "give up when the source is not quiet by then")
-	f.BoolVar(&o.acceptDead, "accept-dead-letter", false, "cut over although dead-lettered items were not copied")
+	f.DurationVar(&o.quietPeriod, "quiet-period", cutover.DefaultQuietPeriod, "how long "+from+" must have no changes")
+	f.DurationVar(&o.timeout, "timeout", cutover.DefaultTimeout, "give up when "+from+" is not quiet by then")
+	f.BoolVar(&o.acceptDead, "accept-dead-letter", false, acceptDead)
 	f.BoolVar(&o.dryRun, "dry-run", false, "check everything; fix and record nothing")
 	f.DurationVar(&o.recheckDelay, "recheck-delay", time.Second, "verify: wait before rechecking differences")
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
-	return cmd
 }
 
 func runCutover(cmd *cobra.Command, o *cutoverOptions) error {
@@ -112,27 +118,40 @@ func runCutover(cmd *cobra.Command, o *cutoverOptions) error {
 	if err := mg.openExistingState(ctx); err != nil {
 		return exitFor(err)
 	}
-	out := cmd.OutOrStdout()
 	app, err := applicationWrites(ctx, mg)
 	if err != nil {
 		slog.Warn("could not render an example item for the application's new key", "err", err)
 	}
 	writes := mg.writePath(ctx, pacing.Config{}, slog.Default())
-	c := &cutover.Gate{
+	g := &cutover.Gate{
 		Runner: &pipeline.Runner{Source: mg.source, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead, Writes: writes},
 		Verifier: &verify.Verifier{Source: mg.source, Target: mg.target, Writer: mg.target, Writes: writes, Transformer: mg.tr,
 			DeadLetters: mg.dead, Defaults: mg.defaults, Log: slog.Default()},
 		Follow: mg.target,
-		Log:    slog.Default(),
-		Progress: func(step string) {
-			if o.output == "table" {
-				fmt.Fprintln(out, "cutover:", step)
-			}
-		},
 	}
-	rep, err := c.Run(ctx, cutover.Config{
-		LeaseTTL:    o.leaseTTL,
-		QuietPeriod: o.quietPeriod, Timeout: o.timeout, AcceptDeadLetter: o.acceptDead, DryRun: o.dryRun,
+	rep, err := o.runGate(cmd, g, app)
+	if err := cutoverExit(err, "cutover"); err != nil {
+		return err
+	}
+	if o.output == "table" {
+		printNextSteps(cmd.OutOrStdout(), mg, rep, o.dryRun)
+	}
+	return nil
+}
+
+// runGate runs a cutover with the command's options, telling its steps
+// and printing its final verify (a table) or its report (JSON). The
+// gate's error is returned as it is.
+func (o *cutoverOptions) runGate(cmd *cobra.Command, g *cutover.Gate, app *lease.ApplicationWrites) (*cutover.Report, error) {
+	out := cmd.OutOrStdout()
+	g.Log = slog.Default()
+	g.Progress = func(step string) {
+		if o.output == "table" {
+			fmt.Fprintln(out, cmd.CommandPath()+":", step)
+		}
+	}
+	rep, err := g.Run(cmd.Context(), cutover.Config{
+		LeaseTTL: o.leaseTTL, QuietPeriod: o.quietPeriod, Timeout: o.timeout, AcceptDeadLetter: o.acceptDead, DryRun: o.dryRun,
 		Application: app,
 		Run:         pipeline.RunConfig{Owner: owner(), PollInterval: 200 * time.Millisecond},
 		Verify:      verify.Config{RecheckDelay: o.recheckDelay},
@@ -144,13 +163,7 @@ func runCutover(cmd *cobra.Command, o *cutoverOptions) error {
 	} else if rep != nil && rep.Verify != nil {
 		printVerify(out, rep.Verify)
 	}
-	if err := cutoverExit(err, "cutover"); err != nil {
-		return err
-	}
-	if o.output == "table" {
-		printNextSteps(out, mg, rep, o.dryRun)
-	}
-	return nil
+	return rep, err
 }
 
 // applicationWrites is what the application must write once it switches

@@ -16,7 +16,6 @@ import (
 	"github.com/rekey-dev/rekey/migrate"
 	"github.com/rekey-dev/rekey/migrate/cutover"
 	"github.com/rekey-dev/rekey/migrate/pacing"
-	"github.com/rekey-dev/rekey/migrate/pipeline"
 	"github.com/rekey-dev/rekey/migrate/rollback"
 	"github.com/rekey-dev/rekey/migrate/verify"
 )
@@ -56,15 +55,7 @@ cutover to roll back, or already rolled back; 3 refused.`,
 			return runRollbackCutover(cmd, o)
 		},
 	}
-	f := cmd.Flags()
-	o.mig.register(f)
-	f.DurationVar(&o.leaseTTL, "lease-ttl", pipeline.DefaultLeaseTTL, "the rollback workers' --lease-ttl")
-	f.DurationVar(&o.quietPeriod, "quiet-period", cutover.DefaultQuietPeriod, "how long the target must have no changes")
-	f.DurationVar(&o.timeout, "timeout", cutover.DefaultTimeout, "give up when the target is not quiet by then")
-	f.BoolVar(&o.acceptDead, "accept-dead-letter", false, "hand the source back although some items could not go back (their dead letters say which)")
-	f.BoolVar(&o.dryRun, "dry-run", false, "check everything; fix and record nothing")
-	f.DurationVar(&o.recheckDelay, "recheck-delay", time.Second, "verify: wait before rechecking differences")
-	f.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	o.register(cmd.Flags(), "the target", "hand the source back although some items could not go back (their dead letters say which)")
 	return cmd
 }
 
@@ -86,7 +77,6 @@ func runRollbackCutover(cmd *cobra.Command, o *cutoverOptions) error {
 		return exitFor(err)
 	}
 	defer rb.close()
-	out := cmd.OutOrStdout()
 	example, err := migrate.ExampleItem(ctx, mg.target, &migrate.Retrier{Clock: migrate.SystemClock{}, Tries: migrate.DefaultTransientTries})
 	if err != nil {
 		slog.Warn("could not read an example item of the target", "err", err)
@@ -95,35 +85,16 @@ func runRollbackCutover(cmd *cobra.Command, o *cutoverOptions) error {
 	if err != nil {
 		slog.Warn("could not render an example item for the source's key", "err", err)
 	}
-	g := &cutover.Gate{
-		Runner: rb.runner, Verifier: reverseCheck(mg, rb), Rollback: true, Log: slog.Default(),
-		Progress: func(step string) {
-			if o.output == "table" {
-				fmt.Fprintln(out, "rollback cutover:", step)
-			}
-		},
-	}
-	rep, err := g.Run(ctx, cutover.Config{
-		LeaseTTL: o.leaseTTL, QuietPeriod: o.quietPeriod, Timeout: o.timeout, AcceptDeadLetter: o.acceptDead, DryRun: o.dryRun,
-		Application: app,
-		Run:         pipeline.RunConfig{Owner: owner(), PollInterval: 200 * time.Millisecond},
-		Verify:      verify.Config{RecheckDelay: o.recheckDelay},
-	})
+	g := &cutover.Gate{Runner: rb.runner, Verifier: reverseCheck(mg, rb), Rollback: true}
+	rep, err := o.runGate(cmd, g, app)
 	if err == nil && rep.Recorded {
 		err = rollback.RecordRolledBack(ctx, mg.store, *rep.Cutover)
-	}
-	if o.output == "json" {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(rep)
-	} else if rep != nil && rep.Verify != nil {
-		printVerify(out, rep.Verify)
 	}
 	if err := cutoverExit(err, "rollback cutover"); err != nil {
 		return err
 	}
 	if o.output == "table" {
-		printRolledBack(out, mg, rep, o.dryRun)
+		printRolledBack(cmd.OutOrStdout(), mg, rep, o.dryRun)
 	}
 	return nil
 }

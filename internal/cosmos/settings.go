@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
 
@@ -72,12 +71,11 @@ func (c *Client) CreateContainerWith(ctx context.Context, db, id string, def mig
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	if err := checkThroughput(manualRU, autoscaleMaxRU); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
 	header := http.Header{}
 	switch {
-	case manualRU < 0 || autoscaleMaxRU < 0 || manualRU > math.MaxInt32 || autoscaleMaxRU > math.MaxInt32:
-		return fmt.Errorf("%s: throughput %d/%d RU/s: out of range", op, manualRU, autoscaleMaxRU)
-	case manualRU > 0 && autoscaleMaxRU > 0:
-		return fmt.Errorf("%s: give manual or autoscale throughput, not both", op)
 	case manualRU > 0:
 		header.Set(headerOfferThroughput, fmt.Sprint(manualRU))
 	case autoscaleMaxRU > 0:

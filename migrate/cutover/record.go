@@ -41,13 +41,9 @@ func (c *Gate) cutoverRecord(ctx context.Context, cfg Config, rep *Report, start
 // returns only what is written after.
 func feedEnds(ctx context.Context, src migrate.Source, clock migrate.Clock, from time.Time) ([]lease.FeedPosition, error) {
 	retry := &migrate.Retrier{Clock: clock, Tries: migrate.DefaultTransientTries}
-	var ranges []migrate.FeedRange
-	if err := retry.Do(ctx, func() error {
-		var err error
-		ranges, err = src.FeedRanges(ctx)
-		return err
-	}); err != nil {
-		return nil, fmt.Errorf("feed ranges: %w", err)
+	ranges, err := migrate.ReadFeedRanges(ctx, src, retry)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]lease.FeedPosition, 0, len(ranges))
 	for _, r := range ranges {

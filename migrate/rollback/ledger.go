@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 
 	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
@@ -106,8 +105,8 @@ func (l *DocLedger) Record(ctx context.Context, id string, key migrate.Key, etag
 const ledgerRetries = 8
 
 // FileLedger keeps the ledger as one file per item in a directory of the
-// rollback's state directory. Each record is written to a temp file,
-// fsynced and renamed, and the directory fsynced.
+// rollback's state directory, each written as the file store writes its
+// files (lease.WriteFileAtomic: temp file, fsync, rename, directory fsync).
 type FileLedger struct {
 	dir string
 }
@@ -144,44 +143,8 @@ func (l *FileLedger) Record(_ context.Context, id string, key migrate.Key, etag 
 	if err != nil {
 		return err
 	}
-	if err := writeDurable(l.dir, name+".json", body); err != nil {
+	if err := lease.WriteFileAtomic(l.dir, name+".json", body); err != nil {
 		return fmt.Errorf("record the rollback's write of item %q in %s: %w", id, l.dir, err)
 	}
 	return nil
-}
-
-// writeDurable replaces dir/name with data: temp file, fsync, rename,
-// directory fsync.
-func writeDurable(dir, name string, data []byte) (err error) {
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	if runtime.GOOS == "windows" {
-		return nil // no directory fsync; NTFS journals renames itself
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
