@@ -18,6 +18,7 @@ import (
 	"github.com/rekey-dev/rekey/migrate/pacing"
 	"github.com/rekey-dev/rekey/migrate/pipeline"
 	"github.com/rekey-dev/rekey/migrate/verify"
+	"github.com/rekey-dev/rekey/transform"
 )
 
 // Exit code of `rekey cutover` when it refuses to switch.
@@ -105,23 +106,31 @@ func (o *cutoverOptions) register(f *pflag.FlagSet, from, acceptDead string) {
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
 }
 
-func runCutover(cmd *cobra.Command, o *cutoverOptions) error {
-	ctx := cmd.Context()
+// open checks the flags, connects and opens the existing migration; the
+// caller closes what it returns.
+func (o *cutoverOptions) open(ctx context.Context) (*migration, error) {
 	if o.output != "table" && o.output != "json" {
-		return withExitCode(ExitError, fmt.Errorf("-o %q: want table or json", o.output))
+		return nil, withExitCode(ExitError, fmt.Errorf("-o %q: want table or json", o.output))
 	}
 	mg, err := o.mig.connect(ctx)
 	if err != nil {
-		return exitFor(err)
+		return nil, exitFor(err)
+	}
+	if err := mg.openExistingState(ctx); err != nil {
+		mg.close()
+		return nil, exitFor(err)
+	}
+	return mg, nil
+}
+
+func runCutover(cmd *cobra.Command, o *cutoverOptions) error {
+	ctx := cmd.Context()
+	mg, err := o.open(ctx)
+	if err != nil {
+		return err
 	}
 	defer mg.close()
-	if err := mg.openExistingState(ctx); err != nil {
-		return exitFor(err)
-	}
-	app, err := applicationWrites(ctx, mg)
-	if err != nil {
-		slog.Warn("could not render an example item for the application's new key", "err", err)
-	}
+	app := applicationWrites(ctx, mg.source, mg.tr)
 	writes := mg.writePath(ctx, pacing.Config{}, slog.Default())
 	g := &cutover.Gate{
 		Runner: &pipeline.Runner{Source: mg.source, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead, Writes: writes},
@@ -167,14 +176,18 @@ func (o *cutoverOptions) runGate(cmd *cobra.Command, g *cutover.Gate, app *lease
 }
 
 // applicationWrites is what the application must write once it switches
-// to the target, with a source item as the example.
-func applicationWrites(ctx context.Context, mg *migration) (*lease.ApplicationWrites, error) {
-	example, err := migrate.ExampleItem(ctx, mg.source, &migrate.Retrier{Clock: migrate.SystemClock{}, Tries: migrate.DefaultTransientTries})
+// from src: tr's key, with an item of src as the example (none when it
+// cannot be read, which is logged).
+func applicationWrites(ctx context.Context, src migrate.Source, tr *transform.Transformer) *lease.ApplicationWrites {
+	example, err := migrate.ExampleItem(ctx, src, &migrate.Retrier{Clock: migrate.SystemClock{}, Tries: migrate.DefaultTransientTries})
 	if err != nil {
-		app, _ := migrate.ApplicationWritesOf(mg.tr, nil)
-		return app, err
+		slog.Warn("could not read an example item for what the application writes next", "err", err)
 	}
-	return migrate.ApplicationWritesOf(mg.tr, example)
+	app, err := migrate.ApplicationWritesOf(tr, example)
+	if err != nil {
+		slog.Warn("could not render the example item with the key the application writes next", "err", err)
+	}
+	return app
 }
 
 // printNextSteps tells the user what to do after a cutover.

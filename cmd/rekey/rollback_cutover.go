@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -61,30 +60,17 @@ cutover to roll back, or already rolled back; 3 refused.`,
 
 func runRollbackCutover(cmd *cobra.Command, o *cutoverOptions) error {
 	ctx := cmd.Context()
-	if o.output != "table" && o.output != "json" {
-		return withExitCode(ExitError, fmt.Errorf("-o %q: want table or json", o.output))
-	}
-	mg, err := o.mig.connect(ctx)
+	mg, err := o.open(ctx)
 	if err != nil {
-		return exitFor(err)
+		return err
 	}
 	defer mg.close()
-	if err := mg.openExistingState(ctx); err != nil {
-		return exitFor(err)
-	}
 	rb, err := openRollback(ctx, mg, mg.store, pacing.Config{})
 	if err != nil {
 		return exitFor(err)
 	}
 	defer rb.close()
-	example, err := migrate.ExampleItem(ctx, mg.target, &migrate.Retrier{Clock: migrate.SystemClock{}, Tries: migrate.DefaultTransientTries})
-	if err != nil {
-		slog.Warn("could not read an example item of the target", "err", err)
-	}
-	app, err := migrate.ApplicationWritesOf(rb.reverse, example)
-	if err != nil {
-		slog.Warn("could not render an example item for the source's key", "err", err)
-	}
+	app := applicationWrites(ctx, mg.target, rb.reverse)
 	g := &cutover.Gate{Runner: rb.runner, Verifier: reverseCheck(mg, rb), Rollback: true}
 	rep, err := o.runGate(cmd, g, app)
 	if err == nil && rep.Recorded {
