@@ -24,7 +24,8 @@ type TargetOptions struct {
 // definition want before anything is written: it checks an existing one
 // (safe to re-run, as a restarted Kubernetes Job does; its settings are
 // left as they are) and creates an absent one when allowed, with the
-// settings opts.Settings decides. A mismatch is an error naming both
+// settings opts.Settings decides; when another worker creates it first
+// (409), it checks that one. A mismatch is an error naming both
 // definitions.
 func EnsureTarget(ctx context.Context, c migrate.Containers, ref migrate.ContainerRef, want migrate.Definition, opts TargetOptions) (created bool, err error) {
 	if opts.ManualRU > 0 && opts.AutoscaleMaxRU > 0 {
@@ -47,7 +48,13 @@ func EnsureTarget(ctx context.Context, c migrate.Containers, ref migrate.Contain
 		err := migrate.Retry(ctx, func() error {
 			return c.CreateContainerWith(ctx, ref.Database, ref.Container, want, settings, opts.ManualRU, opts.AutoscaleMaxRU)
 		})
-		if err != nil {
+		switch {
+		case errors.Is(err, migrate.ErrConflict):
+			// Another worker (a pod of the same Job) created it first:
+			// check its definition as an existing target's.
+			opts.Create = false
+			return EnsureTarget(ctx, c, ref, want, opts)
+		case err != nil:
 			return false, fmt.Errorf("create target container %s: %w", ref, err)
 		}
 		return true, nil
