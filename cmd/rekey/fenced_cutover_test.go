@@ -58,10 +58,11 @@ func waitExit(t *testing.T, name string, done <-chan workerExit, d time.Duration
 }
 
 // Two workers of a Kubernetes Job (rekey run --until-cutover on one lease
-// container) sync the source while the application writes; the cutover
-// asks them to stop, waits for them, drains, verifies and records; both
-// exit 0 after it, and the copy verifies clean. A pod restarted after the
-// cutover exits 0 at once; a plain run refuses.
+// container) sync the source while the application writes. A dry run
+// stops them while it drains and they resume after it. The cutover asks
+// them to stop, waits for them, drains, verifies and records; both exit 0
+// after it, and the copy verifies clean. A pod restarted after the cutover
+// exits 0 at once; a plain run refuses.
 func TestJobWorkersStopAtTheCutover(t *testing.T) {
 	e := newE2E(t)
 	src := e.container("orders", 24_000, "/region") // 4 feed ranges
@@ -102,6 +103,33 @@ func TestJobWorkersStopAtTheCutover(t *testing.T) {
 	}
 	put(t, src, region(7), order(7, 5))
 
+	// A dry run stops the workers while it drains, withdraws its request,
+	// and they resume: neither exits, and they take every lease again.
+	r := runCLI(t, append([]string{"cutover", "--dry-run", "--lease-ttl", "2s", "--quiet-period", "500ms", "--recheck-delay", "1ms"}, e.args("orders", "target", keys...)...)...)
+	if r.code != 0 || !strings.Contains(r.out, "every check passed") || !strings.Contains(r.out, "waiting for the workers to stop") {
+		t.Fatalf("cutover --dry-run: exit %d\n%s%s", r.code, r.out, r.errOut)
+	}
+	waitFor(t, 60*time.Second, "the workers to resume after the dry run", func() bool {
+		for name, done := range map[string]<-chan workerExit{"worker A": a, "worker B": b} {
+			select {
+			case w := <-done:
+				t.Fatalf("%s exited after a dry run: %d\n%s", name, w.code, w.out)
+			default:
+			}
+		}
+		ls, err := store.List(ctx)
+		if err != nil {
+			return false
+		}
+		for _, l := range ls {
+			if l.Owner == "" || l.Fence != "" {
+				return false
+			}
+		}
+		return len(ls) == 4
+	})
+	put(t, src, region(9), order(9, 6)) // synced by the resumed workers, or by the cutover
+
 	out, errOut, code := cli(t, ctx, append([]string{"cutover", "--lease-ttl", "2s", "--quiet-period", "500ms", "--recheck-delay", "1ms"}, e.args("orders", "target", keys...)...)...)
 	if code != 0 || !strings.Contains(out, "waiting for the workers to stop") || !strings.Contains(out, "cutover recorded at") {
 		t.Fatalf("cutover: exit %d\n%s%s", code, out, errOut)
@@ -112,7 +140,7 @@ func TestJobWorkersStopAtTheCutover(t *testing.T) {
 			t.Errorf("%s: exit %d, want 0 and stopped for cutover\n%s", name, w.code, w.out)
 		}
 	}
-	r := runCLI(t, append([]string{"verify", "--recheck-delay", "1ms"}, e.args("orders", "target", keys...)...)...)
+	r = runCLI(t, append([]string{"verify", "--recheck-delay", "1ms"}, e.args("orders", "target", keys...)...)...)
 	if r.code != 0 || !strings.Contains(r.out, "the copy matches the source") {
 		t.Fatalf("verify after the cutover: exit %d\n%s%s", r.code, r.out, r.errOut)
 	}

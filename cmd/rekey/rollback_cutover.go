@@ -70,6 +70,17 @@ func runRollbackCutover(cmd *cobra.Command, o *cutoverOptions) error {
 		return exitFor(err)
 	}
 	defer rb.close()
+	if done, err := rb.recordedCutover(ctx); err != nil {
+		return withExitCode(ExitRunFailed, err)
+	} else if done != nil {
+		// A rollback's cutover recorded in its own state, whose record in
+		// the migration's state failed: record it now.
+		if err := rollback.RecordRolledBack(ctx, mg.store, *done); err != nil {
+			return withExitCode(ExitRunFailed, err)
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "the rollback's cutover was recorded at %s; recorded it in the migration's state too\n", done.At.Format(time.RFC3339))
+		return nil
+	}
 	app := applicationWrites(ctx, mg.target, rb.reverse)
 	g := &cutover.Gate{Runner: rb.runner, Verifier: reverseCheck(mg, rb), Rollback: true}
 	rep, err := o.runGate(cmd, g, app)
@@ -83,6 +94,16 @@ func runRollbackCutover(cmd *cobra.Command, o *cutoverOptions) error {
 		printRolledBack(cmd.OutOrStdout(), mg, rep, o.dryRun)
 	}
 	return nil
+}
+
+// recordedCutover is the rollback's cutover as its own state records it;
+// nil before it.
+func (rb *rollbackState) recordedCutover(ctx context.Context) (*lease.Cutover, error) {
+	meta, err := rb.store.ReadMeta(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the rollback's state: %w", err)
+	}
+	return meta.Cutover, nil
 }
 
 // cutoverExit maps a cutover's error to its exit code (rekey cutover's).
