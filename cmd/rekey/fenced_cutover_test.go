@@ -209,3 +209,51 @@ func TestASecondCutoverIsRefused(t *testing.T) {
 		t.Fatalf("the worker started during the cutover: exit %d\n%s", w.code, w.out)
 	}
 }
+
+// A worker killed while it holds leases never releases them: the cutover
+// waits until they expire (its --lease-ttl), fences them and cuts over.
+func TestCutoverWaitsForTheLeasesOfADeadWorker(t *testing.T) {
+	e := newE2E(t)
+	src := e.container("orders", 12_000, "/region")
+	for i := 0; i < 50; i++ {
+		put(t, src, regions[i%len(regions)], order(i, 1))
+	}
+	keys := []string{"/tenantId"}
+	cmd, out := process(t, jobArgs(e, keys)...)
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	store := sharedStore(t, e, "orders", "target")
+	ctx := context.Background()
+	waitFor(t, 60*time.Second, "the worker to hold its leases, caught up", func() bool {
+		ls, err := store.List(ctx)
+		if err != nil || len(ls) == 0 {
+			return false
+		}
+		for _, l := range ls {
+			if l.Owner == "" || l.CaughtUpAt.IsZero() {
+				return false
+			}
+		}
+		return true
+	})
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	ls, err := store.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var expiry time.Time // when the last of the dead worker's leases expires
+	for _, l := range ls {
+		if at := l.Timestamp.Add(2 * time.Second); at.After(expiry) {
+			expiry = at
+		}
+	}
+	r := runCLI(t, append([]string{"cutover", "--lease-ttl", "2s", "--quiet-period", "300ms", "--recheck-delay", "1ms"}, e.args("orders", "target", keys...)...)...)
+	if r.code != 0 {
+		t.Fatalf("cutover after a worker died: exit %d\n%s%s\nworker: %s", r.code, r.out, r.errOut, out)
+	}
+	if now := time.Now(); now.Before(expiry) {
+		t.Fatalf("the cutover finished %v before the dead worker's leases expired: it took them while they were live", expiry.Sub(now))
+	}
+}

@@ -109,7 +109,30 @@ func rollbackRoundTrip(t *testing.T, state string) {
 		t.Fatalf("rollback verify before its cutover: exit %d\n%s%s", r.code, r.out, r.errOut)
 	}
 
+	// With a lease container, a rollback worker runs as a Job's pod would
+	// (--until-cutover) and stops for the rollback's cutover.
+	var rbWorker <-chan workerExit
+	if state != "" {
+		rbWorker = startWorker(t, args("rollback", "--until-cutover", "--poll-interval", "50ms")...)
+		waitFor(t, 60*time.Second, "the rollback worker to hold its leases", func() bool {
+			st := statusJSON(t, e, args()...)
+			if st.Rollback == nil || len(st.Rollback.Ranges) == 0 {
+				return false
+			}
+			for _, r := range st.Rollback.Ranges {
+				if r.Owner == "" {
+					return false
+				}
+			}
+			return true
+		})
+	}
 	r = runCLI(t, args("rollback", "cutover", "--quiet-period", "300ms", "--recheck-delay", "1ms")...)
+	if rbWorker != nil {
+		if w := waitExit(t, "the rollback worker", rbWorker, 30*time.Second); w.code != 0 || !strings.Contains(w.out.String(), "stopped for cutover") {
+			t.Errorf("the rollback worker: exit %d\n%s", w.code, w.out)
+		}
+	}
 	if r.code != 0 || !strings.Contains(r.out, "rolled back at") || !strings.Contains(r.out, "point the application back at shop/orders") || !strings.Contains(r.out, "partition key: /region") {
 		t.Fatalf("rollback cutover: exit %d\n%s%s", r.code, r.out, r.errOut)
 	}
