@@ -40,11 +40,21 @@ var probeRange = migrate.FeedRange{Min: "", Max: "FF"}
 // resolveFeed decides which feed this run follows: the all-versions feed
 // (run.versions set) in all-versions mode, and in auto mode when the
 // source keeps versions; the latest-version feed otherwise. It probes the
-// source with a bookmark of the whole key space. In all-versions mode a
+// source with a bookmark of the whole key space. A run with an Applier
+// follows the latest-version feed (auto resolves to it, all-versions is an
+// error). In all-versions mode a
 // source that cannot serve the feed is an error wrapping
 // migrate.ErrAllVersionsNotEnabled.
 func (run *run) resolveFeed(ctx context.Context) error {
 	if run.cfg.Mode == ModeLatest {
+		return nil
+	}
+	if run.applier != nil {
+		// An Applier writes items, not versions (a rollback's reverse sync:
+		// its cutover fixes deletes in the source).
+		if run.cfg.Mode == ModeAllVersions {
+			return fmt.Errorf("mode %s: a run that writes through an Applier (a rollback) follows the latest-version change feed only", ModeAllVersions)
+		}
 		return nil
 	}
 	vs, ok := run.source.(migrate.VersionSource)

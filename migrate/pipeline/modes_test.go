@@ -310,3 +310,48 @@ func TestAllVersionsPageReplayedAfterAFailureConverges(t *testing.T) {
 	syncRun(t, r, pipeline.RunConfig{})
 	verifyClean(t, r)
 }
+
+// pageCounter is a PageApplier that counts the items it is handed.
+type pageCounter struct {
+	mu    sync.Mutex
+	items int
+}
+
+func (a *pageCounter) ApplyPage(ctx context.Context, items [][]byte, fence func(context.Context) error) (float64, error) {
+	if err := fence(ctx); err != nil {
+		return 0, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.items += len(items)
+	return 0, nil
+}
+
+// A run that writes through an Applier (a rollback) follows the
+// latest-version feed even from a source that keeps versions: auto mode
+// takes no bookmark, and all-versions mode is refused before anything is
+// read.
+func TestApplierFollowsTheLatestFeed(t *testing.T) {
+	r := rig.New(t)
+	r.Src.KeepVersions(true)
+	seed(t, r, 4)
+	a := &pageCounter{}
+	runner := r.Runner()
+	runner.Applier = a
+	_, err := runner.Run(context.Background(), pipeline.RunConfig{Mode: pipeline.ModeAllVersions, UntilCaughtUp: true, PollInterval: time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "latest-version") {
+		t.Fatalf("mode all-versions with an Applier: %v, want refused", err)
+	}
+	sum, err := runner.Run(context.Background(), pipeline.RunConfig{UntilCaughtUp: true, PollInterval: time.Millisecond})
+	if err != nil || sum.AllVersions || !sum.CaughtUp {
+		t.Fatalf("auto with an Applier: %+v, %v: want caught up on the latest-version feed", sum, err)
+	}
+	for _, l := range leases(t, r) {
+		if l.ReadsAllVersions() || l.Bookmark != "" {
+			t.Fatalf("auto with an Applier: lease %+v, want latest without a bookmark", l)
+		}
+	}
+	if a.items != 4 {
+		t.Fatalf("the Applier was handed %d items, want 4", a.items)
+	}
+}

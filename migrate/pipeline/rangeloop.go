@@ -244,13 +244,17 @@ func (run *run) latestPages(l lease.Lease) func(ctx context.Context) (page, floa
 }
 
 // apply transforms and writes one page of the latest-version feed behind
-// the hold's fence, then checkpoints the lease.
+// the hold's fence (or hands it to the Runner's Applier), then checkpoints
+// the lease.
 func (run *run) apply(ctx context.Context, h *lease.Hold, p page) error {
 	changes := make([]Change, 0, len(p.items))
 	var newest int64
 	for _, item := range p.items {
 		if ts := migrate.LastTS(item); ts > newest {
 			newest = ts
+		}
+		if run.applier != nil {
+			continue
 		}
 		res, err := run.tr.Apply(item)
 		if err != nil {
@@ -261,7 +265,13 @@ func (run *run) apply(ctx context.Context, h *lease.Hold, p page) error {
 		}
 		changes = append(changes, Change{Result: res, Source: item})
 	}
-	ru, err := run.w.writePage(ctx, changes, h.Fence)
+	var ru float64
+	var err error
+	if run.applier != nil {
+		ru, err = run.applier.ApplyPage(ctx, p.items, h.Fence)
+	} else {
+		ru, err = run.w.writePage(ctx, changes, h.Fence)
+	}
 	if err != nil {
 		return err
 	}
