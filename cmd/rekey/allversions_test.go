@@ -63,6 +63,8 @@ func TestRunBothModesWhileTheSourceChanges(t *testing.T) {
 			e := syncWhileMutating(t, mode, 400)
 			src, tgt := e.client.Container(testDB, "orders"), e.client.Container(testDB, "target")
 			rep, code := verifyJSON(t, e, versionedKeys)
+			t.Logf("mode %s, verify before cutover: source %d, target %d, extra %d, orphaned %d, changed %d, missing %d",
+				mode, rep.SourceItems, rep.TargetItems, rep.Extra.Count, rep.Orphaned.Count, rep.Changed.Count, rep.Missing.Count)
 			switch mode {
 			case "all-versions":
 				if code != 0 || !rep.Clean || rep.Extra.Count+rep.Orphaned.Count+rep.Changed.Count+rep.Missing.Count != 0 {
@@ -88,6 +90,7 @@ func TestRunBothModesWhileTheSourceChanges(t *testing.T) {
 			if f := crep.Verify.Fix; f != nil {
 				fixed = f.Deleted + f.Copied
 			}
+			t.Logf("mode %s, cutover's reconcile fixed %d items", mode, fixed)
 			if (mode == "all-versions") != (fixed == 0) {
 				t.Fatalf("mode %s: cutover's reconcile fixed %d items", mode, fixed)
 			}
