@@ -229,16 +229,17 @@ func (r *Runner) newRun(cfg RunConfig) *run {
 	stats.start(time.Now())
 	wp := r.Writes
 	w := wp.writer(r.Transformer, r.DeadLetters, migrate.NewDefaultUses(r.Store, r.Transformer), stats)
-	return &run{
+	rn := &run{
 		source: r.Source, tr: r.Transformer, store: r.Store, dead: r.DeadLetters,
 		clock: clock, log: wp.log, stats: stats, retry: wp.retrier(stats), sourceCap: wp.flow.SourceCap,
 		w:        w,
-		vw:       newVersionWriter(w, r.Transformer, cfg.TTLExpiries == TTLSkip),
 		applier:  r.Applier,
 		cfg:      cfg,
 		inFlight: semaphore.NewWeighted(int64(cfg.MaxInFlightMB) << 20),
 		loops:    map[string]chan struct{}{},
 	}
+	rn.vw = newVersionWriter(rn, w, r.Transformer, cfg.TTLExpiries == TTLSkip)
+	return rn
 }
 
 // run is the shared state of one Run.

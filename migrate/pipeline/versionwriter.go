@@ -19,10 +19,18 @@ import (
 //
 // A page is applied item by item in its order: its changes are grouped by
 // source item (id and source key), and each item gets the net effect of
-// its changes in the page, its last version written (or its deletion),
+// its changes in the page: the item's current version, read from the
+// source, written (or, when the source no longer holds it, its deletion),
 // then every copy an earlier version left under another key removed.
 // Items of one id are applied one after the other; other items
-// concurrently. Replaying a page after a crash converges to the same end.
+// concurrently.
+//
+// The feed's versions are history: a range replays the changes made since
+// its bookmark, which its copy already wrote at a later version, and a
+// crash replays the pages after the last checkpoint. Writing the source's
+// current version instead never puts an older version over a newer copy,
+// and a replay converges to the same end. It costs a point read of the
+// source per item and page.
 //
 // A copy is removed only when the target's item under that key is a copy
 // of the same source item (its source key fields say so), with If-Match on
@@ -30,6 +38,12 @@ import (
 // in between without being examined again.
 type versionWriter struct {
 	w *Writer
+	// src is read for each item's current version, under retry and the
+	// source's RU cap; what the reads cost counts as the source's RU.
+	src       migrate.Source
+	retry     *migrate.Retrier
+	sourceCap migrate.RUCap
+	sourceRU  *atomicFloat
 	// finder searches the target for an item's copies, when the key a copy
 	// was stored under is not known; nil when the target cannot.
 	finder      migrate.CopyFinder
@@ -40,10 +54,12 @@ type versionWriter struct {
 	skipTTL      bool
 }
 
-// newVersionWriter returns the version writer of w's target and key spec.
-func newVersionWriter(w *Writer, tr *transform.Transformer, skipTTL bool) *versionWriter {
+// newVersionWriter returns the version writer of w's target and key spec,
+// reading current versions from run's source.
+func newVersionWriter(run *run, w *Writer, tr *transform.Transformer, skipTTL bool) *versionWriter {
 	finder, _ := w.dst.(migrate.CopyFinder)
-	return &versionWriter{w: w, finder: finder, sourcePaths: tr.SourcePaths(), keyMayChange: keyMayChange(tr), skipTTL: skipTTL}
+	return &versionWriter{w: w, src: run.source, retry: run.retry, sourceCap: run.sourceCap, sourceRU: &run.stats.sourceRU,
+		finder: finder, sourcePaths: tr.SourcePaths(), keyMayChange: keyMayChange(tr), skipTTL: skipTTL}
 }
 
 // itemChange is the net effect of one page's changes on one source item.
@@ -51,19 +67,22 @@ type itemChange struct {
 	id        string
 	sourceKey migrate.Key
 	changes   []*migrate.VersionChange // in LSN order
-	// write is the item's last version, to write; nil when its last change
-	// deleted it, or when that version cannot be transformed (dead-lettered).
+	// write is the item's current version in the source, to write (current);
+	// nil when the source no longer holds it (gone), or when that version
+	// cannot be transformed (dead-lettered).
 	write *Change
-	// stale are the target keys of the item's earlier versions, as far as
-	// they are known: previous images and the page's earlier versions.
+	gone  bool
+	// stale are the target keys of the item's versions other than the
+	// current one, as far as they are known: previous images and the
+	// page's versions.
 	stale []migrate.Key
 	// lookup: the key of the copy the item had before the page is not
 	// known (no previous image), so its copies are searched for.
 	lookup bool
 }
 
-// deleted reports whether the item's last change in the page deleted it.
-func (ic *itemChange) deleted() bool { return ic.changes[len(ic.changes)-1].Op == migrate.OpDelete }
+// last is the item's last change in the page.
+func (ic *itemChange) last() *migrate.VersionChange { return ic.changes[len(ic.changes)-1] }
 
 // apply applies one page's changes (in LSN order) behind fence, and
 // returns the request units spent on the target. Its errors are those of
@@ -73,20 +92,13 @@ func (vw *versionWriter) apply(ctx context.Context, changes []migrate.VersionCha
 	if err != nil {
 		return 0, err
 	}
-	var used transform.DefaultSet
 	byID := map[string][]*itemChange{}
 	var ids []string
 	for _, ic := range items {
-		if ic.write != nil {
-			used |= ic.write.Result.DefaultsUsed
-		}
 		if _, ok := byID[ic.id]; !ok {
 			ids = append(ids, ic.id)
 		}
 		byID[ic.id] = append(byID[ic.id], ic)
-	}
-	if err := vw.w.defaults.Record(ctx, used); err != nil {
-		return 0, err
 	}
 	var ru atomicFloat
 	pw := &pageWriter{Writer: vw.w, ru: &ru, fence: fence}
@@ -146,37 +158,62 @@ func (vw *versionWriter) net(changes []migrate.VersionChange) ([]*itemChange, er
 		ic.changes = append(ic.changes, c)
 	}
 	for _, ic := range items {
-		if err := vw.resolve(ic); err != nil {
-			return nil, err
-		}
+		vw.resolve(ic)
 	}
 	return items, nil
 }
 
-// resolve works out an item's last version, the keys of its earlier
-// versions, and whether its earlier copy must be searched for.
-func (vw *versionWriter) resolve(ic *itemChange) error {
-	first, last := ic.changes[0], ic.changes[len(ic.changes)-1]
-	for i, c := range ic.changes {
+// resolve works out the keys of the item's versions in the page, and
+// whether its earlier copy must be searched for.
+func (vw *versionWriter) resolve(ic *itemChange) {
+	first := ic.changes[0]
+	for _, c := range ic.changes {
 		vw.addStale(ic, c.Previous)
-		if i < len(ic.changes)-1 {
-			vw.addStale(ic, c.Current)
-		}
+		vw.addStale(ic, c.Current)
 	}
 	// Before the page the item had a copy under the key of the version the
 	// first change replaced or deleted: known from its previous image; for
 	// a create there was none (a deletion removed it, or it never existed).
 	ic.lookup = first.Op != migrate.OpCreate && first.Previous == nil && (first.Op == migrate.OpDelete || vw.keyMayChange)
-	if last.Op == migrate.OpDelete {
-		return nil
+}
+
+// current reads the item's current version from the source and sets what
+// to write: that version transformed, or nothing when the source no
+// longer holds the item (gone). A current version that cannot be
+// transformed is dead-lettered, and the item's copies are left as they
+// are (ok false).
+func (vw *versionWriter) current(ctx context.Context, ic *itemChange) (ok bool, err error) {
+	var it migrate.Item
+	err = vw.retry.Do(ctx, func() error {
+		reserved, err := vw.sourceCap.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		it, err = vw.src.ReadItem(ctx, ic.sourceKey, ic.id)
+		ru := it.RU
+		if err != nil {
+			ru = migrate.ErrorRU(err)
+		}
+		vw.sourceCap.Settle(reserved, ru)
+		vw.sourceRU.add(ru)
+		if errors.Is(err, migrate.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("read the current version of source item %q with key %s: %w", ic.id, ic.sourceKey, err)
+	case it.Body == nil:
+		ic.gone = true
+		return true, nil
 	}
-	res, err := vw.w.tr.Apply(last.Current)
+	res, err := vw.w.tr.Apply(it.Body)
 	if err != nil {
-		ic.lookup, ic.stale = false, nil // the last version has no key: leave the copies as they are
-		return vw.w.deadLetterTransform(last.Current, err)
+		return false, vw.w.deadLetterTransform(it.Body, err)
 	}
-	ic.write = &Change{Result: res, Source: last.Current}
-	return nil
+	ic.write = &Change{Result: res, Source: it.Body}
+	return true, nil
 }
 
 // addStale records the target key of an earlier version of the item, if
@@ -198,15 +235,21 @@ func (vw *versionWriter) addStale(ic *itemChange, body []byte) {
 	ic.stale = append(ic.stale, key)
 }
 
-// applyItem writes an item's last version (or applies its deletion), then
-// removes the copies its earlier versions left under other keys.
+// applyItem writes an item's current version (or applies its deletion),
+// then removes the copies its other versions left under other keys.
 func (vw *versionWriter) applyItem(ctx context.Context, pw *pageWriter, ic *itemChange) error {
-	if ic.deleted() && ic.changes[len(ic.changes)-1].TTLExpired && vw.skipTTL {
+	if last := ic.last(); last.Op == migrate.OpDelete && last.TTLExpired && vw.skipTTL {
 		pw.stats.ttlSkipped.Add(1) // the copy expires by the target's own time to live
 		return pw.dead.Resolve(ic.id, ic.sourceKey.AppendJSON(nil))
 	}
+	if ok, err := vw.current(ctx, ic); !ok || err != nil {
+		return err
+	}
 	var final migrate.Key
 	if ic.write != nil {
+		if err := vw.w.defaults.Record(ctx, ic.write.Result.DefaultsUsed); err != nil {
+			return err
+		}
 		if err := pw.writeOne(ctx, ic.write); err != nil {
 			return err
 		}
@@ -233,7 +276,7 @@ func (vw *versionWriter) applyItem(ctx context.Context, pw *pageWriter, ic *item
 			}
 		}
 	}
-	if ic.deleted() {
+	if ic.gone {
 		return pw.dead.Resolve(ic.id, ic.sourceKey.AppendJSON(nil)) // nothing left to copy
 	}
 	return nil
