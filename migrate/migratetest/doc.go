@@ -1,0 +1,20 @@
+// Package migratetest holds in-memory fakes of migrate's ports and the
+// contract suites that prove they behave like the internal/cosmos adapter.
+//
+// Container is an in-memory Cosmos DB container: items addressed by
+// (partition key, id) with ETags and system properties; 409 on a create
+// that exists, 412 on an If-Match that no longer matches, 404 on an absent
+// item, every failure still charged; transactional batches that commit all
+// or nothing (the failing operation's status, 424 for the others);
+// physical partitions over the effective partition key space (Hash v1/v2
+// and MultiHash, hashed by internal/epk) that split; and the latest-version
+// change feed per feed range, with continuations that survive splits,
+// StartFrom, pages of PageSize and an empty page at the end of the feed.
+// Deleted and expired (time to live) items vanish from it.
+//
+// RunTarget and RunSource are the contract suites. They run against a
+// Fixture: this package's Container (container_test.go), and
+// internal/cosmos.Container on the emulator (internal/cosmos's
+// contract_test.go). Where the two disagree the emulator, which follows
+// the service, is right and the fake is fixed.
+package migratetest
