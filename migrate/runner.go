@@ -43,6 +43,9 @@ type Runner struct {
 	// Stats counts the run; Run creates it when nil. Read it while Run
 	// works for progress output.
 	Stats *Stats
+	// Observer, when set, is told when each page starts and ends being
+	// applied (observer.go); nil in production.
+	Observer Observer
 }
 
 // Summary is the outcome of Run.
