@@ -16,6 +16,14 @@ type Clock interface {
 	Sleep(ctx context.Context, d time.Duration) error
 }
 
+// Jitter is implemented by a Clock that also draws the retry policy's
+// random waits, so that a run on a simulated clock with a seeded source
+// (internal/sim) replays exactly. Int64N returns a number in [0, n). With
+// any other Clock the waits come from math/rand/v2.
+type Jitter interface {
+	Int64N(n int64) int64
+}
+
 // SystemClock is the real clock.
 type SystemClock struct{}
 
@@ -74,7 +82,7 @@ func (r *retrier) do(ctx context.Context, op func() error) error {
 				wait = backoff(throttles)
 			}
 			throttles++
-			wait += time.Duration(rand.Int64N(int64(wait)/10 + 1))
+			wait += time.Duration(r.jitter(int64(wait)/10 + 1))
 			if r.onThrottle != nil {
 				r.onThrottle(wait)
 			}
@@ -89,7 +97,7 @@ func (r *retrier) do(ctx context.Context, op func() error) error {
 			if r.onRetry != nil {
 				r.onRetry(err)
 			}
-			wait := time.Duration(rand.Int64N(int64(backoff(transient-1)) + 1))
+			wait := time.Duration(r.jitter(int64(backoff(transient-1)) + 1))
 			if err := r.clock.Sleep(ctx, wait); err != nil {
 				return err
 			}
@@ -97,6 +105,15 @@ func (r *retrier) do(ctx context.Context, op func() error) error {
 			return err
 		}
 	}
+}
+
+// jitter returns a random number in [0, n): from the clock when it is a
+// Jitter, else from math/rand/v2.
+func (r *retrier) jitter(n int64) int64 {
+	if j, ok := r.clock.(Jitter); ok {
+		return j.Int64N(n)
+	}
+	return rand.Int64N(n)
 }
 
 // backoff is the exponential wait of attempt n (0-based), capped.
