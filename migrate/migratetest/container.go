@@ -164,6 +164,17 @@ func (c *Container) Items() []migrate.Item {
 	return out
 }
 
+// Get returns the live item at (key, id) as stored, without a charge.
+func (c *Container) Get(key migrate.Key, id string) (migrate.Item, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	it, ok := c.lookup(key, id)
+	if !ok {
+		return migrate.Item{}, false
+	}
+	return migrate.Item{ID: it.id, Key: it.key, Body: it.doc, ETag: it.etag}, true
+}
+
 // Upsert creates an item or replaces it whatever its ETag, as an
 // application's upsert does; the key is read from the body.
 func (c *Container) Upsert(ctx context.Context, body []byte) (migrate.WriteResult, error) {

@@ -1,0 +1,206 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/rekey-dev/rekey/lease"
+	"github.com/rekey-dev/rekey/migrate"
+)
+
+// The rekey commands a process runs, wired as cmd/rekey wires them (its
+// run.go, verify.go, cutover.go, deadletter.go and migration.go's
+// openState), over the process's views of the service and the state.
+// When cmd/rekey's wiring changes, this file follows it.
+
+// state is what a command opened of the migration's state.
+type state struct {
+	store lease.Store
+	fs    *lease.FileStore // the file state, to close
+	dead  migrate.DeadLetterStore
+	file  *deadFile // the file state's dead letters
+}
+
+// openState opens the lease store and the dead letters and checks that
+// the state belongs to this migration, as cmd/rekey's openState does.
+func (p *process) openState(ctx context.Context, startFrom time.Time) (*state, error) {
+	st := &state{}
+	if p.w.sc.Shared {
+		store, err := lease.NewCosmos(docsView{p: p, d: p.w.docs}, leasePrefix)
+		if err != nil {
+			return nil, err
+		}
+		st.store = store
+	} else {
+		fs, err := lease.OpenFile(p.w.stateDir())
+		if err != nil {
+			return nil, err
+		}
+		st.fs, st.store = fs, storeView{Store: fs, p: p}
+	}
+	want := migrate.NewMeta(sourceName, targetName, p.w.tr, startFrom)
+	if _, err := migrate.OpenMeta(ctx, st.store, want, "sim"); err != nil {
+		st.close(p)
+		return nil, err
+	}
+	if p.w.sc.Shared {
+		dead, err := migrate.OpenDocDeadLetters(docsView{p: p, d: p.w.docs}, leasePrefix, "cosmos://state/leases")
+		if err != nil {
+			st.close(p)
+			return nil, err
+		}
+		st.dead = dead
+	} else {
+		dead, err := migrate.OpenDeadLetters(p.w.deadLetterPath())
+		if err != nil {
+			st.close(p)
+			return nil, err
+		}
+		st.file = &deadFile{DeadLetters: dead, p: p}
+		st.dead = st.file
+	}
+	return st, nil
+}
+
+// close releases the state as the process ends: a process that exits
+// flushes and closes; a crashed one only loses its lock (the OS releases
+// it), and a machine crash loses what the dead-letter file had not synced.
+func (st *state) close(p *process) {
+	if st.file != nil {
+		if p.crashed.Load() {
+			if p.machine {
+				r := p.w.dice.fixed("torn", p.name)
+				if err := st.file.loseUnsynced(func(n int64) int64 { return r.Int64N(n + 1) }); err != nil {
+					p.w.trace.add(p.name, "dl.lost", "", "error: "+short(err))
+				}
+			}
+		} else {
+			_ = st.dead.Close()
+		}
+	}
+	if st.fs != nil {
+		_ = st.fs.Close()
+	}
+}
+
+// views returns the process's views of the source and the target.
+func (p *process) views() (containerView, containerView) {
+	return containerView{p: p, side: "src", c: p.w.src}, containerView{p: p, side: "tgt", c: p.w.dst}
+}
+
+// runCommand is `rekey run`: flow control as cmd/rekey builds it, the
+// control file watched, the Runner with the process's clock and the
+// Observer. startFrom is what --start-from gives on this start.
+func (p *process) runCommand(ctx context.Context, st *state, untilCaughtUp bool, startFrom time.Time) (migrate.Summary, error) {
+	sc := p.w.sc
+	src, tgt := p.views()
+	cfg := migrate.RunConfig{
+		PageSize: sc.PageSize, StartFrom: startFrom, UntilCaughtUp: untilCaughtUp,
+		ShutdownTimeout: sc.ShutdownTimeout, Owner: p.name, LeaseTTL: sc.LeaseTTL, Shared: sc.Shared,
+	}
+	log := p.logger()
+	limiter := migrate.NewAdaptiveLimiter(tgt, migrate.AdaptiveConfig{
+		MaxConcurrency: migrate.DefaultMaxConcurrency, Mode: migrate.ControllerPaced,
+		ProvisionedRU: float64(4000 * sc.TargetPartitions), Log: log,
+	})
+	targetBudget, sourceBudget := migrate.NewBudget(0), migrate.NewBudget(0)
+	controls := migrate.NewControls(migrate.Settings{MaxConcurrency: migrate.DefaultMaxConcurrency}, targetBudget, sourceBudget, limiter, log)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go controls.Watch(watchCtx, p.w.controlPath(), migrate.DefaultControlPoll)
+	r := &migrate.Runner{
+		Source: src, Target: tgt, Transformer: p.w.tr, Store: st.store, DeadLetters: st.dead,
+		Limiter: limiter, TargetBudget: targetBudget, SourceBudget: sourceBudget,
+		Clock: p.clock(), Log: log, Observer: loopObserver{p},
+	}
+	return r.Run(ctx, cfg)
+}
+
+// verifyCommand is `rekey verify` (with --fix: the state open).
+func (p *process) verifyCommand(ctx context.Context, st *state, fix bool) (*migrate.VerifyReport, error) {
+	src, tgt := p.views()
+	v := &migrate.Verifier{Source: src, Target: tgt, Writer: tgt, Transformer: p.w.tr, DeadLetters: st.dead, Clock: p.clock(), Log: p.logger()}
+	return v.Verify(ctx, migrate.VerifyConfig{Fix: fix, RecheckDelay: migrate.DefaultRecheckDelay, TempDir: p.w.dir})
+}
+
+// cutoverCommand is `rekey cutover`, with the flags cmd/rekey passes.
+func (p *process) cutoverCommand(ctx context.Context, st *state, quiet, timeout time.Duration, acceptDead bool) (*migrate.CutoverReport, error) {
+	src, tgt := p.views()
+	p.accept = acceptDead
+	c := &migrate.Cutover{
+		Runner: &migrate.Runner{Source: src, Target: tgt, Transformer: p.w.tr, Store: st.store, DeadLetters: st.dead,
+			Clock: p.clock(), Log: p.logger(), Observer: loopObserver{p}},
+		Verifier: &migrate.Verifier{Source: src, Target: tgt, Writer: tgt, Transformer: p.w.tr, DeadLetters: st.dead,
+			Clock: p.clock(), Log: p.logger()},
+	}
+	return c.Run(ctx, migrate.CutoverConfig{
+		QuietPeriod: quiet, Timeout: timeout, AcceptDeadLetter: acceptDead,
+		Run:    migrate.RunConfig{Owner: p.name, PollInterval: 200 * time.Millisecond},
+		Verify: migrate.VerifyConfig{RecheckDelay: time.Second, TempDir: p.w.dir},
+	})
+}
+
+// replayCommand is `rekey deadletter replay`.
+func (p *process) replayCommand(ctx context.Context, st *state) (migrate.ReplayResult, error) {
+	entries, err := st.dead.List()
+	if err != nil {
+		return migrate.ReplayResult{}, err
+	}
+	src, tgt := p.views()
+	r := &migrate.Runner{Source: src, Target: tgt, Transformer: p.w.tr, Store: st.store, DeadLetters: st.dead, Clock: p.clock(), Log: p.logger()}
+	return r.Replay(ctx, migrate.RunConfig{}, entries)
+}
+
+// withState runs a command with the state open, and closes it as the
+// process ends. A state that a crash left unreadable is a violation.
+func (p *process) withState(ctx context.Context, startFrom time.Time, cmd func(*state) error) error {
+	st, err := p.openState(ctx, startFrom)
+	if err != nil {
+		if !errors.Is(err, lease.ErrLocked) && !errors.Is(err, errProcessDead) && ctx.Err() == nil && !isRequestError(err) {
+			p.w.check.violate(InvReadable, p.name, "the state does not open: %v", err)
+		}
+		return err
+	}
+	defer st.close(p)
+	return cmd(st)
+}
+
+func isRequestError(err error) bool {
+	var re *migrate.RequestError
+	return errors.As(err, &re)
+}
+
+// logger sends a process's log to the trace.
+func (p *process) logger() *slog.Logger {
+	return slog.New(&traceHandler{p: p})
+}
+
+// traceHandler writes log records of level Info and above to the trace.
+type traceHandler struct {
+	p     *process
+	attrs []slog.Attr
+}
+
+func (h *traceHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+
+func (h *traceHandler) Handle(_ context.Context, r slog.Record) error {
+	msg := r.Message
+	add := func(a slog.Attr) bool {
+		msg += " " + a.Key + "=" + a.Value.String()
+		return true
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	h.p.w.trace.add(h.p.name, "log", r.Level.String(), msg)
+	return nil
+}
+
+func (h *traceHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &traceHandler{p: h.p, attrs: append(append([]slog.Attr(nil), h.attrs...), attrs...)}
+}
+
+func (h *traceHandler) WithGroup(string) slog.Handler { return h }

@@ -1,0 +1,139 @@
+package sim
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// simulate runs one seed in a synctest bubble of its own.
+func simulate(t *testing.T, seed uint64, opts Options) *Result {
+	t.Helper()
+	var res *Result
+	defer func() {
+		// A bubble whose goroutines are left blocked when the simulation
+		// returns panics: processes that never exited.
+		if p := recover(); p != nil {
+			t.Fatalf("seed %d: %v (replay: REKEY_SIM_SEED=%d go test ./internal/sim -run TestSimulation -v)", seed, p, seed)
+		}
+	}()
+	synctest.Test(t, func(t *testing.T) {
+		var err error
+		if res, err = Simulate(seed, opts); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+	})
+	return res
+}
+
+// seeds is the seeds to run: REKEY_SIM_SEED alone, or REKEY_SIM_SEEDS of
+// them (def by default) from REKEY_SIM_START (1).
+func seeds(t *testing.T, def int) []uint64 {
+	if s := os.Getenv("REKEY_SIM_SEED"); s != "" {
+		seed, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("REKEY_SIM_SEED=%q: %v", s, err)
+		}
+		return []uint64{seed}
+	}
+	n, start := def, uint64(1)
+	if s := os.Getenv("REKEY_SIM_SEEDS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 {
+			t.Fatalf("REKEY_SIM_SEEDS=%q: want a positive count", s)
+		}
+		n = v
+	}
+	if s := os.Getenv("REKEY_SIM_START"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("REKEY_SIM_START=%q: %v", s, err)
+		}
+		start = v
+	}
+	out := make([]uint64, n)
+	for i := range out {
+		out[i] = start + uint64(i)
+	}
+	return out
+}
+
+// TestSimulation runs the simulator over many seeds; each failing seed
+// prints its scenario, the broken invariants and the end of its trace.
+func TestSimulation(t *testing.T) {
+	list := seeds(t, 200)
+	var opts Options
+	if path := os.Getenv("REKEY_SIM_TRACE"); path != "" && len(list) == 1 {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		opts.Trace = f
+	}
+	start := time.Now()
+	var mu sync.Mutex
+	failed := map[string][]uint64{}
+	observed := 0
+	t.Run("seeds", func(t *testing.T) {
+		for _, seed := range list {
+			t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
+				res := simulate(t, seed, opts)
+				mu.Lock()
+				if res.Observed > 0 {
+					observed++
+				}
+				for _, inv := range invariantsOf(res) {
+					failed[inv] = append(failed[inv], seed)
+				}
+				mu.Unlock()
+				if res.Failed() {
+					t.Errorf("seed %d broke %v:\n%s", seed, invariantsOf(res), res.Report())
+				}
+			})
+		}
+	})
+	took := time.Since(start)
+	t.Logf("%d seeds in %v: %.0f seeds/minute; the Observer saw pages in %d of them", len(list), took.Round(time.Millisecond), float64(len(list))/took.Minutes(), observed)
+	for inv, s := range failed {
+		t.Logf("%s: %d seeds, first %v", inv, len(s), s[:min(len(s), 10)])
+	}
+}
+
+// invariantsOf lists the invariants a result broke, once each.
+func invariantsOf(res *Result) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, v := range res.Violations {
+		if !seen[v.Invariant] {
+			seen[v.Invariant] = true
+			out = append(out, v.Invariant)
+		}
+	}
+	return out
+}
+
+// TestReplay runs seeds twice and compares their traces: a seed replays
+// exactly.
+func TestReplay(t *testing.T) {
+	for _, seed := range seeds(t, 6) {
+		var ta, tb strings.Builder
+		a := simulate(t, seed, Options{Trace: &ta})
+		b := simulate(t, seed, Options{Trace: &tb})
+		if a.TraceHash != b.TraceHash || a.Lines != b.Lines {
+			la, lb := strings.Split(ta.String(), "\n"), strings.Split(tb.String(), "\n")
+			i := 0
+			for i < len(la) && i < len(lb) && la[i] == lb[i] {
+				i++
+			}
+			from := max(0, i-3)
+			t.Errorf("seed %d does not replay: %d lines hashing %.16s, then %d hashing %.16s; they part at line %d:\nfirst run:\n  %s\nsecond run:\n  %s",
+				seed, a.Lines, a.TraceHash, b.Lines, b.TraceHash, i+1,
+				strings.Join(la[from:min(len(la), i+4)], "\n  "), strings.Join(lb[from:min(len(lb), i+4)], "\n  "))
+		}
+	}
+}

@@ -1,0 +1,280 @@
+package sim
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/rekey-dev/rekey/lease"
+	"github.com/rekey-dev/rekey/lease/leasetest"
+	"github.com/rekey-dev/rekey/migrate"
+)
+
+// storeView is the file state (lease.FileStore) as one process uses it:
+// every call a local request of the process. It embeds the store so that
+// methods it does not know of still reach it.
+type storeView struct {
+	lease.Store
+	p *process
+}
+
+func (s storeView) Init(ctx context.Context, m lease.Meta) (got lease.Meta, err error) {
+	err = s.p.do(ctx, "store.init", "", func(bool) (string, error) {
+		got, err = s.Store.Init(background, m)
+		return "ok", err
+	})
+	return got, err
+}
+
+func (s storeView) ReadMeta(ctx context.Context) (m lease.Meta, err error) {
+	err = s.p.do(ctx, "store.meta.read", "", func(bool) (string, error) {
+		m, err = s.Store.ReadMeta(background)
+		return "ok", err
+	})
+	return m, err
+}
+
+func (s storeView) UpdateMeta(ctx context.Context, m lease.Meta) error {
+	return s.p.do(ctx, "store.meta.update", "", func(bool) (string, error) {
+		err := s.Store.UpdateMeta(background, m)
+		if err == nil && m.Cutover != nil {
+			s.p.w.check.cutoverRecorded(s.p)
+		}
+		return metaOutcome(m), err
+	})
+}
+
+func (s storeView) List(ctx context.Context) (ls []lease.Lease, err error) {
+	err = s.p.do(ctx, "store.list", "", func(bool) (string, error) {
+		ls, err = s.Store.List(background)
+		return fmt.Sprintf("%d leases", len(ls)), err
+	})
+	return ls, err
+}
+
+func (s storeView) Create(ctx context.Context, l lease.Lease) (got lease.Lease, err error) {
+	err = s.p.do(ctx, "store.lease.create", l.ID, func(bool) (string, error) {
+		got, err = s.Store.Create(background, l)
+		return leaseOutcome(l), err
+	})
+	return got, err
+}
+
+func (s storeView) Update(ctx context.Context, l lease.Lease) (got lease.Lease, err error) {
+	err = s.p.do(ctx, "store.lease.update", l.ID, func(bool) (string, error) {
+		got, err = s.Store.Update(background, l)
+		return leaseOutcome(l), err
+	})
+	return got, err
+}
+
+func (s storeView) Delete(ctx context.Context, l lease.Lease) error {
+	return s.p.do(ctx, "store.lease.delete", l.ID, func(bool) (string, error) {
+		return "deleted", s.Store.Delete(background, l)
+	})
+}
+
+// docsView is the lease container (lease.Documents) as one process uses
+// it through the adapter.
+type docsView struct {
+	p *process
+	d *leasetest.MemDocuments
+}
+
+var _ lease.Documents = docsView{}
+
+// docClass names what a document of the lease container holds.
+func docClass(id string) string {
+	switch {
+	case strings.Contains(id, ".dead.."):
+		return "dead"
+	case strings.HasSuffix(id, ".meta"):
+		return "meta"
+	}
+	return "lease"
+}
+
+func (v docsView) Read(ctx context.Context, id string) (doc lease.Doc, err error) {
+	err = v.p.do(ctx, "docs."+docClass(id)+".read", shortID(id), func(bool) (string, error) {
+		doc, err = v.d.Read(background, id)
+		return "ok", err
+	})
+	return doc, err
+}
+
+func (v docsView) Create(ctx context.Context, id string, body []byte) (etag string, err error) {
+	err = v.p.do(ctx, "docs."+docClass(id)+".create", shortID(id), func(bool) (string, error) {
+		etag, err = v.d.Create(background, id, body)
+		v.metaWritten(id, body, err)
+		return docOutcome(id, body), err
+	})
+	return etag, err
+}
+
+func (v docsView) Replace(ctx context.Context, id string, body []byte, ifMatch string) (etag string, err error) {
+	err = v.p.do(ctx, "docs."+docClass(id)+".replace", shortID(id), func(bool) (string, error) {
+		etag, err = v.d.Replace(background, id, body, ifMatch)
+		v.metaWritten(id, body, err)
+		return docOutcome(id, body), err
+	})
+	return etag, err
+}
+
+func (v docsView) Delete(ctx context.Context, id string, ifMatch string) error {
+	return v.p.do(ctx, "docs."+docClass(id)+".delete", shortID(id), func(bool) (string, error) {
+		return "deleted", v.d.Delete(background, id, ifMatch)
+	})
+}
+
+func (v docsView) List(ctx context.Context, prefix string) (docs []lease.Doc, err error) {
+	err = v.p.do(ctx, "docs."+docClass(prefix)+".list", shortID(prefix), func(bool) (string, error) {
+		docs, err = v.d.List(background, prefix)
+		return fmt.Sprintf("%d documents", len(docs)), err
+	})
+	return docs, err
+}
+
+// metaWritten tells the checks of a meta document that records a cutover.
+func (v docsView) metaWritten(id string, body []byte, err error) {
+	if err != nil || docClass(id) != "meta" {
+		return
+	}
+	var m struct {
+		Cutover *lease.Cutover `json:"cutover"`
+	}
+	if json.Unmarshal(body, &m) == nil && m.Cutover != nil {
+		v.p.w.check.cutoverRecorded(v.p)
+	}
+}
+
+// deadFile is the dead-letter file as one process uses it. It remembers
+// how much of the file was synced, so that a machine crash can take the
+// rest (see loseUnsynced).
+type deadFile struct {
+	*migrate.DeadLetters
+	p *process
+
+	mu     sync.Mutex
+	synced int64
+	dirty  bool // lines were added since the last sync
+}
+
+var _ migrate.DeadLetterStore = (*deadFile)(nil)
+
+// Add appends a line (to the file's buffer: a full disk refuses it only
+// when the buffer overflows, and at the next sync).
+func (d *deadFile) Add(dl migrate.DeadLetter) error {
+	return d.p.do(d.p.ctxLocal(), "dl.add", ident(dl.SourceID, string(dl.SourceKey)), func(bool) (string, error) {
+		err := d.DeadLetters.Add(dl)
+		d.markDirty(err == nil)
+		return dl.Kind, err
+	})
+}
+
+// Resolve appends a line when the item was dead; it never meets a full
+// disk itself (the line waits in the buffer for the next sync).
+func (d *deadFile) Resolve(sourceID string, sourceKey json.RawMessage) error {
+	return d.p.do(d.p.ctxLocal(), "dl.resolve", ident(sourceID, string(sourceKey)), func(bool) (string, error) {
+		before := d.DeadLetters.Count()
+		err := d.DeadLetters.Resolve(sourceID, sourceKey)
+		d.markDirty(err == nil && d.DeadLetters.Count() < before)
+		return "resolved", err
+	})
+}
+
+// Sync flushes and fsyncs; with nothing written since the last sync it
+// writes nothing, and a full disk does not refuse it.
+func (d *deadFile) Sync() error {
+	d.mu.Lock()
+	kind := "dl.sync"
+	if !d.dirty {
+		kind = "dl.sync.clean"
+	}
+	d.mu.Unlock()
+	return d.p.do(d.p.ctxLocal(), kind, "", func(bool) (string, error) {
+		if err := d.DeadLetters.Sync(); err != nil {
+			return "", err
+		}
+		st, err := os.Stat(d.Path())
+		if err != nil {
+			return "", err
+		}
+		d.mu.Lock()
+		d.synced, d.dirty = st.Size(), false
+		d.mu.Unlock()
+		return fmt.Sprintf("%d bytes", st.Size()), nil
+	})
+}
+
+func (d *deadFile) markDirty(wrote bool) {
+	if wrote {
+		d.mu.Lock()
+		d.dirty = true
+		d.mu.Unlock()
+	}
+}
+
+func (d *deadFile) List() (out []migrate.DeadLetter, err error) {
+	err = d.p.do(d.p.ctxLocal(), "dl.list", "", func(bool) (string, error) {
+		out, err = d.DeadLetters.List()
+		return fmt.Sprintf("%d dead", len(out)), err
+	})
+	return out, err
+}
+
+// loseUnsynced is a machine crash's effect on the file: what was written
+// after the last sync is lost, all or some of it, which can leave a torn
+// last line. keep draws how many unsynced bytes survive.
+func (d *deadFile) loseUnsynced(keep func(n int64) int64) error {
+	st, err := os.Stat(d.Path())
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	synced := d.synced
+	d.mu.Unlock()
+	if st.Size() <= synced {
+		return nil
+	}
+	size := synced + keep(st.Size()-synced)
+	d.p.w.trace.add(d.p.name, "dl.lost", "", fmt.Sprintf("the machine kept %d of %d bytes", size, st.Size()))
+	return os.Truncate(d.Path(), size)
+}
+
+// ctxLocal is the context of a process's local writes: they are not
+// cancelled by a shutdown, only stopped by a crash.
+func (p *process) ctxLocal() context.Context { return background }
+
+// shortID is a lease-container document id without the migration's
+// prefix, for the trace.
+func shortID(id string) string { return strings.TrimPrefix(id, leasePrefix) }
+
+func leaseOutcome(l lease.Lease) string {
+	return fmt.Sprintf("owner %q items %d", l.Owner, l.Items)
+}
+
+func metaOutcome(m lease.Meta) string {
+	if m.Cutover != nil {
+		return "cutover recorded"
+	}
+	return "ok"
+}
+
+func docOutcome(id string, body []byte) string {
+	switch docClass(id) {
+	case "lease":
+		var l struct {
+			Owner string `json:"Owner"`
+		}
+		_ = json.Unmarshal(body, &l)
+		return fmt.Sprintf("owner %q", l.Owner)
+	case "meta":
+		if strings.Contains(string(body), `"cutover"`) {
+			return "cutover recorded"
+		}
+	}
+	return "ok"
+}
