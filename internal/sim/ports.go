@@ -75,6 +75,10 @@ func (v containerView) Read(ctx context.Context, key migrate.Key, id string) (it
 func (v containerView) Create(ctx context.Context, key migrate.Key, body []byte) (res migrate.WriteResult, err error) {
 	id := idOf(body)
 	err = v.p.do(ctx, v.side+".create", itemAddr(key, id), func(late bool) (string, error) {
+		if v.side == "tgt" && v.p.w.loseCreate != nil && v.p.w.loseCreate(itemAddr(key, id)) {
+			res, err = migrate.WriteResult{RU: 5, ETag: `"lost"`}, nil
+			return "lost (self-test)", nil
+		}
 		res, err = v.c.Create(background, key, body)
 		if err == nil {
 			v.written("create", key, id, migrate.Item{}, false, body, late)

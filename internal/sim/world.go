@@ -40,10 +40,10 @@ type world struct {
 	check *checker
 	app   *app
 
-	mu       sync.Mutex     // the service applies one request at a time
-	landings sync.WaitGroup // requests landing after their process stopped waiting
-	healed   atomic.Bool    // the chaos phase is over: no more faults or crashes
-	seq      atomic.Int64
+	mu         sync.Mutex             // the service applies one request at a time
+	landings   sync.WaitGroup         // requests landing after their process stopped waiting
+	healed     atomic.Bool            // the chaos phase is over: no more faults or crashes
+	loseCreate func(addr string) bool // Options.loseCreate
 }
 
 // Options adjust a simulation.
@@ -53,6 +53,11 @@ type Options struct {
 	Dir string
 	// Trace, when set, receives every line of the trace.
 	Trace io.Writer
+
+	// loseCreate, when set, makes the target acknowledge a create it
+	// decides on without storing it: the simulator's self-test of a
+	// pipeline that loses writes.
+	loseCreate func(addr string) bool
 }
 
 func newWorld(sc Scenario, opts Options) (*world, error) {
@@ -60,7 +65,7 @@ func newWorld(sc Scenario, opts Options) (*world, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &world{sc: sc, dice: newDice(sc.Seed), t0: time.Now(), dir: dir, docs: leasetest.NewMemDocuments()}
+	w := &world{sc: sc, dice: newDice(sc.Seed), t0: time.Now(), dir: dir, docs: leasetest.NewMemDocuments(), loseCreate: opts.loseCreate}
 	w.trace = newTrace(w.t0, dir, opts.Trace)
 	w.check = newChecker(w)
 	srcOpts := []migratetest.Option{migratetest.WithPartitions(sc.SourcePartitions)}
