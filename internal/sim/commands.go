@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/rekey-dev/rekey/lease"
@@ -59,6 +60,9 @@ func (p *process) openState(ctx context.Context, startFrom time.Time) (*state, e
 			return nil, err
 		}
 		st.file = &deadFile{DeadLetters: dead, p: p}
+		if info, err := os.Stat(dead.Path()); err == nil {
+			st.file.synced = info.Size() // what the file holds at open is on disk
+		}
 		st.dead = st.file
 	}
 	return st, nil
