@@ -74,7 +74,7 @@ func (p *process) openState(ctx context.Context, startFrom time.Time) (*state, e
 func (st *state) close(p *process) {
 	if st.file != nil {
 		if p.crashed.Load() {
-			if p.machine {
+			if p.plan.machine { // the crash took the machine down too
 				r := p.w.dice.fixed("torn", p.name)
 				if err := st.file.loseUnsynced(func(n int64) int64 { return r.Int64N(n + 1) }); err != nil {
 					p.w.trace.add(p.name, "dl.lost", "", "error: "+short(err))

@@ -1,11 +1,9 @@
 package sim
 
 import (
-	"io/fs"
 	"math/rand/v2"
 	"net/http"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/rekey-dev/rekey/migrate"
@@ -50,17 +48,16 @@ func (w *world) faultFor(p *process, kind string, r *rand.Rand) injected {
 		}
 		switch f.Kind {
 		case faultPermanent:
-			if f.Slot == p.slot && p.start <= f.From {
+			if f.strikes(p, now) {
 				p.struck(retryBudget())
 				return injected{err: requestError(kind, http.StatusServiceUnavailable, 0, "injected: the service is unavailable to this process")}
 			}
 			continue
 		case faultDiskFull:
-			if f.Slot == p.slot && p.start <= f.From && isWrite(kind) && kind != "dl.resolve" {
+			// The file's full disk strikes in its sync (deadFile.Sync); the
+			// lease container's dead-letter documents refuse writes.
+			if !strings.HasPrefix(kind, "dl.") && f.strikes(p, now) && isWrite(kind) {
 				p.struck(0)
-				if strings.HasPrefix(kind, "dl.") {
-					return injected{err: &fs.PathError{Op: "write", Path: w.deadLetterPath(), Err: syscall.ENOSPC}}
-				}
 				return injected{err: requestError(kind, http.StatusServiceUnavailable, 0, "injected: the lease container refuses dead-letter writes")}
 			}
 			continue
@@ -92,6 +89,27 @@ func (w *world) faultFor(p *process, kind string, r *rand.Rand) injected {
 		}
 	}
 	return out
+}
+
+// strikes reports whether a fault aimed at one process strikes p now: the
+// process working in the fault's slot when it began.
+func (f Fault) strikes(p *process, now time.Duration) bool {
+	return f.Slot == p.slot && p.start <= f.From && now >= f.From && now < f.To
+}
+
+// diskFull reports whether the disk under p's dead-letter file is full now.
+func (w *world) diskFull(p *process) bool {
+	if w.healed.Load() {
+		return false
+	}
+	now := w.elapsed()
+	for _, f := range w.sc.Faults {
+		if f.Kind == faultDiskFull && strings.HasPrefix("dl.sync", f.Ops) && f.strikes(p, now) {
+			p.struck(0)
+			return true
+		}
+	}
+	return false
 }
 
 func requestError(op string, status int, ru float64, msg string) *migrate.RequestError {

@@ -28,7 +28,7 @@ var (
 var background = context.Background()
 
 func (v containerView) Definition(ctx context.Context) (def migrate.Definition, err error) {
-	err = v.p.do(ctx, v.side+".def", "", func(bool) (string, error) {
+	err = v.p.do(ctx, v.side+".def", "", func(landing) (string, error) {
 		def, err = v.c.Definition(background)
 		return "ok", err
 	})
@@ -36,7 +36,7 @@ func (v containerView) Definition(ctx context.Context) (def migrate.Definition, 
 }
 
 func (v containerView) FeedRanges(ctx context.Context) (ranges []migrate.FeedRange, err error) {
-	err = v.p.do(ctx, v.side+".ranges", "", func(bool) (string, error) {
+	err = v.p.do(ctx, v.side+".ranges", "", func(landing) (string, error) {
 		ranges, err = v.c.FeedRanges(background)
 		return fmt.Sprintf("%d ranges", len(ranges)), err
 	})
@@ -45,7 +45,7 @@ func (v containerView) FeedRanges(ctx context.Context) (ranges []migrate.FeedRan
 
 func (v containerView) ReadChanges(ctx context.Context, req migrate.ChangeRequest) (page migrate.ChangePage, err error) {
 	obj := fmt.Sprintf("[%.6s,%.6s)", req.Range.Min, req.Range.Max)
-	err = v.p.do(ctx, v.side+".feed", obj, func(bool) (string, error) {
+	err = v.p.do(ctx, v.side+".feed", obj, func(landing) (string, error) {
 		page, err = v.c.ReadChanges(background, req)
 		return fmt.Sprintf("%d items %s", len(page.Items), itemIDs(page.Items)), err
 	})
@@ -57,7 +57,7 @@ func (v containerView) ReadItem(ctx context.Context, key migrate.Key, id string)
 }
 
 func (v containerView) ItemCount(ctx context.Context) (n int64, err error) {
-	err = v.p.do(ctx, v.side+".count", "", func(bool) (string, error) {
+	err = v.p.do(ctx, v.side+".count", "", func(landing) (string, error) {
 		n, err = v.c.ItemCount(background)
 		return fmt.Sprint(n), err
 	})
@@ -65,7 +65,7 @@ func (v containerView) ItemCount(ctx context.Context) (n int64, err error) {
 }
 
 func (v containerView) Read(ctx context.Context, key migrate.Key, id string) (it migrate.Item, err error) {
-	err = v.p.do(ctx, v.side+".read", itemAddr(key, id), func(bool) (string, error) {
+	err = v.p.do(ctx, v.side+".read", itemAddr(key, id), func(landing) (string, error) {
 		it, err = v.c.Read(background, key, id)
 		return versionOf(it.Body), err
 	})
@@ -74,14 +74,14 @@ func (v containerView) Read(ctx context.Context, key migrate.Key, id string) (it
 
 func (v containerView) Create(ctx context.Context, key migrate.Key, body []byte) (res migrate.WriteResult, err error) {
 	id := idOf(body)
-	err = v.p.do(ctx, v.side+".create", itemAddr(key, id), func(late bool) (string, error) {
+	err = v.p.do(ctx, v.side+".create", itemAddr(key, id), func(how landing) (string, error) {
 		if v.side == "tgt" && v.p.w.loseCreate != nil && v.p.w.loseCreate(itemAddr(key, id)) {
 			res, err = migrate.WriteResult{RU: 5, ETag: `"lost"`}, nil
 			return "lost (self-test)", nil
 		}
 		res, err = v.c.Create(background, key, body)
 		if err == nil {
-			v.written("create", key, id, migrate.Item{}, false, body, late)
+			v.written("create", key, id, migrate.Item{}, false, body, how == landedLate)
 		}
 		return "created " + versionOf(body), err
 	})
@@ -89,11 +89,11 @@ func (v containerView) Create(ctx context.Context, key migrate.Key, body []byte)
 }
 
 func (v containerView) Replace(ctx context.Context, key migrate.Key, id string, body []byte, ifMatch string) (res migrate.WriteResult, err error) {
-	err = v.p.do(ctx, v.side+".replace", itemAddr(key, id), func(late bool) (string, error) {
+	err = v.p.do(ctx, v.side+".replace", itemAddr(key, id), func(how landing) (string, error) {
 		old, had := v.c.Get(key, id)
 		res, err = v.c.Replace(background, key, id, body, ifMatch)
 		if err == nil {
-			v.written("replace", key, id, old, had, body, late)
+			v.written("replace", key, id, old, had, body, how == landedLate)
 		}
 		return fmt.Sprintf("%s over %s", versionOf(body), versionOf(old.Body)), err
 	})
@@ -101,11 +101,11 @@ func (v containerView) Replace(ctx context.Context, key migrate.Key, id string, 
 }
 
 func (v containerView) Delete(ctx context.Context, key migrate.Key, id string, ifMatch string) (res migrate.WriteResult, err error) {
-	err = v.p.do(ctx, v.side+".delete", itemAddr(key, id), func(late bool) (string, error) {
+	err = v.p.do(ctx, v.side+".delete", itemAddr(key, id), func(how landing) (string, error) {
 		old, had := v.c.Get(key, id)
 		res, err = v.c.Delete(background, key, id, ifMatch)
 		if err == nil {
-			v.written("delete", key, id, old, had, nil, late)
+			v.written("delete", key, id, old, had, nil, how == landedLate)
 		}
 		return "deleted " + versionOf(old.Body), err
 	})
@@ -113,11 +113,11 @@ func (v containerView) Delete(ctx context.Context, key migrate.Key, id string, i
 }
 
 func (v containerView) CreateBatch(ctx context.Context, key migrate.Key, bodies [][]byte) (res migrate.BatchResult, err error) {
-	err = v.p.do(ctx, v.side+".batch", fmt.Sprintf("%s x%d", keyText(key), len(bodies)), func(late bool) (string, error) {
+	err = v.p.do(ctx, v.side+".batch", fmt.Sprintf("%s x%d", keyText(key), len(bodies)), func(how landing) (string, error) {
 		res, err = v.c.CreateBatch(background, key, bodies)
 		if err == nil && res.Committed {
 			for _, b := range bodies {
-				v.written("create", key, idOf(b), migrate.Item{}, false, b, late)
+				v.written("create", key, idOf(b), migrate.Item{}, false, b, how == landedLate)
 			}
 		}
 		return fmt.Sprintf("committed %v %v", res.Committed, res.Statuses), err

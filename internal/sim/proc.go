@@ -39,7 +39,6 @@ type process struct {
 
 	crashed atomic.Bool
 	dead    chan struct{} // closed at the crash
-	machine bool          // the crash lost the machine's unsynced writes
 
 	mu     sync.Mutex
 	counts map[string]int // requests made, by kind
@@ -65,11 +64,19 @@ func (w *world) newProcess(name string, slot int) *process {
 	return p
 }
 
+// landing is how a request takes effect.
+type landing int
+
+const (
+	landedOnTime landing = iota // while its process waits for the answer
+	landedLate                  // after its process crashed or gave up on it
+	landedCut                   // a local write its process's crash interrupted: part of it may be on disk
+)
+
 // do makes one request. apply takes effect at the end of its latency,
-// alone (under the world's lock); late is true when it lands after its
-// process crashed or gave up on it. The outcome apply returns goes to the
-// trace.
-func (p *process) do(ctx context.Context, kind, obj string, apply func(late bool) (string, error)) error {
+// alone (under the world's lock), told how it lands. The outcome apply
+// returns goes to the trace.
+func (p *process) do(ctx context.Context, kind, obj string, apply func(landing) (string, error)) error {
 	if p.crashed.Load() {
 		return fmt.Errorf("%s %s: %w", kind, obj, errProcessDead)
 	}
@@ -84,7 +91,7 @@ func (p *process) do(ctx context.Context, kind, obj string, apply func(late bool
 	}
 	if cached(kind) {
 		var err error
-		p.w.apply(func() { _, err = apply(false) })
+		p.w.apply(func() { _, err = apply(landedOnTime) })
 		return err
 	}
 	r := p.w.dice.roll(p.name, kind, obj)
@@ -105,6 +112,17 @@ func (p *process) do(ctx context.Context, kind, obj string, apply func(late bool
 		return fmt.Errorf("%s %s: %w", kind, obj, errProcessDead)
 	}
 	if trigger && p.plan.mode == crashInFlight {
+		if isLocal(kind) && isWrite(kind) {
+			// The crash strikes in the middle of a local write: it ran,
+			// and the machine keeps what reached its disk.
+			p.w.apply(func() {
+				outcome, err := apply(landedCut)
+				if err != nil {
+					outcome = "error: " + short(err)
+				}
+				p.w.trace.add(p.name, kind, obj, "cut short: "+outcome)
+			})
+		}
 		p.crash(fmt.Sprintf("with %s #%d of %s in flight", kind, n, obj))
 		p.inFlight(r, time.Now(), kind, obj, apply)
 		return fmt.Errorf("%s %s: %w", kind, obj, errProcessDead)
@@ -116,7 +134,7 @@ func (p *process) do(ctx context.Context, kind, obj string, apply func(late bool
 	var err error
 	p.w.apply(func() {
 		var outcome string
-		outcome, err = apply(false)
+		outcome, err = apply(landedOnTime)
 		if err != nil {
 			outcome = "error: " + short(err)
 		}
@@ -138,14 +156,14 @@ func (p *process) do(ctx context.Context, kind, obj string, apply func(late bool
 // inFlight decides the fate of a request its process stopped waiting for:
 // one sent to the service lands at its instant or is lost; a local one
 // (the file state, the dead-letter file) never happens.
-func (p *process) inFlight(r *rand.Rand, at time.Time, kind, obj string, apply func(late bool) (string, error)) {
+func (p *process) inFlight(r *rand.Rand, at time.Time, kind, obj string, apply func(landing) (string, error)) {
 	if isLocal(kind) || !isWrite(kind) || !chance(r, 0.5) {
 		return
 	}
 	p.w.landings.Go(func() {
 		time.Sleep(time.Until(at))
 		p.w.apply(func() {
-			outcome, err := apply(true)
+			outcome, err := apply(landedLate)
 			if err != nil {
 				outcome = "error: " + short(err)
 			}
@@ -160,7 +178,6 @@ func (p *process) crash(why string) {
 	if p.crashed.Swap(true) {
 		return
 	}
-	p.machine = p.plan.machine
 	p.w.trace.add(p.name, "crash", "", why)
 	p.w.check.dropProcess(p)
 	close(p.dead)

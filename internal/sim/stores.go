@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/lease/leasetest"
@@ -22,7 +24,7 @@ type storeView struct {
 }
 
 func (s storeView) Init(ctx context.Context, m lease.Meta) (got lease.Meta, err error) {
-	err = s.p.do(ctx, "store.init", "", func(bool) (string, error) {
+	err = s.p.do(ctx, "store.init", "", func(landing) (string, error) {
 		got, err = s.Store.Init(background, m)
 		return "ok", err
 	})
@@ -30,7 +32,7 @@ func (s storeView) Init(ctx context.Context, m lease.Meta) (got lease.Meta, err 
 }
 
 func (s storeView) ReadMeta(ctx context.Context) (m lease.Meta, err error) {
-	err = s.p.do(ctx, "store.meta.read", "", func(bool) (string, error) {
+	err = s.p.do(ctx, "store.meta.read", "", func(landing) (string, error) {
 		m, err = s.Store.ReadMeta(background)
 		return "ok", err
 	})
@@ -38,7 +40,7 @@ func (s storeView) ReadMeta(ctx context.Context) (m lease.Meta, err error) {
 }
 
 func (s storeView) UpdateMeta(ctx context.Context, m lease.Meta) error {
-	return s.p.do(ctx, "store.meta.update", "", func(bool) (string, error) {
+	return s.p.do(ctx, "store.meta.update", "", func(landing) (string, error) {
 		err := s.Store.UpdateMeta(background, m)
 		if err == nil && m.Cutover != nil {
 			s.p.w.check.cutoverRecorded(s.p)
@@ -48,7 +50,7 @@ func (s storeView) UpdateMeta(ctx context.Context, m lease.Meta) error {
 }
 
 func (s storeView) List(ctx context.Context) (ls []lease.Lease, err error) {
-	err = s.p.do(ctx, "store.list", "", func(bool) (string, error) {
+	err = s.p.do(ctx, "store.list", "", func(landing) (string, error) {
 		ls, err = s.Store.List(background)
 		return fmt.Sprintf("%d leases", len(ls)), err
 	})
@@ -56,7 +58,7 @@ func (s storeView) List(ctx context.Context) (ls []lease.Lease, err error) {
 }
 
 func (s storeView) Create(ctx context.Context, l lease.Lease) (got lease.Lease, err error) {
-	err = s.p.do(ctx, "store.lease.create", l.ID, func(bool) (string, error) {
+	err = s.p.do(ctx, "store.lease.create", l.ID, func(landing) (string, error) {
 		got, err = s.Store.Create(background, l)
 		return leaseOutcome(l), err
 	})
@@ -64,7 +66,7 @@ func (s storeView) Create(ctx context.Context, l lease.Lease) (got lease.Lease, 
 }
 
 func (s storeView) Update(ctx context.Context, l lease.Lease) (got lease.Lease, err error) {
-	err = s.p.do(ctx, "store.lease.update", l.ID, func(bool) (string, error) {
+	err = s.p.do(ctx, "store.lease.update", l.ID, func(landing) (string, error) {
 		got, err = s.Store.Update(background, l)
 		return leaseOutcome(l), err
 	})
@@ -72,7 +74,7 @@ func (s storeView) Update(ctx context.Context, l lease.Lease) (got lease.Lease, 
 }
 
 func (s storeView) Delete(ctx context.Context, l lease.Lease) error {
-	return s.p.do(ctx, "store.lease.delete", l.ID, func(bool) (string, error) {
+	return s.p.do(ctx, "store.lease.delete", l.ID, func(landing) (string, error) {
 		return "deleted", s.Store.Delete(background, l)
 	})
 }
@@ -98,7 +100,7 @@ func docClass(id string) string {
 }
 
 func (v docsView) Read(ctx context.Context, id string) (doc lease.Doc, err error) {
-	err = v.p.do(ctx, "docs."+docClass(id)+".read", shortID(id), func(bool) (string, error) {
+	err = v.p.do(ctx, "docs."+docClass(id)+".read", shortID(id), func(landing) (string, error) {
 		doc, err = v.d.Read(background, id)
 		return "ok", err
 	})
@@ -106,7 +108,7 @@ func (v docsView) Read(ctx context.Context, id string) (doc lease.Doc, err error
 }
 
 func (v docsView) Create(ctx context.Context, id string, body []byte) (etag string, err error) {
-	err = v.p.do(ctx, "docs."+docClass(id)+".create", shortID(id), func(bool) (string, error) {
+	err = v.p.do(ctx, "docs."+docClass(id)+".create", shortID(id), func(landing) (string, error) {
 		etag, err = v.d.Create(background, id, body)
 		v.metaWritten(id, body, err)
 		return docOutcome(id, body), err
@@ -115,7 +117,7 @@ func (v docsView) Create(ctx context.Context, id string, body []byte) (etag stri
 }
 
 func (v docsView) Replace(ctx context.Context, id string, body []byte, ifMatch string) (etag string, err error) {
-	err = v.p.do(ctx, "docs."+docClass(id)+".replace", shortID(id), func(bool) (string, error) {
+	err = v.p.do(ctx, "docs."+docClass(id)+".replace", shortID(id), func(landing) (string, error) {
 		etag, err = v.d.Replace(background, id, body, ifMatch)
 		v.metaWritten(id, body, err)
 		return docOutcome(id, body), err
@@ -124,13 +126,13 @@ func (v docsView) Replace(ctx context.Context, id string, body []byte, ifMatch s
 }
 
 func (v docsView) Delete(ctx context.Context, id string, ifMatch string) error {
-	return v.p.do(ctx, "docs."+docClass(id)+".delete", shortID(id), func(bool) (string, error) {
+	return v.p.do(ctx, "docs."+docClass(id)+".delete", shortID(id), func(landing) (string, error) {
 		return "deleted", v.d.Delete(background, id, ifMatch)
 	})
 }
 
 func (v docsView) List(ctx context.Context, prefix string) (docs []lease.Doc, err error) {
-	err = v.p.do(ctx, "docs."+docClass(prefix)+".list", shortID(prefix), func(bool) (string, error) {
+	err = v.p.do(ctx, "docs."+docClass(prefix)+".list", shortID(prefix), func(landing) (string, error) {
 		docs, err = v.d.List(background, prefix)
 		return fmt.Sprintf("%d documents", len(docs)), err
 	})
@@ -164,20 +166,19 @@ type deadFile struct {
 
 var _ migrate.DeadLetterStore = (*deadFile)(nil)
 
-// Add appends a line (to the file's buffer: a full disk refuses it only
-// when the buffer overflows, and at the next sync).
+// Add appends a line to the file's buffer; a full disk refuses it only at
+// the next sync.
 func (d *deadFile) Add(dl migrate.DeadLetter) error {
-	return d.p.do(d.p.ctxLocal(), "dl.add", ident(dl.SourceID, string(dl.SourceKey)), func(bool) (string, error) {
+	return d.p.do(d.p.ctxLocal(), "dl.add", ident(dl.SourceID, string(dl.SourceKey)), func(landing) (string, error) {
 		err := d.DeadLetters.Add(dl)
 		d.markDirty(err == nil)
 		return dl.Kind, err
 	})
 }
 
-// Resolve appends a line when the item was dead; it never meets a full
-// disk itself (the line waits in the buffer for the next sync).
+// Resolve appends a line when the item was dead.
 func (d *deadFile) Resolve(sourceID string, sourceKey json.RawMessage) error {
-	return d.p.do(d.p.ctxLocal(), "dl.resolve", ident(sourceID, string(sourceKey)), func(bool) (string, error) {
+	return d.p.do(d.p.ctxLocal(), "dl.resolve", ident(sourceID, string(sourceKey)), func(landing) (string, error) {
 		before := d.DeadLetters.Count()
 		err := d.DeadLetters.Resolve(sourceID, sourceKey)
 		d.markDirty(err == nil && d.DeadLetters.Count() < before)
@@ -185,16 +186,18 @@ func (d *deadFile) Resolve(sourceID string, sourceKey json.RawMessage) error {
 	})
 }
 
-// Sync flushes and fsyncs; with nothing written since the last sync it
-// writes nothing, and a full disk does not refuse it.
+// Sync writes the buffered lines and fsyncs. On a full disk only part of
+// what it writes reaches the file, which may end in a torn line, and it
+// fails; a crash in the middle (landedCut) leaves what it wrote unsynced,
+// for a machine crash to take.
 func (d *deadFile) Sync() error {
 	d.mu.Lock()
 	kind := "dl.sync"
 	if !d.dirty {
-		kind = "dl.sync.clean"
+		kind = "dl.sync.clean" // nothing to write: no disk to fill
 	}
 	d.mu.Unlock()
-	return d.p.do(d.p.ctxLocal(), kind, "", func(bool) (string, error) {
+	return d.p.do(d.p.ctxLocal(), kind, "", func(how landing) (string, error) {
 		if err := d.DeadLetters.Sync(); err != nil {
 			return "", err
 		}
@@ -202,11 +205,29 @@ func (d *deadFile) Sync() error {
 		if err != nil {
 			return "", err
 		}
-		d.mu.Lock()
-		d.synced, d.dirty = st.Size(), false
-		d.mu.Unlock()
+		if kind == "dl.sync" && d.p.w.diskFull(d.p) {
+			return d.shortWrite(st.Size())
+		}
+		if how != landedCut {
+			d.mu.Lock()
+			d.synced, d.dirty = st.Size(), false
+			d.mu.Unlock()
+		}
 		return fmt.Sprintf("%d bytes", st.Size()), nil
 	})
+}
+
+// shortWrite is a write a full disk cut short: of the bytes written since
+// the last sync, a part the seed draws stays in the file.
+func (d *deadFile) shortWrite(size int64) (string, error) {
+	d.mu.Lock()
+	synced := d.synced
+	d.mu.Unlock()
+	keep := synced + d.p.w.dice.roll(d.p.name, "short-write").Int64N(size-synced+1)
+	if err := os.Truncate(d.Path(), keep); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("wrote %d of %d bytes", keep-synced, size-synced), &fs.PathError{Op: "write", Path: d.Path(), Err: syscall.ENOSPC}
 }
 
 func (d *deadFile) markDirty(wrote bool) {
@@ -218,7 +239,7 @@ func (d *deadFile) markDirty(wrote bool) {
 }
 
 func (d *deadFile) List() (out []migrate.DeadLetter, err error) {
-	err = d.p.do(d.p.ctxLocal(), "dl.list", "", func(bool) (string, error) {
+	err = d.p.do(d.p.ctxLocal(), "dl.list", "", func(landing) (string, error) {
 		out, err = d.DeadLetters.List()
 		return fmt.Sprintf("%d dead", len(out)), err
 	})
