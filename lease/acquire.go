@@ -15,20 +15,26 @@ import (
 // seconds, and renew held leases well within TTL):
 //
 //   - A lease is free when it has no owner or its owner has not written it
-//     within TTL (Lease.Expired). Active owners are the owners of leases
-//     that are not free, plus this worker.
+//     within TTL (Lease.Expired), unless it is reserved: released by its
+//     owner for a worker that asked for it (Lease.ReservedFor), which only
+//     that worker may take within TTL of the release. Active owners are the
+//     owners of leases that are not free, the workers leases are reserved
+//     for, and this worker.
 //   - A worker's fair share is ceil(leases / active owners). A worker below
-//     its share takes free leases, in Range order, until it reaches it.
+//     its share takes the leases reserved for it, then free leases in Range
+//     order, until it reaches it.
 //   - When no free lease is left and the worker is still below its share,
-//     it steals one lease per pass from the owner holding the most, if that
-//     owner holds at least two more than this worker (so a steal never
-//     just moves the imbalance). This is how a worker that joins
-//     late (a new pod) gets work: the others cannot see it until it holds
-//     a lease. The victim learns at its next write (ErrLeaseLost) and must
-//     stop working on that lease; pages it had not checkpointed are read
-//     again by the thief (at-least-once).
+//     it asks the owner holding the most, if that owner holds at least two
+//     more than this worker (so a steal never just moves the imbalance),
+//     to hand one lease over: it writes its name into the lease's HandoffTo,
+//     one request at a time. This is how a worker that joins late (a new
+//     pod) gets work: the others cannot see it until it holds a lease. The
+//     owner finishes the page it is writing, checkpoints, and releases the
+//     lease reserved for the asker, so nothing is written twice and no two
+//     workers ever work on one lease; an owner that died lets the lease
+//     expire TTL after the request, and it is free.
 //
-// Every take is a compare-and-swap: a worker that loses the race for a
+// Every write is a compare-and-swap: a worker that loses the race for a
 // lease skips it, which is not an error.
 type Leaser struct {
 	Store Store
@@ -64,7 +70,8 @@ func (lr Leaser) validate() error {
 // by lr.Owner, with their new ETags; the caller starts a worker for each.
 // Leases the owner already holds and keeps renewing are not returned. A
 // lease of this owner that expired (it failed to renew in time) counts as
-// free and may be returned again; its old worker gets ErrLeaseLost.
+// free and may be returned again: the caller must make sure its old worker
+// on that lease has stopped before starting a new one.
 func (lr Leaser) Acquire(ctx context.Context) ([]Lease, error) {
 	if err := lr.validate(); err != nil {
 		return nil, err
@@ -78,20 +85,32 @@ func (lr Leaser) Acquire(ctx context.Context) ([]Lease, error) {
 	}
 	now := lr.now()
 	held := map[string][]Lease{lr.Owner: nil} // active owner -> live leases
-	var free []Lease
+	var mine, free []Lease                    // reserved for this worker; free for anyone
+	asked := 0                                // this worker's pending handoff requests
 	for _, l := range all {
+		if w, ok := l.ReservedFor(now, lr.TTL); ok {
+			if w == lr.Owner {
+				mine = append(mine, l)
+			} else {
+				held[w] = append(held[w], l)
+			}
+			continue
+		}
 		if l.Expired(now, lr.TTL) {
 			free = append(free, l)
 			continue
 		}
 		held[l.Owner] = append(held[l.Owner], l)
+		if l.HandoffTo == lr.Owner {
+			asked++
+		}
 	}
 	share := (len(all) + len(held) - 1) / len(held)
-	need := share - len(held[lr.Owner])
+	need := share - len(held[lr.Owner]) - asked
 
 	var taken []Lease
-	for _, l := range free {
-		if need <= 0 {
+	for _, l := range append(mine, free...) {
+		if need <= 0 && l.HandoffTo != lr.Owner {
 			break
 		}
 		got, ok, err := lr.take(ctx, l)
@@ -103,28 +122,41 @@ func (lr Leaser) Acquire(ctx context.Context) ([]Lease, error) {
 			need--
 		}
 	}
-	if need > 0 {
-		mine := len(held[lr.Owner]) + len(taken)
-		if victim := busiest(held, lr.Owner); len(held[victim]) > mine+1 {
+	if need > 0 && asked == 0 {
+		have := len(held[lr.Owner]) + len(taken)
+		if victim := busiest(held, lr.Owner); len(held[victim]) > have+1 {
 			// The victim's last lease in Range order: its first ones
 			// are likely the furthest along.
-			ls := held[victim]
-			got, ok, err := lr.take(ctx, ls[len(ls)-1])
-			if err != nil {
+			if err := lr.ask(ctx, held[victim]); err != nil {
 				return taken, err
-			}
-			if ok {
-				taken = append(taken, got)
 			}
 		}
 	}
 	return taken, nil
 }
 
+// ask writes a handoff request into the last of the victim's leases that
+// has none; losing the race for it is not an error.
+func (lr Leaser) ask(ctx context.Context, victims []Lease) error {
+	for i := len(victims) - 1; i >= 0; i-- {
+		l := victims[i]
+		if l.Owner == "" || l.HandoffTo != "" {
+			continue
+		}
+		l.HandoffTo = lr.Owner
+		_, err := lr.Store.Update(ctx, l)
+		if err != nil && !errors.Is(err, ErrLeaseLost) {
+			return fmt.Errorf("ask for lease %s: %w", l.ID, err)
+		}
+		return nil
+	}
+	return nil
+}
+
 // take writes lr.Owner into l with CAS; ok is false when another worker
 // wrote l first.
 func (lr Leaser) take(ctx context.Context, l Lease) (Lease, bool, error) {
-	l.Owner = lr.Owner
+	l.Owner, l.HandoffTo = lr.Owner, ""
 	got, err := lr.Store.Update(ctx, l)
 	switch {
 	case errors.Is(err, ErrLeaseLost):
@@ -171,8 +203,9 @@ func (lr Leaser) Renew(ctx context.Context, l Lease) (Lease, error) {
 }
 
 // Release gives l up (Owner cleared) so another worker can take it at once,
-// for a clean shutdown. ErrLeaseLost means it was no longer ours, which a
-// shutting-down caller may ignore.
+// for a clean shutdown or a handoff: when a worker asked for l (HandoffTo),
+// the release reserves it for that worker. ErrLeaseLost means it was no
+// longer ours, which a shutting-down caller may ignore.
 func (lr Leaser) Release(ctx context.Context, l Lease) (Lease, error) {
 	if err := lr.validate(); err != nil {
 		return Lease{}, err

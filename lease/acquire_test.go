@@ -72,68 +72,130 @@ func owners(t *testing.T, s lease.Store, clock *leasetest.Clock) map[string]int 
 	return n
 }
 
-// A lease is taken over only once its owner has not written it for TTL;
-// before that a newcomer gets only the one lease it may steal.
+// A lease is taken over only once its owner has not written it for TTL.
+// Before that a newcomer takes nothing at once: it asks the busiest owner
+// for one lease, which the owner's hold sees at its next write and hands
+// over by releasing it; the newcomer takes it on its next pass, and nobody
+// else may take it meanwhile.
 func TestAcquireTakesOverExpiredLeases(t *testing.T) {
-	cases := []struct {
-		name      string
-		idle      time.Duration
-		wantTaken int
-	}{
-		{"owner alive: steal one", ttl - time.Second, 1},
-		{"owner expired: take all", ttl + time.Second, 4},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			eachStore(t, func(t *testing.T, s lease.Store, clock *leasetest.Clock) {
-				ctx := context.Background()
-				createLeases(t, s, 4)
-				a, b := leaser(s, clock, "a"), leaser(s, clock, "b")
-				held, err := a.Acquire(ctx)
-				if err != nil || len(held) != 4 {
-					t.Fatalf("a alone took %d leases, %v; want all 4", len(held), err)
+	t.Run("owner expired: take all", func(t *testing.T) {
+		eachStore(t, func(t *testing.T, s lease.Store, clock *leasetest.Clock) {
+			ctx := context.Background()
+			createLeases(t, s, 4)
+			a, b := leaser(s, clock, "a"), leaser(s, clock, "b")
+			held, err := a.Acquire(ctx)
+			if err != nil || len(held) != 4 {
+				t.Fatalf("a alone took %d leases, %v; want all 4", len(held), err)
+			}
+			clock.Advance(ttl + time.Second)
+			taken, err := b.Acquire(ctx)
+			if err != nil || len(taken) != 4 {
+				t.Fatalf("b took %d leases, %v; want 4", len(taken), err)
+			}
+			for _, l := range held {
+				h := a.Hold(l, clock.Now().Add(-ttl-time.Second))
+				if err := h.Renew(ctx); !errors.Is(err, lease.ErrLeaseLost) {
+					t.Fatalf("a renewing %s = %v, want ErrLeaseLost", l.ID, err)
 				}
-				clock.Advance(tc.idle)
-				taken, err := b.Acquire(ctx)
-				if err != nil || len(taken) != tc.wantTaken {
-					t.Fatalf("b took %d leases, %v; want %d", len(taken), err, tc.wantTaken)
+				if err := h.Fence(ctx); !errors.Is(err, lease.ErrLeaseLost) {
+					t.Fatalf("a's fence on %s = %v, want ErrLeaseLost", l.ID, err)
 				}
-				// a's worker learns at its next write.
-				lost := 0
-				for _, l := range held {
-					if _, err := a.Renew(ctx, l); errors.Is(err, lease.ErrLeaseLost) {
-						lost++
-					} else if err != nil {
+			}
+		})
+	})
+	t.Run("owner alive: handoff at its next write", func(t *testing.T) {
+		eachStore(t, func(t *testing.T, s lease.Store, clock *leasetest.Clock) {
+			ctx := context.Background()
+			createLeases(t, s, 4)
+			a, b, c := leaser(s, clock, "a"), leaser(s, clock, "b"), leaser(s, clock, "c")
+			held, err := a.Acquire(ctx)
+			if err != nil || len(held) != 4 {
+				t.Fatalf("a alone took %d leases, %v; want all 4", len(held), err)
+			}
+			holds := map[string]*lease.Hold{}
+			for _, l := range held {
+				holds[l.ID] = a.Hold(l, clock.Now())
+			}
+			clock.Advance(ttl / 4)
+			if taken, err := b.Acquire(ctx); err != nil || len(taken) != 0 {
+				t.Fatalf("b took %d of a's live leases, %v; want a request only", len(taken), err)
+			}
+			if taken, err := b.Acquire(ctx); err != nil || len(taken) != 0 {
+				t.Fatalf("b's second pass took %d, %v; want none while its request is pending", len(taken), err)
+			}
+			asked := 0
+			for id, h := range holds {
+				if err := h.Renew(ctx); err != nil {
+					t.Fatalf("a renewing %s after the request: %v", id, err)
+				}
+				if who := h.HandoffRequested(); who != "" {
+					asked++
+					if who != "b" {
+						t.Fatalf("handoff of %s requested by %q, want b", id, who)
+					}
+					if err := h.Release(ctx); err != nil {
 						t.Fatal(err)
 					}
+					if err := h.Fence(ctx); !errors.Is(err, lease.ErrLeaseLost) {
+						t.Fatalf("fence after the handoff = %v, want ErrLeaseLost", err)
+					}
 				}
-				if lost != tc.wantTaken {
-					t.Fatalf("a lost %d leases on renewal, want %d", lost, tc.wantTaken)
-				}
-			})
+			}
+			if asked != 1 {
+				t.Fatalf("%d leases asked for, want 1", asked)
+			}
+			// The released lease is b's: a third worker may not take it.
+			if taken, err := c.Acquire(ctx); err != nil || len(taken) != 0 {
+				t.Fatalf("c took %+v, %v; the free lease is reserved for b", taken, err)
+			}
+			taken, err := b.Acquire(ctx)
+			if err != nil || len(taken) != 1 || taken[0].Owner != "b" || taken[0].HandoffTo != "" {
+				t.Fatalf("b after the handoff took %+v, %v; want the one lease", taken, err)
+			}
 		})
-	}
+	})
+	t.Run("owner died after the request", func(t *testing.T) {
+		eachStore(t, func(t *testing.T, s lease.Store, clock *leasetest.Clock) {
+			ctx := context.Background()
+			createLeases(t, s, 4)
+			a, b := leaser(s, clock, "a"), leaser(s, clock, "b")
+			if _, err := a.Acquire(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if taken, err := b.Acquire(ctx); err != nil || len(taken) != 0 {
+				t.Fatalf("b took %d, %v; want a request only", len(taken), err)
+			}
+			clock.Advance(ttl + time.Second) // a never answers
+			if taken, err := b.Acquire(ctx); err != nil || len(taken) != 4 {
+				t.Fatalf("b after a died took %d, %v; want all 4", len(taken), err)
+			}
+		})
+	})
 }
 
-// worker simulates a pod: it runs a balancing pass, renews what it holds
-// and forgets what it lost.
+// worker simulates a pod: it runs a balancing pass, renews what it holds,
+// hands over what was asked for, and forgets what it lost.
 type worker struct {
 	lease.Leaser
-	held map[string]lease.Lease
+	clock *leasetest.Clock
+	held  map[string]*lease.Hold
 }
 
 func (w *worker) pass(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
-	for id, l := range w.held {
-		l, err := w.Renew(ctx, l)
+	for id, h := range w.held {
+		err := h.Renew(ctx)
 		switch {
 		case errors.Is(err, lease.ErrLeaseLost):
 			delete(w.held, id)
 		case err != nil:
 			t.Fatal(err)
-		default:
-			w.held[id] = l
+		case h.HandoffRequested() != "":
+			if err := h.Release(ctx); err != nil {
+				t.Fatal(err)
+			}
+			delete(w.held, id)
 		}
 	}
 	taken, err := w.Acquire(ctx)
@@ -141,7 +203,7 @@ func (w *worker) pass(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, l := range taken {
-		w.held[l.ID] = l
+		w.held[l.ID] = w.Hold(l, w.clock.Now())
 	}
 }
 
@@ -152,8 +214,8 @@ func TestAcquireBalances(t *testing.T) {
 		createLeases(t, s, 10)
 		var ws []*worker
 		for _, name := range []string{"a", "b", "c"} {
-			ws = append(ws, &worker{Leaser: leaser(s, clock, name), held: map[string]lease.Lease{}})
-			for range 6 {
+			ws = append(ws, &worker{Leaser: leaser(s, clock, name), clock: clock, held: map[string]*lease.Hold{}})
+			for range 8 {
 				for _, w := range ws {
 					w.pass(t)
 				}
@@ -176,8 +238,9 @@ func TestAcquireBalances(t *testing.T) {
 }
 
 // Workers racing for the same free leases never both hold one: a take is a
-// CAS, losing a race is not an error, and a worker whose lease was stolen in
-// the race learns it at its next write.
+// CAS, losing a race is not an error, and a worker whose lease was taken in
+// the race learns it at its next write (a handoff request does not take a
+// lease: its hold adopts the request).
 func TestAcquireRace(t *testing.T) {
 	eachStore(t, func(t *testing.T, s lease.Store, clock *leasetest.Clock) {
 		ctx := context.Background()
@@ -210,7 +273,7 @@ func TestAcquireRace(t *testing.T) {
 		for i, ls := range taken {
 			for _, l := range ls {
 				reports++
-				_, err := ws[i].Renew(ctx, l)
+				err := ws[i].Hold(l, clock.Now()).Renew(ctx)
 				switch {
 				case stored[l.ID] == ws[i].Owner && err != nil:
 					t.Errorf("%s holds %s but cannot renew it: %v", ws[i].Owner, l.ID, err)

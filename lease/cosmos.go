@@ -108,19 +108,28 @@ func (s *CosmosStore) readMeta(ctx context.Context) (Meta, string, error) {
 }
 
 // UpdateMeta replaces the recorded meta (creating it when absent). The last
-// writer wins: the meta is written by one command at a time (run, cutover).
+// writer wins, except for DefaultsUsed: the recorded uses are merged in,
+// and the replace is conditional on the document read, so no use recorded
+// by another worker is lost.
 func (s *CosmosStore) UpdateMeta(ctx context.Context, m Meta) error {
-	b, err := encodeMeta(s.metaID(), m)
-	if err != nil {
-		return fmt.Errorf("update state %s: %w", s.metaID(), err)
-	}
 	for range metaRetries {
 		doc, err := s.docs.Read(ctx, s.metaID())
+		var b []byte
 		switch {
 		case errors.Is(err, ErrDocNotFound):
-			_, err = s.docs.Create(ctx, s.metaID(), b)
+			if b, err = encodeMeta(s.metaID(), m); err == nil {
+				_, err = s.docs.Create(ctx, s.metaID(), b)
+			}
 		case err == nil:
-			_, err = s.docs.Replace(ctx, s.metaID(), b, doc.ETag)
+			rec, derr := decodeMeta(doc.Body)
+			if derr != nil {
+				return corrupt("document "+s.metaID(), derr)
+			}
+			merged := m
+			merged.DefaultsUsed = MergeDefaultUses(rec.DefaultsUsed, m.DefaultsUsed)
+			if b, err = encodeMeta(s.metaID(), merged); err == nil {
+				_, err = s.docs.Replace(ctx, s.metaID(), b, doc.ETag)
+			}
 		}
 		if err == nil {
 			return nil
@@ -155,6 +164,22 @@ func (s *CosmosStore) List(ctx context.Context) ([]Lease, error) {
 	}
 	sortLeases(out)
 	return out, nil
+}
+
+// Read returns the lease with the given id; ErrLeaseNotFound when its
+// document does not exist.
+func (s *CosmosStore) Read(ctx context.Context, id string) (Lease, error) {
+	if err := validateID(id); err != nil {
+		return Lease{}, fmt.Errorf("read lease: %w", err)
+	}
+	d, err := s.docs.Read(ctx, s.docID(id))
+	if errors.Is(err, ErrDocNotFound) {
+		return Lease{}, fmt.Errorf("read lease %s: %w: %w", id, ErrLeaseNotFound, err)
+	}
+	if err != nil {
+		return Lease{}, fmt.Errorf("read lease %s: %w", id, err)
+	}
+	return s.decode(d)
 }
 
 // Create writes a new lease document stamped with the store's clock;

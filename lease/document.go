@@ -43,6 +43,7 @@ const (
 	propCheckpointedAt = "checkpointedAt"
 	propCaughtUpAt     = "caughtUpAt"
 	propLastChangeTS   = "lastChangeTs"
+	propHandoffTo      = "handoffTo"
 )
 
 // timeLayout is how lease documents write instants: UTC with seven
@@ -113,6 +114,9 @@ func encodeLease(docID string, l Lease, etag string) ([]byte, error) {
 	if s := formatTime(l.CheckpointedAt); s != nil {
 		doc.Properties[propCheckpointedAt] = *s
 	}
+	if l.HandoffTo != "" {
+		doc.Properties[propHandoffTo] = l.HandoffTo
+	}
 	if s := formatTime(l.CaughtUpAt); s != nil {
 		doc.Properties[propCaughtUpAt] = *s
 	}
@@ -181,6 +185,7 @@ func decodeLease(b []byte) (Lease, string, error) {
 
 func decodeProperties(p map[string]string, l *Lease) error {
 	var err error
+	l.HandoffTo = p[propHandoffTo]
 	if s, ok := p[propItems]; ok {
 		if l.Items, err = strconv.ParseInt(s, 10, 64); err != nil {
 			return fmt.Errorf("property %q: %w", propItems, err)

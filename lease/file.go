@@ -147,13 +147,20 @@ func (s *FileStore) ReadMeta(ctx context.Context) (Meta, error) {
 	return s.readMeta()
 }
 
-// UpdateMeta replaces the recorded meta.
+// UpdateMeta replaces the recorded meta, keeping the recorded DefaultUses.
 func (s *FileStore) UpdateMeta(ctx context.Context, m Meta) error {
 	if err := s.check(ctx, true); err != nil {
 		return fmt.Errorf("update state: %w", err)
 	}
 	s.metaMu.Lock()
 	defer s.metaMu.Unlock()
+	rec, err := s.readMeta()
+	switch {
+	case err == nil:
+		m.DefaultsUsed = MergeDefaultUses(rec.DefaultsUsed, m.DefaultsUsed)
+	case !errors.Is(err, ErrNoMeta):
+		return fmt.Errorf("update state: %w", err)
+	}
 	return s.writeMeta(m)
 }
 
@@ -214,6 +221,22 @@ func (s *FileStore) List(ctx context.Context) ([]Lease, error) {
 	}
 	sortLeases(out)
 	return out, nil
+}
+
+// Read returns the lease with the given id; ErrLeaseNotFound when its file
+// does not exist.
+func (s *FileStore) Read(ctx context.Context, id string) (Lease, error) {
+	if err := s.check(ctx, false); err != nil {
+		return Lease{}, fmt.Errorf("read lease %s: %w", id, err)
+	}
+	if err := validateID(id); err != nil {
+		return Lease{}, fmt.Errorf("read lease: %w", err)
+	}
+	l, err := s.readLease(id)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Lease{}, fmt.Errorf("read lease %s: %w", id, ErrLeaseNotFound)
+	}
+	return l, err
 }
 
 // Create writes a new lease stamped with the store's clock; ErrLeaseExists

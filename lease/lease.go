@@ -3,6 +3,7 @@ package lease
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -13,6 +14,8 @@ var (
 	ErrLeaseLost = errors.New("lease lost: it was changed by another worker")
 	// ErrLeaseExists: Create found a lease with the same id.
 	ErrLeaseExists = errors.New("lease already exists")
+	// ErrLeaseNotFound: Read found no lease with that id.
+	ErrLeaseNotFound = errors.New("lease not found")
 	// ErrLocked: another process holds the state (a second `rekey run` on
 	// the same --state directory).
 	ErrLocked = errors.New("state is locked by another rekey process")
@@ -49,6 +52,14 @@ type Lease struct {
 	// every Create and Update, so every write renews the lease.
 	Timestamp time.Time
 
+	// HandoffTo names a worker the lease is being handed to. While Owner
+	// is set it is a request: that worker asked for the lease (a late
+	// joiner balancing the load), and the owner hands it over at its next
+	// checkpoint. Once Owner is cleared it is a reservation: the lease is
+	// free for HandoffTo alone until its Timestamp is TTL old, then for
+	// anyone. See Leaser.
+	HandoffTo string
+
 	// Counters, kept with the lease so they survive restarts.
 	Items          int64     // items copied (written or verified identical)
 	RU             float64   // request units spent on the target for this range
@@ -68,17 +79,60 @@ func (l Lease) Expired(now time.Time, ttl time.Duration) bool {
 	return l.Owner == "" || now.Sub(l.Timestamp) > ttl
 }
 
+// ReservedFor reports whether the lease was released for worker (or for
+// another worker, who may take it first) and the reservation still holds:
+// it holds for ttl after the release.
+func (l Lease) ReservedFor(now time.Time, ttl time.Duration) (worker string, ok bool) {
+	if l.Owner != "" || l.HandoffTo == "" || now.Sub(l.Timestamp) > ttl {
+		return "", false
+	}
+	return l.HandoffTo, true
+}
+
 // Meta identifies the migration a state belongs to. It holds no secrets.
 type Meta struct {
-	Version        int       `json:"version"`
-	Source         string    `json:"source"` // account host/database/container
-	Target         string    `json:"target"`
-	KeySpec        []string  `json:"keySpec"`
-	SourceKeyPaths []string  `json:"sourceKeyPaths"`
-	StartFrom      string    `json:"startFrom,omitempty"`
-	CreatedAt      time.Time `json:"createdAt"`
+	Version        int      `json:"version"`
+	Source         string   `json:"source"` // account host/database/container
+	Target         string   `json:"target"`
+	KeySpec        []string `json:"keySpec"`
+	SourceKeyPaths []string `json:"sourceKeyPaths"`
+	StartFrom      string   `json:"startFrom,omitempty"`
+	// Ranges are the source's feed ranges when the migration started.
+	// Every lease is one of them, so workers that create leases at the same
+	// time (or fill the gaps a crash left) create the same ones. States
+	// written before it was recorded have none.
+	Ranges    []Range   `json:"ranges,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
 	// Cutover is set once `rekey cutover` recorded a clean switch.
 	Cutover *Cutover `json:"cutover,omitempty"`
+	// DefaultsUsed lists the placeholder defaults that keys of items
+	// written to the target were built with, recorded before the writes.
+	// It only grows: UpdateMeta keeps every use already recorded.
+	DefaultsUsed []DefaultUse `json:"defaultsUsed,omitempty"`
+}
+
+// DefaultUse records that items were written with a key built from a
+// placeholder's default: placeholder Placeholder (from 0) of the template
+// of key Key (from 0) of the key spec, which reads Field and had Default.
+type DefaultUse struct {
+	Key         int    `json:"key"`
+	Placeholder int    `json:"placeholder"`
+	Field       string `json:"field"`
+	Default     string `json:"default"`
+}
+
+// StartTime is where the migration's change feeds start: the zero time for
+// the beginning of the feed, else the recorded StartFrom. Every range
+// without a continuation starts there, whenever its lease was created.
+func (m Meta) StartTime() (time.Time, error) {
+	if m.StartFrom == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, m.StartFrom)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: the state's startFrom %q: %w", ErrCorrupt, m.StartFrom, err)
+	}
+	return t, nil
 }
 
 // Cutover records a completed cutover.
@@ -97,10 +151,13 @@ type Store interface {
 	Init(ctx context.Context, m Meta) (Meta, error)
 	// ReadMeta returns the recorded meta; ErrNoMeta when there is none.
 	ReadMeta(ctx context.Context) (Meta, error)
-	// UpdateMeta replaces the recorded meta.
+	// UpdateMeta replaces the recorded meta, keeping every DefaultUse
+	// already recorded (m's list is merged into the stored one).
 	UpdateMeta(ctx context.Context, m Meta) error
 	// List returns every lease, ordered by Range.Min.
 	List(ctx context.Context) ([]Lease, error)
+	// Read returns one lease; ErrLeaseNotFound when there is none.
+	Read(ctx context.Context, id string) (Lease, error)
 	// Create stores a new lease; ErrLeaseExists when its id is taken.
 	Create(ctx context.Context, l Lease) (Lease, error)
 	// Update replaces the lease if its ETag still equals l.ETag and returns

@@ -171,6 +171,25 @@ func CompareMeta(recorded, wanted Meta) error {
 	return nil
 }
 
+// MergeDefaultUses returns the uses of a and b, each once, ordered by key,
+// placeholder and default.
+func MergeDefaultUses(a, b []DefaultUse) []DefaultUse {
+	out := slices.Concat(a, b)
+	slices.SortFunc(out, func(x, y DefaultUse) int {
+		if c := x.Key - y.Key; c != 0 {
+			return c
+		}
+		if c := x.Placeholder - y.Placeholder; c != 0 {
+			return c
+		}
+		if c := strings.Compare(x.Default, y.Default); c != 0 {
+			return c
+		}
+		return strings.Compare(x.Field, y.Field)
+	})
+	return slices.Compact(out)
+}
+
 // corrupt wraps a decoding error of the named file or document.
 func corrupt(what string, err error) error {
 	return fmt.Errorf("%s: %w: %w", what, ErrCorrupt, err)

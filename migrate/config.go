@@ -43,9 +43,6 @@ type RunConfig struct {
 	PollInterval time.Duration
 	// MaxConcurrency bounds the writes in flight across all ranges.
 	MaxConcurrency int
-	// StartFrom starts a fresh migration's ranges at this time (a
-	// delta-only sync); zero starts at the beginning of the feed.
-	StartFrom time.Time
 	// UntilCaughtUp makes Run return once every range has reached the end
 	// of its feed, instead of following the feed until cancelled.
 	UntilCaughtUp bool

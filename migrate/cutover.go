@@ -49,26 +49,38 @@ type CutoverReport struct {
 	Drained     int64         `json:"drained"`  // changes copied while draining
 	QuietFor    time.Duration `json:"quietFor"` // how long the source stayed quiet
 	DeadLetters int           `json:"deadLetters"`
-	Verify      *VerifyReport `json:"verify,omitempty"`
-	Recorded    bool          `json:"recorded"`
-	At          time.Time     `json:"at,omitzero"`
+	// Verifies counts the final verifies: one more each time the source
+	// changed while one ran.
+	Verifies int           `json:"verifies"`
+	Verify   *VerifyReport `json:"verify,omitempty"` // the last one
+	Recorded bool          `json:"recorded"`
+	At       time.Time     `json:"at,omitzero"`
 }
 
-// Cutover gates the switch to the target: it refuses before the initial copy
-// is complete, drains every range to the end of its feed, waits until the
-// source has had no changes for the quiet period (the application's writes
-// must be stopped: cutover cannot stop them), refuses while dead letters are
-// pending unless accepted, runs the final verify with fix, and records the
-// cutover in the state. Log says what it waits for.
+// Cutover gates the switch to the target: it refuses once a cutover is
+// recorded and before the initial copy is complete, drains every range to
+// the end of its feed, waits until the source has had no changes for the
+// quiet period (the application's writes must be stopped: cutover cannot
+// stop them), refuses while dead letters are pending unless accepted, and
+// runs the final verify with fix. It then proves the source stayed quiet
+// across that verify: it marks the end of every range's change feed before
+// the verify and reads the feed after each mark once the verify is done.
+// A change means the verify may have compared an outdated version, so it
+// drains, waits and verifies again, until the timeout. It records the
+// cutover in the state only after a verify, across which the source did
+// not change, found no difference other than accepted dead letters.
 type Cutover struct {
 	Runner   *Runner
-	Verifier *Verifier
+	Verifier *Verifier // its State defaults to the Runner's Store
+	// Clock measures the quiet period and the timeout, waits between
+	// drains and stamps the record; the Runner's when nil.
+	Clock Clock
 	// Progress, when set, is told what cutover is doing.
 	Progress func(step string)
 }
 
-// Run performs the cutover. A refusal is an error wrapping one of the errors
-// above, returned with the report so far.
+// Run performs the cutover. A refusal is an error wrapping ErrCutOver or
+// one of the errors above, returned with the report so far.
 func (c *Cutover) Run(ctx context.Context, cfg CutoverConfig) (*CutoverReport, error) {
 	if cfg.QuietPeriod <= 0 {
 		cfg.QuietPeriod = DefaultQuietPeriod
@@ -78,69 +90,63 @@ func (c *Cutover) Run(ctx context.Context, cfg CutoverConfig) (*CutoverReport, e
 	}
 	r := c.Runner
 	r.defaults(cfg.Run.withDefaults())
-	say := func(format string, args ...any) {
-		if c.Progress != nil {
-			c.Progress(fmt.Sprintf(format, args...))
-		}
+	if c.Verifier.State == nil {
+		c.Verifier.State = r.Store
+	}
+	if c.Clock == nil {
+		c.Clock = r.Clock
 	}
 	rep := &CutoverReport{}
-	meta, err := r.Store.ReadMeta(ctx)
-	if err != nil {
-		return rep, fmt.Errorf("read state: %w", err)
+	if err := refuseAfterCutover(ctx, r.Store, "cutover"); err != nil {
+		return rep, err
 	}
 	if err := c.checkCaughtUp(ctx); err != nil {
 		return rep, err
 	}
-
-	say("draining every range to the end of its feed")
-	start := r.Clock.Now()
+	start := c.Clock.Now()
 	lastChange := start
 	for {
-		run := cfg.Run
-		run.UntilCaughtUp = true
-		r.Stats = nil
-		sum, err := r.Run(ctx, run)
-		if err != nil {
-			return rep, fmt.Errorf("drain: %w", err)
-		}
-		if sum.Interrupted {
-			return rep, ctx.Err()
-		}
-		now := r.Clock.Now()
-		if sum.Stats.Read > 0 {
-			rep.Drained += sum.Stats.Read
-			lastChange = now
-		}
-		rep.QuietFor = now.Sub(lastChange)
-		if rep.QuietFor >= cfg.QuietPeriod {
-			break
-		}
-		if now.Sub(start) >= cfg.Timeout {
-			return rep, fmt.Errorf("%w: it changed within the last %s for the whole %s timeout; stop the application's writes to the source (cutover cannot stop them), then run cutover again", ErrStillWriting, cfg.QuietPeriod, cfg.Timeout)
-		}
-		say("waiting for the source to be quiet for %s (quiet for %s so far): the application's writes to the source must be stopped", cfg.QuietPeriod, rep.QuietFor.Round(time.Second))
-		if err := r.Clock.Sleep(ctx, min(time.Second, cfg.QuietPeriod/4+time.Millisecond)); err != nil {
+		c.say("draining every range to the end of its feed")
+		if err := c.waitQuiet(ctx, cfg, rep, start, &lastChange); err != nil {
 			return rep, err
 		}
+		dead, err := r.DeadLetters.Count()
+		if err != nil {
+			return rep, fmt.Errorf("count dead letters: %w", err)
+		}
+		rep.DeadLetters = dead
+		if rep.DeadLetters > 0 && !cfg.AcceptDeadLetter {
+			return rep, fmt.Errorf("%w: %d items could not be copied (rekey deadletter list); replay them after fixing the cause, or pass --accept-dead-letter to cut over without them", ErrDeadLettersPending, rep.DeadLetters)
+		}
+		marks, err := c.markFeeds(ctx)
+		if err != nil {
+			return rep, err
+		}
+		c.say("verifying every item (the final check%s)", map[bool]string{true: "", false: ", with fix"}[cfg.DryRun])
+		vcfg := cfg.Verify
+		vcfg.Fix = !cfg.DryRun
+		vrep, err := c.Verifier.Verify(ctx, vcfg)
+		if err != nil {
+			return rep, fmt.Errorf("final verify: %w", err)
+		}
+		rep.Verify = vrep
+		rep.Verifies++
+		changed, err := c.changedSince(ctx, marks)
+		if err != nil {
+			return rep, err
+		}
+		if changed == nil {
+			break
+		}
+		lastChange = c.Clock.Now()
+		if lastChange.Sub(start) >= cfg.Timeout {
+			return rep, fmt.Errorf("%w: it changed during the final verify (feed range [%s, %s)) and the %s timeout passed; stop the application's writes to the source (cutover cannot stop them), then run cutover again", ErrStillWriting, changed.Min, changed.Max, cfg.Timeout)
+		}
+		c.say("the source changed during the final verify (feed range [%s, %s)): the application's writes to the source must be stopped; draining and verifying again", changed.Min, changed.Max)
 	}
-
-	rep.DeadLetters = r.DeadLetters.Count()
-	if rep.DeadLetters > 0 && !cfg.AcceptDeadLetter {
-		return rep, fmt.Errorf("%w: %d items could not be copied (rekey deadletter list); replay them after fixing the cause, or pass --accept-dead-letter to cut over without them", ErrDeadLettersPending, rep.DeadLetters)
-	}
-
-	say("verifying every item (the final check%s)", map[bool]string{true: "", false: ", with fix"}[cfg.DryRun])
-	vcfg := cfg.Verify
-	vcfg.Fix = !cfg.DryRun
-	vrep, err := c.Verifier.Verify(ctx, vcfg)
-	if err != nil {
-		return rep, fmt.Errorf("final verify: %w", err)
-	}
-	rep.Verify = vrep
-	remaining := vrep.Differences()
+	remaining := rep.Verify.Differences()
 	if cfg.AcceptDeadLetter {
-		// The accepted dead letters are exactly these.
-		remaining -= vrep.Untransformable.Count + vrep.Collisions.Count
+		remaining -= rep.Verify.Accepted()
 	}
 	if remaining > 0 {
 		return rep, fmt.Errorf("%w: %d differences remain after the fix (rekey verify lists them)", ErrCopyDiffers, remaining)
@@ -148,12 +154,67 @@ func (c *Cutover) Run(ctx context.Context, cfg CutoverConfig) (*CutoverReport, e
 	if cfg.DryRun {
 		return rep, nil
 	}
-	meta.Cutover = &lease.Cutover{At: r.Clock.Now().UTC(), Items: vrep.Matched, VerifyDigest: vrep.Digest}
+	return rep, c.record(ctx, rep)
+}
+
+func (c *Cutover) say(format string, args ...any) {
+	if c.Progress != nil {
+		c.Progress(fmt.Sprintf(format, args...))
+	}
+}
+
+// waitQuiet drains every range until the source has had no change for the
+// quiet period since *lastChange, or refuses when the timeout (from start)
+// passes first.
+func (c *Cutover) waitQuiet(ctx context.Context, cfg CutoverConfig, rep *CutoverReport, start time.Time, lastChange *time.Time) error {
+	r := c.Runner
+	for {
+		run := cfg.Run
+		run.UntilCaughtUp = true
+		r.Stats = nil
+		sum, err := r.Run(ctx, run)
+		if err != nil {
+			return fmt.Errorf("drain: %w", err)
+		}
+		if sum.Interrupted {
+			return ctx.Err()
+		}
+		now := c.Clock.Now()
+		if sum.Stats.Read > 0 {
+			rep.Drained += sum.Stats.Read
+			*lastChange = now
+		}
+		rep.QuietFor = now.Sub(*lastChange)
+		if rep.QuietFor >= cfg.QuietPeriod {
+			return nil
+		}
+		if now.Sub(start) >= cfg.Timeout {
+			return fmt.Errorf("%w: it changed within the last %s for the whole %s timeout; stop the application's writes to the source (cutover cannot stop them), then run cutover again", ErrStillWriting, cfg.QuietPeriod, cfg.Timeout)
+		}
+		c.say("waiting for the source to be quiet for %s (quiet for %s so far): the application's writes to the source must be stopped", cfg.QuietPeriod, rep.QuietFor.Round(time.Second))
+		if err := c.Clock.Sleep(ctx, min(time.Second, cfg.QuietPeriod/4+time.Millisecond)); err != nil {
+			return err
+		}
+	}
+}
+
+// record writes the cutover into the state, unless another one was
+// recorded meanwhile.
+func (c *Cutover) record(ctx context.Context, rep *CutoverReport) error {
+	r := c.Runner
+	if err := refuseAfterCutover(ctx, r.Store, "cutover"); err != nil {
+		return err
+	}
+	meta, err := r.Store.ReadMeta(ctx)
+	if err != nil {
+		return fmt.Errorf("read state: %w", err)
+	}
+	meta.Cutover = &lease.Cutover{At: c.Clock.Now().UTC(), Items: rep.Verify.Matched, VerifyDigest: rep.Verify.Digest}
 	if err := r.Store.UpdateMeta(ctx, meta); err != nil {
-		return rep, fmt.Errorf("record the cutover: %w", err)
+		return fmt.Errorf("record the cutover: %w", err)
 	}
 	rep.Recorded, rep.At = true, meta.Cutover.At
-	return rep, nil
+	return nil
 }
 
 // checkCaughtUp refuses a cutover before every range reached the end of its
@@ -173,4 +234,69 @@ func (c *Cutover) checkCaughtUp(ctx context.Context) error {
 		return fmt.Errorf("%w: %d of %d feed ranges have not reached the end of their feed yet; keep rekey run going until rekey status says syncing", ErrNotCaughtUp, behind, len(leases))
 	}
 	return nil
+}
+
+// feedMark is where one lease range's change feed ended at a moment.
+type feedMark struct {
+	rng          FeedRange
+	continuation string
+}
+
+// markFeeds reads each lease range's change feed from its checkpoint to the
+// end and returns where each ends: a change after a mark was written after
+// markFeeds read that range. The changes it passes over were written before
+// the verify that follows, which compares their current versions.
+func (c *Cutover) markFeeds(ctx context.Context) ([]feedMark, error) {
+	r := c.Runner
+	leases, err := r.Store.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list leases: %w", err)
+	}
+	retry := &retrier{clock: r.Clock, tries: DefaultTransientTries}
+	marks := make([]feedMark, 0, len(leases))
+	for _, l := range leases {
+		req := ChangeRequest{Range: feedRangeOf(l.Range), Continuation: l.Continuation, PageSize: verifyPageSize}
+		for {
+			page, err := readPage(ctx, r.Source, retry, req)
+			if err != nil {
+				return nil, err
+			}
+			req.Continuation = page.Continuation
+			if len(page.Items) == 0 {
+				break
+			}
+		}
+		marks = append(marks, feedMark{rng: req.Range, continuation: req.Continuation})
+	}
+	return marks, nil
+}
+
+// changedSince returns the range of the first mark after which the source's
+// change feed holds a change, or nil when none does.
+func (c *Cutover) changedSince(ctx context.Context, marks []feedMark) (*FeedRange, error) {
+	retry := &retrier{clock: c.Runner.Clock, tries: DefaultTransientTries}
+	for _, m := range marks {
+		page, err := readPage(ctx, c.Runner.Source, retry, ChangeRequest{Range: m.rng, Continuation: m.continuation, PageSize: 1})
+		if err != nil {
+			return nil, err
+		}
+		if len(page.Items) > 0 {
+			return &m.rng, nil
+		}
+	}
+	return nil, nil
+}
+
+// readPage reads one change-feed page, retrying transient failures.
+func readPage(ctx context.Context, src Source, retry *retrier, req ChangeRequest) (ChangePage, error) {
+	var page ChangePage
+	err := retry.do(ctx, func() error {
+		var err error
+		page, err = src.ReadChanges(ctx, req)
+		return err
+	})
+	if err != nil {
+		return ChangePage{}, fmt.Errorf("read the change feed of range [%s, %s): %w", req.Range.Min, req.Range.Max, err)
+	}
+	return page, nil
 }

@@ -1,16 +1,10 @@
 package migrate
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"sort"
-	"sync"
 	"time"
 )
 
@@ -37,194 +31,98 @@ type DeadLetter struct {
 	Resolved bool `json:"resolved,omitempty"`
 }
 
-// id identifies the source item a dead letter is about.
-func (d DeadLetter) id() string { return d.SourceID + "\x00" + string(d.SourceKey) }
-
-// DeadLetters is the dead-letter file: JSON lines appended as items fail and
-// as they are resolved. An item is dead while its latest line is not a
-// resolution. Safe for concurrent use.
-type DeadLetters struct {
-	mu   sync.Mutex
-	path string
-	f    *os.File
-	w    *bufio.Writer
-	open map[string]bool // items whose latest line is a failure
-}
-
-// OpenDeadLetters opens (creating) the dead-letter file at path.
-func OpenDeadLetters(path string) (*DeadLetters, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("dead-letter file %s: %w", path, err)
-	}
-	entries, err := readDeadLetterLines(path)
+// deadLetterID identifies the source item a dead letter is about, however
+// its key's JSON was escaped.
+func deadLetterID(sourceID string, sourceKey json.RawMessage) (string, error) {
+	key, err := canonicalKey(sourceKey)
 	if err != nil {
-		return nil, err
+		return "", fmt.Errorf("dead letter for item %q: %w", sourceID, err)
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("dead-letter file %s: %w", path, err)
-	}
-	d := &DeadLetters{path: path, f: f, w: bufio.NewWriter(f), open: map[string]bool{}}
-	for _, e := range entries {
-		d.open[e.id()] = !e.Resolved
-	}
-	return d, nil
+	return sourceID + "\x00" + key, nil
 }
 
-// OpenDeadLettersReadOnly reads the dead-letter file at path for counting
-// and listing, without opening it for writing (another process may be
-// appending); a missing file has no dead letters. Add and Resolve fail.
-func OpenDeadLettersReadOnly(path string) (*DeadLetters, error) {
-	entries, err := readDeadLetterLines(path)
-	if err != nil {
-		return nil, err
-	}
-	d := &DeadLetters{path: path, open: map[string]bool{}}
-	for _, e := range entries {
-		d.open[e.id()] = !e.Resolved
-	}
-	return d, nil
+// DeadLetterStore keeps the items a migration could not write: one record
+// per dead source item, its latest failure. The file store (DeadLetters)
+// serves one process; DocDeadLetters keeps them as documents in the lease
+// container, so the pods of a Kubernetes Job share them and none is lost
+// with a pod. Memory is bounded by the number of dead items (their ids),
+// never by the size of what was recorded. Implementations are safe for
+// concurrent use.
+//
+// Errors are never swallowed: a store that cannot be read (a corrupt line,
+// see ErrDeadLettersCorrupt) or written (a full disk) says so, naming the
+// file or container, from every method that touches it.
+type DeadLetterStore interface {
+	// Add records a failed item, replacing an earlier record of it.
+	Add(DeadLetter) error
+	// Resolve records that an item that had failed was written after all;
+	// a no-op for items that never failed.
+	Resolve(sourceID string, sourceKey json.RawMessage) error
+	// Sync makes every record added so far durable. The pipeline calls it
+	// before it checkpoints a page; an error means the page must not be
+	// checkpointed.
+	Sync() error
+	// Count is the number of items currently dead, or why it cannot be
+	// known.
+	Count() (int, error)
+	// Each calls fn with every item currently dead, its latest failure,
+	// one at a time (memory holds one record), stopping at fn's first
+	// error, which it returns. Records added while it runs may or may not
+	// be seen. The file store goes in the order items were recorded; the
+	// documents store in the container's order.
+	Each(fn func(DeadLetter) error) error
+	// List returns every item currently dead, oldest first. It holds them
+	// all in memory; prefer Each for anything that may be large.
+	List() ([]DeadLetter, error)
+	// Where names the store for messages: a path or a container.
+	Where() string
+	Close() error
 }
 
-// errReadOnlyDeadLetters is returned by writes to a read-only file.
-var errReadOnlyDeadLetters = errors.New("the dead-letter file is open read-only")
-
-// Path is the file's location.
-func (d *DeadLetters) Path() string { return d.path }
-
-// Add records a failed item. It is durable after the next Sync.
-func (d *DeadLetters) Add(dl DeadLetter) error {
-	dl.Resolved = false
-	return d.append(dl)
-}
-
-// Resolve records that a previously failed item was written; a no-op for
-// items that never failed.
-func (d *DeadLetters) Resolve(sourceID string, sourceKey json.RawMessage) error {
-	dl := DeadLetter{Time: time.Now().UTC(), SourceID: sourceID, SourceKey: sourceKey, Resolved: true}
-	d.mu.Lock()
-	failed := d.open[dl.id()]
-	d.mu.Unlock()
-	if !failed {
-		return nil
-	}
-	return d.append(dl)
-}
-
-func (d *DeadLetters) append(dl DeadLetter) error {
-	line, err := json.Marshal(dl)
-	if err != nil {
-		return fmt.Errorf("dead letter for item %q: %w", dl.SourceID, err)
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.w == nil {
-		return errReadOnlyDeadLetters
-	}
-	if _, err := d.w.Write(append(line, '\n')); err != nil {
-		return fmt.Errorf("write dead-letter file %s: %w", d.path, err)
-	}
-	d.open[dl.id()] = !dl.Resolved
-	return nil
-}
-
-// Sync makes every line added so far durable; the pipeline calls it before
-// it checkpoints a page.
-func (d *DeadLetters) Sync() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.w == nil {
-		return nil
-	}
-	if err := d.w.Flush(); err != nil {
-		return fmt.Errorf("write dead-letter file %s: %w", d.path, err)
-	}
-	if err := d.f.Sync(); err != nil {
-		return fmt.Errorf("sync dead-letter file %s: %w", d.path, err)
-	}
-	return nil
-}
-
-// Count is the number of items currently dead.
-func (d *DeadLetters) Count() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	n := 0
-	for _, dead := range d.open {
-		if dead {
-			n++
-		}
-	}
-	return n
-}
-
-// Close flushes, syncs and closes the file.
-func (d *DeadLetters) Close() error {
-	if d.f == nil {
-		return nil
-	}
-	err := d.Sync()
-	if cerr := d.f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// ListDeadLetters returns the items of the file at path that are dead now,
-// each with its latest failure, ordered by time. A missing file has none.
-func ListDeadLetters(path string) ([]DeadLetter, error) {
-	entries, err := readDeadLetterLines(path)
-	if err != nil {
-		return nil, err
-	}
-	latest := map[string]DeadLetter{}
-	for _, e := range entries {
-		if e.Resolved {
-			delete(latest, e.id())
-		} else {
-			latest[e.id()] = e
-		}
-	}
-	out := make([]DeadLetter, 0, len(latest))
-	for _, e := range latest {
-		out = append(out, e)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
-	return out, nil
-}
-
-func readDeadLetterLines(path string) ([]DeadLetter, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("dead-letter file %s: %w", path, err)
-	}
-	defer f.Close()
-	r := bufio.NewReaderSize(f, 1<<20)
+// collect implements List on top of Each.
+func collect(s DeadLetterStore) ([]DeadLetter, error) {
 	var out []DeadLetter
-	for n := 1; ; n++ {
-		line, err := r.ReadBytes('\n')
-		if len(bytes.TrimSpace(line)) > 0 {
-			var e DeadLetter
-			if jerr := json.Unmarshal(line, &e); jerr != nil {
-				if err == io.EOF {
-					break // a torn last line from a crash: it was never synced
-				}
-				return nil, fmt.Errorf("dead-letter file %s, line %d: %w", path, n, jerr)
-			}
-			out = append(out, e)
-		}
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("dead-letter file %s: %w", path, err)
-		}
+	err := s.Each(func(dl DeadLetter) error {
+		out = append(out, dl)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	sortByTime(out)
 	return out, nil
 }
+
+// sortByTime orders dead letters oldest first, keeping the order of equal
+// times.
+func sortByTime(l []DeadLetter) {
+	sort.SliceStable(l, func(i, j int) bool { return l[i].Time.Before(l[j].Time) })
+}
+
+// ErrDeadLettersCorrupt: a complete record of a dead-letter store does not
+// decode. A *CorruptDeadLetterError names the file and line (or document).
+var ErrDeadLettersCorrupt = errors.New("dead letters are corrupt")
+
+// CorruptDeadLetterError is a record that does not decode: a line of the
+// dead-letter file (Line counts from 1) or a document of a lease container
+// (Line is 0, Where names the document).
+type CorruptDeadLetterError struct {
+	Where string // the file path, or the container and document id
+	Line  int
+	Err   error
+}
+
+func (e *CorruptDeadLetterError) Error() string {
+	if e.Line == 0 {
+		return fmt.Sprintf("dead letter at %s: %v: it is not a dead-letter record", e.Where, e.Err)
+	}
+	return fmt.Sprintf("dead-letter file %s, line %d: %v: the line is not a dead-letter record; "+
+		"repair or remove the line by hand (a line holding a torn record glued to a whole one can be split "+
+		"before the second '{\"time\"'), then run the command again", e.Where, e.Line, e.Err)
+}
+
+// Unwrap lets errors.Is match ErrDeadLettersCorrupt and the decoding error.
+func (e *CorruptDeadLetterError) Unwrap() []error { return []error{ErrDeadLettersCorrupt, e.Err} }
 
 // keyJSON renders a key as the JSON array dead letters and logs show.
 func keyJSON(k Key) json.RawMessage {

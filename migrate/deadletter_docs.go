@@ -7,62 +7,44 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 
 	"github.com/rekey-dev/rekey/lease"
 )
 
-// DeadLetterStore keeps the items a migration could not write. The file
-// store (DeadLetters) serves one process; DocDeadLetters keeps them as
-// documents in the lease container, so the pods of a Kubernetes Job share
-// them and none is lost with a pod. Implementations are safe for concurrent
-// use.
-type DeadLetterStore interface {
-	// Add records a failed item, replacing an earlier record of it.
-	Add(DeadLetter) error
-	// Resolve records that an item that had failed was written after all;
-	// a no-op for items that never failed.
-	Resolve(sourceID string, sourceKey json.RawMessage) error
-	// Sync makes every record added so far durable.
-	Sync() error
-	// Count is the number of items currently dead.
-	Count() int
-	// List returns the items currently dead, oldest first.
-	List() ([]DeadLetter, error)
-	// Where names the store for messages: a path or a container.
-	Where() string
-	Close() error
+// DeadLetterDocuments is a lease container as DocDeadLetters needs it:
+// lease.Documents, plus listings that go page by page so memory holds one
+// page whatever the number of documents. internal/cosmos and leasetest
+// implement it.
+type DeadLetterDocuments interface {
+	lease.Documents
+	// Scan calls fn with every document whose id starts with prefix, one
+	// page of the listing in memory at a time; it stops at fn's first
+	// error and returns it.
+	Scan(ctx context.Context, prefix string, fn func(lease.Doc) error) error
+	// ScanIDs is Scan reading the ids only.
+	ScanIDs(ctx context.Context, prefix string, fn func(id string) error) error
 }
-
-// List returns the items of the file that are dead now.
-func (d *DeadLetters) List() ([]DeadLetter, error) {
-	if err := d.Sync(); err != nil {
-		return nil, err
-	}
-	return ListDeadLetters(d.path)
-}
-
-// Where is the file's path.
-func (d *DeadLetters) Where() string { return d.path }
-
-var _ DeadLetterStore = (*DeadLetters)(nil)
 
 // DocDeadLetters keeps dead letters as documents in a lease container, one
 // per dead source item (id "<prefix>.dead..<hash of its id and key>"), written
-// as the item fails and deleted as it is resolved. Each write is durable
-// once acknowledged, so Sync has nothing to do.
+// as the item fails (replacing its earlier failure, so only the latest is
+// kept) and deleted as it is resolved. Each write is durable once
+// acknowledged, so Sync has nothing to do. Memory holds the ids of the dead
+// items this process knows of, never their bodies; Each and Count read the
+// container page by page.
 //
 // Resolve only deletes documents this process knows of (those present when
 // it opened the store and those it added), so a successful write does not
 // cost a request; an item dead-lettered by another worker and written here
 // later is cleared by `rekey deadletter replay`.
 type DocDeadLetters struct {
-	docs   lease.Documents
+	docs   DeadLetterDocuments
 	prefix string
 	where  string
-	// Timeout bounds each request (the interface has no context).
+	// Timeout bounds each request, and each listing (the interface has no
+	// context).
 	Timeout time.Duration
 
 	mu    sync.Mutex
@@ -71,14 +53,16 @@ type DocDeadLetters struct {
 
 // OpenDocDeadLetters opens the dead letters of the migration whose lease
 // documents use prefix; where names the container for messages.
-func OpenDocDeadLetters(docs lease.Documents, prefix, where string) (*DocDeadLetters, error) {
+func OpenDocDeadLetters(docs DeadLetterDocuments, prefix, where string) (*DocDeadLetters, error) {
 	d := &DocDeadLetters{docs: docs, prefix: prefix + ".dead..", where: where, Timeout: time.Minute, known: map[string]bool{}}
-	l, err := d.List()
+	ctx, cancel := d.ctx()
+	defer cancel()
+	err := docs.ScanIDs(ctx, d.prefix, func(id string) error {
+		d.known[id] = true
+		return nil
+	})
 	if err != nil {
-		return nil, err
-	}
-	for _, dl := range l {
-		d.known[d.docID(dl.SourceID, dl.SourceKey)] = true
+		return nil, fmt.Errorf("list dead letters in %s: %w", where, err)
 	}
 	return d, nil
 }
@@ -86,9 +70,13 @@ func OpenDocDeadLetters(docs lease.Documents, prefix, where string) (*DocDeadLet
 var _ DeadLetterStore = (*DocDeadLetters)(nil)
 
 // docID is the document id of a dead item.
-func (d *DocDeadLetters) docID(sourceID string, sourceKey json.RawMessage) string {
-	sum := sha256.Sum256([]byte(sourceID + "\x00" + string(sourceKey)))
-	return d.prefix + hex.EncodeToString(sum[:16])
+func (d *DocDeadLetters) docID(sourceID string, sourceKey json.RawMessage) (string, error) {
+	id, err := deadLetterID(sourceID, sourceKey)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256([]byte(id))
+	return d.prefix + hex.EncodeToString(sum[:16]), nil
 }
 
 func (d *DocDeadLetters) ctx() (context.Context, context.CancelFunc) {
@@ -98,7 +86,10 @@ func (d *DocDeadLetters) ctx() (context.Context, context.CancelFunc) {
 // Add creates the item's document, or replaces it with the newer failure.
 func (d *DocDeadLetters) Add(dl DeadLetter) error {
 	dl.Resolved = false
-	id := d.docID(dl.SourceID, dl.SourceKey)
+	id, err := d.docID(dl.SourceID, dl.SourceKey)
+	if err != nil {
+		return err
+	}
 	body, err := json.Marshal(struct {
 		ID string `json:"id"`
 		DeadLetter
@@ -134,7 +125,10 @@ func (d *DocDeadLetters) Add(dl DeadLetter) error {
 
 // Resolve deletes the item's document if it has one.
 func (d *DocDeadLetters) Resolve(sourceID string, sourceKey json.RawMessage) error {
-	id := d.docID(sourceID, sourceKey)
+	id, err := d.docID(sourceID, sourceKey)
+	if err != nil {
+		return err
+	}
 	d.mu.Lock()
 	known := d.known[id]
 	delete(d.known, id)
@@ -157,33 +151,48 @@ func (d *DocDeadLetters) Resolve(sourceID string, sourceKey json.RawMessage) err
 // Sync does nothing: every write was durable when acknowledged.
 func (d *DocDeadLetters) Sync() error { return nil }
 
-// List reads every dead item's document.
-func (d *DocDeadLetters) List() ([]DeadLetter, error) {
+// Each reads the dead items' documents page by page, in the container's
+// order. A document that does not decode is a *CorruptDeadLetterError
+// naming it.
+func (d *DocDeadLetters) Each(fn func(DeadLetter) error) error {
 	ctx, cancel := d.ctx()
 	defer cancel()
-	docs, err := d.docs.List(ctx, d.prefix)
-	if err != nil {
-		return nil, fmt.Errorf("list dead letters in %s: %w", d.where, err)
-	}
-	out := make([]DeadLetter, 0, len(docs))
-	for _, doc := range docs {
+	var fnErr error
+	err := d.docs.Scan(ctx, d.prefix, func(doc lease.Doc) error {
 		var dl DeadLetter
 		if err := json.Unmarshal(doc.Body, &dl); err != nil {
-			return nil, fmt.Errorf("dead letter document %s in %s: %w", doc.ID, d.where, err)
+			return &CorruptDeadLetterError{Where: "document " + doc.ID + " in " + d.where, Err: err}
 		}
-		out = append(out, dl)
+		fnErr = fn(dl)
+		return fnErr
+	})
+	switch {
+	case err == nil:
+		return nil
+	case fnErr != nil && errors.Is(err, fnErr):
+		return fnErr
+	case errors.Is(err, ErrDeadLettersCorrupt):
+		return err
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
-	return out, nil
+	return fmt.Errorf("list dead letters in %s: %w", d.where, err)
 }
 
-// Count lists the documents; -1 when they cannot be read.
-func (d *DocDeadLetters) Count() int {
-	l, err := d.List()
+// List reads every dead item's document, oldest first, all in memory.
+func (d *DocDeadLetters) List() ([]DeadLetter, error) { return collect(d) }
+
+// Count counts the dead items' documents, reading their ids page by page.
+func (d *DocDeadLetters) Count() (int, error) {
+	ctx, cancel := d.ctx()
+	defer cancel()
+	n := 0
+	err := d.docs.ScanIDs(ctx, d.prefix, func(string) error {
+		n++
+		return nil
+	})
 	if err != nil {
-		return -1
+		return 0, fmt.Errorf("count dead letters in %s: %w", d.where, err)
 	}
-	return len(l)
+	return n, nil
 }
 
 // Where names the container.

@@ -2,7 +2,10 @@ package migrate
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,8 +39,9 @@ func TestDeadLetterStores(t *testing.T) {
 			must(s.Resolve("never-failed", k))
 			must(s.Sync())
 			l, err := s.List()
-			if err != nil || len(l) != 2 || l[0].Reason != "again" || s.Count() != 2 {
-				t.Fatalf("list %+v %v, count %d", l, err, s.Count())
+			n, cerr := s.Count()
+			if err != nil || cerr != nil || len(l) != 2 || l[0].Reason != "again" || n != 2 {
+				t.Fatalf("list %+v %v, count %d %v", l, err, n, cerr)
 			}
 			must(s.Resolve("a", k))
 			must(s.Sync())
@@ -45,5 +49,50 @@ func TestDeadLetterStores(t *testing.T) {
 				t.Fatalf("after resolving a: %+v", l)
 			}
 		})
+	}
+}
+
+// The documents store reads ids only when it opens and counts, never the
+// whole listing, and reports what it cannot read instead of a count of 0.
+func TestDocDeadLettersErrorsAndBounds(t *testing.T) {
+	docs := leasetest.NewMemDocuments()
+	docs.Fail = func(op, id string) error {
+		if op == "list" {
+			return errors.New("List loads every body at once: not allowed")
+		}
+		return nil
+	}
+	s, err := OpenDocDeadLetters(docs, "rekey.x", "cosmos://db/leases")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := json.RawMessage(`["eu"]`)
+	for i := range 5 {
+		if err := s.Add(DeadLetter{Time: time.Unix(int64(i), 0), SourceID: fmt.Sprint(i), SourceKey: k, Kind: "missing-field"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := deadIDs(t, s); strings.Count(got, ",") != 4 {
+		t.Fatalf("dead items: %s", got)
+	}
+
+	// a document that is not a dead letter
+	docs.Put("rekey.x.dead..bad", []byte(`{"id":"rekey.x.dead..bad","time":"yesterday"}`))
+	var ce *CorruptDeadLetterError
+	if err := s.Each(func(DeadLetter) error { return nil }); !errors.As(err, &ce) || !strings.Contains(err.Error(), "rekey.x.dead..bad") {
+		t.Fatalf("Each over a corrupt document: %v", err)
+	}
+
+	// the container cannot be read
+	down := errors.New("503 service unavailable")
+	docs.Fail = func(op, id string) error { return down }
+	if _, err := s.Count(); !errors.Is(err, down) || !strings.Contains(err.Error(), "cosmos://db/leases") {
+		t.Fatalf("Count with the container down: %v", err)
+	}
+	if err := s.Each(func(DeadLetter) error { return nil }); !errors.Is(err, down) {
+		t.Fatalf("Each with the container down: %v", err)
+	}
+	if _, err := OpenDocDeadLetters(docs, "rekey.x", "cosmos://db/leases"); !errors.Is(err, down) {
+		t.Fatalf("open with the container down: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -19,34 +20,73 @@ type page struct {
 	bytes int64
 }
 
-// rangeLoop migrates one lease's feed range: a reader fetches pages ahead
-// (one at most) while the applier writes the previous one and checkpoints
-// it. Pages are applied strictly in order, so two versions of an item are
-// never written concurrently. It returns nil when reading stopped (readCtx)
-// and the page in hand was written and checkpointed or abandoned (writeCtx).
-func (run *run) rangeLoop(readCtx, writeCtx context.Context, l lease.Lease) error {
-	log := run.Log.With("range", l.ID)
+// rangeLoop migrates the feed range of one held lease: a reader fetches
+// pages ahead (one at most) while the applier writes the previous one and
+// checkpoints it. Pages are applied strictly in order, so two versions of an
+// item are never written concurrently. A heartbeat renews the lease
+// whatever the pages do; when the hold is lost, reading and writing stop at
+// once and nothing more is checkpointed.
+//
+// It returns nil when reading stopped (readCtx) and the page in hand was
+// written and checkpointed or abandoned (writeCtx), and when it handed the
+// lease over to a worker that asked for it; an error wrapping ErrStopped
+// when the hold was lost; any other error when the range must stop the run.
+// On the way out it releases the lease unless the hold was lost.
+func (run *run) rangeLoop(readCtx, writeCtx context.Context, h *lease.Hold) error {
+	id := h.Lease().ID
+	log := run.Log.With("range", id)
+	running := readCtx // the run's: ended by a shutdown, not by this range
+	readCtx, stopReading := context.WithCancel(readCtx)
+	defer stopReading()
+	writeCtx, stopWriting := context.WithCancel(writeCtx)
+	defer stopWriting()
+	go func() {
+		select {
+		case <-h.Lost(): // fenced: abandon what is in flight
+			stopReading()
+			stopWriting()
+		case <-writeCtx.Done():
+		}
+	}()
+	go run.heartbeat(writeCtx, h)
+
 	pages := make(chan page, 1)
 	readErr := make(chan error, 1)
 	go func() {
 		defer close(pages)
-		readErr <- run.readRange(readCtx, l, pages)
+		readErr <- run.readRange(readCtx, h.Lease(), pages)
 	}()
+	err := run.applyPages(readCtx, writeCtx, h, pages, log)
+	stopReading()
+	drain(pages, run)
+	if rerr := <-readErr; err == nil && rerr != nil && running.Err() == nil {
+		err = rerr
+	}
+	if lost := h.Err(); lost != nil {
+		return fmt.Errorf("feed range %s: %w: %w", id, ErrStopped, lost)
+	}
+	run.release(h)
+	if err != nil {
+		return fmt.Errorf("feed range %s: %w", id, err)
+	}
+	return nil
+}
 
+// applyPages applies the pages of one range in order until they end, the
+// write context ends (the page in hand is abandoned), a page fails, or
+// another worker asked for the lease (handed over after the checkpoint).
+func (run *run) applyPages(readCtx, writeCtx context.Context, h *lease.Hold, pages <-chan page, log *slog.Logger) error {
 	caughtUp, behind := false, true
 	for p := range pages {
-		var err error
 		if len(p.Items) == 0 {
 			run.budget.Release(p.bytes)
 			if behind {
 				// Record reaching the end of the feed: status reports it,
 				// and a resume starts after everything seen.
 				behind = false
-				l.CaughtUpAt = run.Clock.Now().UTC()
-				l.Continuation = p.Continuation
-				if l, err = run.checkpoint(writeCtx, l); err != nil {
-					drain(pages, run)
-					return fmt.Errorf("feed range %s: %w", l.ID, err)
+				now := run.Clock.Now().UTC()
+				if err := run.checkpoint(writeCtx, h, func(l *lease.Lease) { l.CaughtUpAt, l.Continuation = now, p.Continuation }); err != nil {
+					return err
 				}
 				log.Debug("range caught up")
 			}
@@ -54,31 +94,23 @@ func (run *run) rangeLoop(readCtx, writeCtx context.Context, l lease.Lease) erro
 				caughtUp = true
 				run.markCaughtUp(true)
 			}
-			if run.cfg.Shared && run.Clock.Now().Sub(l.Timestamp) > run.cfg.LeaseTTL/3 {
-				// Idle at the end of the feed: renew the lease well before it expires.
-				if l, err = run.checkpoint(writeCtx, l); err != nil {
-					drain(pages, run)
-					return fmt.Errorf("feed range %s: %w", l.ID, err)
-				}
+		} else {
+			behind = true
+			err := run.apply(writeCtx, h, p)
+			run.budget.Release(p.bytes)
+			switch {
+			case err == nil:
+			case writeCtx.Err() != nil && h.Err() == nil:
+				log.Warn("shutdown timeout: abandoned a page; it will be read again on resume")
+				return nil
+			default:
+				return err
 			}
-			continue
 		}
-		behind = true
-		l, err = run.apply(writeCtx, l, p)
-		run.budget.Release(p.bytes)
-		switch {
-		case err == nil:
-		case writeCtx.Err() != nil:
-			log.Warn("shutdown timeout: abandoned a page; it will be read again on resume")
-			drain(pages, run)
+		if to := h.HandoffRequested(); to != "" && readCtx.Err() == nil {
+			log.Info("handing the lease over to the worker that asked for it", "to", to)
 			return nil
-		default:
-			drain(pages, run)
-			return fmt.Errorf("feed range %s: %w", l.ID, err)
 		}
-	}
-	if err := <-readErr; err != nil && readCtx.Err() == nil {
-		return fmt.Errorf("feed range %s: %w", l.ID, err)
 	}
 	return nil
 }
@@ -93,12 +125,12 @@ func drain(pages <-chan page, run *run) {
 // readRange feeds pages of the range's change feed into out until ctx ends.
 func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) error {
 	req := ChangeRequest{
-		Range:        FeedRange{Min: l.Range.Min, Max: l.Range.Max},
+		Range:        feedRangeOf(l.Range),
 		Continuation: l.Continuation,
 		PageSize:     run.cfg.PageSize,
 	}
 	if req.Continuation == "" {
-		req.StartFrom = run.cfg.StartFrom
+		req.StartFrom = run.startFrom
 	}
 	for ctx.Err() == nil {
 		var cp ChangePage
@@ -147,8 +179,9 @@ func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) e
 	return nil
 }
 
-// apply transforms and writes one page, then checkpoints the lease.
-func (run *run) apply(ctx context.Context, l lease.Lease, p page) (lease.Lease, error) {
+// apply transforms and writes one page behind the hold's fence, then
+// checkpoints the lease.
+func (run *run) apply(ctx context.Context, h *lease.Hold, p page) error {
 	changes := make([]change, 0, len(p.Items))
 	var newest int64
 	for _, item := range p.Items {
@@ -158,40 +191,33 @@ func (run *run) apply(ctx context.Context, l lease.Lease, p page) (lease.Lease, 
 		res, err := run.Transformer.Apply(item)
 		if err != nil {
 			if err := run.deadLetterTransform(item, err); err != nil {
-				return l, err
+				return err
 			}
 			continue
 		}
 		changes = append(changes, change{res: res, source: item})
 	}
-	ru, err := run.w.writePage(ctx, changes)
+	ru, err := run.w.writePage(ctx, changes, h.Fence)
 	if err != nil {
-		return l, err
+		return err
 	}
 	if err := run.DeadLetters.Sync(); err != nil {
-		return l, err
+		return err
 	}
-	l.Continuation = p.Continuation
-	l.Items += int64(len(p.Items))
-	l.RU += ru
-	l.CheckpointedAt = run.Clock.Now().UTC()
-	if newest > l.LastChangeTS {
-		l.LastChangeTS = newest
-	}
-	return run.checkpoint(ctx, l)
-}
-
-// checkpoint writes the lease, renewing it.
-func (run *run) checkpoint(ctx context.Context, l lease.Lease) (lease.Lease, error) {
-	l.Timestamp = run.Clock.Now().UTC()
-	updated, err := run.Store.Update(ctx, l)
-	if err != nil {
-		if errors.Is(err, lease.ErrLeaseLost) {
-			return l, fmt.Errorf("%w: lease %s was taken by another worker", ErrStopped, l.ID)
+	now := run.Clock.Now().UTC()
+	err = run.checkpoint(ctx, h, func(l *lease.Lease) {
+		l.Continuation = p.Continuation
+		l.Items += int64(len(p.Items))
+		l.RU += ru
+		l.CheckpointedAt = now
+		if newest > l.LastChangeTS {
+			l.LastChangeTS = newest
 		}
-		return l, fmt.Errorf("checkpoint: %w", err)
+	})
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
 	}
-	return updated, nil
+	return nil
 }
 
 // deadLetterTransform records an item the key spec cannot transform.

@@ -8,10 +8,19 @@ import (
 	"github.com/rekey-dev/rekey/transform"
 )
 
-// recheckAndFix looks at each difference again after the recheck delay:
-// those that settled, or whose source item changed while verify ran, are
-// in flight, not failures. With Fix, what remains is repaired and looked at
-// once more.
+// pending is a difference that held when it was examined again.
+type pending struct {
+	s  suspect
+	ex exam
+}
+
+// recheckAndFix examines each difference again after the recheck delay. A
+// difference is settled only when the target now matches the source item's
+// current version (or neither side holds the item); one whose source item
+// changed since the scan is examined against the new version and, when the
+// target does not match it, stays a difference marked in flight. With Fix,
+// what remains is repaired, each write conditional on the version examined,
+// and examined once more.
 func (v *Verifier) recheckAndFix(ctx context.Context, cfg VerifyConfig, rep *VerifyReport, suspects []suspect) error {
 	if len(suspects) == 0 {
 		return nil
@@ -30,45 +39,33 @@ func (v *Verifier) recheckAndFix(ctx context.Context, cfg VerifyConfig, rep *Ver
 			return err
 		}
 	}
-	remaining := suspects[:0]
+	var remaining []pending
 	for _, s := range suspects {
-		if cfg.RecheckDelay < 0 {
-			remaining = append(remaining, s)
-			continue
-		}
-		settled, err := v.recheck(ctx, retry, rep, s)
+		ex, err := v.examine(ctx, retry, s)
 		if err != nil {
 			return err
 		}
-		if settled {
+		if ex.settled {
 			rep.category(s.kind).Count--
-			rep.InFlight++
-		} else {
-			remaining = append(remaining, s)
+			rep.Settled++
+			continue
 		}
+		remaining = append(remaining, pending{s: s, ex: ex})
 	}
 	if cfg.Fix && len(remaining) > 0 {
-		if err := v.fix(ctx, retry, rep, remaining); err != nil {
+		var err error
+		if remaining, err = v.fix(ctx, retry, rep, remaining); err != nil {
 			return err
 		}
-		still := remaining[:0]
-		for _, s := range remaining {
-			settled, err := v.recheck(ctx, retry, rep, s)
-			if err != nil {
-				return err
-			}
-			if settled {
-				rep.category(s.kind).Count--
-			} else {
-				still = append(still, s)
-			}
-		}
-		rep.Fix.Remaining = int64(len(still))
-		remaining = still
 	}
-	for _, s := range remaining {
-		cat := rep.category(s.kind)
-		cat.Items = append(cat.Items, s.diff)
+	for _, p := range remaining {
+		d := p.s.diff
+		if p.ex.moved {
+			d.InFlight = true
+			rep.InFlight++
+		}
+		cat := rep.category(p.s.kind)
+		cat.Items = append(cat.Items, d)
 	}
 	return nil
 }
@@ -78,12 +75,108 @@ type current struct {
 	gone    bool
 	untrans bool
 	res     transform.Result
+	digest  Digest // of res.Item
 	body    []byte
 	ts      int64
 }
 
+// exam is what examining a difference again found.
+type exam struct {
+	settled bool
+	// moved: the source item changed since the scan read it.
+	moved bool
+	cur   current
+	// want is the target item at the key the source item maps to now (nil:
+	// absent; only looked for when the source item transforms); wantOK
+	// says it is the source item's copy with its current content, foreign
+	// that it is another source item's.
+	want    *Item
+	wantOK  bool
+	foreign bool
+	// stray is the source item's copy at the location the scan reported,
+	// which the source item no longer maps to (nil: none there).
+	stray *Item
+	// unaddressable: the reported location has an undefined key component,
+	// which a point read cannot name.
+	unaddressable bool
+}
+
+// examine looks at a difference again: the source item's current version,
+// the target item where it maps now, and the target item where the scan
+// saw it. The ETags it returns are the versions a fix may overwrite.
+func (v *Verifier) examine(ctx context.Context, retry *retrier, s suspect) (exam, error) {
+	cur, err := v.readCurrent(ctx, retry, s.diff)
+	if err != nil {
+		return exam{}, err
+	}
+	ex := exam{cur: cur, moved: movedSince(s.src, cur)}
+	wantKey := ""
+	switch {
+	case cur.gone:
+		ex.wantOK = true // nothing to copy
+	case cur.untrans:
+		// A dead-letter matter: never settled by the target.
+	default:
+		wantKey = string(keyJSON(Key(cur.res.Key)))
+		it, ok, err := v.readTarget(ctx, retry, Key(cur.res.Key), cur.res.ID)
+		if err != nil {
+			return exam{}, err
+		}
+		if ok {
+			ex.want = &it
+			ex.foreign = !v.copyOf(it.Body, s.diff.SourceKey)
+			if !ex.foreign {
+				got, err := ContentDigest(it.Body, nil)
+				if err != nil {
+					return exam{}, fmt.Errorf("recheck target item %q: %w", it.ID, err)
+				}
+				ex.wantOK = got == cur.digest
+			}
+		}
+	}
+	if at := s.diff.TargetKey; at != "" && at != wantKey {
+		key, err := decodeKey([]byte(at))
+		if err != nil {
+			return exam{}, fmt.Errorf("recheck item %q: %w", s.diff.ID, err)
+		}
+		if hasUndefined(key) {
+			ex.unaddressable = true
+		} else {
+			it, ok, err := v.readTarget(ctx, retry, key, s.diff.ID)
+			if err != nil {
+				return exam{}, err
+			}
+			if ok && v.copyOf(it.Body, s.diff.SourceKey) {
+				ex.stray = &it
+			}
+		}
+	}
+	ex.settled = ex.wantOK && ex.stray == nil && !ex.unaddressable
+	return ex, nil
+}
+
+// movedSince reports whether the source item changed after the scan saw it.
+func movedSince(was seen, cur current) bool {
+	switch {
+	case !was.present:
+		return !cur.gone
+	case cur.gone, cur.untrans != was.untrans, cur.ts != was.ts:
+		return true
+	case cur.untrans:
+		return false
+	}
+	return cur.digest != was.digest
+}
+
+// copyOf reports whether a target item is a copy of the source item with
+// source key srcKey (its id is the one it was read by).
+func (v *Verifier) copyOf(body []byte, srcKey string) bool {
+	_, sk, err := v.Transformer.SourceKeyOf(body)
+	return err == nil && string(keyJSON(sk)) == srcKey
+}
+
 // readCurrent reads the source item of a difference and transforms it.
-func (v *Verifier) readCurrent(ctx context.Context, retry *retrier, rep *VerifyReport, d Diff) (current, error) {
+func (v *Verifier) readCurrent(ctx context.Context, retry *retrier, d Diff) (current, error) {
 	key, err := decodeKey([]byte(d.SourceKey))
 	if err != nil {
 		return current{}, err
@@ -107,6 +200,9 @@ func (v *Verifier) readCurrent(ctx context.Context, retry *retrier, rep *VerifyR
 		return cur, nil
 	}
 	cur.res = res
+	if cur.digest, err = ContentDigest(res.Item, nil); err != nil {
+		return current{}, fmt.Errorf("recheck source item %q: %w", d.ID, err)
+	}
 	return cur, nil
 }
 
@@ -125,91 +221,4 @@ func (v *Verifier) readTarget(ctx context.Context, retry *retrier, key Key, id s
 		return Item{}, false, fmt.Errorf("recheck target item %q: %w", id, err)
 	}
 	return it, true, nil
-}
-
-// recheck reports whether a difference no longer holds.
-func (v *Verifier) recheck(ctx context.Context, retry *retrier, rep *VerifyReport, s suspect) (bool, error) {
-	cur, err := v.readCurrent(ctx, retry, rep, s.diff)
-	if err != nil {
-		return false, err
-	}
-	if s.ts != 0 && cur.ts != s.ts {
-		return true, nil // changed since the scan read it: in flight
-	}
-	switch s.kind {
-	case DiffMissing, DiffChanged:
-		if cur.gone {
-			return true, nil // deleted meanwhile: nothing to copy
-		}
-		if cur.untrans {
-			return false, nil
-		}
-		want, err := ContentDigest(cur.res.Item, nil)
-		if err != nil {
-			return false, err
-		}
-		it, ok, err := v.readTarget(ctx, retry, Key(cur.res.Key), cur.res.ID)
-		if err != nil || !ok {
-			return false, err
-		}
-		got, err := ContentDigest(it.Body, nil)
-		return err == nil && got == want, err
-	case DiffExtra, DiffOrphaned:
-		key, err := decodeKey([]byte(s.diff.TargetKey))
-		if err != nil {
-			return false, nil
-		}
-		_, ok, err := v.readTarget(ctx, retry, key, s.diff.ID)
-		if err != nil {
-			return false, err
-		}
-		if !ok {
-			return true, nil // removed meanwhile
-		}
-		// Still there: right only if its source item exists again and maps here.
-		return !cur.gone && !cur.untrans && string(keyJSON(cur.res.Key)) == s.diff.TargetKey, nil
-	default: // collisions and untransformable items are dead-letter matters
-		return false, nil
-	}
-}
-
-// fix repairs differences: deletes target items that should not be there
-// and copies again, from the source's current version, those that are
-// missing or changed (through the writer, so collisions stay detected).
-func (v *Verifier) fix(ctx context.Context, retry *retrier, rep *VerifyReport, suspects []suspect) error {
-	if v.Writer == nil || v.DeadLetters == nil {
-		return fmt.Errorf("verify --fix needs the target and the dead-letter file")
-	}
-	rep.Fix = &FixReport{}
-	w := &writer{dst: v.Writer, tr: v.Transformer, retry: retry, limit: NewFixedLimiter(8), dead: v.DeadLetters, stats: &Stats{}}
-	for _, s := range suspects {
-		switch s.kind {
-		case DiffExtra, DiffOrphaned:
-			key, err := decodeKey([]byte(s.diff.TargetKey))
-			if err != nil {
-				continue
-			}
-			err = retry.do(ctx, func() error {
-				_, err := v.Writer.Delete(ctx, key, s.diff.ID, "")
-				return err
-			})
-			if err != nil && !errors.Is(err, ErrNotFound) {
-				return fmt.Errorf("fix: delete %s item %q: %w", s.kind, s.diff.ID, err)
-			}
-			rep.Fix.Deleted++
-		case DiffMissing, DiffChanged:
-			cur, err := v.readCurrent(ctx, retry, rep, s.diff)
-			if err != nil {
-				return err
-			}
-			if cur.gone || cur.untrans {
-				continue
-			}
-			if _, err := w.writePage(ctx, []change{{res: cur.res, source: cur.body}}); err != nil {
-				return fmt.Errorf("fix: copy item %q: %w", s.diff.ID, err)
-			}
-			rep.Fix.Copied++
-		}
-	}
-	return v.DeadLetters.Sync()
 }

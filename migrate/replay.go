@@ -23,13 +23,18 @@ type ReplayResult struct {
 // older than the source's current one; an item the source no longer has
 // needs no copy. Items that succeed are resolved in the dead-letter file;
 // items that fail again get a new dead letter with the current reason.
+// After a cutover it refuses with a *CutOverError (ErrCutOver).
 func (r *Runner) Replay(ctx context.Context, cfg RunConfig, entries []DeadLetter) (ReplayResult, error) {
+	if err := refuseAfterCutover(ctx, r.Store, "deadletter replay"); err != nil {
+		return ReplayResult{}, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return ReplayResult{}, err
 	}
 	cfg = cfg.withDefaults()
 	r.defaults(cfg)
-	w := &writer{dst: r.Target, tr: r.Transformer, limit: r.Limiter, budget: r.TargetBudget, dead: r.DeadLetters, stats: r.Stats, retry: r.retrier(cfg)}
+	w := &writer{dst: r.Target, tr: r.Transformer, limit: r.Limiter, budget: r.TargetBudget, dead: r.DeadLetters, stats: r.Stats, retry: r.retrier(cfg),
+		defaults: NewDefaultUses(r.Store, r.Transformer)}
 	var res ReplayResult
 	for _, dl := range entries {
 		if err := ctx.Err(); err != nil {
@@ -56,7 +61,7 @@ func (r *Runner) Replay(ctx context.Context, cfg RunConfig, entries []DeadLetter
 			continue
 		}
 		before := r.Stats.Snapshot().DeadLettered
-		if _, err := w.writePage(ctx, []change{{res: tr, source: body}}); err != nil {
+		if _, err := w.writePage(ctx, []change{{res: tr, source: body}}, nil); err != nil {
 			return res, fmt.Errorf("replay item %q: %w", dl.SourceID, err)
 		}
 		if r.Stats.Snapshot().DeadLettered > before {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rekey-dev/rekey/lease"
@@ -97,7 +98,8 @@ func (s *memSource) ItemCount(context.Context) (int64, error) {
 }
 
 // testRunner builds a Runner over a memSource and a memTarget with a file
-// lease store in a temporary directory.
+// lease store in a temporary directory, on the real clock: run it inside
+// synctest.Test, where that clock is virtual.
 func testRunner(t *testing.T, src *memSource, dst *memTarget, dir string) *Runner {
 	t.Helper()
 	spec, err := transform.ParseSpec([]string{"/pk={tenant}-x"})
@@ -113,111 +115,124 @@ func testRunner(t *testing.T, src *memSource, dst *memTarget, dir string) *Runne
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
+	meta := NewMeta("src", "dst", tr, time.Time{})
+	for _, r := range memRanges {
+		meta.Ranges = append(meta.Ranges, r.leaseRange())
+	}
+	if _, err := OpenMeta(context.Background(), store, meta, dir); err != nil {
+		t.Fatal(err)
+	}
 	dead, err := OpenDeadLetters(filepath.Join(dir, "deadletter.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dead.Close() })
-	return &Runner{Source: src, Target: dst, Transformer: tr, Store: store, DeadLetters: dead, Clock: &fakeClock{}}
+	return &Runner{Source: src, Target: dst, Transformer: tr, Store: store, DeadLetters: dead}
 }
 
 func TestRunUntilCaughtUpCopiesEverything(t *testing.T) {
-	src, dst := newMemSource(), newMemTarget()
-	for i := 0; i < 250; i++ {
-		src.upsert(fmt.Sprintf("item-%d", i), "eu", fmt.Sprintf("t%d", i%7), 1)
-	}
-	src.upsert("bad", "eu", "", 1) // an empty tenant still makes a key: "-x"
-	dir := t.TempDir()
-	r := testRunner(t, src, dst, dir)
-	sum, err := r.Run(context.Background(), RunConfig{PageSize: 40, UntilCaughtUp: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !sum.CaughtUp || sum.Interrupted || sum.Ranges != 2 {
-		t.Fatalf("summary %+v", sum)
-	}
-	if dst.count() != 251 || sum.Stats.Written() != 251 || sum.Stats.Read != 251 {
-		t.Fatalf("target has %d items, stats %+v", dst.count(), sum.Stats)
-	}
-	leases, err := r.Store.List(context.Background())
-	if err != nil || len(leases) != 2 {
-		t.Fatalf("leases %v %v", leases, err)
-	}
-	var items int64
-	for _, l := range leases {
-		items += l.Items
-		if l.Continuation == "" || l.CaughtUpAt.IsZero() || l.Owner == "" || l.RU <= 0 || l.LastChangeTS != 1700000000 {
-			t.Errorf("lease %+v: want a continuation, caught-up time, owner, RU and the newest _ts", l)
+	synctest.Test(t, func(t *testing.T) {
+		src, dst := newMemSource(), newMemTarget()
+		for i := 0; i < 250; i++ {
+			src.upsert(fmt.Sprintf("item-%d", i), "eu", fmt.Sprintf("t%d", i%7), 1)
 		}
-	}
-	if items != 251 {
-		t.Errorf("leases count %d items, want 251", items)
-	}
+		src.upsert("bad", "eu", "", 1) // an empty tenant still makes a key: "-x"
+		dir := t.TempDir()
+		r := testRunner(t, src, dst, dir)
+		sum, err := r.Run(context.Background(), RunConfig{PageSize: 40, UntilCaughtUp: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sum.CaughtUp || sum.Interrupted || sum.Ranges != 2 {
+			t.Fatalf("summary %+v", sum)
+		}
+		if dst.count() != 251 || sum.Stats.Written() != 251 || sum.Stats.Read != 251 {
+			t.Fatalf("target has %d items, stats %+v", dst.count(), sum.Stats)
+		}
+		leases, err := r.Store.List(context.Background())
+		if err != nil || len(leases) != 2 {
+			t.Fatalf("leases %v %v", leases, err)
+		}
+		var items int64
+		for _, l := range leases {
+			items += l.Items
+			if l.Continuation == "" || l.CaughtUpAt.IsZero() || l.Owner != "" || l.RU <= 0 || l.LastChangeTS != 1700000000 {
+				t.Errorf("lease %+v: want a continuation, caught-up time, RU, the newest _ts, and no owner (released at the end)", l)
+			}
+		}
+		if items != 251 {
+			t.Errorf("leases count %d items, want 251", items)
+		}
+	})
 }
 
 func TestRunResumesWithoutRewriting(t *testing.T) {
-	src, dst := newMemSource(), newMemTarget()
-	for i := 0; i < 100; i++ {
-		src.upsert(fmt.Sprintf("item-%d", i), "eu", "a", 1)
-	}
-	dir := t.TempDir()
-	r := testRunner(t, src, dst, dir)
-	if _, err := r.Run(context.Background(), RunConfig{PageSize: 30, UntilCaughtUp: true}); err != nil {
-		t.Fatal(err)
-	}
-	r.Store.Close()
-	r.DeadLetters.Close()
-	creates := dst.calls["create"] + dst.calls["batch"]
+	synctest.Test(t, func(t *testing.T) {
+		src, dst := newMemSource(), newMemTarget()
+		for i := 0; i < 100; i++ {
+			src.upsert(fmt.Sprintf("item-%d", i), "eu", "a", 1)
+		}
+		dir := t.TempDir()
+		r := testRunner(t, src, dst, dir)
+		if _, err := r.Run(context.Background(), RunConfig{PageSize: 30, UntilCaughtUp: true}); err != nil {
+			t.Fatal(err)
+		}
+		r.Store.Close()
+		r.DeadLetters.Close()
+		creates := dst.calls["create"] + dst.calls["batch"]
 
-	// Changes after the first run: one update, one new item.
-	src.upsert("item-7", "eu", "a", 2)
-	src.upsert("item-new", "eu", "a", 1)
-	r2 := testRunner(t, src, dst, dir)
-	sum, err := r2.Run(context.Background(), RunConfig{PageSize: 30, UntilCaughtUp: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sum.Stats.Read != 2 || sum.Stats.Updated != 1 || sum.Stats.Created != 1 {
-		t.Fatalf("resume read %d changes (updated %d, created %d); want only the 2 new ones", sum.Stats.Read, sum.Stats.Updated, sum.Stats.Created)
-	}
-	// One batch of the two changes under key a-x, which falls back item by
-	// item because item-7 exists: two creates, a read and a replace.
-	if got := dst.calls["create"] + dst.calls["batch"] - creates; got != 3 || dst.calls["replace"] != 1 || dst.count() != 101 {
-		t.Fatalf("resume made %d create calls (want 3), calls %v, target %d", got, dst.calls, dst.count())
-	}
+		// Changes after the first run: one update, one new item.
+		src.upsert("item-7", "eu", "a", 2)
+		src.upsert("item-new", "eu", "a", 1)
+		r2 := testRunner(t, src, dst, dir)
+		sum, err := r2.Run(context.Background(), RunConfig{PageSize: 30, UntilCaughtUp: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.Stats.Read != 2 || sum.Stats.Updated != 1 || sum.Stats.Created != 1 {
+			t.Fatalf("resume read %d changes (updated %d, created %d); want only the 2 new ones", sum.Stats.Read, sum.Stats.Updated, sum.Stats.Created)
+		}
+		// One batch of the two changes under key a-x, which falls back item by
+		// item because item-7 exists: two creates, a read and a replace.
+		if got := dst.calls["create"] + dst.calls["batch"] - creates; got != 3 || dst.calls["replace"] != 1 || dst.count() != 101 {
+			t.Fatalf("resume made %d create calls (want 3), calls %v, target %d", got, dst.calls, dst.count())
+		}
+	})
 }
 
 func TestRunStopsOnCancelAndFailsOnPersistentErrors(t *testing.T) {
-	src, dst := newMemSource(), newMemTarget()
-	for i := 0; i < 10; i++ {
-		src.upsert(fmt.Sprintf("item-%d", i), "eu", "a", 1)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := testRunner(t, src, dst, t.TempDir())
-	done := make(chan struct{})
-	var sum Summary
-	var err error
-	go func() {
-		sum, err = r.Run(ctx, RunConfig{PollInterval: time.Millisecond})
-		close(done)
-	}()
-	for dst.count() < 10 {
-		time.Sleep(time.Millisecond)
-	}
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return after cancel")
-	}
-	if err != nil || !sum.Interrupted {
-		t.Fatalf("after cancel: %+v %v", sum, err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		src, dst := newMemSource(), newMemTarget()
+		for i := 0; i < 10; i++ {
+			src.upsert(fmt.Sprintf("item-%d", i), "eu", "a", 1)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		r := testRunner(t, src, dst, t.TempDir())
+		done := make(chan struct{})
+		var sum Summary
+		var err error
+		go func() {
+			sum, err = r.Run(ctx, RunConfig{PollInterval: time.Millisecond})
+			close(done)
+		}()
+		for dst.count() < 10 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Run did not return after cancel")
+		}
+		if err != nil || !sum.Interrupted {
+			t.Fatalf("after cancel: %+v %v", sum, err)
+		}
 
-	src.fail = func() error { return &RequestError{Status: http.StatusServiceUnavailable} }
-	r2 := testRunner(t, src, dst, t.TempDir())
-	_, err = r2.Run(context.Background(), RunConfig{UntilCaughtUp: true, TransientTries: 3})
-	if !errors.Is(err, ErrTransient) {
-		t.Fatalf("want the source's transient error, got %v", err)
-	}
+		src.fail = func() error { return &RequestError{Status: http.StatusServiceUnavailable} }
+		r2 := testRunner(t, src, dst, t.TempDir())
+		_, err = r2.Run(context.Background(), RunConfig{UntilCaughtUp: true, TransientTries: 3})
+		if !errors.Is(err, ErrTransient) {
+			t.Fatalf("want the source's transient error, got %v", err)
+		}
+	})
 }

@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"hash/maphash"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,7 +14,8 @@ import (
 
 // record is what verify keeps of one item: who it is, where it lives, and a
 // digest of its content. Source records carry the key the item should have
-// in the target; target records the key it has.
+// in the target; target records the key it has. Dead-letter records say
+// that the item has a current dead letter, of kind reason.
 type record struct {
 	flags  byte
 	id     string
@@ -22,31 +23,46 @@ type record struct {
 	tgtKey string // source: the expected target key; target: its actual key
 	digest Digest
 	ts     int64  // the source item's _ts (source records)
-	reason string // why an untransformable source item failed
+	reason string // why an untransformable source item failed; a dead letter's kind
 }
 
 const (
 	recTarget        byte = 1 << iota // from the target (else from the source)
 	recUntransformed                  // a source item the key spec cannot transform
+	recDeadLetter                     // a current dead letter of the source item
 )
 
 // ident is the source identity a record maps to: a target item maps to
 // exactly one source item (id and source key) or to none.
 func (r *record) ident() string { return r.id + "\x00" + r.srcKey }
 
+// maxBucketBytes bounds the spilled bytes verify compares at once. A bucket
+// file larger than this is split again into sub-buckets by another hash, so
+// the records in memory stay near this size whatever the containers hold.
+const maxBucketBytes = 1 << 20
+
+// maxSplitDepth bounds the re-splitting of a bucket: each level divides it
+// by at least two, so only records of very few identities can still exceed
+// maxBucketBytes at that depth.
+const maxSplitDepth = 8
+
 // spill partitions records by source identity into bucket files, so verify
-// can compare one bucket at a time with memory proportional to a bucket,
+// can compare one bucket at a time with memory bounded by maxBucketBytes,
 // whatever the containers' sizes.
 type spill struct {
-	dir     string
-	mu      []sync.Mutex
-	files   []*os.File
-	writers []*bufio.Writer
-	n       int
+	dir      string
+	maxBytes int64        // a bucket past this is split again (maxBucketBytes)
+	seed     maphash.Seed // each spill its own: sub-buckets hash independently of their bucket
+	depth    int          // 0 for verify's spill, +1 for each split
+	mu       []sync.Mutex
+	files    []*os.File
+	writers  []*bufio.Writer
+	sizes    []int64
+	n        int
 }
 
 func newSpill(dir string, buckets int) (*spill, error) {
-	s := &spill{dir: dir, n: buckets, mu: make([]sync.Mutex, buckets)}
+	s := &spill{dir: dir, maxBytes: maxBucketBytes, seed: maphash.MakeSeed(), n: buckets, mu: make([]sync.Mutex, buckets), sizes: make([]int64, buckets)}
 	for i := 0; i < buckets; i++ {
 		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("bucket-%03d", i)))
 		if err != nil {
@@ -61,68 +77,121 @@ func newSpill(dir string, buckets int) (*spill, error) {
 
 // bucketOf picks a record's bucket from its source identity.
 func (s *spill) bucketOf(ident string) int {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(ident))
-	return int(h.Sum64() % uint64(s.n))
+	return int(maphash.String(s.seed, ident) % uint64(s.n))
 }
 
 // add appends a record to its bucket; safe for concurrent use.
 func (s *spill) add(r *record) error {
+	var scratch [256]byte
+	enc := r.appendTo(scratch[:0])
 	b := s.bucketOf(r.ident())
-	var buf [binary.MaxVarintLen64]byte
 	s.mu[b].Lock()
 	defer s.mu[b].Unlock()
-	w := s.writers[b]
-	w.WriteByte(r.flags)
-	for _, str := range [...]string{r.id, r.srcKey, r.tgtKey, r.reason} {
-		n := binary.PutUvarint(buf[:], uint64(len(str)))
-		w.Write(buf[:n])
-		w.WriteString(str)
+	if _, err := s.writers[b].Write(enc); err != nil {
+		return fmt.Errorf("verify spill: %w", err)
 	}
-	w.Write(r.digest[:])
-	n := binary.PutVarint(buf[:], r.ts)
-	_, err := w.Write(buf[:n])
-	return err
+	s.sizes[b] += int64(len(enc))
+	return nil
 }
 
-// read returns bucket b's records.
-func (s *spill) read(b int) ([]record, error) {
-	if err := s.writers[b].Flush(); err != nil {
-		return nil, fmt.Errorf("verify spill: %w", err)
+// appendTo appends the record's encoding: flags, four length-prefixed
+// strings, the digest and the _ts.
+func (r *record) appendTo(b []byte) []byte {
+	b = append(b, r.flags)
+	for _, str := range [...]string{r.id, r.srcKey, r.tgtKey, r.reason} {
+		b = binary.AppendUvarint(b, uint64(len(str)))
+		b = append(b, str...)
 	}
+	b = append(b, r.digest[:]...)
+	return binary.AppendVarint(b, r.ts)
+}
+
+// each calls fn with the records of every bucket in turn. A bucket over
+// maxBucketBytes is first split into sub-buckets in a directory of its own
+// (recursively, with another hash seed each level), so fn never holds more
+// than about maxBucketBytes of records. Every record of one source identity
+// reaches fn in the same call.
+func (s *spill) each(fn func([]record) error) error {
+	for b := 0; b < s.n; b++ {
+		if err := s.writers[b].Flush(); err != nil {
+			return fmt.Errorf("verify spill: %w", err)
+		}
+		if err := s.eachOf(b, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *spill) eachOf(b int, fn func([]record) error) error {
 	f := s.files[b]
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("verify spill: %w", err)
+		return fmt.Errorf("verify spill: %w", err)
 	}
 	r := bufio.NewReaderSize(f, 64<<10)
-	var out []record
+	if s.sizes[b] <= s.maxBytes || s.depth >= maxSplitDepth {
+		var recs []record
+		err := readRecords(r, func(rec record) error {
+			recs = append(recs, rec)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return fn(recs)
+	}
+	dir := filepath.Join(s.dir, fmt.Sprintf("split-%03d", b))
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return fmt.Errorf("verify spill: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	sub, err := newSpill(dir, int(min(s.sizes[b]/s.maxBytes*2+2, 64)))
+	if err != nil {
+		return err
+	}
+	sub.maxBytes, sub.depth = s.maxBytes, s.depth+1
+	defer sub.close()
+	if err := readRecords(r, func(rec record) error { return sub.add(&rec) }); err != nil {
+		return err
+	}
+	// The bucket's file is no longer needed: give its disk space back.
+	if err := f.Truncate(0); err != nil {
+		return fmt.Errorf("verify spill: %w", err)
+	}
+	return sub.each(fn)
+}
+
+// readRecords decodes records until the end of r.
+func readRecords(r *bufio.Reader, fn func(record) error) error {
 	for {
 		flags, err := r.ReadByte()
 		if errors.Is(err, io.EOF) {
-			return out, nil
+			return nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("verify spill: %w", err)
+			return fmt.Errorf("verify spill: %w", err)
 		}
 		rec := record{flags: flags}
 		for _, dst := range [...]*string{&rec.id, &rec.srcKey, &rec.tgtKey, &rec.reason} {
 			n, err := binary.ReadUvarint(r)
 			if err != nil {
-				return nil, fmt.Errorf("verify spill: %w", err)
+				return fmt.Errorf("verify spill: %w", err)
 			}
 			b := make([]byte, n)
 			if _, err := io.ReadFull(r, b); err != nil {
-				return nil, fmt.Errorf("verify spill: %w", err)
+				return fmt.Errorf("verify spill: %w", err)
 			}
 			*dst = string(b)
 		}
 		if _, err := io.ReadFull(r, rec.digest[:]); err != nil {
-			return nil, fmt.Errorf("verify spill: %w", err)
+			return fmt.Errorf("verify spill: %w", err)
 		}
 		if rec.ts, err = binary.ReadVarint(r); err != nil {
-			return nil, fmt.Errorf("verify spill: %w", err)
+			return fmt.Errorf("verify spill: %w", err)
 		}
-		out = append(out, rec)
+		if err := fn(rec); err != nil {
+			return err
+		}
 	}
 }
 

@@ -11,8 +11,10 @@ import (
 	"github.com/rekey-dev/rekey/transform"
 )
 
-// MetaVersion is the version of the state layout this build writes.
-const MetaVersion = 1
+// MetaVersion is the version of the state layout this build writes. 2:
+// the state records the placeholder defaults written items used
+// (Meta.DefaultsUsed); a state of layout 1 does not know them.
+const MetaVersion = 2
 
 // NewMeta describes a migration for its state.
 func NewMeta(source, target string, tr *transform.Transformer, startFrom time.Time) lease.Meta {
@@ -32,11 +34,18 @@ func NewMeta(source, target string, tr *transform.Transformer, startFrom time.Ti
 
 // OpenMeta records want in a fresh store, or checks that the store belongs
 // to the same migration: same source, target, source key paths and key
-// spec. A key spec that differs only in placeholder defaults (the fix for
-// items dead-lettered for a missing field) is accepted and recorded: items
-// already copied had the field, so their keys do not change. Anything else
-// is refused with an error wrapping lease.ErrMetaMismatch that says how to
-// start over.
+// spec. Anything else is refused with an error wrapping
+// lease.ErrMetaMismatch that says how to start over.
+//
+// The one change it accepts is a key spec that differs only in placeholder
+// defaults, and only where no item already written can be re-keyed by it:
+// adding a default to a placeholder that had none (the fix for items
+// dead-lettered for a missing field: every item written so far had the
+// field), or changing or removing a default that no written item's key was
+// built with. Writers record each default's first use in the state before
+// the write (DefaultUses); a state of layout 1 did not record them, so
+// there every existing default counts as used. The accepted spec is
+// recorded.
 func OpenMeta(ctx context.Context, store lease.Store, want lease.Meta, stateName string) (lease.Meta, error) {
 	got, err := store.Init(ctx, want)
 	if err != nil {
@@ -63,10 +72,21 @@ func OpenMeta(ctx context.Context, store lease.Store, want lease.Meta, stateName
 		return lease.Meta{}, fmt.Errorf("%w: state %s records a migration with %s; resume with the same --source, --target and --key, or start over with a new --state (or delete %s)",
 			lease.ErrMetaMismatch, stateName, strings.Join(diffs, ", "), stateName)
 	}
+	if err := checkDefaults(got, want.KeySpec, stateName); err != nil {
+		return lease.Meta{}, err
+	}
 	if specChanged {
 		got.KeySpec = want.KeySpec
 		if err := store.UpdateMeta(ctx, got); err != nil {
 			return lease.Meta{}, fmt.Errorf("record the new key spec defaults in state %s: %w", stateName, err)
+		}
+		// A worker still running the old spec may have recorded a use
+		// between our read and our write.
+		if got, err = store.ReadMeta(ctx); err != nil {
+			return lease.Meta{}, fmt.Errorf("open state %s: %w", stateName, err)
+		}
+		if err := checkDefaults(got, want.KeySpec, stateName); err != nil {
+			return lease.Meta{}, err
 		}
 	}
 	return got, nil

@@ -2,19 +2,18 @@ package migrate
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
 	"log/slog"
 	"os"
-	"sort"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/transform"
 )
 
@@ -34,9 +33,10 @@ type VerifyConfig struct {
 	// (0 < p <= 100; 0 means 100): a quick check of a large container.
 	SamplePercent float64
 	// RecheckDelay is how long to wait before rechecking the differences
-	// found, so that changes in flight (the application still writing,
-	// rekey run still copying) settle instead of counting as failures.
-	// Negative: no recheck.
+	// found, so that copies in flight (rekey run still copying) settle. A
+	// difference settles only when the target then matches the source
+	// item's current version. Negative: no recheck (with Fix, differences
+	// are examined once, without waiting, before they are fixed).
 	RecheckDelay time.Duration
 	// MaxRecheck bounds how many differences are rechecked and fixed.
 	MaxRecheck int
@@ -44,7 +44,9 @@ type VerifyConfig struct {
 	MaxIDs int
 	// Fix repairs what remains after the recheck: deletes extra and
 	// orphaned target items, copies missing and changed ones again from the
-	// source's current version, then rechecks those ids.
+	// source's current version, each write conditional on the version the
+	// recheck examined, then examines those items again. It refuses once
+	// the state records a cutover (ErrCutOver).
 	Fix bool
 	// TempDir holds the spill files; os.TempDir when empty.
 	TempDir string
@@ -81,16 +83,30 @@ func (c VerifyConfig) Validate() error {
 type Verifier struct {
 	Source      Source
 	Target      Source // read through its change feed, as the source is
-	Writer      Target // the target, for --fix
+	Writer      Target // the target, for point reads on recheck and for Fix
 	Transformer *transform.Transformer
-	DeadLetters DeadLetterStore // for collisions and the dead-letter count; may be nil
-	Clock       Clock
-	Log         *slog.Logger
+	// DeadLetters explains differences (collisions, items the target
+	// refused) and is counted in the report; Fix records in it what the
+	// target refuses. May be nil without Fix.
+	DeadLetters DeadLetterStore
+	// State is the migration's state. Fix reads it first and refuses with
+	// a *CutOverError (ErrCutOver) once it records a cutover; required
+	// with Fix.
+	State lease.Store
+	// Defaults, for Fix, records the key defaults of the items it writes.
+	Defaults *DefaultUses
+	Clock    Clock
+	Log      *slog.Logger
 }
 
-// Verify scans both containers and reports the differences. Memory stays
-// bounded whatever their size: records spill to bucket files by source
-// identity and each bucket is compared on its own.
+// Verify scans both containers and reports the differences, rechecks them
+// after cfg.RecheckDelay and, with cfg.Fix, repairs what remains. A
+// difference is settled only when the target matches the source item's
+// current version; one whose source item changed meanwhile stays a
+// difference (marked in flight). Memory stays bounded whatever the
+// containers' sizes: records spill to bucket files by source identity,
+// each bucket (split again past maxBucketBytes) is compared on its own, and
+// at most cfg.MaxRecheck differences are kept for the recheck.
 func (v *Verifier) Verify(ctx context.Context, cfg VerifyConfig) (*VerifyReport, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -101,6 +117,14 @@ func (v *Verifier) Verify(ctx context.Context, cfg VerifyConfig) (*VerifyReport,
 	}
 	if v.Log == nil {
 		v.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Fix {
+		if v.Writer == nil || v.DeadLetters == nil || v.State == nil {
+			return nil, fmt.Errorf("verify --fix needs the target, the dead letters and the migration's state")
+		}
+		if err := refuseAfterCutover(ctx, v.State, "verify --fix"); err != nil {
+			return nil, err
+		}
 	}
 	keyReader, err := naturalKeyReader(v.Transformer)
 	if err != nil {
@@ -139,25 +163,46 @@ func (v *Verifier) Verify(ctx context.Context, cfg VerifyConfig) (*VerifyReport,
 	}
 	rep.SourceItems, rep.TargetItems = srcN.Load(), tgtN.Load()
 	v.Log.Info("verify scanned both containers", "source", rep.SourceItems, "target", rep.TargetItems)
+	if err := v.spillDeadLetters(sp, cfg); err != nil {
+		return nil, err
+	}
 
-	cmp := newComparer(rep, cfg, v.collisionSet())
-	digest := sha256.New()
-	for b := 0; b < verifyBuckets; b++ {
-		recs, err := sp.read(b)
-		if err != nil {
-			return nil, err
-		}
-		cmp.bucket(recs, digest)
+	cmp := newComparer(rep, cfg)
+	if err := sp.each(func(recs []record) error {
+		cmp.bucket(recs)
+		return nil
+	}); err != nil {
+		return nil, err
 	}
-	rep.Digest = fmt.Sprintf("%x", digest.Sum(nil))
-	if v.DeadLetters != nil {
-		rep.DeadLetters = v.DeadLetters.Count()
-	}
+	rep.Digest = cmp.digest.String()
 	if err := v.recheckAndFix(ctx, cfg, rep, cmp.suspects); err != nil {
 		return rep, err
 	}
+	if v.DeadLetters != nil {
+		if rep.DeadLetters, err = v.DeadLetters.Count(); err != nil {
+			return rep, fmt.Errorf("count dead letters: %w", err)
+		}
+	}
 	rep.finish(cfg.MaxIDs)
 	return rep, nil
+}
+
+// spillDeadLetters records which source items have a current dead letter,
+// and of what kind, beside their scanned records.
+func (v *Verifier) spillDeadLetters(sp *spill, cfg VerifyConfig) error {
+	if v.DeadLetters == nil {
+		return nil
+	}
+	err := v.DeadLetters.Each(func(e DeadLetter) error {
+		if !sampled(e.SourceID, cfg.SamplePercent) {
+			return nil
+		}
+		return sp.add(&record{flags: recDeadLetter, id: e.SourceID, srcKey: string(e.SourceKey), reason: e.Kind})
+	})
+	if err != nil {
+		return fmt.Errorf("verify: read the dead letters: %w", err)
+	}
+	return nil
 }
 
 // sampled reports whether an id is in the sample.
@@ -251,13 +296,9 @@ func scanContainer(ctx context.Context, c Source, retry *retrier, fn func(body [
 		g.Go(func() error {
 			req := ChangeRequest{Range: r, PageSize: verifyPageSize}
 			for {
-				var page ChangePage
-				if err := retry.do(gctx, func() error {
-					var err error
-					page, err = c.ReadChanges(gctx, req)
+				page, err := readPage(gctx, c, retry, req)
+				if err != nil {
 					return err
-				}); err != nil {
-					return fmt.Errorf("read feed range [%s, %s): %w", r.Min, r.Max, err)
 				}
 				if len(page.Items) == 0 {
 					return nil
@@ -272,31 +313,4 @@ func scanContainer(ctx context.Context, c Source, retry *retrier, fn func(body [
 		})
 	}
 	return g.Wait()
-}
-
-// collisionSet lists the source identities dead-lettered as collisions.
-func (v *Verifier) collisionSet() map[string]bool {
-	out := map[string]bool{}
-	if v.DeadLetters == nil {
-		return out
-	}
-	entries, err := v.DeadLetters.List()
-	if err != nil {
-		return out
-	}
-	for _, e := range entries {
-		if e.Kind == KindCollision {
-			out[e.SourceID+"\x00"+string(e.SourceKey)] = true
-		}
-	}
-	return out
-}
-
-// sortIDs sorts and caps an id list.
-func sortIDs(ids []string, max int) []string {
-	sort.Strings(ids)
-	if len(ids) > max {
-		ids = ids[:max]
-	}
-	return ids
 }

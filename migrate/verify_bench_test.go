@@ -3,8 +3,10 @@ package migrate
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -71,7 +73,8 @@ func (g *genSource) ReadChanges(_ context.Context, req ChangeRequest) (ChangePag
 }
 
 // BenchmarkVerify verifies REKEY_VERIFY_ITEMS items (100,000 by default;
-// set 1000000 for the issue's figure) and reports the peak heap and the
+// set 1000000 for the issue's figure) and reports the peak heap in use
+// (garbage included), the peak live heap (what the last GC kept) and the
 // process's peak RSS:
 //
 //	REKEY_VERIFY_ITEMS=1000000 go test -run '^$' -bench BenchmarkVerify -benchtime 1x ./migrate/
@@ -88,14 +91,19 @@ func BenchmarkVerify(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var peak atomic.Uint64
+	var peak, peakLive atomic.Uint64
 	stop := make(chan struct{})
 	go func() {
 		var ms runtime.MemStats
+		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 		for {
 			runtime.ReadMemStats(&ms)
 			if ms.HeapInuse > peak.Load() {
 				peak.Store(ms.HeapInuse)
+			}
+			metrics.Read(live)
+			if v := live[0].Value.Uint64(); v > peakLive.Load() {
+				peakLive.Store(v)
 			}
 			select {
 			case <-stop:
@@ -121,5 +129,71 @@ func BenchmarkVerify(b *testing.B) {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "items/s")
 	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MB")
+	b.ReportMetric(float64(peakLive.Load())/(1<<20), "peak-live-heap-MB")
 	b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MB")
+}
+
+// BenchmarkVerifyCompare measures what verify holds while it compares, the
+// part of its memory that could grow with the containers: it spills the
+// records of REKEY_VERIFY_ITEMS items (1,000,000 by default) held by both
+// containers, compares them, and reports the largest comparison (records,
+// and the live heap after a GC while they are held). whole-buckets compares
+// each of the 64 buckets whole, as verify did before buckets were split:
+//
+//	REKEY_VERIFY_ITEMS=4000000 go test -run '^$' -bench BenchmarkVerifyCompare -benchtime 1x ./migrate/
+func BenchmarkVerifyCompare(b *testing.B) {
+	n := 1_000_000
+	if s := os.Getenv("REKEY_VERIFY_ITEMS"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		maxBytes int64
+	}{{"split-buckets", maxBucketBytes}, {"whole-buckets", math.MaxInt64}} {
+		b.Run(tc.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				sp, err := newSpill(b.TempDir(), verifyBuckets)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sp.maxBytes = tc.maxBytes
+				for j := 0; j < n; j++ {
+					src := &record{id: fmt.Sprintf("item-%08d", j), srcKey: fmt.Sprintf(`["r%d"]`, j%5),
+						tgtKey: fmt.Sprintf(`["t%03d-2024%02d"]`, j%997, 1+j%12), digest: Digest{byte(j), byte(j >> 8), byte(j >> 16)}, ts: 1_700_000_000}
+					tgt := *src
+					tgt.flags, tgt.ts = recTarget, 0
+					if err := sp.add(src); err != nil {
+						b.Fatal(err)
+					}
+					if err := sp.add(&tgt); err != nil {
+						b.Fatal(err)
+					}
+				}
+				rep := &VerifyReport{}
+				cmp := newComparer(rep, VerifyConfig{MaxRecheck: DefaultMaxRecheck, MaxIDs: DefaultMaxIDs})
+				var ms runtime.MemStats
+				largest, live := 0, uint64(0)
+				err = sp.each(func(recs []record) error {
+					largest = max(largest, len(recs))
+					runtime.GC()
+					runtime.ReadMemStats(&ms)
+					live = max(live, ms.HeapAlloc)
+					cmp.bucket(recs)
+					return nil
+				})
+				sp.close()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if rep.Matched != int64(n) {
+					b.Fatalf("matched %d of %d", rep.Matched, n)
+				}
+				b.ReportMetric(float64(largest), "max-records")
+				b.ReportMetric(float64(live)/(1<<20), "live-heap-MB")
+			}
+		})
+	}
 }

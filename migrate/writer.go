@@ -46,15 +46,29 @@ type writer struct {
 	budget *Budget
 	dead   DeadLetterStore
 	stats  *Stats
+	// defaults records in the state the key defaults items use, before
+	// they are written; nil: no state to record them in.
+	defaults *DefaultUses
 }
 
 // writePage writes every change durably or dead-letters it, and returns the
-// request units it spent on the target. It returns an error only when the
-// run must stop: the context ended, a transient failure outlasted its
-// retries, or the target refused the credentials.
-func (w *writer) writePage(ctx context.Context, changes []change) (float64, error) {
+// request units it spent on the target. fence, when not nil, is called
+// before every request and may hold it back or refuse it (the range's lease
+// hold, lease.Hold.Fence): a page whose lease was lost writes nothing more.
+// It returns an error only when the run must stop: the context ended, the
+// fence refused, a transient failure outlasted its retries, the target
+// refused the credentials, or the key defaults the page uses could not be
+// recorded in the state (then nothing is written).
+func (w *writer) writePage(ctx context.Context, changes []change, fence func(context.Context) error) (float64, error) {
+	var used transform.DefaultSet
+	for i := range changes {
+		used |= changes[i].res.DefaultsUsed
+	}
+	if err := w.defaults.Record(ctx, used); err != nil {
+		return 0, err
+	}
 	var ru atomicFloat
-	pw := &pageWriter{writer: w, ru: &ru}
+	pw := &pageWriter{writer: w, ru: &ru, fence: fence}
 	groups := map[string][]*change{}
 	var order []string
 	for i := range changes {
@@ -79,10 +93,11 @@ func (w *writer) writePage(ctx context.Context, changes []change) (float64, erro
 	return ru.load(), err
 }
 
-// pageWriter writes one page, adding up what it spends.
+// pageWriter writes one page behind its fence, adding up what it spends.
 type pageWriter struct {
 	*writer
-	ru *atomicFloat
+	ru    *atomicFloat
+	fence func(context.Context) error
 }
 
 // spend records ru request units under counter.
@@ -111,11 +126,12 @@ func chunkBatch(group []*change) [][]*change {
 	return out
 }
 
-// call runs op under the RU budget, the limiter and the retry policy. op
-// returns the request charge of a success; a failure's comes from its
-// error. Every attempt is counted, and told to the limiter, with its charge
-// and, for a 429, its retry-after.
-func (w *writer) call(ctx context.Context, key Key, op func(ctx context.Context) (float64, error)) error {
+// call runs op behind the page's fence, under the RU budget, the limiter
+// and the retry policy. op returns the request charge of a success; a
+// failure's comes from its error. Every attempt is counted, and told to the
+// limiter, with its charge and, for a 429, its retry-after. The fence is
+// passed last, just before the request leaves.
+func (w *pageWriter) call(ctx context.Context, key Key, op func(ctx context.Context) (float64, error)) error {
 	return w.retry.do(ctx, func() error {
 		reserved, err := w.budget.acquire(ctx)
 		if err != nil {
@@ -125,6 +141,13 @@ func (w *writer) call(ctx context.Context, key Key, op func(ctx context.Context)
 		if err != nil {
 			w.budget.settle(reserved, 0)
 			return err
+		}
+		if w.fence != nil {
+			if err := w.fence(ctx); err != nil {
+				release(Outcome{})
+				w.budget.settle(reserved, 0)
+				return err
+			}
 		}
 		ru, err := op(ctx)
 		if err != nil {

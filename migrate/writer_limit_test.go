@@ -38,7 +38,7 @@ func TestWriterTellsTheLimiterEachOutcome(t *testing.T) {
 		}
 		return nil
 	}
-	if _, err := w.writePage(context.Background(), changes(t, w, item("1", "eu", "a", 1))); err != nil {
+	if _, err := w.writePage(context.Background(), changes(t, w, item("1", "eu", "a", 1)), nil); err != nil {
 		t.Fatal(err)
 	}
 	want := []Outcome{{Throttled: true, RetryAfter: 40 * time.Millisecond}, {RU: 5.5}}
@@ -57,7 +57,7 @@ func TestWriterTellsTheLimiterEachOutcome(t *testing.T) {
 	// A 410 is reported as Gone (and, a plain failure, stops the write).
 	lim.outcomes = nil
 	page := changes(t, w, item("2", "eu", "b", 1), item("3", "eu", "b", 1))
-	if _, err := w.writePage(context.Background(), page); err == nil {
+	if _, err := w.writePage(context.Background(), page, nil); err == nil {
 		t.Fatal("a 410 on a batch did not fail the page")
 	}
 	if len(lim.outcomes) != 1 || !lim.outcomes[0].Gone || lim.outcomes[0].RU != 1 {

@@ -59,7 +59,7 @@ func item(id, region, tenant string, v int) string {
 func TestWriterCopiesAndBatches(t *testing.T) {
 	w, dst, _ := testWriter(t)
 	page := changes(t, w, item("1", "eu", "a", 1), item("2", "eu", "a", 1), item("3", "us", "a", 1), item("4", "eu", "b", 1))
-	ru, err := w.writePage(context.Background(), page)
+	ru, err := w.writePage(context.Background(), page, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,11 +83,11 @@ func TestWriterReplayIsUnchangedAndUpdateReplaces(t *testing.T) {
 	w, dst, _ := testWriter(t)
 	ctx := context.Background()
 	first := changes(t, w, item("1", "eu", "a", 1), item("2", "eu", "a", 1), item("3", "us", "b", 1))
-	if _, err := w.writePage(ctx, first); err != nil {
+	if _, err := w.writePage(ctx, first, nil); err != nil {
 		t.Fatal(err)
 	}
 	// A crash before the checkpoint replays the page: nothing is rewritten.
-	if _, err := w.writePage(ctx, changes(t, w, item("1", "eu", "a", 1), item("2", "eu", "a", 1), item("3", "us", "b", 1))); err != nil {
+	if _, err := w.writePage(ctx, changes(t, w, item("1", "eu", "a", 1), item("2", "eu", "a", 1), item("3", "us", "b", 1)), nil); err != nil {
 		t.Fatal(err)
 	}
 	s := w.stats.Snapshot()
@@ -95,7 +95,7 @@ func TestWriterReplayIsUnchangedAndUpdateReplaces(t *testing.T) {
 		t.Fatalf("replay: want 3 unchanged and no replace, got %+v calls %v", s, dst.calls)
 	}
 	// A newer version replaces the copy, with If-Match on what was read.
-	if _, err := w.writePage(ctx, changes(t, w, item("3", "us", "b", 2))); err != nil {
+	if _, err := w.writePage(ctx, changes(t, w, item("3", "us", "b", 2)), nil); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := dst.get(Key{transform.StringValue("b-x")}, "3")
@@ -115,7 +115,7 @@ func TestWriterCollisionsAreDeadLettered(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w, dst, _ := testWriter(t)
 			for _, p := range tc.pages {
-				if _, err := w.writePage(context.Background(), changes(t, w, p...)); err != nil {
+				if _, err := w.writePage(context.Background(), changes(t, w, p...), nil); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -159,7 +159,7 @@ func TestWriterHonoursThrottlingAndRetriesTransients(t *testing.T) {
 		}
 		return nil
 	}
-	if _, err := w.writePage(context.Background(), changes(t, w, item("1", "eu", "a", 1))); err != nil {
+	if _, err := w.writePage(context.Background(), changes(t, w, item("1", "eu", "a", 1)), nil); err != nil {
 		t.Fatal(err)
 	}
 	if dst.count() != 1 {
@@ -179,7 +179,7 @@ func TestWriterHonoursThrottlingAndRetriesTransients(t *testing.T) {
 	dst.fail = func(op string, key Key, id string) error {
 		return &RequestError{Op: op, Status: http.StatusServiceUnavailable}
 	}
-	_, err := w.writePage(context.Background(), changes(t, w, item("2", "eu", "a", 1)))
+	_, err := w.writePage(context.Background(), changes(t, w, item("2", "eu", "a", 1)), nil)
 	if !errors.Is(err, ErrTransient) || !strings.Contains(err.Error(), "giving up after 4 attempts") {
 		t.Fatalf("want the transient error after 4 attempts, got %v", err)
 	}
@@ -196,7 +196,7 @@ func TestWriterDeadLettersRefusedItems(t *testing.T) {
 		}
 		return nil
 	}
-	if _, err := w.writePage(context.Background(), changes(t, w, item("bad", "eu", "a", 1), item("big", "eu", "b", 1), item("ok", "eu", "c", 1))); err != nil {
+	if _, err := w.writePage(context.Background(), changes(t, w, item("bad", "eu", "a", 1), item("big", "eu", "b", 1), item("ok", "eu", "c", 1)), nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.dead.Sync(); err != nil {
@@ -218,7 +218,7 @@ func TestWriterDeadLettersRefusedItems(t *testing.T) {
 func TestWriterRereadsOnPreconditionFailure(t *testing.T) {
 	w, dst, _ := testWriter(t)
 	ctx := context.Background()
-	if _, err := w.writePage(ctx, changes(t, w, item("1", "eu", "a", 1))); err != nil {
+	if _, err := w.writePage(ctx, changes(t, w, item("1", "eu", "a", 1)), nil); err != nil {
 		t.Fatal(err)
 	}
 	raced := false
@@ -229,7 +229,7 @@ func TestWriterRereadsOnPreconditionFailure(t *testing.T) {
 		}
 		return nil
 	}
-	if _, err := w.writePage(ctx, changes(t, w, item("1", "eu", "a", 2))); err != nil {
+	if _, err := w.writePage(ctx, changes(t, w, item("1", "eu", "a", 2)), nil); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := dst.get(Key{transform.StringValue("a-x")}, "1")

@@ -3,12 +3,13 @@
 # emulator_*_test.go, EMULATOR=1 against https://localhost:8081/) against
 # `rekey emulator`, and prints "N passed, M failed" with the failing names.
 #
-# In scope: every test of emulator_cosmos_item_test.go except
-# TestItemIdEncodingComputeGW (compute gateway, port 8903), and of
+# In scope: every test of emulator_cosmos_item_test.go (TestItemIdEncodingComputeGW
+# against the compute gateway on localhost:8903, the rest against the routing
+# gateway on localhost:8081, as with the official emulator), and of
 # emulator_cosmos_{batch,change_feed_split,database,query,read_many_items}_test.go,
 # and emulator_cosmos_container_test.go except the vector-search and
-# full-text-search tests. Out of scope: AAD, compute gateway, global endpoint
-# manager and logging tests.
+# full-text-search tests. Out of scope: AAD, global endpoint manager and
+# logging tests.
 #
 # Usage: scripts/conformance.sh [-v]     (-v shows the go test output)
 set -euo pipefail
@@ -41,7 +42,7 @@ tests=()
 for f in item batch change_feed_split database query read_many_items container; do
   while read -r name; do
     case "$name" in
-      TestItemIdEncodingComputeGW|TestContainerVectorSearch|TestContainerFullTextSearch) ;;
+      TestContainerVectorSearch|TestContainerFullTextSearch) ;;
       *) tests+=("$name") ;;
     esac
   done < <(grep -oE '^func (Test[A-Za-z0-9_]+)' "$work/azcosmos/emulator_cosmos_${f}_test.go" | awk '{print $2}')
@@ -49,10 +50,10 @@ done
 pattern="^($(IFS='|'; echo "${tests[*]}"))\$"
 
 go build -o "$work/rekey" ./cmd/rekey
-"$work/rekey" emulator --addr localhost:8081 --log-level warn >"$work/emulator.log" 2>&1 &
+"$work/rekey" emulator --addr localhost:8081 --compute-addr localhost:8903 --log-level warn >"$work/emulator.log" 2>&1 &
 emu_pid=$!
 for _ in $(seq 1 100); do
-  if (exec 3<>/dev/tcp/127.0.0.1/8081) 2>/dev/null; then break; fi
+  if (exec 3<>/dev/tcp/127.0.0.1/8081) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/8903) 2>/dev/null; then break; fi
   sleep 0.1
 done
 

@@ -30,12 +30,13 @@ type keyPlan struct {
 	parts []tpart  // synthetic only
 }
 
-// tpart is a compiled template part: a literal, or a placeholder and the
-// plan of its field.
+// tpart is a compiled template part: a literal, or a placeholder, the
+// plan of its field and its position in Spec.Placeholders.
 type tpart struct {
 	lit   string
 	ph    *placeholder
 	field pathPlan
+	ord   int
 }
 
 // Result is a transformed item. Apply returns a new one each time; ApplyTo
@@ -55,6 +56,11 @@ type Result struct {
 	// Item is the target item: the source item without system properties,
 	// with the synthetic key properties added. Always one valid JSON object.
 	Item []byte
+	// DefaultsUsed holds the placeholders whose default went into Key
+	// because their field was missing or null. A migration records them
+	// before it writes the item, so a default that built a key already
+	// written is never changed on resume.
+	DefaultsUsed DefaultSet
 }
 
 // Size returns the size in bytes of the target item, which the writer holds
@@ -74,6 +80,7 @@ func New(spec *Spec, sourceKeyPaths []string) (*Transformer, error) {
 			Expected: "a partition key has at most 3 paths"}
 	}
 	t := &Transformer{spec: spec, top: []string{"id"}}
+	ord := 0
 	for _, k := range spec.keys {
 		kp := keyPlan{path: t.plan(k.Path.segs, k.Path.String())}
 		if k.Template != nil {
@@ -81,6 +88,8 @@ func New(spec *Spec, sourceKeyPaths []string) (*Transformer, error) {
 				tp := tpart{lit: p.lit, ph: p.ph}
 				if p.ph != nil {
 					tp.field = t.plan(p.ph.field, p.ph.fieldName())
+					tp.ord = ord
+					ord++
 				}
 				kp.parts = append(kp.parts, tp)
 			}
@@ -188,6 +197,7 @@ func (t *Transformer) ApplyTo(r *Result, item []byte) error {
 	r.ID = sub(st.id)
 	r.Key = fill(r.Key[:0], st.keyVals, st.keySpans, sub)
 	r.SourceKey = fill(r.SourceKey[:0], st.srcVals, st.srcSpans, sub)
+	r.DefaultsUsed = st.defaults
 	return nil
 }
 

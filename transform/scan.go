@@ -33,7 +33,8 @@ type state struct {
 	keySpans []valueSpans
 	srcVals  []Value
 	srcSpans []valueSpans
-	tmp      [2][]byte // template function scratch
+	tmp      [2][]byte  // template function scratch
+	defaults DefaultSet // placeholders that took their default
 }
 
 func (st *state) reset(tops, keys, sources int) {
@@ -46,6 +47,7 @@ func (st *state) reset(tops, keys, sources int) {
 	st.inserts = st.inserts[:0]
 	st.arena = st.arena[:0]
 	st.idOK = false
+	st.defaults = 0
 	st.keyVals = resize(st.keyVals, keys)
 	st.keySpans = resize(st.keySpans, keys)
 	st.srcVals = resize(st.srcVals, sources)

@@ -44,6 +44,7 @@ func (st *state) evalPlaceholder(d []byte, p *tpart, keyPath string) error {
 	if !found || d[v.start] == 'n' {
 		if ph.hasDef {
 			st.arena = append(st.arena, ph.def...)
+			st.defaults |= defaultBit(p.ord)
 			return nil
 		}
 		if !found {

@@ -200,13 +200,23 @@ func benchRekey(ctx context.Context, o *benchOptions, emu *benchEmulator, admin 
 	if err != nil {
 		return benchResult{}, err
 	}
+	source := client.Container(benchDB, benchSourceColl)
+	ranges, err := source.FeedRanges(ctx)
+	if err != nil {
+		return benchResult{}, err
+	}
+	meta := migrate.NewMeta(benchSourceColl, benchRekeyColl, tr, time.Time{})
+	meta.Ranges = migrate.LeaseRanges(ranges)
+	if _, err := migrate.OpenMeta(ctx, store, meta, dir); err != nil {
+		return benchResult{}, err
+	}
 	target := client.Container(benchDB, benchRekeyColl)
 	cfg := migrate.RunConfig{UntilCaughtUp: true, MaxConcurrency: o.concurrency, MaxRU: o.maxRU, PollInterval: 100 * time.Millisecond, Owner: "bench"}
 	mode, _ := parseController(o.controller)
 	fc := newFlowControlMode(target, cfg, mode, targetThroughput(ctx, admin, migrate.ContainerRef{Database: benchDB, Container: benchRekeyColl}), log)
 	stats := &migrate.Stats{}
 	r := &migrate.Runner{
-		Source: client.Container(benchDB, benchSourceColl), Target: target, Transformer: tr, Store: store,
+		Source: source, Target: target, Transformer: tr, Store: store,
 		DeadLetters: dead, Log: log, Stats: stats,
 		Limiter: fc.limiter, TargetBudget: fc.target, SourceBudget: fc.source,
 	}

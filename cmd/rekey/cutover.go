@@ -41,18 +41,24 @@ func newCutoverCommand() *cobra.Command {
      application's writes to the source must be stopped first: cutover cannot
      stop them. It gives up after --timeout;
   4. refuse while the dead-letter file holds items, unless --accept-dead-letter;
-  5. verify every item, fixing what differs (extra and orphaned items deleted,
-     missing and changed ones copied again), and refuse if differences remain;
-  6. record the cutover (time, items, verify digest) in the state, and print
+  5. mark the end of every feed range's change feed, verify every item, fixing
+     what differs (extra and orphaned items deleted, missing and changed ones
+     copied again), then read each range's feed after its mark: if the source
+     changed during the verify, go back to step 2 (until --timeout);
+  6. refuse if differences remain (dead letters only with --accept-dead-letter);
+  7. record the cutover (time, items, verify digest) in the state, and print
      what to do next.
 
 It holds the state like rekey run does: stop rekey run first (cutover drains
-the remaining changes itself). --dry-run performs the checks without fixing or
-recording anything.
+the remaining changes itself). It needs an existing migration and creates no
+state. Once a cutover is recorded, rekey run, deadletter replay, verify --fix
+and a second cutover refuse (exit 2). --dry-run performs the checks without
+fixing or recording anything.
 
 Exit codes: 0 cut over (with --dry-run: every check passed); 1 the copy still
-differs after the fix, or cutover failed; 2 bad flags or state; 3 refused: the
-copy is not caught up, the source kept changing, or dead letters are pending.`,
+differs after the fix, or cutover failed; 2 bad flags or state, no migration,
+or already cut over; 3 refused: the copy is not caught up, the source kept
+changing, or dead letters are pending.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runCutover(cmd, o)
@@ -79,14 +85,14 @@ func runCutover(cmd *cobra.Command, o *cutoverOptions) error {
 		return exitFor(err)
 	}
 	defer mg.close()
-	if err := mg.openState(ctx, time.Time{}); err != nil {
+	if err := mg.openExistingState(ctx); err != nil {
 		return exitFor(err)
 	}
 	out := cmd.OutOrStdout()
 	c := &migrate.Cutover{
 		Runner: &migrate.Runner{Source: mg.source, Target: mg.target, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead, Log: slog.Default()},
 		Verifier: &migrate.Verifier{Source: mg.source, Target: mg.target, Writer: mg.target, Transformer: mg.tr,
-			DeadLetters: mg.dead, Log: slog.Default()},
+			DeadLetters: mg.dead, Defaults: mg.defaults, Log: slog.Default()},
 		Progress: func(step string) {
 			if o.output == "table" {
 				fmt.Fprintln(out, "cutover:", step)
@@ -106,6 +112,8 @@ func runCutover(cmd *cobra.Command, o *cutoverOptions) error {
 		printVerify(out, rep.Verify)
 	}
 	switch {
+	case errors.Is(err, migrate.ErrCutOver):
+		return exitFor(err)
 	case errors.Is(err, migrate.ErrNotCaughtUp), errors.Is(err, migrate.ErrStillWriting), errors.Is(err, migrate.ErrDeadLettersPending):
 		return withExitCode(ExitRefused, fmt.Errorf("cutover refused: %w", err))
 	case errors.Is(err, migrate.ErrCopyDiffers):

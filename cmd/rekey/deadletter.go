@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"text/tabwriter"
 	"time"
 
@@ -34,7 +36,9 @@ func newDeadLetterListCommand() *cobra.Command {
 kind of failure (missing-field, wrong-type, key-conflict, key-too-large,
 invalid-id, not-object, collision, rejected, too-large) and the reason. Items
 written since (by a replay, or a newer version from the change feed) are not
-shown. Exit code 0.`,
+shown. The listing streams: memory holds one item at a time, whatever the
+size of the file. Exit codes: 0; 2 when the dead letters cannot be read (a
+corrupt line is named with its file and line number).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var client *cosmos.Client
@@ -46,47 +50,63 @@ shown. Exit code 0.`,
 				defer c.Close()
 				client = c
 			}
-			store, err := openDeadLetters(&mig, client, true)
-			if err != nil {
-				return exitFor(err)
-			}
-			entries, err := store.List()
-			if err != nil {
-				return withExitCode(ExitError, err)
-			}
-			out := cmd.OutOrStdout()
-			switch output {
-			case "json":
-				enc := json.NewEncoder(out)
-				for _, e := range entries {
-					if err := enc.Encode(e); err != nil {
-						return err
-					}
-				}
-				return nil
-			case "table", "":
-				if len(entries) == 0 {
-					fmt.Fprintln(out, "no dead letters")
-					return nil
-				}
-				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "TIME\tSOURCE ID\tSOURCE KEY\tKIND\tREASON")
-				for _, e := range entries {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Time.Format(time.RFC3339), e.SourceID, e.SourceKey, e.Kind, e.Reason)
-				}
-				if err := tw.Flush(); err != nil {
-					return err
-				}
-				fmt.Fprintf(out, "%d items\n", len(entries))
-				return nil
-			default:
+			if output != "table" && output != "json" {
 				return withExitCode(ExitError, fmt.Errorf("-o %q: want table or json", output))
 			}
+			store, err := openDeadLetters(cmd.Context(), &mig, client, true)
+			if err != nil {
+				return readExit(err)
+			}
+			defer store.Close()
+			if err := listDeadLetters(cmd.OutOrStdout(), store, output); err != nil {
+				return withExitCode(ExitError, err)
+			}
+			return nil
 		},
 	}
 	mig.register(cmd.Flags())
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	return cmd
+}
+
+// tableBlock is how many rows of the dead-letter table are aligned
+// together: the table streams a block at a time.
+const tableBlock = 500
+
+// listDeadLetters writes the store's dead items as JSON lines or a table,
+// one item in memory at a time.
+func listDeadLetters(out io.Writer, store migrate.DeadLetterStore, output string) error {
+	n := 0
+	if output == "json" {
+		enc := json.NewEncoder(out)
+		return store.Each(func(e migrate.DeadLetter) error {
+			return enc.Encode(e)
+		})
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	err := store.Each(func(e migrate.DeadLetter) error {
+		if n%tableBlock == 0 {
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintln(tw, "TIME\tSOURCE ID\tSOURCE KEY\tKIND\tREASON")
+		}
+		n++
+		_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Time.Format(time.RFC3339), e.SourceID, e.SourceKey, e.Kind, e.Reason)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if n == 0 {
+		_, err = fmt.Fprintln(out, "no dead letters")
+	} else {
+		_, err = fmt.Fprintf(out, "%d items\n", n)
+	}
+	return err
 }
 
 func newDeadLetterReplayCommand() *cobra.Command {
@@ -96,14 +116,17 @@ func newDeadLetterReplayCommand() *cobra.Command {
 		Short: "Copy dead-lettered items again, after their cause was fixed",
 		Long: `Re-run every dead-lettered item through the key transform and the writer, after
 you fixed the cause: a key spec with a default for a missing field (only
-defaults may change: the state refuses any other change of --key), or the item
-itself trimmed or corrected in the source. Each item is read again from the
+defaults may change, and a default that keys of written items used may not:
+the state refuses any other change of --key), or the item itself trimmed or
+corrected in the source. Each item is read again from the
 source, so a replay never writes an outdated version; items the source no
 longer has need no copy. Items that succeed leave the dead-letter file.
 
 Stop 'rekey run' first when the state is a directory (it holds the state's lock).
+It needs an existing migration, and refuses once the migration is cut over.
 Exit codes: 0 every item was written or is gone from the source; 1 some still
-fail (listed by 'rekey deadletter list'); 2 bad flags or state.`,
+fail (listed by 'rekey deadletter list'); 2 bad flags or state, no migration, or
+cut over.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -112,7 +135,7 @@ fail (listed by 'rekey deadletter list'); 2 bad flags or state.`,
 				return exitFor(err)
 			}
 			defer mg.close()
-			if err := mg.openState(ctx, time.Time{}); err != nil {
+			if err := mg.openExistingState(ctx); err != nil {
 				return exitFor(err)
 			}
 			entries, err := mg.dead.List()
@@ -121,12 +144,19 @@ fail (listed by 'rekey deadletter list'); 2 bad flags or state.`,
 			}
 			r := &migrate.Runner{Source: mg.source, Target: mg.target, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead}
 			res, err := r.Replay(ctx, migrate.RunConfig{}, entries)
+			if errors.Is(err, migrate.ErrCutOver) {
+				return exitFor(err)
+			}
+			remain, cerr := mg.dead.Count()
+			if cerr != nil {
+				return withExitCode(ExitRunFailed, errors.Join(err, cerr))
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "replayed %d: %d written, %d gone from the source, %d still failing; %d dead letters remain in %s\n",
-				res.Replayed, res.Written, res.SourceGone, res.StillFailing, mg.dead.Count(), mg.dead.Where())
+				res.Replayed, res.Written, res.SourceGone, res.StillFailing, remain, mg.dead.Where())
 			if err != nil {
 				return withExitCode(ExitRunFailed, err)
 			}
-			if mg.dead.Count() > 0 {
+			if remain > 0 {
 				return withExitCode(ExitStillDead, nil)
 			}
 			return nil

@@ -125,7 +125,7 @@ func runDemo(ctx context.Context, out io.Writer, o *demoOptions) error {
 		s.Written(), o.items, s.Written()-int64(o.items), s.Elapsed.Round(time.Millisecond), float64(s.Written())/s.Elapsed.Seconds(), sum.Ranges, s.TargetRU(), sum.DeadLetters)
 
 	d.step("4", "rekey verify %s", cli)
-	verifier := &migrate.Verifier{Source: mg.source, Target: mg.target, Writer: mg.target, Transformer: mg.tr, DeadLetters: mg.dead, Log: quiet}
+	verifier := &migrate.Verifier{Source: mg.source, Target: mg.target, Writer: mg.target, Transformer: mg.tr, DeadLetters: mg.dead, Defaults: mg.defaults, Log: quiet}
 	rep, err := verifier.Verify(ctx, migrate.VerifyConfig{RecheckDelay: -1})
 	if err != nil {
 		return withExitCode(ExitVerifyFailed, err)

@@ -25,6 +25,7 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv("REKEY_TEST_MAIN") == "1" {
 		main()
+		recordPeakRSS() // for the memory tests
 		os.Exit(0)
 	}
 	os.Exit(m.Run())

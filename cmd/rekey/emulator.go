@@ -11,12 +11,13 @@ import (
 )
 
 type emulatorOptions struct {
-	addr       string
-	key        string
-	plainHTTP  bool
-	splitDelay time.Duration
-	admin      bool
-	demoItems  int
+	addr        string
+	computeAddr string
+	key         string
+	plainHTTP   bool
+	splitDelay  time.Duration
+	admin       bool
+	demoItems   int
 }
 
 func newEmulatorCommand() *cobra.Command {
@@ -40,9 +41,11 @@ other commands, or skip verification in your client.`,
 					SplitDelay: o.splitDelay,
 					Logger:     slog.Default(),
 					Admin:      o.admin,
+					Gateway:    emulator.RoutingGateway,
 				},
-				Addr:      o.addr,
-				PlainHTTP: o.plainHTTP,
+				Addr:        o.addr,
+				ComputeAddr: o.computeAddr,
+				PlainHTTP:   o.plainHTTP,
 			})
 			if err != nil {
 				return withExitCode(ExitError, err)
@@ -50,6 +53,9 @@ other commands, or skip verification in your client.`,
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "rekey emulator listening\n  endpoint:          %s\n  key:               %s\n  connection string: %s\n",
 				srv.Endpoint(), srv.Key(), srv.ConnectionString())
+			if ce := srv.ComputeEndpoint(); ce != "" {
+				fmt.Fprintf(out, "  compute gateway:   %s (ids decoded as the service's current gateway does)\n", ce)
+			}
 			if o.admin {
 				fmt.Fprintf(out, "  admin API:         %sadmin/ (fault injection and metrics)\n", srv.Endpoint())
 			}
@@ -69,7 +75,8 @@ other commands, or skip verification in your client.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.addr, "addr", "127.0.0.1:8081", "loopback address to listen on")
+	f.StringVar(&o.addr, "addr", "127.0.0.1:8081", "loopback address to listen on, with the routing gateway's id decoding (like the official emulator's 8081)")
+	f.StringVar(&o.computeAddr, "compute-addr", "127.0.0.1:8903", "second loopback address serving the same account with the compute gateway's id decoding (like the official emulator's 8903); empty to disable")
 	f.StringVar(&o.key, "account-key", "", "base64 master key clients must sign with (default: the well-known emulator key)")
 	f.BoolVar(&o.plainHTTP, "http", false, "serve plain HTTP instead of HTTPS with a self-signed certificate")
 	f.DurationVar(&o.splitDelay, "split-delay", time.Second, "how long a partition split takes after a throughput raise")

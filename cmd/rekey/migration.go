@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -80,8 +81,10 @@ type migration struct {
 	srcDef     migrate.Definition
 	tr         *transform.Transformer
 	store      lease.Store
+	meta       lease.Meta // the migration as its state records it
 	stateName  string
 	dead       migrate.DeadLetterStore
+	defaults   *migrate.DefaultUses // for verifiers that fix: runners record their own
 	identities [2]string
 }
 
@@ -116,6 +119,9 @@ func (m *migrationFlags) connect(ctx context.Context) (*migration, error) {
 	mg.identities = [2]string{identity(srcCfg, mg.srcRef), identity(dstCfg, mg.dstRef)}
 	if mg.identities[0] == mg.identities[1] {
 		return nil, fmt.Errorf("%w: --source and --target are the same container %s", errUsage, mg.srcRef)
+	}
+	if err := mg.checkState(ctx, dstCfg); err != nil {
+		return nil, err
 	}
 	mg.source = mg.srcClient.Container(mg.srcRef.Database, mg.srcRef.Container)
 	mg.target = mg.dstClient.Container(mg.dstRef.Database, mg.dstRef.Container)
@@ -153,6 +159,38 @@ func identity(cfg cosmos.Config, ref migrate.ContainerRef) string {
 	return host + "/" + ref.String()
 }
 
+// checkState refuses, before anything is created, a --state that cannot
+// work with this --source and --target: a malformed cosmos:// state, a
+// lease container that is the source or the target, or one that exists
+// partitioned on another path than /id. Every pair of container names has
+// a valid lease prefix (migrate.LeasePrefix), so the names need no check.
+func (mg *migration) checkState(ctx context.Context, dstCfg cosmos.Config) error {
+	db, coll, ok := cosmosState(mg.flags.state)
+	if !ok {
+		return nil
+	}
+	if db == "" {
+		return fmt.Errorf("%w: --state %q: want cosmos://DATABASE/CONTAINER", errUsage, mg.flags.state)
+	}
+	ref := migrate.ContainerRef{Database: db, Container: coll}
+	for i, what := range []string{"source", "target"} {
+		if identity(dstCfg, ref) == mg.identities[i] {
+			return fmt.Errorf("%w: --state %s is the %s container: keep the state in a container of its own", errUsage, mg.flags.state, what)
+		}
+	}
+	def, err := mg.dstClient.ContainerDefinition(ctx, db, coll)
+	switch {
+	case errors.Is(err, migrate.ErrNotFound):
+		return nil // created, partitioned on /id, when the state is opened
+	case err != nil:
+		return fmt.Errorf("read the lease container %s: %w", ref, err)
+	case len(def.Paths) != 1 || def.Paths[0] != cosmos.LeaseKeyPath:
+		return fmt.Errorf("%w: --state %s: the container is partitioned on %s, not %s; use another container for the state",
+			errUsage, mg.flags.state, strings.Join(def.Paths, ","), cosmos.LeaseKeyPath)
+	}
+	return nil
+}
+
 // openState opens the lease store and the dead letters, and checks the
 // state belongs to this migration.
 func (mg *migration) openState(ctx context.Context, startFrom time.Time) error {
@@ -164,9 +202,14 @@ func (mg *migration) openState(ctx context.Context, startFrom time.Time) error {
 		if err := mg.dstClient.EnsureLeaseContainer(ctx, db, coll); err != nil {
 			return fmt.Errorf("open lease container %s/%s: %w", db, coll, err)
 		}
-		store, err := lease.NewCosmos(mg.dstClient.LeaseDocuments(db, coll), leasePrefix(mg.srcRef, mg.dstRef))
+		docs := mg.dstClient.LeaseDocuments(db, coll)
+		prefix, err := migrate.ResolveLeasePrefix(ctx, docs, mg.srcRef, mg.dstRef)
 		if err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
+			return fmt.Errorf("open state %s: %w", m.state, err)
+		}
+		store, err := lease.NewCosmos(docs, prefix)
+		if err != nil {
+			return fmt.Errorf("open state %s: %w", m.state, err)
 		}
 		mg.store = store
 	} else {
@@ -181,17 +224,29 @@ func (mg *migration) openState(ctx context.Context, startFrom time.Time) error {
 	}
 	mg.stateName = m.state
 	want := migrate.NewMeta(mg.identities[0], mg.identities[1], mg.tr, startFrom)
-	if _, err := migrate.OpenMeta(ctx, mg.store, want, mg.stateName); err != nil {
+	// A new migration records the source's feed ranges with its Meta, in
+	// one create-if-absent write, so that every worker cuts the same
+	// leases from them.
+	err := migrate.Retry(ctx, func() error {
+		ranges, err := mg.source.FeedRanges(ctx)
+		want.Ranges = migrate.LeaseRanges(ranges)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("read the source's feed ranges: %w", err)
+	}
+	if mg.meta, err = migrate.OpenMeta(ctx, mg.store, want, mg.stateName); err != nil {
 		if errors.Is(err, lease.ErrMetaMismatch) {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 		return err
 	}
-	dead, err := openDeadLetters(m, mg.dstClient, false)
+	dead, err := openDeadLetters(ctx, m, mg.dstClient, false)
 	if err != nil {
 		return err
 	}
 	mg.dead = dead
+	mg.defaults = migrate.NewDefaultUses(mg.store, mg.tr)
 	return nil
 }
 
@@ -214,17 +269,17 @@ func cosmosState(state string) (db, coll string, ok bool) {
 // (so a Job's pods share them), else deadletter.jsonl in the state
 // directory. readOnly opens a file without writing to it (another process
 // may be appending).
-func openDeadLetters(m *migrationFlags, client *cosmos.Client, readOnly bool) (migrate.DeadLetterStore, error) {
+func openDeadLetters(ctx context.Context, m *migrationFlags, client *cosmos.Client, readOnly bool) (migrate.DeadLetterStore, error) {
 	if db, coll, ok := cosmosState(m.state); ok && m.deadLetter == "" {
 		if db == "" || client == nil {
 			return nil, fmt.Errorf("%w: --state %q: want cosmos://DATABASE/CONTAINER and the connection flags of its account", errUsage, m.state)
 		}
-		src, err1 := migrate.ParseContainerRef(m.source)
-		dst, err2 := migrate.ParseContainerRef(m.target)
-		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("%w: --state %s: give --source and --target to name the migration", errUsage, m.state)
+		docs := client.LeaseDocuments(db, coll)
+		prefix, err := stateLeasePrefix(ctx, m, docs)
+		if err != nil {
+			return nil, err
 		}
-		return migrate.OpenDocDeadLetters(client.LeaseDocuments(db, coll), leasePrefix(src, dst), m.state)
+		return migrate.OpenDocDeadLetters(docs, prefix, m.state)
 	}
 	path := m.deadLetter
 	if path == "" {
@@ -233,12 +288,48 @@ func openDeadLetters(m *migrationFlags, client *cosmos.Client, readOnly bool) (m
 	if readOnly {
 		return migrate.OpenDeadLettersReadOnly(path)
 	}
-	return migrate.OpenDeadLetters(path)
+	d, err := migrate.OpenDeadLetters(path, deadLetterFileOptions...)
+	if err != nil {
+		return nil, err
+	}
+	if n := d.Repaired(); n > 0 {
+		slog.Warn("cut off a torn last line of the dead-letter file: an append that a crash or a full disk interrupted; its page was never checkpointed and is read again",
+			"file", path, "bytes", n)
+	}
+	return d, nil
 }
 
-// leasePrefix names a migration's documents in a shared lease container.
-func leasePrefix(src, dst migrate.ContainerRef) string {
-	return "rekey." + src.Database + "." + src.Container + "." + dst.Database + "." + dst.Container
+// readExit is how a command that only reads a migration (status,
+// deadletter list) fails: exit code 2, whatever could not be read.
+func readExit(err error) error {
+	if errors.Is(err, errUsage) {
+		return exitFor(err)
+	}
+	return withExitCode(ExitError, err)
+}
+
+// deadLetterFileOptions configure every dead-letter file the commands open
+// for writing. Tests inject a full disk here.
+var deadLetterFileOptions []migrate.DeadLetterOption
+
+// leasePrefix names the documents of a migration this rekey creates in a
+// lease container; stateLeasePrefix finds those of an existing one.
+func leasePrefix(src, dst migrate.ContainerRef) string { return migrate.LeasePrefix(src, dst) }
+
+// stateLeasePrefix returns the prefix of the documents of the migration
+// that --source and --target name in the lease container docs, whether an
+// older rekey created it (migrate.ResolveLeasePrefix) or not.
+func stateLeasePrefix(ctx context.Context, m *migrationFlags, docs lease.Documents) (string, error) {
+	src, err1 := migrate.ParseContainerRef(m.source)
+	dst, err2 := migrate.ParseContainerRef(m.target)
+	if err1 != nil || err2 != nil {
+		return "", fmt.Errorf("%w: --state %s: give --source and --target to name the migration", errUsage, m.state)
+	}
+	prefix, err := migrate.ResolveLeasePrefix(ctx, docs, src, dst)
+	if err != nil {
+		return "", fmt.Errorf("open state %s: %w", m.state, err)
+	}
+	return prefix, nil
 }
 
 // close releases the state and the dead-letter file.

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rekey-dev/rekey/internal/cosmos"
+	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
 )
 
@@ -125,6 +126,35 @@ func parseStartFrom(s string, now time.Time) (time.Time, error) {
 	return t, nil
 }
 
+// checkStartFrom holds a resumed migration to the start it recorded: every
+// range without a checkpoint starts there, whatever --start-from says now.
+// "now" on a resume (a restarted pod has the same flags) is accepted and
+// said to be ignored; a different explicit start is refused.
+func checkStartFrom(cmd *cobra.Command, flag string, given time.Time, meta lease.Meta) error {
+	if !cmd.Flags().Changed("start-from") {
+		return nil
+	}
+	recorded, err := meta.StartTime()
+	if err != nil {
+		return err
+	}
+	describe := func(t time.Time) string {
+		if t.IsZero() {
+			return "the beginning of the change feed"
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	if strings.EqualFold(flag, "now") || recorded.Equal(given.Truncate(time.Second)) {
+		if !recorded.Equal(given.Truncate(time.Second)) {
+			slog.Info("resuming the migration from its recorded start; --start-from applies only to a new migration",
+				"startFrom", describe(recorded), "flag", flag)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: --start-from %s: this migration started from %s and resumes from there (ranges without a checkpoint start at the recorded start); drop --start-from, or start a new migration with a new --state",
+		errUsage, flag, describe(recorded))
+}
+
 func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error {
 	startFrom, err := parseStartFrom(o.startFrom, time.Now())
 	if err != nil {
@@ -132,7 +162,7 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	}
 	cfg := migrate.RunConfig{
 		PageSize: o.pageSize, PollInterval: o.pollInterval, MaxConcurrency: o.maxConcurrency,
-		StartFrom: startFrom, UntilCaughtUp: o.untilCaughtUp, ShutdownTimeout: o.shutdownTimeout,
+		UntilCaughtUp: o.untilCaughtUp, ShutdownTimeout: o.shutdownTimeout,
 		Owner: owner(), MaxRU: o.maxRU, MaxSourceRU: o.maxSourceRU,
 		LeaseTTL: o.leaseTTL,
 	}
@@ -155,6 +185,9 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 		slog.Info("created the target container", "target", mg.dstRef.String(), "paths", mg.tr.TargetPaths())
 	}
 	if err := mg.openState(ctx, startFrom); err != nil {
+		return exitFor(err)
+	}
+	if err := checkStartFrom(cmd, o.startFrom, startFrom, mg.meta); err != nil {
 		return exitFor(err)
 	}
 
@@ -182,6 +215,9 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	stopProgress := progress.start(ctx)
 	sum, err := r.Run(ctx, cfg)
 	stopProgress()
+	if errors.Is(err, migrate.ErrCutOver) {
+		return exitFor(err)
+	}
 	printSummary(cmd.OutOrStdout(), sum, mg.dead.Where())
 	switch {
 	case err != nil:
@@ -192,9 +228,13 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	return nil
 }
 
-// exitFor maps an error to its exit code: 2 for usage and configuration, 1
-// for anything that failed while working.
+// exitFor maps an error to its exit code: 2 for usage and configuration and
+// for a writing command refused after a cutover, 1 for anything that failed
+// while working.
 func exitFor(err error) error {
+	if errors.Is(err, migrate.ErrCutOver) {
+		return withExitCode(ExitError, err)
+	}
 	if errors.Is(err, errUsage) {
 		return withExitCode(ExitError, errors.New(strings.TrimPrefix(err.Error(), errUsage.Error()+": ")))
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,7 +29,9 @@ range the checkpoint position, items copied, the age of the last checkpoint
 and its owner. With connection flags and --source it also probes the source for
 each range's lag: the changes waiting after the checkpoint and the age of the
 oldest. It reads the state without locking it, so it works while rekey run
-runs. Exit codes: 0; 2 when there is no state or bad flags.`,
+runs. Exit codes: 0; 2 when there is no state, the state or its dead letters
+cannot be read (a corrupt dead-letter line is named with its file and line
+number), or bad flags.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -57,9 +60,9 @@ runs. Exit codes: 0; 2 when there is no state or bad flags.`,
 				}
 				source = client.Container(ref.Database, ref.Container)
 			}
-			store, err := openStateReadOnly(&mig, client)
+			store, err := openStateReadOnly(ctx, &mig, client)
 			if err != nil {
-				return withExitCode(ExitError, err)
+				return readExit(err)
 			}
 			defer store.Close()
 			meta, err := store.ReadMeta(ctx)
@@ -69,9 +72,9 @@ runs. Exit codes: 0; 2 when there is no state or bad flags.`,
 			if err != nil {
 				return withExitCode(ExitError, err)
 			}
-			dead := 0
-			if d, err := openDeadLetters(&mig, client, true); err == nil {
-				dead = d.Count()
+			dead, err := countDeadLetters(ctx, &mig, client)
+			if err != nil {
+				return readExit(err)
 			}
 			st, err := migrate.ReadStatus(ctx, meta, store, dead, source, time.Now())
 			if err != nil {
@@ -91,18 +94,29 @@ runs. Exit codes: 0; 2 when there is no state or bad flags.`,
 	return cmd
 }
 
+// countDeadLetters counts a migration's dead items without writing to the
+// file; an unreadable or corrupt store is an error naming it.
+func countDeadLetters(ctx context.Context, m *migrationFlags, client *cosmos.Client) (int, error) {
+	d, err := openDeadLetters(ctx, m, client, true)
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	return d.Count()
+}
+
 // openStateReadOnly opens the lease store without taking its lock.
-func openStateReadOnly(m *migrationFlags, client *cosmos.Client) (lease.Store, error) {
+func openStateReadOnly(ctx context.Context, m *migrationFlags, client *cosmos.Client) (lease.Store, error) {
 	if db, coll, ok := strings.Cut(strings.TrimPrefix(m.state, "cosmos://"), "/"); strings.HasPrefix(m.state, "cosmos://") {
 		if !ok || client == nil {
 			return nil, fmt.Errorf("--state %s needs the connection flags of the account that holds it", m.state)
 		}
-		src, err1 := migrate.ParseContainerRef(m.source)
-		dst, err2 := migrate.ParseContainerRef(m.target)
-		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("--state %s: give --source and --target to name the migration", m.state)
+		docs := client.LeaseDocuments(db, coll)
+		prefix, err := stateLeasePrefix(ctx, m, docs)
+		if err != nil {
+			return nil, err
 		}
-		return lease.NewCosmos(client.LeaseDocuments(db, coll), leasePrefix(src, dst))
+		return lease.NewCosmos(docs, prefix)
 	}
 	s, err := lease.OpenFile(m.state, lease.ReadOnly())
 	if errors.Is(err, lease.ErrNoMeta) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -45,16 +46,29 @@ normalises numbers). Differences are reported by kind:
   orphaned         a target item whose source item now maps to another key
                    (a field the key is built from was updated)
   collision        not copied: another source item holds its id and new key
+  dead-lettered    not copied (or an older version kept): the item has a current
+                   dead letter (too large, refused by the service, ...)
   untransformable  the key spec cannot transform it (see the dead-letter file)
 
-Differences are rechecked after --recheck-delay; those that settle (the
-application still writing, rekey run still copying) are reported as in
-flight, not as failures. --fix deletes extra and orphaned items, copies
-missing and changed ones again from the source's current version, and
-rechecks them. Memory stays bounded: items spill to temporary files by hash.
+Differences are examined again after --recheck-delay. One is settled (not a
+difference) only when the target then matches the source item's current
+version. One whose source item changed while verify ran is compared with the
+new version; if the target does not match it, it stays a difference, marked
+in flight (the application still writing, rekey run still copying): run verify
+again once rekey run has copied it.
 
-Exit codes: 0 the copy matches; 1 it differs; 2 bad flags or configuration;
-3 verify could not complete.`,
+--fix deletes extra and orphaned items, copies missing and changed ones again
+from the source's current version, and examines them again. Every write is
+conditional on the version it compared (delete and replace with If-Match, copy
+by create): an item written in between is left as it is and reported. An item
+the target refuses is dead-lettered, and counted as such, not as copied. --fix
+needs an existing migration state, and refuses once the migration is cut over
+(plain verify still reads). Memory stays bounded: items spill to temporary
+files by hash, and buckets that grow past 1 MB are split again.
+
+Exit codes: 0 the copy matches; 1 it differs; 2 bad flags, configuration or
+state (--fix without a migration, or after the cutover); 3 verify could not
+complete.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runVerify(cmd, o)
@@ -86,14 +100,22 @@ func runVerify(cmd *cobra.Command, o *verifyOptions) error {
 	defer mg.close()
 	v := &migrate.Verifier{Source: mg.source, Target: mg.target, Writer: mg.target, Transformer: mg.tr, Log: slog.Default()}
 	if o.fix {
-		if err := mg.openState(ctx, time.Time{}); err != nil {
+		if err := mg.openExistingState(ctx); err != nil {
 			return exitFor(err)
 		}
-		v.DeadLetters = mg.dead
-	} else if dead, err := openDeadLetters(&o.mig, mg.dstClient, true); err == nil {
+		v.DeadLetters, v.Defaults, v.State = mg.dead, mg.defaults, mg.store
+	} else {
+		dead, err := openDeadLetters(ctx, &o.mig, mg.dstClient, true)
+		if err != nil {
+			return withExitCode(ExitVerifyFailed, err)
+		}
+		defer dead.Close()
 		v.DeadLetters = dead
 	}
 	rep, err := v.Verify(ctx, cfg)
+	if errors.Is(err, migrate.ErrCutOver) {
+		return exitFor(err)
+	}
 	if err != nil {
 		return withExitCode(ExitVerifyFailed, err)
 	}
@@ -132,14 +154,19 @@ func printVerify(w io.Writer, rep *migrate.VerifyReport) {
 		c    migrate.Category
 	}{
 		{"missing", rep.Missing}, {"extra", rep.Extra}, {"changed", rep.Changed},
-		{"orphaned", rep.Orphaned}, {"collisions", rep.Collisions}, {"untransformable", rep.Untransformable},
+		{"orphaned", rep.Orphaned}, {"collisions", rep.Collisions}, {"dead-lettered", rep.DeadLettered},
+		{"untransformable", rep.Untransformable},
 	} {
 		fmt.Fprintf(tw, "  %s\t%d\t%s\n", row.name, row.c.Count, sampleIDs(row.c))
 	}
-	fmt.Fprintf(tw, "  in flight (settled on recheck)\t%d\n", rep.InFlight)
+	fmt.Fprintf(tw, "  settled on recheck\t%d\n", rep.Settled)
+	if rep.InFlight > 0 {
+		fmt.Fprintf(tw, "  in flight\t%d of the differences: their source item changed while verify ran; run verify again once rekey run copied them\n", rep.InFlight)
+	}
 	fmt.Fprintf(tw, "  dead letters\t%d\n", rep.DeadLetters)
-	if rep.Fix != nil {
-		fmt.Fprintf(tw, "  fixed\t%d deleted, %d copied again; %d remain\n", rep.Fix.Deleted, rep.Fix.Copied, rep.Fix.Remaining)
+	if f := rep.Fix; f != nil {
+		fmt.Fprintf(tw, "  fixed\t%d deleted, %d copied again, %d dead-lettered, %d changed in the target meanwhile (not overwritten); %d remain\n",
+			f.Deleted, f.Copied, f.DeadLettered, f.Skipped, f.Remaining)
 	}
 	fmt.Fprintf(tw, "  digest\t%s\n", rep.Digest)
 	tw.Flush()

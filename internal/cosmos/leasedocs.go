@@ -30,10 +30,13 @@ type LeaseDocuments struct {
 	c *Container
 }
 
-var _ lease.Documents = (*LeaseDocuments)(nil)
+var _ migrate.DeadLetterDocuments = (*LeaseDocuments)(nil) // lease.Documents and its page-by-page listings
 
 // LeaseDocuments returns the lease documents of container db/container,
-// which must be partitioned on /id (see EnsureLeaseContainer).
+// which must be partitioned on /id (see EnsureLeaseContainer). Every request
+// runs under migrate.Retry: a throttled one waits its retry-after, a
+// transient failure is retried a few times (a lease container throttles
+// like any other, and a failed renewal must not cost a lease).
 func (c *Client) LeaseDocuments(db, container string) *LeaseDocuments {
 	return &LeaseDocuments{c: c.Container(db, container)}
 }
@@ -68,7 +71,11 @@ func leaseKey(id string) migrate.Key { return migrate.Key{transform.StringValue(
 // Read returns the document and its ETag; ErrDocNotFound when absent. The
 // body holds the document's system properties (_rid, _etag, _ts, ...).
 func (d *LeaseDocuments) Read(ctx context.Context, id string) (lease.Doc, error) {
-	it, err := d.c.Read(ctx, leaseKey(id), id)
+	var it migrate.Item
+	err := migrate.Retry(ctx, func() (err error) {
+		it, err = d.c.Read(ctx, leaseKey(id), id)
+		return err
+	})
 	if err != nil {
 		return lease.Doc{}, docError(err)
 	}
@@ -82,7 +89,11 @@ func (d *LeaseDocuments) Create(ctx context.Context, id string, body []byte) (st
 	if err != nil {
 		return "", fmt.Errorf("create lease document %q: %w", id, err)
 	}
-	res, err := d.c.Create(ctx, leaseKey(id), body)
+	var res migrate.WriteResult
+	err = migrate.Retry(ctx, func() (err error) {
+		res, err = d.c.Create(ctx, leaseKey(id), body)
+		return err
+	})
 	if err != nil {
 		return "", docError(err)
 	}
@@ -97,7 +108,11 @@ func (d *LeaseDocuments) Replace(ctx context.Context, id string, body []byte, if
 	if err != nil {
 		return "", fmt.Errorf("replace lease document %q: %w", id, err)
 	}
-	res, err := d.c.Replace(ctx, leaseKey(id), id, body, ifMatch)
+	var res migrate.WriteResult
+	err = migrate.Retry(ctx, func() (err error) {
+		res, err = d.c.Replace(ctx, leaseKey(id), id, body, ifMatch)
+		return err
+	})
 	if err != nil {
 		return "", docError(err)
 	}
@@ -108,7 +123,10 @@ func (d *LeaseDocuments) Replace(ctx context.Context, id string, body []byte, if
 // ifMatch is empty); ErrDocChanged when it differs, ErrDocNotFound when the
 // document is gone.
 func (d *LeaseDocuments) Delete(ctx context.Context, id string, ifMatch string) error {
-	_, err := d.c.Delete(ctx, leaseKey(id), id, ifMatch)
+	err := migrate.Retry(ctx, func() error {
+		_, err := d.c.Delete(ctx, leaseKey(id), id, ifMatch)
+		return err
+	})
 	return docError(err)
 }
 
@@ -116,7 +134,31 @@ func (d *LeaseDocuments) Delete(ctx context.Context, id string, ifMatch string) 
 // with a cross-partition query.
 func (d *LeaseDocuments) List(ctx context.Context, prefix string) ([]lease.Doc, error) {
 	var docs []lease.Doc
-	err := d.c.Query(ctx, "SELECT * FROM c WHERE STARTSWITH(c.id, @prefix)", []Param{{Name: "@prefix", Value: prefix}}, nil, 0,
+	err := d.scan(ctx, prefix, 0, func(doc lease.Doc) error {
+		docs = append(docs, doc)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(docs, func(a, b lease.Doc) int { return strings.Compare(a.ID, b.ID) })
+	return docs, nil
+}
+
+// scanPageSize is the page of a Scan: few documents, since a dead letter
+// holds a whole item (up to 2 MB).
+const scanPageSize = 16
+
+// Scan calls fn with every document whose id starts with prefix, one page
+// of a cross-partition query in memory at a time, in the query's order.
+func (d *LeaseDocuments) Scan(ctx context.Context, prefix string, fn func(lease.Doc) error) error {
+	return d.scan(ctx, prefix, scanPageSize, fn)
+}
+
+// scan queries the documents under prefix in pages of pageSize (0: the
+// service's default).
+func (d *LeaseDocuments) scan(ctx context.Context, prefix string, pageSize int, fn func(lease.Doc) error) error {
+	return d.c.Query(ctx, "SELECT * FROM c WHERE STARTSWITH(c.id, @prefix)", []Param{{Name: "@prefix", Value: prefix}}, nil, pageSize,
 		func(items [][]byte, _ float64) error {
 			for _, body := range items {
 				var head struct {
@@ -126,15 +168,30 @@ func (d *LeaseDocuments) List(ctx context.Context, prefix string) ([]lease.Doc, 
 				if err := json.Unmarshal(body, &head); err != nil {
 					return fmt.Errorf("list lease documents of %s: %w", d, err)
 				}
-				docs = append(docs, lease.Doc{ID: head.ID, Body: body, ETag: head.ETag})
+				if err := fn(lease.Doc{ID: head.ID, Body: body, ETag: head.ETag}); err != nil {
+					return err
+				}
 			}
 			return nil
 		})
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(docs, func(a, b lease.Doc) int { return strings.Compare(a.ID, b.ID) })
-	return docs, nil
+}
+
+// ScanIDs calls fn with the id of every document whose id starts with
+// prefix, reading only the ids, a page at a time.
+func (d *LeaseDocuments) ScanIDs(ctx context.Context, prefix string, fn func(id string) error) error {
+	return d.c.Query(ctx, "SELECT VALUE c.id FROM c WHERE STARTSWITH(c.id, @prefix)", []Param{{Name: "@prefix", Value: prefix}}, nil, 1000,
+		func(items [][]byte, _ float64) error {
+			for _, raw := range items {
+				var id string
+				if err := json.Unmarshal(raw, &id); err != nil {
+					return fmt.Errorf("list lease document ids of %s: %w", d, err)
+				}
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 }
 
 // docError maps a request's status to the lease package's errors, keeping

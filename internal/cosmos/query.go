@@ -57,9 +57,16 @@ func (c *Container) Query(ctx context.Context, query string, params []Param, key
 	}
 	pager := c.cc.NewQueryItemsPager(query, pk, opts)
 	for pager.More() {
-		page, err := pager.NextPage(ctx)
-		if err != nil {
+		// A failed page is asked for again: the pager moves on only after
+		// a success. Throttling waits its retry-after, as everywhere.
+		var page azcosmos.QueryItemsResponse
+		err := migrate.Retry(ctx, func() error {
+			var err error
+			page, err = pager.NextPage(ctx)
 			return c.client.classify(ctx, op, err)
+		})
+		if err != nil {
+			return err
 		}
 		if err := fn(page.Items, float64(page.RequestCharge)); err != nil {
 			return err

@@ -16,6 +16,7 @@ import (
 //	POST   /admin/faults            inject a fault: {"container":"c","status":429,"count":10,
 //	                                 "probability":0.5,"retryAfterMs":100,"latencyMs":50,
 //	                                 "closeConnection":false,"rangeId":"0","operations":["write"]}
+//	                                 or per bulk operation: {"container":"c","bulkOperationStatus":429,"count":5}
 //	DELETE /admin/faults[/{id}]     remove one fault, or all
 //	POST   /admin/split             split a partition key range now: {"database","container","rangeId"}
 func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {

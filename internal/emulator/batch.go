@@ -17,12 +17,15 @@ type batchOp struct {
 	ResourceBody  json.RawMessage `json:"resourceBody"`
 }
 
+// batchResult is one operation's result in a batch or bulk response
+// (azure-sdk-for-js src/bulk/BulkResponse.ts reads these names).
 type batchResult struct {
 	StatusCode    int             `json:"statusCode"`
 	SubStatusCode int             `json:"subStatusCode,omitempty"`
 	RequestCharge float64         `json:"requestCharge"`
 	ETag          string          `json:"eTag,omitempty"`
 	ResourceBody  json.RawMessage `json:"resourceBody,omitempty"`
+	RetryAfterMs  int64           `json:"retryAfterMilliseconds,omitempty"`
 }
 
 // executeBatch runs a transactional batch: every operation of one logical

@@ -19,8 +19,9 @@ const defaultPageSize = 100
 // at its latest version, in LSN order; deleted items do not appear.
 //
 // Scope: one partition key range (x-ms-documentdb-partitionkeyrangeid; 410
-// with substatus 1002 once that range has split) or one logical partition
-// (x-ms-documentdb-partitionkey). Start: after the LSN in If-None-Match (the
+// with substatus 1002 once that range has split), optionally narrowed to an
+// EPK window (x-ms-start-epk / x-ms-end-epk, see epkSubRange), or one
+// logical partition (x-ms-documentdb-partitionkey). Start: after the LSN in If-None-Match (the
 // ETag of a previous page), now for If-None-Match: *, else from the time in
 // If-Modified-Since, else from the beginning. The response ETag is the
 // continuation; 304 Not Modified when nothing is new.
@@ -51,10 +52,16 @@ func (e *Emulator) readChangeFeed(w http.ResponseWriter, rc *requestContext, c *
 	}
 
 	c.mu.Lock()
+	c.sweepExpired()
 	p, serr := c.feedScope(rc.header("x-ms-documentdb-partitionkeyrangeid"), pk)
 	if serr != nil {
 		c.mu.Unlock()
 		return serr
+	}
+	window, narrowed, werr := epkSubRange(rc, p)
+	if werr != nil {
+		c.mu.Unlock()
+		return werr
 	}
 	if aerr := e.admitRequest(rc, c, p); aerr != nil {
 		c.mu.Unlock()
@@ -70,6 +77,9 @@ func (e *Emulator) readChangeFeed(w http.ResponseWriter, rc *requestContext, c *
 	size, last := 0, uint64(0)
 	p.byLSN.AscendGreaterOrEqual(&item{lsn: after + 1}, func(it *item) bool {
 		if pkFilter != "" && it.pkKey != pkFilter {
+			return true
+		}
+		if narrowed && !window.Contains(it.epk) {
 			return true
 		}
 		if !since.IsZero() && it.mtime.Before(since) {

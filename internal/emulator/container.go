@@ -31,9 +31,12 @@ type container struct {
 	rangeByID    map[string]*partition // every partition ever, gone ones included
 	rangeLog     []*partition          // creation order: the /pkranges change feed
 	nextRange    int
-	lsn          uint64 // container-wide log sequence number
-	seq          uint64 // item creation counter (the _rid ordinal)
-	pendingSplit bool   // a throughput raise scheduled splits that have not run yet
+	lsn          uint64     // container-wide log sequence number
+	seq          uint64     // item creation counter (the _rid ordinal)
+	pendingSplit bool       // a throughput raise scheduled splits that have not run yet
+	versions     versionLog // the all-versions-and-deletes log (changeFeedPolicy)
+	defaultTTL   int        // defaultTtl: 0 off, -1 on without a default, else seconds
+	lastSweep    time.Time  // when expired items were last removed
 }
 
 func (c *container) self() string { return c.db.self() + "colls/" + c.rid + "/" }

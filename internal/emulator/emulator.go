@@ -30,7 +30,31 @@ type Options struct {
 	// Clock is the time RU budgets refill by; time.Now when nil. Tests pass
 	// a manual clock to make throttling deterministic.
 	Clock func() time.Time
+	// Gateway is how ServeHTTP decodes item ids in request paths: the
+	// service's current compute gateway (the zero value) or the old routing
+	// gateway's quirks, which `rekey emulator` keeps on its main address as
+	// the official emulator does on port 8081. ComputeHandler always
+	// serves the compute behaviour.
+	Gateway Gateway
 }
+
+// Gateway names one of the service's front ends, which differ in how they
+// decode a resource id in the request path.
+type Gateway int
+
+const (
+	// ComputeGateway splits the escaped path on '/' and decodes each segment
+	// once, so every id the SDK escapes round-trips, as the service's
+	// current gateway and the official emulator's port 8903 do
+	// (TestItemIdEncodingComputeGW).
+	ComputeGateway Gateway = iota
+	// RoutingGateway decodes the path twice, treats a backslash as '/', cuts at
+	// '#' and trims trailing whitespace from each segment, so ids holding
+	// those characters can be created but not addressed (401 or 400), as on
+	// the official emulator's port 8081 and the azcosmos suite's
+	// TestItemIdEncodingRoutingGW.
+	RoutingGateway
+)
 
 // Emulator is an in-memory Cosmos DB NoSQL account that speaks the gateway's
 // REST protocol. It is an http.Handler; Start serves it on a loopback port.
@@ -44,6 +68,7 @@ type Emulator struct {
 	faults     faults
 	now        func() time.Time // the clock RU budgets refill by
 	admin      bool
+	gateway    Gateway // what ServeHTTP does; see Options.Gateway
 }
 
 // New returns an empty emulator.
@@ -74,12 +99,27 @@ func New(opts Options) (*Emulator, error) {
 		store:      newStore(),
 		now:        clock,
 		admin:      opts.Admin,
+		gateway:    opts.Gateway,
 	}, nil
 }
 
-// ServeHTTP answers one REST request as the Cosmos DB gateway would.
+// ServeHTTP answers one REST request as the Cosmos DB gateway chosen by
+// Options.Gateway would.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.serve(w, r, e.gateway)
+}
+
+// ComputeHandler returns a handler for the same account that decodes paths
+// as the service's compute gateway does, whatever Options.Gateway says:
+// `rekey emulator --compute-addr` serves it on a second port, like the
+// official emulator's 8903.
+func (e *Emulator) ComputeHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { e.serve(w, r, ComputeGateway) })
+}
+
+func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, gw Gateway) {
 	rc := newRequestContext(r)
+	rc.gateway = gw
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {

@@ -24,6 +24,9 @@ type svcError struct {
 	code       string // the body's "code", e.g. "NotFound"
 	message    string
 	retryAfter time.Duration // 429 only: x-ms-retry-after-ms
+	// additionalInfo, when set, is the body's additionalErrorInfo: the query
+	// plan of a 400 / 1004 cross-partition query.
+	additionalInfo string
 }
 
 func (e *svcError) Error() string {
@@ -129,8 +132,9 @@ func (e *Emulator) writeError(w http.ResponseWriter, rc *requestContext, err err
 		}
 	}
 	body := struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	}{se.code, se.message + "\r\nActivityId: " + activity + ", Microsoft.Azure.Documents.Common/2.14.0"}
+		Code           string `json:"code"`
+		Message        string `json:"message"`
+		AdditionalInfo string `json:"additionalErrorInfo,omitempty"`
+	}{se.code, se.message + "\r\nActivityId: " + activity + ", Microsoft.Azure.Documents.Common/2.14.0", se.additionalInfo}
 	writeJSON(w, se.status, body)
 }

@@ -19,7 +19,7 @@ type Fault struct {
 	Database   string   `json:"database,omitempty"`
 	Container  string   `json:"container,omitempty"`
 	RangeID    string   `json:"rangeId,omitempty"`    // a physical partition key range id
-	Operations []string `json:"operations,omitempty"` // read, write, query, changefeed, batch, metadata
+	Operations []string `json:"operations,omitempty"` // read, write, query, changefeed, batch, bulk, metadata
 
 	// When.
 	Probability float64 `json:"probability,omitempty"`
@@ -33,6 +33,14 @@ type Fault struct {
 	RetryAfter      time.Duration `json:"retryAfter,omitempty"`
 	Latency         time.Duration `json:"latency,omitempty"`
 	CloseConnection bool          `json:"closeConnection,omitempty"`
+
+	// BulkOperationStatus, instead of Status, fails single operations of
+	// bulk requests: each firing answers one operation with this status
+	// (429 with RetryAfter and substatus 3200, 410 with substatus 1002,
+	// 409, 413, 400, 408, 449, 500 or 503) while the request and its other
+	// operations are served, so a bulk client's per-operation handling can
+	// be tested. Count counts operations.
+	BulkOperationStatus int `json:"bulkOperationStatus,omitempty"`
 }
 
 // faults holds the injected faults of one emulator.
@@ -54,11 +62,19 @@ func (e *Emulator) InjectFault(f Fault) (string, error) {
 	default:
 		return "", fmt.Errorf("fault status %d: want 429, 408, 449, 410, 500 or 503", f.Status)
 	}
+	switch f.BulkOperationStatus {
+	case 0, http.StatusTooManyRequests, http.StatusGone, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusBadRequest, http.StatusRequestTimeout, 449, http.StatusInternalServerError, http.StatusServiceUnavailable:
+	default:
+		return "", fmt.Errorf("fault bulkOperationStatus %d: want 429, 410, 409, 413, 400, 408, 449, 500 or 503", f.BulkOperationStatus)
+	}
+	if f.BulkOperationStatus != 0 && (f.Status != 0 || f.CloseConnection) {
+		return "", fmt.Errorf("fault sets bulkOperationStatus with status or closeConnection: a fault fails either whole requests or single bulk operations")
+	}
 	if f.Probability < 0 || f.Probability > 1 {
 		return "", fmt.Errorf("fault probability %v: want 0..1", f.Probability)
 	}
-	if f.Status == 0 && f.Latency == 0 && !f.CloseConnection {
-		return "", fmt.Errorf("fault does nothing: set status, latency or closeConnection")
+	if f.Status == 0 && f.Latency == 0 && !f.CloseConnection && f.BulkOperationStatus == 0 {
+		return "", fmt.Errorf("fault does nothing: set status, latency, closeConnection or bulkOperationStatus")
 	}
 	e.faults.mu.Lock()
 	defer e.faults.mu.Unlock()
@@ -110,7 +126,7 @@ func (fs *faults) pick(rc *requestContext, db, coll, rangeID string) []Fault {
 	defer fs.mu.Unlock()
 	var out []Fault
 	for id, f := range fs.active {
-		if !f.matches(rc, db, coll, rangeID) {
+		if f.BulkOperationStatus != 0 || !f.matches(rc, db, coll, rangeID) {
 			continue
 		}
 		if f.Probability > 0 && rand.Float64() >= f.Probability {
@@ -153,6 +169,8 @@ func (rc *requestContext) operation() string {
 		return "changefeed"
 	case rc.r.Method == http.MethodGet:
 		return "read"
+	case rc.r.Method == http.MethodPost && isBulkRequest(rc):
+		return "bulk"
 	case rc.r.Method == http.MethodPost && rc.headerBool("x-ms-cosmos-is-batch-request"):
 		return "batch"
 	case rc.r.Method == http.MethodPost && isQuery(rc):
@@ -160,6 +178,48 @@ func (rc *requestContext) operation() string {
 	default:
 		return "write"
 	}
+}
+
+// pickOperation returns the per-operation fault that fires for the next
+// operation of a bulk request on range rangeID, consuming its count.
+func (fs *faults) pickOperation(db, coll, rangeID string) (Fault, bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for id, f := range fs.active {
+		if f.BulkOperationStatus == 0 || (f.Database != "" && f.Database != db) || (f.Container != "" && f.Container != coll) || (f.RangeID != "" && f.RangeID != rangeID) {
+			continue
+		}
+		if f.Probability > 0 && rand.Float64() >= f.Probability {
+			continue
+		}
+		f.fired++
+		if f.Count > 0 && f.fired >= f.Count {
+			delete(fs.active, id)
+		}
+		return f.Fault, true
+	}
+	return Fault{}, false
+}
+
+// injectedOperationResult is a bulk operation's result for a fired
+// per-operation fault: the status, substatus and retry-after the service
+// would put there.
+func injectedOperationResult(f Fault) batchResult {
+	e := injectedError(Fault{Status: f.BulkOperationStatus, RetryAfter: f.RetryAfter})
+	switch f.BulkOperationStatus {
+	case http.StatusConflict:
+		e = conflict()
+	case http.StatusRequestEntityTooLarge:
+		e = tooLarge()
+	case http.StatusBadRequest:
+		e = badRequest("injected fault")
+	}
+	r := batchResult{StatusCode: e.status, SubStatusCode: e.subStatus, RequestCharge: 1}
+	if e.status == http.StatusTooManyRequests {
+		r.RetryAfterMs = retryAfterMillis(e.retryAfter)
+		r.RequestCharge = 0
+	}
+	return r
 }
 
 // injectedError turns a fired fault into the service's answer.

@@ -11,6 +11,11 @@ import (
 type itemOps struct {
 	c    *container
 	undo []undoStep
+	// versionMark is the length of the container's all-versions log before
+	// the first write (marked once set), so a rollback drops the changes
+	// the writes recorded.
+	versionMark int
+	marked      bool
 }
 
 type undoStep struct {
@@ -32,6 +37,18 @@ func (o *itemOps) rollback() {
 		}
 	}
 	o.undo = nil
+	if o.marked && o.versionMark <= len(o.c.versions.changes) {
+		o.c.versions.changes = o.c.versions.changes[:o.versionMark]
+	}
+}
+
+// record appends a change to the container's all-versions log, noting
+// where this itemOps' changes start.
+func (o *itemOps) record(ch change) {
+	if !o.marked {
+		o.versionMark, o.marked = len(o.c.versions.changes), true
+	}
+	o.c.recordChange(ch)
 }
 
 // locate returns the partition holding the key and the key's canonical form.
@@ -42,7 +59,9 @@ func (o *itemOps) locate(pk []any) (*partition, string) {
 func (o *itemOps) read(pk []any, id string) (*item, *partition, *svcError) {
 	p, key := o.locate(pk)
 	it := p.get(key, id)
-	if it == nil {
+	if it == nil || (o.c.defaultTTL != 0 && o.c.expired(it, time.Now().Unix())) {
+		// An expired item is gone for reads before the background
+		// deletion removes it (time-to-live.md).
 		return nil, p, notFound()
 	}
 	return it, p, nil
@@ -83,6 +102,11 @@ func (o *itemOps) write(mode writeMode, pk []any, id string, members []member, i
 	}
 	p.put(old, it)
 	o.undo = append(o.undo, undoStep{p: p, old: old, new: it})
+	ch := change{kind: changeCreate, lsn: lsn, crts: it.ts, epk: it.epk, pkKey: key, pk: pk, id: id, current: it.doc}
+	if old != nil {
+		ch.kind, ch.prevLSN = changeReplace, old.lsn
+	}
+	o.record(ch)
 	return it, old == nil, nil
 }
 
@@ -96,8 +120,9 @@ func (o *itemOps) remove(pk []any, id, ifMatch string) (*item, *svcError) {
 		return nil, preconditionFailed()
 	}
 	p.remove(it)
-	o.c.nextLSN()
+	lsn := o.c.nextLSN()
 	o.undo = append(o.undo, undoStep{p: p, old: it})
+	o.record(change{kind: changeDelete, lsn: lsn, prevLSN: it.lsn, crts: time.Now().Unix(), epk: it.epk, pkKey: it.pkKey, pk: it.pk, id: it.id, previous: it.doc})
 	return it, nil
 }
 

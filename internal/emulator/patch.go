@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"net/http"
@@ -50,10 +51,30 @@ func (e *Emulator) patchItem(w http.ResponseWriter, rc *requestContext, c *conta
 
 // patchLocked applies a patch request body to item id; the container's lock
 // is held. The id and the partition key cannot be patched.
-func (e *Emulator) patchLocked(o *itemOps, c *container, pk []any, id string, body []byte, ifMatch string) (*item, *svcError) {
+// parsePatchBody reads a patch request: {"operations":[...],"condition":...}
+// or a bare array of operations, which the service accepts too (the
+// JavaScript SDK's Item.patch sends an array as it is given:
+// azure-sdk-for-js sdk/cosmosdb/cosmos/src/client/Item/Item.ts, and its
+// functional item tests patch with arrays).
+func parsePatchBody(body []byte) (patchRequest, *svcError) {
 	var req patchRequest
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		if err := json.Unmarshal(body, &req.Operations); err != nil {
+			return req, badRequest("The patch request body is invalid: %v", err)
+		}
+		return req, nil
+	}
 	if err := json.Unmarshal(body, &req); err != nil {
-		return nil, badRequest("The patch request body is invalid: %v", err)
+		return req, badRequest("The patch request body is invalid: %v", err)
+	}
+	return req, nil
+}
+
+func (e *Emulator) patchLocked(o *itemOps, c *container, pk []any, id string, body []byte, ifMatch string) (*item, *svcError) {
+	req, err := parsePatchBody(body)
+	if err != nil {
+		return nil, err
 	}
 	if len(req.Operations) == 0 {
 		return nil, badRequest("The patch request has no operations.")

@@ -160,3 +160,20 @@ func TestPatchMove(t *testing.T) {
 	}
 	checkErrorBody(t, resp.status, resp.body)
 }
+
+// TestPatchBareArrayBody: the service takes a patch body that is a bare array
+// of operations, as the JavaScript SDK sends Item.patch([...]).
+func TestPatchBareArrayBody(t *testing.T) {
+	e := newEnv(t)
+	c := e.container(t, "c", 0)
+	upsert(t, c, "a", doc{"id": "1", "pk": "a", "n": 1})
+	res := rawDo(t, e.srv, http.MethodPatch, "/dbs/db/colls/c/docs/1",
+		map[string]string{"x-ms-documentdb-partitionkey": `["a"]`},
+		[]byte(`[{"op":"add","path":"/added","value":"v"},{"op":"incr","path":"/n","value":2}]`))
+	if res.status != http.StatusOK {
+		t.Fatalf("patch with an array body: status %d %s", res.status, res.body)
+	}
+	d := decodeDoc(t, res.body)
+	want(t, d["added"], "v")
+	want(t, d["n"], 3.0)
+}

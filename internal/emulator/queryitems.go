@@ -29,7 +29,13 @@ func (c *container) scopeFromHeaders(rc *requestContext) (queryScope, bool, *svc
 		if err != nil {
 			return queryScope{}, false, err
 		}
-		return queryScope{region: epk.Range{Min: p.min, Max: p.max}, single: true, rangeID: id}, true, nil
+		region := epk.Range{Min: p.min, Max: p.max}
+		if window, narrowed, werr := epkSubRange(rc, p); werr != nil {
+			return queryScope{}, false, werr
+		} else if narrowed {
+			region = window
+		}
+		return queryScope{region: region, single: true, rangeID: id}, true, nil
 	}
 	h := rc.header("x-ms-documentdb-partitionkey")
 	if h == "" || h == "[]" {
@@ -89,6 +95,7 @@ func (e *Emulator) queryItems(w http.ResponseWriter, rc *requestContext, c *cont
 	shape := b.Query().Shape()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.sweepExpired()
 	scope, named, err := c.scopeFromHeaders(rc)
 	if err != nil {
 		return err
@@ -109,9 +116,7 @@ func (e *Emulator) queryItems(w http.ResponseWriter, rc *requestContext, c *cont
 				return badRequest("Cross partition query is required but disabled. Please set x-ms-documentdb-query-enablecrosspartition to true, specify x-ms-documentdb-partitionkey, or revise your query to avoid this exception.")
 			}
 			if !shape.Streamable() || shape.HasTop || shape.HasOffsetLimit {
-				qe := badRequest("%s", crossPartitionMessage)
-				qe.subStatus = subStatusCrossPartitionQuery
-				return qe
+				return c.crossPartitionError(b)
 			}
 		}
 	}
@@ -124,6 +129,7 @@ func (e *Emulator) readItemFeed(w http.ResponseWriter, rc *requestContext, c *co
 	b, _ := q.Bind(nil)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.sweepExpired()
 	scope, named, err := c.scopeFromHeaders(rc)
 	if err != nil {
 		return err

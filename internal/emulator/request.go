@@ -31,6 +31,7 @@ type requestContext struct {
 	isFeed     bool     // the path names a feed (dbs, .../docs) rather than one resource
 	charge     float64  // request units charged so far
 	body       []byte
+	gateway    Gateway // how the path is decoded
 }
 
 func newRequestContext(r *http.Request) *requestContext {
@@ -46,19 +47,33 @@ func newActivityID() string {
 }
 
 // resolve derives the resource type and link from the request path the way
-// the gateway does, quirks included: it percent-decodes the path twice, treats
+// the request's gateway does. The compute gateway decodes each escaped
+// segment once. The routing gateway has quirks: it percent-decodes the path twice, treats
 // a backslash as a slash, cuts the path at '#' and drops trailing whitespace
 // from a segment. An id holding those characters can therefore be created (its
 // id travels in the body) but not addressed: the link the client signed no
 // longer matches, so the request fails authorization, as with the service.
 // Control characters in the path are rejected outright.
 func (rc *requestContext) resolve() *svcError {
+	// The REST API has no query parameters, and the JavaScript SDK builds
+	// paths with encodeURI, which leaves '?' as it is: an id holding '?'
+	// arrives as ".../docs/a?b". Both gateways answer it as that id
+	// (azure-sdk-for-js test/public/functional/item/itemIdEncoding.spec.ts,
+	// "idWithDisallowedCharQuestionMark": 200 on both), so the query
+	// string is part of the path.
 	raw := rc.r.RequestURI
-	if i := strings.IndexByte(raw, '?'); i >= 0 {
-		raw = raw[:i]
-	}
 	if u, err := url.Parse(raw); err == nil && u.IsAbs() {
 		raw = u.EscapedPath()
+		if u.RawQuery != "" || u.ForceQuery {
+			raw += "?" + u.RawQuery
+		}
+	}
+	if rc.gateway == ComputeGateway {
+		if err := rc.resolveSegments(raw); err != nil {
+			return err
+		}
+		rc.deriveLink()
+		return nil
 	}
 	once, err := url.PathUnescape(raw)
 	if err != nil {
@@ -83,6 +98,34 @@ func (rc *requestContext) resolve() *svcError {
 			rc.segs[i] = strings.TrimRight(s, " \t")
 		}
 	}
+	rc.deriveLink()
+	return nil
+}
+
+// resolveSegments splits an escaped path on '/' and decodes each segment
+// once: an id escaped by the SDK (url.PathEscape in azcosmos,
+// encodeURIComponent in @azure/cosmos) comes back exactly, '/', '?', '#',
+// '%', trailing spaces and control characters included.
+func (rc *requestContext) resolveSegments(raw string) *svcError {
+	raw = strings.Trim(raw, "/")
+	if raw == "" {
+		return nil
+	}
+	parts := strings.Split(raw, "/")
+	rc.segs = make([]string, len(parts))
+	for i, p := range parts {
+		seg, err := url.PathUnescape(p)
+		if err != nil {
+			return badRequest("The request path segment %q is not valid.", truncate(p, 200))
+		}
+		rc.segs[i] = seg
+	}
+	return nil
+}
+
+// deriveLink sets the resource type and the link the signature covers from
+// the decoded segments.
+func (rc *requestContext) deriveLink() {
 	n := len(rc.segs)
 	switch {
 	case n == 0:
@@ -100,7 +143,6 @@ func (rc *requestContext) resolve() *svcError {
 		// resource's rid alone, lower-cased.
 		rc.link = strings.ToLower(rc.segs[n-1])
 	}
-	return nil
 }
 
 // readBody reads the request body once, refusing bodies over the service's

@@ -75,6 +75,10 @@ func (e *Emulator) routeItemFeed(w http.ResponseWriter, rc *requestContext, c *c
 	switch rc.r.Method {
 	case http.MethodPost:
 		switch {
+		case isQueryPlanRequest(rc):
+			return e.answerQueryPlan(w, rc, c)
+		case isBulkRequest(rc):
+			return e.executeBulk(w, rc, c)
 		case rc.headerBool("x-ms-cosmos-is-batch-request"):
 			return e.executeBatch(w, rc, c)
 		case isQuery(rc):
@@ -83,6 +87,9 @@ func (e *Emulator) routeItemFeed(w http.ResponseWriter, rc *requestContext, c *c
 			return e.createItem(w, rc, c, rc.headerBool("x-ms-documentdb-is-upsert"))
 		}
 	case http.MethodGet:
+		if strings.EqualFold(rc.header("A-IM"), fullFidelityFeed) {
+			return e.readAllVersionsFeed(w, rc, c)
+		}
 		if strings.EqualFold(rc.header("A-IM"), "Incremental Feed") {
 			return e.readChangeFeed(w, rc, c)
 		}

@@ -26,6 +26,10 @@ type ServerOptions struct {
 	Addr string
 	// PlainHTTP serves http:// instead of https:// with a self-signed certificate.
 	PlainHTTP bool
+	// ComputeAddr, when set, is a second loopback address serving the same
+	// account through the compute gateway's path decoding (see Gateway),
+	// like the official emulator's port 8903. "127.0.0.1:0" picks a free port.
+	ComputeAddr string
 }
 
 // Server is a running emulator.
@@ -36,6 +40,14 @@ type Server struct {
 	srv      *http.Server
 	ln       net.Listener
 	certPool *x509.CertPool
+	done     chan struct{}
+	compute  *listener // nil without ServerOptions.ComputeAddr
+}
+
+// listener is one more address serving the emulator.
+type listener struct {
+	endpoint string
+	srv      *http.Server
 	done     chan struct{}
 }
 
@@ -54,8 +66,20 @@ func Start(opts ServerOptions) (*Server, error) {
 	if err := requireLoopback(addr); err != nil {
 		return nil, err
 	}
+	var computeLn net.Listener
+	if opts.ComputeAddr != "" {
+		if err := requireLoopback(opts.ComputeAddr); err != nil {
+			return nil, err
+		}
+		if computeLn, err = net.Listen("tcp", opts.ComputeAddr); err != nil {
+			return nil, fmt.Errorf("emulator compute gateway listen on %s: %w", opts.ComputeAddr, err)
+		}
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
+		if computeLn != nil {
+			computeLn.Close()
+		}
 		return nil, fmt.Errorf("emulator listen on %s: %w", addr, err)
 	}
 	s := &Server{Emulator: emu, ln: ln, done: make(chan struct{}), keyText: opts.Key}
@@ -68,32 +92,64 @@ func Start(opts ServerOptions) (*Server, error) {
 	if h, _, err := net.SplitHostPort(addr); err == nil && h == "localhost" {
 		host = "localhost"
 	}
-	if opts.PlainHTTP {
-		s.endpoint = fmt.Sprintf("http://%s:%d/", host, port)
-		go s.serve(func() error { return s.srv.Serve(ln) })
-		return s, nil
+	scheme := "http"
+	if !opts.PlainHTTP {
+		cert, pool, err := selfSignedCert()
+		if err != nil {
+			ln.Close()
+			if computeLn != nil {
+				computeLn.Close()
+			}
+			return nil, err
+		}
+		s.certPool = pool
+		s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		scheme = "https"
 	}
-	cert, pool, err := selfSignedCert()
-	if err != nil {
-		ln.Close()
-		return nil, err
+	s.endpoint = fmt.Sprintf("%s://%s:%d/", scheme, host, port)
+	var computeTLS *tls.Config
+	if s.srv.TLSConfig != nil {
+		computeTLS = s.srv.TLSConfig.Clone() // ServeTLS adjusts its server's config: one each
 	}
-	s.certPool = pool
-	s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	s.endpoint = fmt.Sprintf("https://%s:%d/", host, port)
-	go s.serve(func() error { return s.srv.ServeTLS(ln, "", "") })
+	go s.serve(s.srv, ln, s.done)
+	if computeLn != nil {
+		c := &listener{done: make(chan struct{})}
+		c.srv = &http.Server{Handler: emu.ComputeHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: s.srv.ErrorLog, TLSConfig: computeTLS}
+		chost := "127.0.0.1"
+		if h, _, err := net.SplitHostPort(opts.ComputeAddr); err == nil && h == "localhost" {
+			chost = "localhost"
+		}
+		c.endpoint = fmt.Sprintf("%s://%s:%d/", scheme, chost, computeLn.Addr().(*net.TCPAddr).Port)
+		s.compute = c
+		go s.serve(c.srv, computeLn, c.done)
+	}
 	return s, nil
 }
 
-func (s *Server) serve(run func() error) {
-	defer close(s.done)
-	if err := run(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+func (s *Server) serve(srv *http.Server, ln net.Listener, done chan struct{}) {
+	defer close(done)
+	var err error
+	if srv.TLSConfig != nil {
+		err = srv.ServeTLS(ln, "", "")
+	} else {
+		err = srv.Serve(ln)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		s.log.Error("emulator: server stopped", "err", err)
 	}
 }
 
 // Endpoint is the account endpoint, such as https://127.0.0.1:8081/.
 func (s *Server) Endpoint() string { return s.endpoint }
+
+// ComputeEndpoint is the compute gateway's endpoint, or "" when the server
+// was started without ServerOptions.ComputeAddr.
+func (s *Server) ComputeEndpoint() string {
+	if s.compute == nil {
+		return ""
+	}
+	return s.compute.endpoint
+}
 
 // Key is the account's base64 master key.
 func (s *Server) Key() string { return s.keyText }
@@ -123,6 +179,10 @@ func (s *Server) Close() error {
 	defer cancel()
 	err := s.srv.Shutdown(ctx)
 	<-s.done
+	if s.compute != nil {
+		err = errors.Join(err, s.compute.srv.Shutdown(ctx))
+		<-s.compute.done
+	}
 	return err
 }
 

@@ -21,8 +21,8 @@ import (
 // Safe for concurrent use.
 type MemDocuments struct {
 	// Fail, when set, is called before every operation with its name
-	// ("read", "create", "replace", "delete", "list") and the id (the
-	// prefix for list); a non-nil error is returned instead, as a fault.
+	// ("read", "create", "replace", "delete", "list", "scan") and the id
+	// (the prefix for list and scan); a non-nil error is returned instead, as a fault.
 	Fail func(op, id string) error
 
 	mu   sync.Mutex
@@ -133,6 +133,51 @@ func (m *MemDocuments) List(ctx context.Context, prefix string) ([]lease.Doc, er
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
+}
+
+// Scan calls fn with each document whose id starts with prefix, ordered by
+// id, outside the lock (fn may write to the container); a document deleted
+// before its turn is skipped, as a paged query would.
+func (m *MemDocuments) Scan(ctx context.Context, prefix string, fn func(lease.Doc) error) error {
+	return m.scan(ctx, "scan", prefix, func(id string) error {
+		m.mu.Lock()
+		d, ok := m.docs[id]
+		m.mu.Unlock()
+		if !ok {
+			return nil
+		}
+		return fn(m.out(id, d))
+	})
+}
+
+// ScanIDs calls fn with the id of each document whose id starts with
+// prefix, ordered by id.
+func (m *MemDocuments) ScanIDs(ctx context.Context, prefix string, fn func(id string) error) error {
+	return m.scan(ctx, "scan", prefix, fn)
+}
+
+func (m *MemDocuments) scan(ctx context.Context, op, prefix string, fn func(id string) error) error {
+	if err := m.begin(ctx, op, prefix); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	var ids []string
+	for id := range m.docs {
+		if strings.HasPrefix(id, prefix) {
+			ids = append(ids, id)
+		}
+	}
+	m.mu.Unlock()
+	sort.Strings(ids)
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Put stores body under id unconditionally, as another tool writing the

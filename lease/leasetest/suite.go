@@ -20,7 +20,8 @@ var Epoch = time.Date(2025, 3, 14, 15, 9, 26, 535897900, time.UTC)
 type OpenStore func(t *testing.T, clock *Clock) lease.Store
 
 // RunStore checks that a Store keeps the contract: Init is create-if-absent,
-// leases round-trip with every field, List orders by Range.Min, writes are
+// leases round-trip with every field (through List and Read), List orders
+// by Range.Min, writes are
 // compare-and-swap (ErrLeaseExists, ErrLeaseLost), and of many concurrent
 // updates from one read exactly one wins.
 func RunStore(t *testing.T, open OpenStore) {
@@ -110,6 +111,15 @@ func RunStore(t *testing.T, open OpenStore) {
 		}
 		if want := []string{"-05C1E0", "05C1E0-0AAAAA", "0AAAAA-FF"}; !reflect.DeepEqual(ids, want) {
 			t.Fatalf("List order = %q, want %q", ids, want)
+		}
+		for id, want := range created {
+			got, err := s.Read(ctx, id)
+			if err != nil || !reflect.DeepEqual(got, want) {
+				t.Errorf("Read(%s) = %+v, %v; want\n%+v", id, got, err, want)
+			}
+		}
+		if _, err := s.Read(ctx, "absent"); !errors.Is(err, lease.ErrLeaseNotFound) {
+			t.Errorf("Read(absent) = %v, want ErrLeaseNotFound", err)
 		}
 	})
 
@@ -279,6 +289,7 @@ func FullLease(id string, r lease.Range) lease.Lease {
 		CheckpointedAt: Epoch.Add(-time.Minute).Truncate(100 * time.Nanosecond),
 		CaughtUpAt:     Epoch.Add(-time.Second).Truncate(100 * time.Nanosecond),
 		LastChangeTS:   1741964966,
+		HandoffTo:      "rekey-7d9f-1/1",
 	}
 }
 

@@ -260,6 +260,11 @@ type Query struct {
 	aggs     []*aggExpr   // by slot
 	nslots   int          // aliases: slot 0 is FROM's, then one per JOIN
 	rootDoc  bool         // slot 0 is bound to the document itself
+	// fromText is the FROM clause with its JOINs as written ("FROM c JOIN
+	// t IN c.tags"), and rootAlias the name slot 0 is bound to; query plans
+	// rewrite the other clauses around them.
+	fromText  string
+	rootAlias string
 }
 
 // pathStep is one step of a FROM path: a property name or an array index.

@@ -146,8 +146,10 @@ func (p *parser) parseQuery() {
 	}
 	p.inSel = false
 	if p.isKw("FROM") {
+		start := p.tok.start
 		p.advance()
 		p.parseFrom()
+		q.fromText = strings.TrimSpace(p.src[start:p.tok.start])
 	} else {
 		q.noFrom = true
 	}
@@ -253,6 +255,7 @@ func (p *parser) parseFrom() {
 		q.rootDoc = len(q.fromPath) == 0
 	}
 	p.aliases[alias.text] = 0
+	q.rootAlias = alias.text
 	q.nslots = 1
 	for p.isKw("JOIN") {
 		p.advance()

@@ -64,6 +64,7 @@ func parseItemBody(rc *requestContext) ([]member, string, *svcError) {
 func (e *Emulator) pointOp(rc *requestContext, c *container, pk []any, fn func(ops *itemOps) (float64, *svcError)) (p *partition, lsn uint64, err *svcError) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.sweepExpired()
 	ops := &itemOps{c: c}
 	p, _ = ops.locate(pk)
 	if err := e.admitRequest(rc, c, p); err != nil {

@@ -68,6 +68,9 @@ func containerBody(rc *requestContext) (props, string, pkDefinition, *svcError) 
 	if err := validateTTL(p.get("defaultTtl")); err != nil {
 		return nil, "", pkDefinition{}, err
 	}
+	if _, err := parseChangeFeedPolicy(p.get("changeFeedPolicy")); err != nil {
+		return nil, "", pkDefinition{}, err
+	}
 	return p, id, def, nil
 }
 
@@ -130,6 +133,7 @@ func (e *Emulator) addContainer(db *database, p props, id string, def pkDefiniti
 	}
 	c.budgetRU = float64(ru)
 	c.indexed = indexesSomething(c.body.get("indexingPolicy"))
+	c.applyDefinition()
 	if err := c.initRanges(partitionsForNewContainer(ru)); err != nil {
 		return nil, newError(http.StatusInternalServerError, "%v", err)
 	}
@@ -242,6 +246,7 @@ func (e *Emulator) replaceContainer(w http.ResponseWriter, rc *requestContext, c
 	}
 	c.body = normalizeContainerProps(p, c.pk)
 	c.indexed = indexesSomething(c.body.get("indexingPolicy"))
+	c.applyDefinition()
 	c.touch(etag)
 	doc := c.document()
 	c.mu.Unlock()
@@ -250,6 +255,16 @@ func (e *Emulator) replaceContainer(w http.ResponseWriter, rc *requestContext, c
 	w.Header().Set("etag", etag)
 	writeRaw(w, http.StatusOK, doc)
 	return nil
+}
+
+// applyDefinition applies the parts of the definition the data path
+// follows: the default time to live and the change feed policy's
+// retention. The body was validated by containerBody; c.mu or the store's
+// lock is held.
+func (c *container) applyDefinition() {
+	c.defaultTTL = parseDefaultTTL(c.body.get("defaultTtl"))
+	retention, _ := parseChangeFeedPolicy(c.body.get("changeFeedPolicy"))
+	c.setPolicy(retention)
 }
 
 func samePKDefinition(a, b pkDefinition) bool {

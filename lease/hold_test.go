@@ -1,0 +1,129 @@
+package lease_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/rekey-dev/rekey/lease"
+	"github.com/rekey-dev/rekey/lease/leasetest"
+)
+
+// holdOne creates one lease and returns a's hold on it.
+func holdOne(t *testing.T, s lease.Store, clock *leasetest.Clock, a lease.Leaser) *lease.Hold {
+	t.Helper()
+	createLeases(t, s, 1)
+	taken, err := a.Acquire(context.Background())
+	if err != nil || len(taken) != 1 {
+		t.Fatalf("Acquire = %v, %v", taken, err)
+	}
+	return a.Hold(taken[0], clock.Now())
+}
+
+// The fence lets writes start only within half a TTL of the last renewal,
+// waits for the next renewal past it, and refuses once the hold is lost.
+func TestHoldFence(t *testing.T) {
+	eachStore(t, func(t *testing.T, s lease.Store, clock *leasetest.Clock) {
+		ctx := context.Background()
+		h := holdOne(t, s, clock, leaser(s, clock, "a"))
+		if err := h.Fence(ctx); err != nil {
+			t.Fatalf("fresh hold: fence = %v", err)
+		}
+		clock.Advance(ttl/2 + time.Second)
+		short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		defer cancel()
+		if err := h.Fence(short); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("past half the TTL without renewal: fence = %v, want it to wait", err)
+		}
+		waited := make(chan error, 1)
+		go func() { waited <- h.Fence(ctx) }()
+		if err := h.Renew(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-waited; err != nil {
+			t.Fatalf("fence after the renewal = %v", err)
+		}
+		if !h.WritableUntil().Equal(clock.Now().Add(ttl / 2)) {
+			t.Fatalf("writable until %v, want %v", h.WritableUntil(), clock.Now().Add(ttl/2))
+		}
+	})
+}
+
+// A write that finds the lease changed adopts a handoff request while the
+// hold lasts; the same conflict after the hold expired loses it, even when
+// the lease names this worker again (it may have had another owner between).
+func TestHoldAdoptsRequestsAndLosesExpired(t *testing.T) {
+	eachStore(t, func(t *testing.T, s lease.Store, clock *leasetest.Clock) {
+		ctx := context.Background()
+		a, b := leaser(s, clock, "a"), leaser(s, clock, "b")
+		h := holdOne(t, s, clock, a)
+		cur, err := s.Read(ctx, h.Lease().ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur.HandoffTo = "b"
+		if _, err := s.Update(ctx, cur); err != nil {
+			t.Fatal(err)
+		}
+		got, err := h.Write(ctx, func(l *lease.Lease) { l.Items = 7 })
+		if err != nil || got.Items != 7 || got.Owner != "a" || h.HandoffRequested() != "b" {
+			t.Fatalf("write after a request = %+v, %v (handoff %q)", got, err, h.HandoffRequested())
+		}
+
+		// Expired, taken by b, handed back to a: a's old hold is lost.
+		clock.Advance(ttl + time.Second)
+		if taken, err := b.Acquire(ctx); err != nil || len(taken) != 1 {
+			t.Fatalf("b took %v, %v", taken, err)
+		}
+		if err := b.Hold(mustRead(t, s, h.Lease().ID), clock.Now()).Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if taken, err := a.Acquire(ctx); err != nil || len(taken) != 1 {
+			t.Fatalf("a took back %v, %v", taken, err)
+		}
+		if err := h.Renew(ctx); !errors.Is(err, lease.ErrLeaseLost) {
+			t.Fatalf("renewing the expired hold = %v, want ErrLeaseLost", err)
+		}
+		select {
+		case <-h.Lost():
+		default:
+			t.Fatal("Lost is not closed")
+		}
+		if err := h.Fence(ctx); !errors.Is(err, lease.ErrLeaseLost) {
+			t.Fatalf("fence of a lost hold = %v", err)
+		}
+	})
+}
+
+// Another owner's write loses the hold at once; releasing a lost hold writes
+// nothing.
+func TestHoldLostToAnotherOwner(t *testing.T) {
+	eachStore(t, func(t *testing.T, s lease.Store, clock *leasetest.Clock) {
+		ctx := context.Background()
+		h := holdOne(t, s, clock, leaser(s, clock, "a"))
+		cur := mustRead(t, s, h.Lease().ID)
+		cur.Owner = "b"
+		if _, err := s.Update(ctx, cur); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Renew(ctx); !errors.Is(err, lease.ErrLeaseLost) || !errors.Is(h.Err(), lease.ErrLeaseLost) {
+			t.Fatalf("renew = %v, Err = %v; want ErrLeaseLost", err, h.Err())
+		}
+		if err := h.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if l := mustRead(t, s, h.Lease().ID); l.Owner != "b" {
+			t.Fatalf("the lost hold's release wrote owner %q", l.Owner)
+		}
+	})
+}
+
+func mustRead(t *testing.T, s lease.Store, id string) lease.Lease {
+	t.Helper()
+	l, err := s.Read(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
