@@ -119,8 +119,12 @@ func (w *world) deadLetters() (map[string]bool, error) {
 			list = append(list, dl)
 		}
 	} else {
-		var err error
-		if list, err = migrate.ListDeadLetters(w.deadLetterPath()); err != nil {
+		d, err := migrate.OpenDeadLettersReadOnly(w.deadLetterPath())
+		if err != nil {
+			return nil, err
+		}
+		defer d.Close()
+		if list, err = d.List(); err != nil {
 			return nil, err
 		}
 	}

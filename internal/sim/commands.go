@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -18,10 +19,11 @@ import (
 
 // state is what a command opened of the migration's state.
 type state struct {
-	store lease.Store
-	fs    *lease.FileStore // the file state, to close
-	dead  migrate.DeadLetterStore
-	file  *deadFile // the file state's dead letters
+	store    lease.Store
+	fs       *lease.FileStore // the file state, to close
+	dead     migrate.DeadLetterStore
+	file     *deadFile // the file state's dead letters
+	defaults *migrate.DefaultUses
 }
 
 // openState opens the lease store and the dead letters and checks that
@@ -42,6 +44,16 @@ func (p *process) openState(ctx context.Context, startFrom time.Time) (*state, e
 		st.fs, st.store = fs, storeView{Store: fs, p: p}
 	}
 	want := migrate.NewMeta(sourceName, targetName, p.w.tr, startFrom)
+	src, _ := p.views()
+	err := migrate.Retry(ctx, func() error {
+		ranges, err := src.FeedRanges(ctx)
+		want.Ranges = migrate.LeaseRanges(ranges)
+		return err
+	})
+	if err != nil {
+		st.close(p)
+		return nil, err
+	}
 	if _, err := migrate.OpenMeta(ctx, st.store, want, "sim"); err != nil {
 		st.close(p)
 		return nil, err
@@ -54,7 +66,9 @@ func (p *process) openState(ctx context.Context, startFrom time.Time) (*state, e
 		}
 		st.dead = dead
 	} else {
-		dead, err := migrate.OpenDeadLetters(p.w.deadLetterPath())
+		dead, err := migrate.OpenDeadLetters(p.w.deadLetterPath(), migrate.WithDeadLetterWriter(func(w io.Writer) io.Writer {
+			return fullDisk{w: w, p: p}
+		}))
 		if err != nil {
 			st.close(p)
 			return nil, err
@@ -65,6 +79,7 @@ func (p *process) openState(ctx context.Context, startFrom time.Time) (*state, e
 		}
 		st.dead = st.file
 	}
+	st.defaults = migrate.NewDefaultUses(st.store, p.w.tr)
 	return st, nil
 }
 
@@ -96,12 +111,12 @@ func (p *process) views() (containerView, containerView) {
 
 // runCommand is `rekey run`: flow control as cmd/rekey builds it, the
 // control file watched, the Runner with the process's clock and the
-// Observer. startFrom is what --start-from gives on this start.
-func (p *process) runCommand(ctx context.Context, st *state, untilCaughtUp bool, startFrom time.Time) (migrate.Summary, error) {
+// Observer. Where its ranges start is the state's (openState).
+func (p *process) runCommand(ctx context.Context, st *state, untilCaughtUp bool) (migrate.Summary, error) {
 	sc := p.w.sc
 	src, tgt := p.views()
 	cfg := migrate.RunConfig{
-		PageSize: sc.PageSize, StartFrom: startFrom, UntilCaughtUp: untilCaughtUp,
+		PageSize: sc.PageSize, UntilCaughtUp: untilCaughtUp,
 		ShutdownTimeout: sc.ShutdownTimeout, Owner: p.name, LeaseTTL: sc.LeaseTTL, Shared: sc.Shared,
 	}
 	log := p.logger()
@@ -126,6 +141,9 @@ func (p *process) runCommand(ctx context.Context, st *state, untilCaughtUp bool,
 func (p *process) verifyCommand(ctx context.Context, st *state, fix bool) (*migrate.VerifyReport, error) {
 	src, tgt := p.views()
 	v := &migrate.Verifier{Source: src, Target: tgt, Writer: tgt, Transformer: p.w.tr, DeadLetters: st.dead, Clock: p.clock(), Log: p.logger()}
+	if fix {
+		v.State, v.Defaults = st.store, st.defaults
+	}
 	return v.Verify(ctx, migrate.VerifyConfig{Fix: fix, RecheckDelay: migrate.DefaultRecheckDelay, TempDir: p.w.dir})
 }
 
@@ -137,7 +155,7 @@ func (p *process) cutoverCommand(ctx context.Context, st *state, quiet, timeout 
 		Runner: &migrate.Runner{Source: src, Target: tgt, Transformer: p.w.tr, Store: st.store, DeadLetters: st.dead,
 			Clock: p.clock(), Log: p.logger(), Observer: loopObserver{p}},
 		Verifier: &migrate.Verifier{Source: src, Target: tgt, Writer: tgt, Transformer: p.w.tr, DeadLetters: st.dead,
-			Clock: p.clock(), Log: p.logger()},
+			Defaults: st.defaults, Clock: p.clock(), Log: p.logger()},
 	}
 	return c.Run(ctx, migrate.CutoverConfig{
 		QuietPeriod: quiet, Timeout: timeout, AcceptDeadLetter: acceptDead,

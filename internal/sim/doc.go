@@ -18,16 +18,30 @@
 // in goroutine order; the retry policy's jitter comes from each process's
 // seeded clock (migrate.Jitter). The simulations run on one processor
 // (main_test.go), so that goroutines woken at one instant run in the same
-// order on every run. Known residue: verify examines its differences in
-// Go's map order (migrate/compare.go ranges over a map), so what a verify
-// rechecks first can differ between two runs of a seed; TestReplay shows
-// where two runs part.
+// order on every run. The trace's hash covers what has effects (writes,
+// faults, crashes, starts, exits, violations), with the lines of one
+// instant sorted (trace.go). TestReplay runs seeds twice and shows where
+// two runs part.
 //
-// The bubble imposes one rule on the code under test: a goroutine blocked
-// on a sync.Mutex is not durably blocked, so a mutex held across a request
-// that sleeps stalls virtual time. The AdaptiveLimiter holds one while it
-// reads the target's feed ranges; the simulator answers Definition and
-// FeedRanges at once, as the SDK does from its caches (proc.go, cached).
+// Known residue, both in the code under test:
+//
+//   - verify rechecks and fixes its differences in the order of a map and
+//     of buckets hashed with a random maphash seed (migrate/compare.go,
+//     spill.go), so the final verify of a seed goes in another order on
+//     each run; sorting the suspects in recheckAndFix removes it.
+//   - lease.Hold holds a sync.Mutex while it writes its lease, and
+//     migrate.DefaultUses while it records a default in the meta. A
+//     synctest bubble cannot wait durably on a mutex, so a latency on those
+//     requests would stall virtual time: the simulator answers every
+//     request to the state at once (proc.go, instant), and two requests of
+//     one instant race for which is first (which one a crash plan's "nth
+//     lease write" is). Once those locks are channels, state requests can
+//     take time again and the race goes. A seed that stalls all the same
+//     is stopped after stallAfter with the goroutines that wait on a mutex.
+//
+// The AdaptiveLimiter holds a mutex while it reads the target's feed
+// ranges; Definition and FeedRanges are answered at once, as the SDK
+// answers them from its caches (proc.go, cached).
 //
 // # The model
 //

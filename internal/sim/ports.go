@@ -74,7 +74,7 @@ func (v containerView) Read(ctx context.Context, key migrate.Key, id string) (it
 
 func (v containerView) Create(ctx context.Context, key migrate.Key, body []byte) (res migrate.WriteResult, err error) {
 	id := idOf(body)
-	err = v.p.do(ctx, v.side+".create", itemAddr(key, id), func(how landing) (string, error) {
+	err = v.p.doSalted(ctx, v.side+".create", itemAddr(key, id), identityOf(body)+versionOf(body), func(how landing) (string, error) {
 		if v.side == "tgt" && v.p.w.loseCreate != nil && v.p.w.loseCreate(itemAddr(key, id)) {
 			res, err = migrate.WriteResult{RU: 5, ETag: `"lost"`}, nil
 			return "lost (self-test)", nil
@@ -89,7 +89,7 @@ func (v containerView) Create(ctx context.Context, key migrate.Key, body []byte)
 }
 
 func (v containerView) Replace(ctx context.Context, key migrate.Key, id string, body []byte, ifMatch string) (res migrate.WriteResult, err error) {
-	err = v.p.do(ctx, v.side+".replace", itemAddr(key, id), func(how landing) (string, error) {
+	err = v.p.doSalted(ctx, v.side+".replace", itemAddr(key, id), identityOf(body)+versionOf(body), func(how landing) (string, error) {
 		old, had := v.c.Get(key, id)
 		res, err = v.c.Replace(background, key, id, body, ifMatch)
 		if err == nil {
@@ -113,7 +113,7 @@ func (v containerView) Delete(ctx context.Context, key migrate.Key, id string, i
 }
 
 func (v containerView) CreateBatch(ctx context.Context, key migrate.Key, bodies [][]byte) (res migrate.BatchResult, err error) {
-	err = v.p.do(ctx, v.side+".batch", fmt.Sprintf("%s x%d", keyText(key), len(bodies)), func(how landing) (string, error) {
+	err = v.p.doSalted(ctx, v.side+".batch", fmt.Sprintf("%s x%d", keyText(key), len(bodies)), itemIDs(bodies), func(how landing) (string, error) {
 		res, err = v.c.CreateBatch(background, key, bodies)
 		if err == nil && res.Committed {
 			for _, b := range bodies {

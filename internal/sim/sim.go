@@ -135,7 +135,7 @@ func (w *world) final() bool {
 	err := w.superviseFor(p, 20*time.Minute, func(ctx context.Context) error {
 		return p.withState(ctx, w.startFrom(), func(st *state) error {
 			var err error
-			sum, err = p.runCommand(ctx, st, true, w.startFrom())
+			sum, err = p.runCommand(ctx, st, true)
 			return err
 		})
 	})
@@ -150,7 +150,10 @@ func (w *world) final() bool {
 	c := w.newProcess("final.cutover", -1)
 	err = w.superviseFor(c, 30*time.Minute, func(ctx context.Context) error {
 		return c.withState(ctx, time.Time{}, func(st *state) error {
-			_, err := c.cutoverCommand(ctx, st, time.Second, 10*time.Minute, true)
+			rep, err := c.cutoverCommand(ctx, st, time.Second, 10*time.Minute, true)
+			if rep != nil && rep.Verify != nil {
+				w.trace.add(c.name, "verify", "", verifySummary(rep.Verify))
+			}
 			return err
 		})
 	})
@@ -181,6 +184,32 @@ func (w *world) othersLeases(p *process) string {
 	return fmt.Sprintf(" (caught up judged from the records of leases other workers held: %s)", strings.Join(others, ", "))
 }
 
+// verifySummary is a verify report on one line: the count of each kind of
+// difference, with the first ids.
+func verifySummary(rep *migrate.VerifyReport) string {
+	var parts []string
+	for _, c := range []struct {
+		name string
+		cat  migrate.Category
+	}{
+		{"missing", rep.Missing}, {"extra", rep.Extra}, {"changed", rep.Changed}, {"orphaned", rep.Orphaned},
+		{"collisions", rep.Collisions}, {"dead-lettered", rep.DeadLettered}, {"untransformable", rep.Untransformable},
+	} {
+		if c.cat.Count == 0 {
+			continue
+		}
+		var ids []string
+		for i, d := range c.cat.Items {
+			if i == 4 {
+				break
+			}
+			ids = append(ids, d.ID+d.SourceKey)
+		}
+		parts = append(parts, fmt.Sprintf("%s %d %v", c.name, c.cat.Count, ids))
+	}
+	return fmt.Sprintf("matched %d; %s", rep.Matched, strings.Join(parts, "; "))
+}
+
 // checkEqual checks that the target is the transformed source.
 func (w *world) checkEqual(proc string) {
 	if diffs := w.check.differences(true, true); len(diffs) > 0 {
@@ -198,7 +227,7 @@ func (w *world) afterCutover() {
 		cmd  func(ctx context.Context, p *process, st *state) error
 	}{
 		{"after.run", func(ctx context.Context, p *process, st *state) error {
-			_, err := p.runCommand(ctx, st, true, time.Time{})
+			_, err := p.runCommand(ctx, st, true)
 			return err
 		}},
 		{"after.verify", func(ctx context.Context, p *process, st *state) error {

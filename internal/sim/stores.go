@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -57,6 +58,14 @@ func (s storeView) List(ctx context.Context) (ls []lease.Lease, err error) {
 	return ls, err
 }
 
+func (s storeView) Read(ctx context.Context, id string) (l lease.Lease, err error) {
+	err = s.p.do(ctx, "store.lease.read", id, func(landing) (string, error) {
+		l, err = s.Store.Read(background, id)
+		return leaseOutcome(l), err
+	})
+	return l, err
+}
+
 func (s storeView) Create(ctx context.Context, l lease.Lease) (got lease.Lease, err error) {
 	err = s.p.do(ctx, "store.lease.create", l.ID, func(landing) (string, error) {
 		got, err = s.Store.Create(background, l)
@@ -86,7 +95,7 @@ type docsView struct {
 	d *leasetest.MemDocuments
 }
 
-var _ lease.Documents = docsView{}
+var _ migrate.DeadLetterDocuments = docsView{}
 
 // docClass names what a document of the lease container holds.
 func docClass(id string) string {
@@ -139,6 +148,26 @@ func (v docsView) List(ctx context.Context, prefix string) (docs []lease.Doc, er
 	return docs, err
 }
 
+// Scan reads the documents under prefix in one request and calls fn with
+// each after it took effect (fn may make requests of its own).
+func (v docsView) Scan(ctx context.Context, prefix string, fn func(lease.Doc) error) error {
+	docs, err := v.List(ctx, prefix)
+	if err != nil {
+		return err
+	}
+	for _, d := range docs {
+		if err := fn(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ScanIDs is Scan reading the ids only.
+func (v docsView) ScanIDs(ctx context.Context, prefix string, fn func(id string) error) error {
+	return v.Scan(ctx, prefix, func(d lease.Doc) error { return fn(d.ID) })
+}
+
 // metaWritten tells the checks of a meta document that records a cutover.
 func (v docsView) metaWritten(id string, body []byte, err error) {
 	if err != nil || docClass(id) != "meta" {
@@ -179,22 +208,22 @@ func (d *deadFile) Add(dl migrate.DeadLetter) error {
 // Resolve appends a line when the item was dead.
 func (d *deadFile) Resolve(sourceID string, sourceKey json.RawMessage) error {
 	return d.p.do(d.p.ctxLocal(), "dl.resolve", ident(sourceID, string(sourceKey)), func(landing) (string, error) {
-		before := d.DeadLetters.Count()
+		before, _ := d.DeadLetters.Count()
 		err := d.DeadLetters.Resolve(sourceID, sourceKey)
-		d.markDirty(err == nil && d.DeadLetters.Count() < before)
+		after, _ := d.DeadLetters.Count()
+		d.markDirty(err == nil && after < before)
 		return "resolved", err
 	})
 }
 
-// Sync writes the buffered lines and fsyncs. On a full disk only part of
-// what it writes reaches the file, which may end in a torn line, and it
-// fails; a crash in the middle (landedCut) leaves what it wrote unsynced,
-// for a machine crash to take.
+// Sync writes the buffered lines and fsyncs (a full disk meets it in the
+// file's writer, fullDisk). A crash in the middle (landedCut) leaves what
+// it wrote unsynced, for a machine crash to take.
 func (d *deadFile) Sync() error {
 	d.mu.Lock()
 	kind := "dl.sync"
 	if !d.dirty {
-		kind = "dl.sync.clean" // nothing to write: no disk to fill
+		kind = "dl.sync.clean" // nothing to write
 	}
 	d.mu.Unlock()
 	return d.p.do(d.p.ctxLocal(), kind, "", func(how landing) (string, error) {
@@ -205,9 +234,6 @@ func (d *deadFile) Sync() error {
 		if err != nil {
 			return "", err
 		}
-		if kind == "dl.sync" && d.p.w.diskFull(d.p) {
-			return d.shortWrite(st.Size())
-		}
 		if how != landedCut {
 			d.mu.Lock()
 			d.synced, d.dirty = st.Size(), false
@@ -217,17 +243,39 @@ func (d *deadFile) Sync() error {
 	})
 }
 
-// shortWrite is a write a full disk cut short: of the bytes written since
-// the last sync, a part the seed draws stays in the file.
-func (d *deadFile) shortWrite(size int64) (string, error) {
-	d.mu.Lock()
-	synced := d.synced
-	d.mu.Unlock()
-	keep := synced + d.p.w.dice.roll(d.p.name, "short-write").Int64N(size-synced+1)
-	if err := os.Truncate(d.Path(), keep); err != nil {
-		return "", err
+// Each reads the dead items as one local request.
+func (d *deadFile) Each(fn func(migrate.DeadLetter) error) error {
+	list, err := d.List()
+	if err != nil {
+		return err
 	}
-	return fmt.Sprintf("wrote %d of %d bytes", keep-synced, size-synced), &fs.PathError{Op: "write", Path: d.Path(), Err: syscall.ENOSPC}
+	for _, dl := range list {
+		if err := fn(dl); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fullDisk is the writer under a process's dead-letter file: while the
+// disk is full (Fault faultDiskFull), a write puts a part of its bytes on
+// disk, drawn by the seed, and fails with ENOSPC, as a short write does.
+type fullDisk struct {
+	w io.Writer
+	p *process
+}
+
+func (f fullDisk) Write(b []byte) (int, error) {
+	if !f.p.w.diskFull(f.p) {
+		return f.w.Write(b)
+	}
+	n := int(f.p.w.dice.roll(f.p.name, "short-write").Int64N(int64(len(b)) + 1))
+	n, err := f.w.Write(b[:n])
+	if err == nil {
+		err = &fs.PathError{Op: "write", Path: f.p.w.deadLetterPath(), Err: syscall.ENOSPC}
+	}
+	f.p.w.trace.add(f.p.name, "dl.disk", "", fmt.Sprintf("full: wrote %d of %d bytes", n, len(b)))
+	return n, err
 }
 
 func (d *deadFile) markDirty(wrote bool) {

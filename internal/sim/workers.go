@@ -58,7 +58,7 @@ func (s *slot) run(ctx context.Context) {
 		}()
 		err := s.w.supervise(p, stop, func(ctx context.Context) error {
 			return p.withState(ctx, s.w.startFrom(), func(st *state) error {
-				_, err := p.runCommand(ctx, st, false, s.w.startFrom())
+				_, err := p.runCommand(ctx, st, false)
 				return err
 			})
 		})
@@ -123,7 +123,13 @@ func (w *world) supervise(p *process, stop <-chan struct{}, body func(ctx contex
 	for {
 		select {
 		case err := <-done:
-			w.trace.add(p.name, "exit", "", exitText(err))
+			if p.crashed.Load() {
+				// Which of a dead process's failing requests its command
+				// reports is a race of that instant: not traced.
+				w.trace.add(p.name, "exit", "", "returned after its crash")
+			} else {
+				w.trace.add(p.name, "exit", "", exitText(err))
+			}
 			return err
 		case <-planned:
 			planned = nil

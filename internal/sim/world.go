@@ -18,10 +18,12 @@ import (
 
 // Names the simulated migration uses, as the CLI would derive them.
 const (
-	sourceName  = "sim/db/source"
-	targetName  = "sim/db/target"
-	leasePrefix = "rekey.db.source.db.target"
+	sourceName = "sim/db/source"
+	targetName = "sim/db/target"
 )
+
+// leasePrefix names the migration's documents in the lease container.
+var leasePrefix = migrate.LeasePrefix(migrate.ContainerRef{Database: "db", Container: "source"}, migrate.ContainerRef{Database: "db", Container: "target"})
 
 // world is everything the processes of one simulation share: the service
 // (source and target containers, the lease container), the machine's
