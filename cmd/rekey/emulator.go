@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,6 +19,9 @@ type emulatorOptions struct {
 	splitDelay  time.Duration
 	admin       bool
 	demoItems   int
+	entra       bool
+	identity    string
+	noLocalAuth bool
 }
 
 func newEmulatorCommand() *cobra.Command {
@@ -32,7 +36,15 @@ service speaks. It keeps everything in memory and listens on loopback only.
 
 Point any Cosmos DB client at the printed endpoint with the printed key. With
 TLS (the default) the certificate is self-signed: use --insecure with rekey's
-other commands, or skip verification in your client.`,
+other commands, or skip verification in your client.
+
+With --entra the account also accepts Microsoft Entra ID tokens signed by the
+emulator's own test issuer, and authorizes them by data-plane role as the
+service does (management operations such as creating containers are refused
+to tokens). A loopback managed identity endpoint hands the tokens out: set the
+printed IDENTITY_ENDPOINT, IDENTITY_HEADER and AZURE_TOKEN_CREDENTIALS, and
+rekey's other commands, run without --account-key, authenticate with Entra ID
+(DefaultAzureCredential) against the emulator.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			srv, err := emulator.Start(emulator.ServerOptions{
@@ -42,10 +54,12 @@ other commands, or skip verification in your client.`,
 					Logger:     slog.Default(),
 					Admin:      o.admin,
 					Gateway:    emulator.RoutingGateway,
+					Entra:      o.entra || o.noLocalAuth,
 				},
-				Addr:        o.addr,
-				ComputeAddr: o.computeAddr,
-				PlainHTTP:   o.plainHTTP,
+				Addr:         o.addr,
+				ComputeAddr:  o.computeAddr,
+				PlainHTTP:    o.plainHTTP,
+				IdentityAddr: o.identity,
 			})
 			if err != nil {
 				return withExitCode(ExitError, err)
@@ -55,6 +69,10 @@ other commands, or skip verification in your client.`,
 				srv.Endpoint(), srv.Key(), srv.ConnectionString())
 			if ce := srv.ComputeEndpoint(); ce != "" {
 				fmt.Fprintf(out, "  compute gateway:   %s (ids decoded as the service's current gateway does)\n", ce)
+			}
+			if env := srv.ManagedIdentityEnv(); env != nil {
+				fmt.Fprintf(out, "  entra id:          tokens of tenant %s; principal %s is a Data Contributor\n", emulator.EntraTenant, emulator.EntraPrincipal)
+				fmt.Fprintf(out, "  managed identity:  export %s\n", strings.Join(env, " "))
 			}
 			if o.admin {
 				fmt.Fprintf(out, "  admin API:         %sadmin/ (fault injection and metrics)\n", srv.Endpoint())
@@ -67,6 +85,13 @@ other commands, or skip verification in your client.`,
 				fmt.Fprintf(out, "  demo data:         %s/%s, partitioned on /region, %d orders (85%% in one region)\n", demoDB, demoSource, o.demoItems)
 				fmt.Fprintf(out, "  try:               rekey run --endpoint %s --account-key %s --insecure \\\n                       --source %s/%s --target %s/%s --key '%s' --create-target --until-caught-up\n",
 					srv.Endpoint(), srv.Key(), demoDB, demoSource, demoDB, demoTarget, demoKey)
+			}
+			if o.noLocalAuth {
+				if err := srv.SetLocalAuthDisabled(true); err != nil {
+					srv.Close()
+					return withExitCode(ExitError, err)
+				}
+				fmt.Fprintf(out, "  local auth:        disabled: the key is refused (after the demo data, if any, was created with it)\n")
 			}
 			fmt.Fprintln(out, "Press Ctrl+C to stop.")
 			<-cmd.Context().Done()
@@ -81,6 +106,9 @@ other commands, or skip verification in your client.`,
 	f.BoolVar(&o.plainHTTP, "http", false, "serve plain HTTP instead of HTTPS with a self-signed certificate")
 	f.DurationVar(&o.splitDelay, "split-delay", time.Second, "how long a partition split takes after a throughput raise")
 	f.BoolVar(&o.admin, "admin", false, "enable the admin API under /admin/ (fault injection, metrics)")
+	f.BoolVar(&o.entra, "entra", false, "also accept Entra ID tokens from the emulator's test issuer, handed out by a managed identity endpoint (see the printed environment)")
+	f.StringVar(&o.identity, "identity-addr", "127.0.0.1:0", "loopback address of the managed identity endpoint, plain HTTP (with --entra)")
+	f.BoolVar(&o.noLocalAuth, "disable-local-auth", false, "refuse the master key, as an account with local auth disabled does (implies --entra)")
 	f.IntVar(&o.demoItems, "demo-data", 0, "create the demo's source container (shop/orders, keyed on /region) with this many orders")
 	return cmd
 }

@@ -44,6 +44,8 @@ The command line wins over the environment, the environment over the file.`,
 			return nil
 		},
 	}
+	root.Version = readBuildInfo().String() // --version
+	root.SetVersionTemplate("{{.Version}}\n")
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.logFormat, "log-format", "auto", "log format: text, json, or auto (text on a terminal, JSON otherwise)")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")

@@ -45,7 +45,7 @@ func TestRunSharedWorkers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "both workers to hold leases", func() bool {
+	waitFor(t, 45*time.Second, "both workers to hold leases", func() bool {
 		ls, err := store.List(context.Background())
 		if err != nil {
 			return false

@@ -3,6 +3,7 @@ package cosmos
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +24,10 @@ type Client struct {
 	endpoint string // for display; holds no secret
 	hc       *http.Client
 	ownsHC   bool
-	secrets  []string // scrubbed from error text
+	secrets  []string     // scrubbed from error text
+	entra    *entraPolicy // its current token is scrubbed too; nil with a key
+	raw      *rawPipeline // requests the SDK cannot send (raw.go)
+	routing  routingCache // partition key ranges per container (pkranges.go)
 }
 
 // NewClient validates cfg and builds a client. It does not contact the
@@ -68,6 +72,8 @@ func NewClient(ctx context.Context, cfg Config) (*Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cosmos client for %s: %w", c.endpoint, c.scrub(err))
 		}
+		key, _ := base64.StdEncoding.DecodeString(r.key) // resolve checked it
+		c.raw = newRawPipeline(r.endpoint, c.hc, masterKeyPolicy{key: key}, r.priority)
 	default:
 		cred := cfg.Credential
 		if cred == nil {
@@ -80,6 +86,8 @@ func NewClient(ctx context.Context, cfg Config) (*Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cosmos client for %s: %w", c.endpoint, err)
 		}
+		c.entra = newEntraPolicy(cred, r.endpoint)
+		c.raw = newRawPipeline(r.endpoint, c.hc, c.entra, r.priority)
 	}
 	return c, nil
 }

@@ -24,6 +24,7 @@ type Container struct {
 
 	mu  sync.Mutex
 	def *migrate.Definition // cached once read; a key definition never changes
+	rid string              // the container's _rid, once read (allversions.go)
 }
 
 var (

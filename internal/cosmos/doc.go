@@ -7,6 +7,17 @@
 // Client also creates databases and containers for `--create-target` and
 // reads their definitions and throughput.
 //
+// # Requests the SDK cannot send
+//
+// Bulk requests (Container.ExecuteBulk), the all-versions-and-deletes
+// change feed (Container.AllVersionsBookmark, ReadAllVersions) and the
+// partition key ranges with their ids (PartitionKeyRanges, RangeOfKey) go
+// through the Client's second, raw azcore pipeline (raw.go): the same
+// transport, credential (master-key signature or Entra ID token), headers
+// and error classification as the SDK's requests. docs/cosmos-raw-requests.md,
+// docs/cosmos-bulk.md and docs/cosmos-change-feed.md describe the protocol
+// and the SDK sources it was checked against.
+//
 // # Errors
 //
 // Every failure of a request is returned as a *migrate.RequestError, so the

@@ -160,6 +160,11 @@ func (c *Client) scrubText(s string) string {
 			s = strings.ReplaceAll(s, secret, "[REDACTED]")
 		}
 	}
+	if c.entra != nil {
+		if tok := c.entra.current(); tok != "" {
+			s = strings.ReplaceAll(s, tok, "[REDACTED]")
+		}
+	}
 	return s
 }
 

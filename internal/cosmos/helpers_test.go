@@ -126,6 +126,7 @@ type recorder struct {
 
 	mu      sync.Mutex
 	headers []http.Header
+	paths   []string // "METHOD /path", one per recorded request
 }
 
 func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -135,6 +136,7 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	r.mu.Lock()
 	r.headers = append(r.headers, req.Header.Clone())
+	r.paths = append(r.paths, req.Method+" "+req.URL.Path)
 	r.mu.Unlock()
 	return r.next.RoundTrip(req)
 }
@@ -144,6 +146,19 @@ func (r *recorder) seen() []http.Header {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]http.Header(nil), r.headers...)
+}
+
+// last returns the headers of the last request whose "METHOD /path" ends
+// with suffix, and whether there was one.
+func (r *recorder) last(suffix string) (http.Header, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.paths) - 1; i >= 0; i-- {
+		if strings.HasSuffix(r.paths[i], suffix) {
+			return r.headers[i], true
+		}
+	}
+	return nil, false
 }
 
 // recordingClient returns a client of srv whose requests pass through a

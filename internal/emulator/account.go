@@ -6,6 +6,10 @@ import "net/http"
 // emulator does.
 const regionName = "South Central US"
 
+// accountName is the account's id, as the official emulator names it, and
+// the name the service's authorization errors give.
+const accountName = "localhost"
+
 // readAccount answers GET /: the database account, whose readable and
 // writable locations point back at the endpoint the client used, so the SDK's
 // global endpoint manager routes every request here.
@@ -18,8 +22,8 @@ func (e *Emulator) readAccount(w http.ResponseWriter, rc *requestContext) error 
 	loc := []map[string]string{{"name": regionName, "databaseAccountEndpoint": endpoint}}
 	body := map[string]any{
 		"_self":                        "",
-		"id":                           "localhost",
-		"_rid":                         "localhost",
+		"id":                           accountName,
+		"_rid":                         accountName,
 		"media":                        "//media/",
 		"addresses":                    "//addresses/",
 		"_dbs":                         "//dbs/",

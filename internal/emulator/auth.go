@@ -14,9 +14,11 @@ import (
 // clock, as the service allows.
 const maxClockSkew = 15 * time.Minute
 
-// authorize checks the master-key signature of a request: HMAC-SHA256 over
-// verb, resource type, resource link and date, keyed with the account key
-// (https://learn.microsoft.com/rest/api/cosmos-db/access-control-on-cosmosdb-resources).
+// authorize authenticates a request by its Authorization header, a
+// URL-encoded "type=...&ver=1.0&sig=..." (https://learn.microsoft.com/rest/api/cosmos-db/access-control-on-cosmosdb-resources):
+// a master-key signature (type=master), unless SetLocalAuthDisabled
+// refuses those, or with Options.Entra an Entra ID token (type=aad), which
+// must also be authorized by the principal's role (rbac.go).
 func (e *Emulator) authorize(rc *requestContext) *svcError {
 	header := rc.header("Authorization")
 	if header == "" {
@@ -31,10 +33,27 @@ func (e *Emulator) authorize(rc *requestContext) *svcError {
 		k, v, _ := strings.Cut(part, "=")
 		fields[strings.ToLower(k)] = v
 	}
-	if !strings.EqualFold(fields["type"], "master") {
-		return newError(http.StatusUnauthorized, "The authorization token type %q is not supported by this emulator; use the master key.", fields["type"])
+	switch strings.ToLower(fields["type"]) {
+	case "master":
+		if e.localAuthDisabled.Load() {
+			return entraError(http.StatusUnauthorized, subStatusLocalAuthDisabled, "Local Authorization is disabled. Use an AAD token to authorize all requests.")
+		}
+		return e.checkMasterKey(rc, fields["sig"])
+	case "aad":
+		who, err := e.authenticateEntra(rc, fields["sig"])
+		if err != nil {
+			return err
+		}
+		return e.authorizeEntra(rc, who)
+	default:
+		return newError(http.StatusUnauthorized, "The authorization token type %q is not supported by this emulator; use the master key or, with Entra ID enabled, an AAD token.", fields["type"])
 	}
-	sig, err := base64.StdEncoding.DecodeString(fields["sig"])
+}
+
+// checkMasterKey checks a master-key signature: HMAC-SHA256 over verb,
+// resource type, resource link and date, keyed with the account key.
+func (e *Emulator) checkMasterKey(rc *requestContext, signature string) *svcError {
+	sig, err := base64.StdEncoding.DecodeString(signature)
 	if err != nil || len(sig) == 0 {
 		return newError(http.StatusUnauthorized, "The authorization signature is missing or not base64.")
 	}

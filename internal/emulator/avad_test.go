@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"testing"
 	"time"
-
-	"github.com/rekey-dev/rekey/internal/emulator"
 )
 
 // avadChange is one all-versions-and-deletes feed entry as the wire has it.
@@ -141,7 +139,8 @@ func TestAllVersionsRetention(t *testing.T) {
 // working on its children after a split, a rolled-back batch leaves no
 // change, and a TTL expiry is a delete with timeToLiveExpired.
 func TestAllVersionsAcrossSplitAndTTL(t *testing.T) {
-	e := newEnv(t, func(o *emulator.ServerOptions) { o.Admin = true })
+	pe := newPhysicsEnv(t)
+	e := pe.env
 	createContainerRaw(t, e, `{"id":"c","partitionKey":{"paths":["/pk"],"version":2},"defaultTtl":-1,"changeFeedPolicy":{"retentionDuration":10}}`)
 	res, _ := avadRead(t, e, "c", "0", "*")
 	start := res.header.Get("etag")
@@ -158,7 +157,7 @@ func TestAllVersionsAcrossSplitAndTTL(t *testing.T) {
 	if err := e.srv.SplitRange(testDB, "c", "0"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2100 * time.Millisecond) // let the ttl of 1 second pass on the wall clock
+	pe.clock.Advance(time.Second) // the ttl of 1 second passes on the account's clock
 	seen := map[string]int{}
 	ttlDeletes := 0
 	for _, child := range []string{"1", "2"} {

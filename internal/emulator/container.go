@@ -15,7 +15,7 @@ type container struct {
 	id, rid  string
 	ridBytes []byte
 	pk       pkDefinition
-	clock    func() time.Time // the emulator's budget clock
+	clock    func() time.Time // the account's clock (Options.Clock)
 
 	mu           sync.Mutex
 	ts           int64
@@ -36,7 +36,7 @@ type container struct {
 	pendingSplit bool       // a throughput raise scheduled splits that have not run yet
 	versions     versionLog // the all-versions-and-deletes log (changeFeedPolicy)
 	defaultTTL   int        // defaultTtl: 0 off, -1 on without a default, else seconds
-	lastSweep    time.Time  // when expired items were last removed
+	nextExpiry   int64      // unix second the next item expires; 0 unknown, see ttl.go
 }
 
 func (c *container) self() string { return c.db.self() + "colls/" + c.rid + "/" }
@@ -61,7 +61,7 @@ func (c *container) initRanges(n int) error {
 func (c *container) addRange(min, max string, parents []string) *partition {
 	id := strconv.Itoa(c.nextRange)
 	c.nextRange++
-	p := newPartition(id, c.rangeRID(id), min, max, parents)
+	p := newPartition(id, c.rangeRID(id), min, max, parents, c.clock().Unix())
 	p.logIndex = len(c.rangeLog) + 1
 	c.rangeLog = append(c.rangeLog, p)
 	c.rangeByID[id] = p
@@ -149,5 +149,5 @@ func (c *container) itemCount() int {
 // touch updates the container's ETag and _ts after a definition change.
 func (c *container) touch(etag string) {
 	c.etag = etag
-	c.ts = time.Now().Unix()
+	c.ts = c.clock().Unix()
 }

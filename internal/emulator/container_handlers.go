@@ -115,7 +115,7 @@ func (e *Emulator) addContainer(db *database, p props, id string, def pkDefiniti
 	}
 	db.nextCol++
 	rid, ridBytes := containerRID(decodeRID(db.rid), db.nextCol)
-	c := &container{db: db, id: id, rid: rid, ridBytes: ridBytes, pk: def, clock: e.now, ts: unixNow(), etag: s.newETag()}
+	c := &container{db: db, id: id, rid: rid, ridBytes: ridBytes, pk: def, clock: e.now, ts: s.unixNow(), etag: s.newETag()}
 	c.body = normalizeContainerProps(p, def)
 	ru := 0
 	switch {
@@ -263,6 +263,7 @@ func (e *Emulator) replaceContainer(w http.ResponseWriter, rc *requestContext, c
 // lock is held.
 func (c *container) applyDefinition() {
 	c.defaultTTL = parseDefaultTTL(c.body.get("defaultTtl"))
+	c.nextExpiry = 0 // expiries follow the new default: look again
 	retention, _ := parseChangeFeedPolicy(c.body.get("changeFeedPolicy"))
 	c.setPolicy(retention)
 }

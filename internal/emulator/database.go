@@ -59,7 +59,7 @@ func (e *Emulator) createDatabase(w http.ResponseWriter, rc *requestContext) err
 	}
 	s.nextDB++
 	rid, _ := databaseRID(s.nextDB)
-	db := &database{id: id, rid: rid, ts: unixNow(), etag: s.newETag(), colls: map[string]*container{}}
+	db := &database{id: id, rid: rid, ts: s.unixNow(), etag: s.newETag(), colls: map[string]*container{}}
 	db.body = p.clone()
 	if hasOffer {
 		db.offer = s.newOffer(rid, db.self(), manual, autoscale)

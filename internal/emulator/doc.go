@@ -12,7 +12,11 @@
 //
 //	emulator.go, server.go   Emulator (an http.Handler), Start with TLS and the compute-gateway listener
 //	request.go               one request's context: path resolution per gateway (routing or compute), headers, body
-//	auth.go                  master-key signature check
+//	auth.go                  authentication: master-key signatures, or Entra ID tokens (Options.Entra)
+//	entra.go                 the test issuer of Entra ID tokens and its azcore.TokenCredential
+//	entra_auth.go            Entra ID token checks and the service's 401 substatuses
+//	rbac.go                  data-plane roles and actions, the service's 403 substatuses
+//	managedidentity.go       the App Service managed identity endpoint that hands out tokens
 //	router.go                dispatch by path and verb
 //	response.go, errors.go   common headers, the service's error bodies and status/substatus pairs
 //

@@ -2,11 +2,13 @@ package emulator
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,9 +29,19 @@ type Options struct {
 	// Admin enables the admin API under /admin/ (metrics and fault
 	// injection), unauthenticated, for loopback tests and demos.
 	Admin bool
-	// Clock is the time RU budgets refill by; time.Now when nil. Tests pass
-	// a manual clock to make throttling deterministic.
+	// Clock is the account's time; time.Now when nil. RU budgets refill by
+	// it, resources' _ts and the change feed's modification times come from
+	// it, items expire by it (ttl.go), the all-versions feed's retention
+	// counts by it, and Entra ID tokens are minted and checked against it.
+	// Tests pass a manual clock to make throttling, expiry and retention
+	// deterministic. The x-ms-date of a master-key signature is checked
+	// against the wall clock, which the client signs with.
 	Clock func() time.Time
+	// Entra makes the account accept Microsoft Entra ID tokens
+	// ("type=aad") signed by the emulator's own test issuer (Emulator.Entra)
+	// besides master-key signatures, and authorize them by data-plane
+	// roles (AssignEntraRole); see entra.go and docs/emulator.md.
+	Entra bool
 	// Gateway is how ServeHTTP decodes item ids in request paths: the
 	// service's current compute gateway (the zero value) or the old routing
 	// gateway's quirks, which `rekey emulator` keeps on its main address as
@@ -66,9 +78,13 @@ type Emulator struct {
 	log        *slog.Logger
 	store      *store
 	faults     faults
-	now        func() time.Time // the clock RU budgets refill by
+	now        func() time.Time // the account's clock (Options.Clock)
 	admin      bool
 	gateway    Gateway // what ServeHTTP does; see Options.Gateway
+
+	entra             *EntraIssuer     // nil without Options.Entra
+	roles             *roleAssignments // nil without Options.Entra
+	localAuthDisabled atomic.Bool      // see SetLocalAuthDisabled
 }
 
 // New returns an empty emulator.
@@ -92,16 +108,46 @@ func New(opts Options) (*Emulator, error) {
 	if clock == nil {
 		clock = time.Now
 	}
+	var issuer *EntraIssuer
+	var roles *roleAssignments
+	if opts.Entra {
+		if issuer, err = newEntraIssuer(clock); err != nil {
+			return nil, err
+		}
+		roles = newRoleAssignments()
+	}
 	return &Emulator{
 		key:        key,
 		splitDelay: opts.SplitDelay,
 		log:        logger,
-		store:      newStore(),
+		store:      newStore(clock),
 		now:        clock,
 		admin:      opts.Admin,
 		gateway:    opts.Gateway,
+
+		entra: issuer,
+		roles: roles,
 	}, nil
 }
+
+// SetLocalAuthDisabled turns the account's disableLocalAuth on or off:
+// while on, master-key signatures are refused with 401 substatus 5202, as
+// the service refuses them, so a test proves that every request of the code
+// under test carried an Entra ID token. Tokens cannot create containers
+// (403, 5300), so a test creates them with the key first, then turns local
+// auth off. Turning it on fails without Options.Entra, which would leave no
+// way in.
+func (e *Emulator) SetLocalAuthDisabled(disabled bool) error {
+	if disabled && e.entra == nil {
+		return errors.New("disable local auth: the emulator was started without Entra ID (Options.Entra), so nothing could authenticate")
+	}
+	e.localAuthDisabled.Store(disabled)
+	return nil
+}
+
+// Entra is the account's Entra ID token issuer, which mints the tokens it
+// accepts; nil when the emulator was started without Options.Entra.
+func (e *Emulator) Entra() *EntraIssuer { return e.entra }
 
 // ServeHTTP answers one REST request as the Cosmos DB gateway chosen by
 // Options.Gateway would.

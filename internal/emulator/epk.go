@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"math/big"
-	"strings"
 
 	"github.com/rekey-dev/rekey/internal/epk"
 )
@@ -45,26 +44,12 @@ func (c *container) epkOf(pk []any) string {
 }
 
 // rangeWidth is the size of [min, max) in a version's EPK space, for picking
-// the largest range to split. Only the first 32 digits count.
+// the largest range to split. The emulator's own ranges always parse; a range
+// that did not would be skipped as empty.
 func rangeWidth(version int, min, max string) *big.Int {
-	return new(big.Int).Sub(epkValue(version, max), epkValue(version, min))
-}
-
-func epkValue(version int, s string) *big.Int {
-	if strings.TrimRight(s, "0") == maxEPK {
-		top := new(big.Int).Lsh(big.NewInt(1), 126) // version 2: the top two bits are masked off
-		if version == 1 {
-			top = new(big.Int).Lsh(big.NewInt(1), 32) // version 1: 24 zeros then a 32-bit hash
-		}
-		return top
-	}
-	if len(s) > 32 {
-		s = s[:32]
-	}
-	s += strings.Repeat("0", 32-len(s))
-	v, _ := new(big.Int).SetString(s, 16)
-	if v == nil {
+	w, err := epk.Width(epk.Version(version), epk.Range{Min: min, Max: max})
+	if err != nil {
 		return new(big.Int)
 	}
-	return v
+	return w
 }

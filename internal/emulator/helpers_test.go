@@ -292,6 +292,13 @@ type rawResponse struct {
 // rawDo sends a signed request to srv and reads the whole response.
 func rawDo(t testing.TB, srv *emulator.Server, method, path string, header map[string]string, body []byte) rawResponse {
 	t.Helper()
+	return rawDoAuth(t, srv, method, path, header, body, newSigner(t, srv.Key()).sign)
+}
+
+// rawDoAuth sends a request that authorize authenticates to srv and reads
+// the whole response.
+func rawDoAuth(t testing.TB, srv *emulator.Server, method, path string, header map[string]string, body []byte, authorize func(*http.Request)) rawResponse {
+	t.Helper()
 	req, err := http.NewRequest(method, strings.TrimSuffix(srv.Endpoint(), "/")+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -300,7 +307,7 @@ func rawDo(t testing.TB, srv *emulator.Server, method, path string, header map[s
 		req.Header.Set(k, v)
 	}
 	req.Header.Set("x-ms-version", "2020-07-15")
-	newSigner(t, srv.Key()).sign(req)
+	authorize(req)
 	hc := srv.HTTPClient()
 	defer hc.CloseIdleConnections()
 	resp, err := hc.Do(req)

@@ -3,7 +3,6 @@ package emulator
 import (
 	"fmt"
 	"net/http"
-	"time"
 )
 
 // itemOps applies item writes to a container whose mu the caller holds. It
@@ -59,7 +58,7 @@ func (o *itemOps) locate(pk []any) (*partition, string) {
 func (o *itemOps) read(pk []any, id string) (*item, *partition, *svcError) {
 	p, key := o.locate(pk)
 	it := p.get(key, id)
-	if it == nil || (o.c.defaultTTL != 0 && o.c.expired(it, time.Now().Unix())) {
+	if it == nil || o.c.expired(it, o.c.clock().Unix()) {
 		// An expired item is gone for reads before the background
 		// deletion removes it (time-to-live.md).
 		return nil, p, notFound()
@@ -82,7 +81,7 @@ func (o *itemOps) write(mode writeMode, pk []any, id string, members []member, i
 	case ifMatch != "" && ifMatch != "*" && (old == nil || old.etag != ifMatch):
 		return nil, false, preconditionFailed()
 	}
-	now := time.Now()
+	now := c.clock()
 	lsn := c.nextLSN()
 	it := &item{id: id, pkKey: key, pk: pk, epk: c.epkOf(pk), lsn: lsn, ts: now.Unix(), mtime: now, etag: c.itemETag(lsn)}
 	if old != nil {
@@ -101,6 +100,7 @@ func (o *itemOps) write(mode writeMode, pk []any, id string, members []member, i
 		return nil, false, tooLarge()
 	}
 	p.put(old, it)
+	c.scheduleExpiry(it)
 	o.undo = append(o.undo, undoStep{p: p, old: old, new: it})
 	ch := change{kind: changeCreate, lsn: lsn, crts: it.ts, epk: it.epk, pkKey: key, pk: pk, id: id, current: it.doc}
 	if old != nil {
@@ -122,7 +122,7 @@ func (o *itemOps) remove(pk []any, id, ifMatch string) (*item, *svcError) {
 	p.remove(it)
 	lsn := o.c.nextLSN()
 	o.undo = append(o.undo, undoStep{p: p, old: it})
-	o.record(change{kind: changeDelete, lsn: lsn, prevLSN: it.lsn, crts: time.Now().Unix(), epk: it.epk, pkKey: it.pkKey, pk: it.pk, id: it.id, previous: it.doc})
+	o.record(change{kind: changeDelete, lsn: lsn, prevLSN: it.lsn, crts: o.c.clock().Unix(), epk: it.epk, pkKey: it.pkKey, pk: it.pk, id: it.id, previous: it.doc})
 	return it, nil
 }
 

@@ -74,6 +74,7 @@ func (e *Emulator) ContainerMetrics(db, coll string) (ContainerMetrics, error) {
 func (c *container) metrics() ContainerMetrics {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.sweepExpired() // expired items are gone for every observer
 	m := ContainerMetrics{
 		Database: c.db.id, Container: c.id,
 		ThroughputRU: int(c.budgetRU), Autoscale: c.autoscale,

@@ -112,7 +112,7 @@ func (s *store) newOffer(resourceRID, resourceSelf string, manual, autoscaleMax 
 		manual:       manual,
 		autoscaleMax: autoscaleMax,
 		etag:         s.newETag(),
-		ts:           unixNow(),
+		ts:           s.unixNow(),
 	}
 	o.highest = o.maxRU()
 	s.offers[o.id] = o

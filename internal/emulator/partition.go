@@ -47,9 +47,9 @@ type partition struct {
 	stats  partitionStats
 }
 
-func newPartition(id, rid, min, max string, parents []string) *partition {
+func newPartition(id, rid, min, max string, parents []string, ts int64) *partition {
 	return &partition{
-		id: id, rid: rid, min: min, max: max, parents: parents, ts: unixNow(),
+		id: id, rid: rid, min: min, max: max, parents: parents, ts: ts,
 		items: map[itemKey]*item{},
 		byID:  map[string][]*item{},
 		byLSN: btree.NewG(32, func(a, b *item) bool { return a.lsn < b.lsn }),

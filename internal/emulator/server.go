@@ -30,6 +30,11 @@ type ServerOptions struct {
 	// account through the compute gateway's path decoding (see Gateway),
 	// like the official emulator's port 8903. "127.0.0.1:0" picks a free port.
 	ComputeAddr string
+	// IdentityAddr is the loopback address of the managed identity
+	// endpoint that hands out Entra ID tokens when Options.Entra is set
+	// (managedidentity.go), plain HTTP as on App Service; "127.0.0.1:0"
+	// when empty.
+	IdentityAddr string
 }
 
 // Server is a running emulator.
@@ -42,6 +47,7 @@ type Server struct {
 	certPool *x509.CertPool
 	done     chan struct{}
 	compute  *listener // nil without ServerOptions.ComputeAddr
+	identity *listener // the managed identity endpoint; nil without Options.Entra
 }
 
 // listener is one more address serving the emulator.
@@ -123,7 +129,61 @@ func Start(opts ServerOptions) (*Server, error) {
 		s.compute = c
 		go s.serve(c.srv, computeLn, c.done)
 	}
+	if emu.entra != nil {
+		if s.identity, err = s.serveIdentity(opts.IdentityAddr); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// serveIdentity serves the Entra issuer's managed identity endpoint on a
+// plain-HTTP loopback address.
+func (s *Server) serveIdentity(addr string) (*listener, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	if err := requireLoopback(addr); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("emulator managed identity endpoint listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(managedIdentityPath, s.entra.ManagedIdentityHandler())
+	l := &listener{done: make(chan struct{})}
+	l.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: s.srv.ErrorLog}
+	l.endpoint = fmt.Sprintf("http://%s%s", ln.Addr().String(), managedIdentityPath)
+	go s.serve(l.srv, ln, l.done)
+	return l, nil
+}
+
+// ManagedIdentityEndpoint is the URL of the managed identity endpoint
+// serving the account's Entra ID tokens (IDENTITY_ENDPOINT), or "" without
+// Options.Entra.
+func (s *Server) ManagedIdentityEndpoint() string {
+	if s.identity == nil {
+		return ""
+	}
+	return s.identity.endpoint
+}
+
+// ManagedIdentityEnv is the environment that makes azidentity's
+// DefaultAzureCredential, in a child process such as `rekey run`, take its
+// tokens from the account's issuer: IDENTITY_ENDPOINT, IDENTITY_HEADER
+// and AZURE_TOKEN_CREDENTIALS=ManagedIdentityCredential, as "NAME=value"
+// for exec.Cmd.Env (or t.Setenv). Nil without Options.Entra.
+func (s *Server) ManagedIdentityEnv() []string {
+	if s.identity == nil {
+		return nil
+	}
+	return []string{
+		envIdentityEndpoint + "=" + s.identity.endpoint,
+		envIdentityHeader + "=" + s.entra.IdentityHeader(),
+		envTokenCredentials + "=ManagedIdentityCredential",
+	}
 }
 
 func (s *Server) serve(srv *http.Server, ln net.Listener, done chan struct{}) {
@@ -179,9 +239,11 @@ func (s *Server) Close() error {
 	defer cancel()
 	err := s.srv.Shutdown(ctx)
 	<-s.done
-	if s.compute != nil {
-		err = errors.Join(err, s.compute.srv.Shutdown(ctx))
-		<-s.compute.done
+	for _, l := range []*listener{s.compute, s.identity} {
+		if l != nil {
+			err = errors.Join(err, l.srv.Shutdown(ctx))
+			<-l.done
+		}
 	}
 	return err
 }

@@ -18,10 +18,11 @@ type store struct {
 	nextDB  uint32
 	nextOff uint32
 	etagSeq uint64
+	clock   func() time.Time // the account's clock (Options.Clock)
 }
 
-func newStore() *store {
-	return &store{dbs: map[string]*database{}, offers: map[string]*offer{}}
+func newStore(clock func() time.Time) *store {
+	return &store{dbs: map[string]*database{}, offers: map[string]*offer{}, clock: clock}
 }
 
 // database is a Cosmos database.
@@ -101,5 +102,5 @@ func decodeRID(rid string) []byte {
 	return b
 }
 
-// unixNow is the service's _ts: whole seconds.
-func unixNow() int64 { return time.Now().Unix() }
+// unixNow is the service's _ts on the account's clock: whole seconds.
+func (s *store) unixNow() int64 { return s.clock().Unix() }

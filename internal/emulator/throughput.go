@@ -12,7 +12,7 @@ func (e *Emulator) applyThroughput(o *offer, manual, autoscale int) bool {
 		o.highest = o.maxRU()
 	}
 	o.etag = e.store.newETag()
-	o.ts = unixNow()
+	o.ts = e.store.unixNow()
 	owners := e.containersOfOffer(o)
 	e.store.mu.Unlock()
 	e.rebalance(o, owners)

@@ -42,11 +42,11 @@ const (
 //	number     0x05, then the IEEE-754 bits of the float64, little-endian
 //	string     0x08, then the string's bytes, then stringEnd
 //
-// Strings are hashed as their raw bytes, whole: the SDK neither validates
-// UTF-8 nor truncates long strings, and the baseline vectors (99, 100, 101 and
-// 2,048 byte strings) confirm that no truncation applies to these hashes.
-// Numbers are hashed by their exact bits, so -0 and 0 differ, and a NaN hashes
-// by whatever payload it carries (the SDK does not canonicalise NaN either).
+// Strings are hashed as the raw bytes they are given: version 2 hashes the
+// whole string (the baseline vectors of 99, 100, 101 and 2,048 bytes confirm
+// it), version 1 passes strings truncated by truncateV1 (v1.go). Numbers are
+// hashed by their exact bits, so -0 and 0 differ, and a NaN hashes by
+// whatever payload it carries (the SDKs do not canonicalise NaN either).
 //
 // Any other Go type is refused with ErrUnsupportedValue; the SDK would
 // silently skip it, which would route the item as if the component were not
@@ -93,18 +93,6 @@ func putHash128(dst []byte, h1, h2 uint64, mask bool) {
 	}
 	putHex64(dst[0:16], h2)
 	putHex64(dst[16:32], h1)
-}
-
-// putHashV1 writes the 32 hex digits of a version 1 hash to dst: 24 '0'
-// characters (the SDK's twelve zero bytes) and the 8 hex digits of the hash.
-func putHashV1(dst []byte, h uint32) {
-	for i := 0; i < 24; i++ {
-		dst[i] = '0'
-	}
-	for i := 31; i >= 24; i-- {
-		dst[i] = hexDigits[h&0xF]
-		h >>= 4
-	}
 }
 
 // putHex64 writes v to dst[:16] as 16 uppercase hex digits, most significant

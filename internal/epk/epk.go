@@ -78,8 +78,9 @@ const (
 // MaxPaths is the most paths a MultiHash definition may have.
 const MaxPaths = 3
 
-// maxEPKLen is the longest EPK Hash returns: MaxPaths components of 32 chars.
-const maxEPKLen = MaxPaths * 32
+// maxEPKLen is the longest EPK Hash returns: MaxPaths version 2 hashes of
+// 32 digits each, or a version 1 hash and truncated key.
+const maxEPKLen = max(MaxPaths*32, maxEPKLenV1)
 
 // Definition is a container's partitionKey definition, with the JSON names of
 // the service's wire format so that a container body can be decoded into it.
@@ -146,14 +147,16 @@ func (d Definition) IsPrefix(n int) bool {
 var undefinedKey = []any{Undefined{}}
 
 // Hash returns the effective partition key of values under d, exactly as the
-// azcosmos v1.5.0 SDK routes it (and, for version 2, as the service does):
+// service computes it:
 //
 //   - version 2, kind Hash: MurmurHash3-x64-128 (seed 0) of the encoded key,
 //     32 uppercase hex digits, first byte masked to 0x00..0x3F;
 //   - version 2, kind MultiHash: each component hashed and masked on its own,
 //     32 digits per component given (a prefix gives the prefix's EPK);
-//   - version 1: 24 '0' characters and the 8 hex digits of
-//     MurmurHash3-x86-32 (seed 0) of the encoded key (the SDK's form).
+//   - version 1: the binary encoding of MurmurHash3-x86-32 (seed 0) of the
+//     truncated key, as a number component, followed by the binary encoding
+//     of the truncated key (v1.go), in uppercase hex: at most 218 digits,
+//     starting "05".
 //
 // values are the key's components in path order, each a string, float64,
 // bool, nil (JSON null) or Undefined{} (field absent). An empty values is the
@@ -162,6 +165,10 @@ var undefinedKey = []any{Undefined{}}
 // ErrInvalidDefinition, ErrComponentCount or ErrUnsupportedValue; it never
 // panics and allocates only the returned string for keys up to about 100
 // bytes.
+//
+// The azcosmos v1.5.0 SDK computes a different, simplified version 1 EPK (24
+// '0' digits and the hash of the untruncated key), which no service range
+// boundary matches; Hash does not follow it.
 func Hash(d Definition, values []any) (string, error) {
 	if err := d.Validate(); err != nil {
 		return "", err
@@ -212,29 +219,19 @@ func (d Definition) checkCount(n int) error {
 	return nil
 }
 
-// appendEPK appends the EPK of values to dst. perComponent hashes each
-// component on its own and concatenates the results (MultiHash; and version 1
-// always, as the SDK and the .NET baseline do); otherwise all components go
-// into one hash. mask applies the version 2 routing mask; the baseline files
-// hold unmasked version 2 hashes. Version 1 is never masked: its first 24
-// digits are zeros.
+// appendEPK appends the EPK of values to dst. Version 1 is appendEPKV1 and
+// ignores perComponent and mask. For version 2, perComponent hashes each
+// component on its own and concatenates the results (MultiHash); otherwise
+// all components go into one hash. mask applies the version 2 routing mask;
+// the baseline files hold unmasked version 2 hashes.
 func appendEPK(dst []byte, values []any, v Version, perComponent, mask bool) ([]byte, error) {
+	if v.effective() == Version1 {
+		return appendEPKV1(dst, values)
+	}
 	// Keys of up to ~100 bytes encode without touching the heap.
 	var scratch [128]byte
 	buf := scratch[:0]
 	var digits [32]byte
-
-	if v.effective() == Version1 {
-		for i, c := range values {
-			var err error
-			if buf, err = appendComponent(buf[:0], c, stringEndV1); err != nil {
-				return dst, fmt.Errorf("encode component %d: %w", i, err)
-			}
-			putHashV1(digits[:], murmur32(buf, 0))
-			dst = append(dst, digits[:]...)
-		}
-		return dst, nil
-	}
 
 	for i, c := range values {
 		if perComponent {

@@ -3,7 +3,6 @@ package epk
 import (
 	"errors"
 	"math"
-	"math/big"
 	"strings"
 	"testing"
 )
@@ -18,20 +17,15 @@ func isUpperHex(s string) bool {
 	return true
 }
 
-// checkEPK asserts the shape of an EPK Hash returned: 32 digits per
-// component, uppercase hex, each version 2 hash masked below 0x40, each
-// version 1 hash 24 zeros and 8 digits, and below "FF".
-func checkEPK(t *testing.T, epk string, v Version, components int) {
+// checkEPK asserts the shape of a version 2 EPK Hash returned: 32 digits per
+// component, uppercase hex, each hash masked below 0x40, and below "FF".
+func checkEPK(t *testing.T, epk string, components int) {
 	t.Helper()
 	if len(epk) != 32*components || !isUpperHex(epk) {
 		t.Fatalf("EPK %q: want %d uppercase hex digits", epk, 32*components)
 	}
 	for i := 0; i < len(epk); i += 32 {
-		part := epk[i : i+32]
-		if v == Version1 && !strings.HasPrefix(part, strings.Repeat("0", 24)) {
-			t.Fatalf("V1 EPK %q: part %q does not start with 24 zeros", epk, part)
-		}
-		if v == Version2 && part[0] > '3' {
+		if part := epk[i : i+32]; part[0] > '3' {
 			t.Fatalf("V2 EPK %q: part %q not masked", epk, part)
 		}
 	}
@@ -40,12 +34,65 @@ func checkEPK(t *testing.T, epk string, v Version, components int) {
 	}
 }
 
+// checkEPKV1 asserts the shape of a version 1 EPK of key: uppercase hex of
+// at most maxEPKLenV1 digits; a number component holding a whole number below
+// 2^32, equal to murmur32 of the truncated key's hashing encoding; then the
+// truncated key's binary encoding, which keeps at most 101 string bytes.
+func checkEPKV1(t *testing.T, epk string, key any) {
+	t.Helper()
+	if len(epk)%2 != 0 || len(epk) > maxEPKLenV1 || !isUpperHex(epk) || !Full.Contains(epk) {
+		t.Fatalf("V1 EPK %q: want at most %d uppercase hex digits below FF", epk, maxEPKLenV1)
+	}
+	b := make([]byte, len(epk)/2)
+	for i := range b {
+		hi, _ := nibble(epk[2*i])
+		lo, _ := nibble(epk[2*i+1])
+		b[i] = byte(hi<<4 | lo)
+	}
+	x, n, err := decodeNumberBinary(b)
+	if err != nil || x != math.Trunc(x) || x < 0 || x > math.MaxUint32 {
+		t.Fatalf("V1 EPK %q: first component %v, %v is not a 32-bit hash", epk, x, err)
+	}
+	truncated := truncateV1(key)
+	if s, ok := truncated.(string); ok {
+		orig := key.(string)
+		if !strings.HasPrefix(orig, strings.TrimSuffix(s, "\uFFFD")) ||
+			utf16Len(s) != min(utf16Len(orig), maxStringUnits) {
+			t.Fatalf("truncated %q (%d UTF-16 units) to %q (%d)", orig, utf16Len(orig), s, utf16Len(s))
+		}
+	}
+	enc, _ := appendComponent(nil, truncated, stringEndV1)
+	if h := murmur32(enc, 0); float64(h) != x {
+		t.Fatalf("V1 EPK %q carries hash %v, want %#x", epk, x, h)
+	}
+	if rest := appendBinaryComponent(nil, truncated); string(b[n:]) != string(rest) {
+		t.Fatalf("V1 EPK %q: key part %X, want %X", epk, b[n:], rest)
+	}
+	if s, ok := truncated.(string); ok && len(b)-n > maxStringBytes+2 {
+		t.Fatalf("V1 EPK %q keeps %d bytes of %d", epk, len(b)-n, len(s))
+	}
+}
+
+// utf16Len counts s in UTF-16 code units.
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		n++
+		if r >= 0x10000 {
+			n++
+		}
+	}
+	return n
+}
+
 func FuzzHash(f *testing.F) {
 	f.Add("", 0.0, false)
 	f.Add("asdf", -1.0, true)
 	f.Add(strings.Repeat("a", 101), math.Inf(1), false)
 	f.Add("\xff\x00é", math.NaN(), true)
 	f.Add(strings.Repeat("é", 80), math.Copysign(0, -1), false)
+	f.Add(strings.Repeat("a", 99)+"😀", 2.0, false)
+	f.Add(strings.Repeat("😀", 60), 131072.0, true)
 	f.Fuzz(func(t *testing.T, s string, x float64, b bool) {
 		keys := [][]any{{s}, {x}, {b}, {nil}, {Undefined{}}}
 		for _, key := range keys {
@@ -53,12 +100,12 @@ func FuzzHash(f *testing.F) {
 			if err != nil {
 				t.Fatalf("Hash(V1, %v): %v", key, err)
 			}
-			checkEPK(t, e1, Version1, 1)
+			checkEPKV1(t, e1, key[0])
 			e2, err := Hash(defV2, key)
 			if err != nil {
 				t.Fatalf("Hash(V2, %v): %v", key, err)
 			}
-			checkEPK(t, e2, Version2, 1)
+			checkEPK(t, e2, 1)
 			// One component: kind Hash and kind MultiHash hash alike.
 			if m, err := Hash(Definition{Paths: []string{"/a"}, Kind: KindMultiHash, Version: Version2}, key); err != nil || m != e2 {
 				t.Fatalf("MultiHash of one = %q, %v; Hash = %q", m, err, e2)
@@ -83,7 +130,7 @@ func FuzzHash(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkEPK(t, full, Version2, 3)
+		checkEPK(t, full, 3)
 		for i, c := range []any{s, x, b} {
 			alone, _ := Hash(defV2, []any{c})
 			if full[32*i:32*i+32] != alone {
@@ -138,62 +185,10 @@ func FuzzCompare(f *testing.F) {
 	})
 }
 
-// refSplit is an independent reference for SplitPoints over arbitrary
-// precision integers; ok is false when SplitPoints must fail.
-func refSplit(v Version, min, max string, parts int) (points []string, ok bool) {
-	top := new(big.Int).Lsh(big.NewInt(1), 126)
-	if v.effective() == Version1 {
-		top = new(big.Int).Lsh(big.NewInt(1), 32)
-	}
-	topDigits := top.Text(16)
-	topDigits = strings.Repeat("0", 32-len(topDigits)) + strings.ToUpper(topDigits)
-	value := func(s string) (digits string, val *big.Int, inexact, ok bool) {
-		if strings.TrimRight(s, "0") == "FF" {
-			return topDigits, new(big.Int).Set(top), false, true
-		}
-		if !isUpperHex(s) {
-			return "", nil, false, false
-		}
-		padded := s + strings.Repeat("0", 32)
-		val, _ = new(big.Int).SetString("0"+padded[:32], 16)
-		if len(s) > 32 {
-			inexact = strings.Trim(s[32:], "0") != ""
-		}
-		if c := val.Cmp(top); c > 0 || c == 0 && inexact {
-			return "", nil, false, false
-		}
-		return s, val, inexact, true
-	}
-	if v < 0 || v > 2 || parts < 1 || parts > MaxParts {
-		return nil, false
-	}
-	minDigits, lo, minInexact, ok1 := value(min)
-	maxDigits, hi, _, ok2 := value(max)
-	if !ok1 || !ok2 || padCompare(minDigits, maxDigits) >= 0 {
-		return nil, false
-	}
-	if parts == 1 {
-		return []string{}, true
-	}
-	if minInexact {
-		lo.Add(lo, big.NewInt(1))
-	}
-	width := new(big.Int).Sub(hi, lo)
-	if width.Cmp(big.NewInt(int64(parts))) < 0 {
-		return nil, false
-	}
-	for i := 1; i < parts; i++ {
-		b := new(big.Int).Mul(width, big.NewInt(int64(i)))
-		b.Quo(b, big.NewInt(int64(parts))).Add(b, lo)
-		d := strings.ToUpper(b.Text(16))
-		points = append(points, strings.Repeat("0", 32-len(d))+d)
-	}
-	return points, true
-}
-
-// fuzzBound builds a bound from fuzz input: a 128-bit value, optionally cut
-// short or extended with a tail, or one of the sentinels.
-func fuzzBound(hi, lo uint64, cut uint8, tail string, sel uint8) string {
+// fuzzBound builds a bound from fuzz input: a 128-bit value (for version 1,
+// a number up to just above the top of the space), optionally cut short or
+// extended with a tail, or one of the sentinels.
+func fuzzBound(v Version, hi, lo uint64, cut uint8, tail string, sel uint8) string {
 	switch sel % 8 {
 	case 0:
 		return MinEPK
@@ -201,8 +196,11 @@ func fuzzBound(hi, lo uint64, cut uint8, tail string, sel uint8) string {
 		return MaxEPK
 	}
 	s := uint128{hi, lo}.hex32()
+	if v.effective() == Version1 && sel%8 != 7 { // 7: a version 2 form, refused
+		s = refEncodeV1(lo % (refTopV1 + 3))
+	}
 	if sel%8 == 2 {
-		return s[:int(cut)%33]
+		return s[:int(cut)%(len(s)+1)]
 	}
 	return s + tail
 }
@@ -210,12 +208,14 @@ func fuzzBound(hi, lo uint64, cut uint8, tail string, sel uint8) string {
 func FuzzSplitPoints(f *testing.F) {
 	f.Add(uint8(2), uint64(0), uint64(0), uint64(0), uint64(0), uint8(0), "", "", uint8(0), uint8(1), uint16(5), "0D")
 	f.Add(uint8(2), uint64(0x3333333333333333), uint64(0x3333333333333333), uint64(0), uint64(0), uint8(0), "", "", uint8(3), uint8(1), uint16(2), "39")
-	f.Add(uint8(1), uint64(0), uint64(1<<31), uint64(0), uint64(1<<32), uint8(0), "", "", uint8(3), uint8(3), uint16(7), "000000000000000000000000C0000000")
+	f.Add(uint8(1), uint64(0), uint64(1<<31), uint64(0), uint64(1<<32), uint8(0), "", "", uint8(3), uint8(3), uint16(7), "05C1E7FFFFFFFE08713100")
+	f.Add(uint8(1), uint64(0), uint64(10), uint64(0), uint64(13), uint8(0), "08713100", "", uint8(3), uint8(4), uint16(4), "05C026")
+	f.Add(uint8(0), uint64(0), uint64(0), uint64(0), uint64(0), uint8(5), "", "", uint8(2), uint8(7), uint16(4), "")
 	f.Add(uint8(2), uint64(0x0DAE0B8467B011E9), uint64(0x57BC0B8B0DEB5ACA), uint64(0x0DAE0B8467B011E9), uint64(0x57BC0B8B0DEB5AD0), uint8(0), "8", "FF", uint8(3), uint8(3), uint16(3), "0DAE")
 	f.Fuzz(func(t *testing.T, ver uint8, minHi, minLo, maxHi, maxLo uint64, cut uint8, minTail, maxTail string, minSel, maxSel uint8, parts16 uint16, probe string) {
 		v := Version(ver % 4) // 3 is unsupported
-		min := fuzzBound(minHi, minLo, cut, minTail, minSel)
-		max := fuzzBound(maxHi, maxLo, cut, maxTail, maxSel)
+		min := fuzzBound(v, minHi, minLo, cut, minTail, minSel)
+		max := fuzzBound(v, maxHi, maxLo, cut, maxTail, maxSel)
 		parts := int(parts16%600) - 2 // -2..597, with 0 and negatives refused
 
 		got, err := SplitPoints(v, min, max, parts)
@@ -238,7 +238,7 @@ func FuzzSplitPoints(f *testing.F) {
 			if b != want[i] {
 				t.Fatalf("boundary %d = %q, reference %q", i, b, want[i])
 			}
-			if len(b) != 32 || !isUpperHex(b) {
+			if v.effective() == Version2 && (len(b) != 32 || !isUpperHex(b)) {
 				t.Fatalf("boundary %q is not 32 uppercase hex digits", b)
 			}
 			if Compare(prev, b) >= 0 || !r.Contains(b) {

@@ -46,8 +46,9 @@ func TestMurmur128Verification(t *testing.T) {
 func TestMurmur32Vectors(t *testing.T) {
 	// Short-key vectors widely published for MurmurHash3_x86_32; each tail
 	// length and the seed handling get a case. ("\x00", 0) is also the
-	// version 1 hash of the undefined key (marker byte 0x00), which the SDK's
-	// partition_key_test.go expects as 000000000000000000000000514E28B7.
+	// version 1 hash of the undefined key (marker byte 0x00): the Go SDK's
+	// partition_key_test.go expects 000000000000000000000000514E28B7, and the
+	// service's EPK 05C1D529E345DC00 carries 0x514E28B7 as its number.
 	tests := []struct {
 		key  string
 		seed uint32

@@ -12,8 +12,8 @@ const (
 	// below (or equal to, see Compare) every EPK.
 	MinEPK = ""
 	// MaxEPK is the exclusive top of every version's space. Version 2 EPKs
-	// start with a digit 0-3 and version 1 EPKs with 24 zeros, so every EPK
-	// Hash returns compares below it.
+	// start with a digit 0-3 and version 1 EPKs with "05" (a number
+	// component), so every EPK Hash returns compares below it.
 	MaxEPK = "FF"
 )
 
@@ -22,6 +22,14 @@ const (
 // '0', so "AB" == "AB00" and a 32-char boundary equals its 64-char
 // zero-padded form, which hierarchical (MultiHash) partition key ranges mix.
 // It returns -1, 0 or +1.
+//
+// Version 1 EPKs vary in length (a number-encoded hash, then the key). The
+// number encoding is prefix-free and order-preserving, so the key after a
+// hash never reorders two hashes and every EPK of a hash sorts at or after
+// the boundary written as that hash. The service compares them ordinally;
+// the two orders differ only for a string and itself followed by '0's (a
+// boundary B and B+"00", the undefined key hashing exactly to B), which both
+// place in the range that starts at B.
 //
 // For strings of hex digits this is exactly the SDK's CompareEPK. It is a
 // total preorder on all strings: Compare(a, b) == 0 exactly when a and b are

@@ -1,6 +1,9 @@
 package epk
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestCompare(t *testing.T) {
 	const partial = "06AB34CFE4E482236BCACBBF50E234AB"
@@ -26,7 +29,12 @@ func TestCompare(t *testing.T) {
 		{"", "1", -1},
 		{"1", "", 1},
 		{"FF", "3FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF" + "3FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", 1},
-		{"FF", "000000000000000000000000FFFFFFFF", 1},
+		{"FF", "05C1EFFFFFFFFE" + "08" + strings.Repeat("FF", 101), 1}, // the largest V1 EPK
+		// Version 1: a key after the hash never moves an EPK past another
+		// hash, and a key at a boundary's hash sorts at or after it.
+		{"05C1DFFFFFFFFC", "05C1DFFFFFFFFC08713100", -1},
+		{"05C1DFFFFFFFFC", "05C1DFFFFFFFFC00", 0}, // the undefined key: 00
+		{"05C1DFFFFFFFFA08FFFF", "05C1DFFFFFFFFC", -1},
 		{"FF", "FF00", 0},
 		{"AB", "AB0", 0},
 		{"AB", "AB01", -1},
@@ -47,7 +55,7 @@ func TestContains(t *testing.T) {
 	}{
 		{Full, "", true},
 		{Full, "3FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", true},
-		{Full, "000000000000000000000000FFFFFFFF", true},
+		{Full, "05C1EFFFFFFFFE0800", true},
 		// The SDK routes even an unmasked EPK to the range ending at "FF"
 		// (cosmos_container_read_many_test.go, TestFindPhysicalRangeForEPK_FFSentinel).
 		{Range{"3C3C3C3C", "FF"}, "FFF697AF545B8770396E3626B83A20AE", true},
@@ -93,8 +101,11 @@ func TestFind(t *testing.T) {
 		// Ours.
 		{"empty list", nil, "00", -1},
 		{"gap", []Range{{"", "10"}, {"20", "FF"}}, "15", -1},
-		{"undefined key, V1 layout", []Range{{"", "00000000000000000000000080000000"}, {"00000000000000000000000080000000", "FF"}},
-			"000000000000000000000000514E28B7", 0},
+		// The two-partition version 1 layout and the undefined key (hash
+		// 0x514E28B7), at and past the boundary's hash (2147483647).
+		{"undefined key, V1 layout", []Range{{"", "05C1DFFFFFFFFC"}, {"05C1DFFFFFFFFC", "FF"}}, "05C1D529E345DC00", 0},
+		{"V1 key at the boundary hash", []Range{{"", "05C1DFFFFFFFFC"}, {"05C1DFFFFFFFFC", "FF"}}, "05C1DFFFFFFFFC0800", 1},
+		{"V1 undefined key at the boundary hash", []Range{{"", "05C1DFFFFFFFFC"}, {"05C1DFFFFFFFFC", "FF"}}, "05C1DFFFFFFFFC00", 1},
 	}
 	for _, tt := range tests {
 		got, ok := Find(tt.ranges, tt.epk)

@@ -2,13 +2,17 @@ package epk
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 )
 
-// Expected boundaries were worked out independently as floor(i*width/parts)
-// with arbitrary-precision integers (Python), e.g. floor(i * 2**126 / 5).
+// Expected boundaries were worked out independently with arbitrary-precision
+// integers (Python): version 2 as floor(i*width/parts), e.g.
+// floor(i * 2**126 / 5); version 1 as min + i*(width//parts), the service's
+// arithmetic, written with a separate implementation of the number
+// encoding. The version 1 values the SDKs pin are in vectors_test.go.
 func TestSplitPoints(t *testing.T) {
 	const (
 		b1 = "0CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC"
@@ -31,13 +35,18 @@ func TestSplitPoints(t *testing.T) {
 		{"V2 into 2", Version2, MinEPK, MaxEPK, 2, []string{"20000000000000000000000000000000"}},
 		{"V2 into 3", Version2, MinEPK, MaxEPK, 3,
 			[]string{"15555555555555555555555555555555", "2AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}},
-		{"V1 into 4", Version1, MinEPK, MaxEPK, 4, []string{
-			"00000000000000000000000040000000", "00000000000000000000000080000000", "000000000000000000000000C0000000"}},
-		{"V1 into 3", Version1, MinEPK, MaxEPK, 3, []string{
-			"00000000000000000000000055555555", "000000000000000000000000AAAAAAAA"}},
-		{"version 0 is V1", 0, MinEPK, MaxEPK, 2, []string{"00000000000000000000000080000000"}},
-		{"V1 midpoint", Version1, "00000000000000000000000080000000", MaxEPK, 2,
-			[]string{"000000000000000000000000C0000000"}},
+		// 4294967295//4 = 1073741823: 1073741823, 2147483646, 3221225469.
+		{"V1 into 4", Version1, MinEPK, MaxEPK, 4, []string{"05C1CFFFFFFFF8", "05C1DFFFFFFFF8", "05C1E7FFFFFFFA"}},
+		{"V1 into 3", Version1, MinEPK, MaxEPK, 3, []string{"05C1D5AB55AB54", "05C1E5AB55AB54"}},
+		{"version 0 is V1", 0, MinEPK, MaxEPK, 2, []string{"05C1DFFFFFFFFC"}},
+		// (2147483647 + 4294967295) // 2 = 3221225471, not the 4-way 3221225469.
+		{"V1 midpoint", Version1, "05C1DFFFFFFFFC", MaxEPK, 2, []string{"05C1E7FFFFFFFE"}},
+		// A boundary a real version 1 container has (2294652804): its lower
+		// half splits at 1147326402.
+		{"V1 real service boundary", Version1, MinEPK, "05C1E18D2D7F08", 2, []string{"05C1D18D2D7F08"}},
+		// An item's EPK as min (hash 10, key "p0") rounds up to 11: [11, 13).
+		{"V1 key after the number", Version1, "05C024" + "08713100", "05C02A", 2, []string{"05C028"}},
+		{"V1 trailing zeros are exact", Version1, "05C024" + "00", "05C028", 2, []string{"05C026"}},
 		{"one part", Version2, MinEPK, MaxEPK, 1, []string{}},
 		{"short bounds are padded", Version2, "1", "2", 2, []string{"18000000000000000000000000000000"}},
 		{"narrowest split", Version2, "00000000000000000000000000000010", "00000000000000000000000000000012", 2,
@@ -92,8 +101,17 @@ func TestSplitPointsErrors(t *testing.T) {
 		{"not hex", Version2, MinEPK, "XYZ", 2, ErrInvalidEPK},
 		{"above the V2 space", Version2, MinEPK, "41", 2, ErrInvalidEPK},
 		{"above the V2 space by a tail", Version2, MinEPK, "40000000000000000000000000000000" + "01", 2, ErrInvalidEPK},
-		{"real V1 service boundary", Version1, MinEPK, "05C1E18D2D7F08", 2, ErrInvalidEPK},
-		{"above the V1 space", Version1, MinEPK, "00000000000000000000000100000001", 2, ErrInvalidEPK},
+		{"V1 too narrow", Version1, "05C024", "05C026", 2, ErrInvalidSplit},
+		{"V1 key rounds up to max", Version1, "05C024" + "08713100", "05C026", 2, ErrInvalidSplit},
+		{"V1 min at top", Version1, "05C1EFFFFFFFFE", MaxEPK, 2, ErrInvalidSplit},
+		// The Go SDK's simplified version 1 form is no version 1 EPK.
+		{"V1 in the Go SDK's form", Version1, MinEPK, "00000000000000000000000080000000", 2, ErrInvalidEPK},
+		{"V1 version 2 boundary", Version1, "20000000000000000000000000000000", MaxEPK, 2, ErrInvalidEPK},
+		{"V1 unterminated number", Version1, MinEPK, "05C1DF", 2, ErrInvalidEPK},
+		{"V1 number too long", Version1, MinEPK, "05C1" + strings.Repeat("FF", 9) + "FE", 2, ErrInvalidEPK},
+		{"V1 negative", Version1, "054010", MaxEPK, 2, ErrInvalidEPK},
+		{"V1 above the space", Version1, MinEPK, "05C1F0", 2, ErrInvalidEPK},
+		{"V1 string component", Version1, MinEPK, "087100", 2, ErrInvalidEPK},
 		{"version 3", 3, MinEPK, MaxEPK, 2, ErrUnsupportedVersion},
 	}
 	for _, tt := range tests {
@@ -143,5 +161,64 @@ func TestSplitRange(t *testing.T) {
 	one, err := SplitRange(Version1, Full, 1)
 	if err != nil || !reflect.DeepEqual(one, []Range{Full}) {
 		t.Errorf("SplitRange(V1, Full, 1) = %q, %v", one, err)
+	}
+}
+
+// A version 1 layout routes every key to the range whose hash interval holds
+// the key's hash, whatever the key's length: the EPK's key part never
+// crosses a boundary.
+func TestSplitRangeV1Routing(t *testing.T) {
+	ranges, err := SplitRange(Version1, Full, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := []any{"", "p0", "k1", strings.Repeat("é", 80), 2.0, -1.0, 0.0, nil, true, false, Undefined{}}
+	for i := 0; i < 200; i++ {
+		keys = append(keys, fmt.Sprintf("key-%d", i), float64(i)*1.5)
+	}
+	for _, key := range keys {
+		e, err := Hash(defV1, []any{key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _, err := parseV1(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i, ok := Find(ranges, e)
+		want := int(h.lo / (4294967295 / 7))
+		if !ok || i != min(want, 6) {
+			t.Errorf("Find(%q) = %d, %v; hash %d is in range %d", e, i, ok, h.lo, want)
+		}
+	}
+}
+
+func TestWidth(t *testing.T) {
+	half := "05C1DFFFFFFFFC" // 2147483647
+	tests := []struct {
+		v    Version
+		r    Range
+		want string
+	}{
+		{Version1, Full, "4294967295"},
+		{Version1, Range{half, MaxEPK}, "2147483648"},
+		{Version1, Range{MinEPK, half}, "2147483647"},
+		{Version1, Range{half + "08713100", MaxEPK}, "2147483648"}, // the key does not count
+		{Version1, Range{MaxEPK, half}, "0"},
+		{Version2, Full, "85070591730234615865843651857942052864"}, // 2^126
+		{Version2, Range{"20000000000000000000000000000000", MaxEPK}, "42535295865117307932921825928971026432"},
+		{0, Range{MinEPK, "05C024"}, "10"},
+	}
+	for _, tt := range tests {
+		got, err := Width(tt.v, tt.r)
+		if err != nil || got.String() != tt.want {
+			t.Errorf("Width(%d, %+v) = %v, %v; want %s", tt.v, tt.r, got, err, tt.want)
+		}
+	}
+	if _, err := Width(Version1, Range{MinEPK, "00000000000000000000000080000000"}); !errors.Is(err, ErrInvalidEPK) {
+		t.Errorf("Width of a non-V1 EPK: %v, want ErrInvalidEPK", err)
+	}
+	if _, err := Width(3, Full); !errors.Is(err, ErrUnsupportedVersion) {
+		t.Errorf("Width(version 3): %v, want ErrUnsupportedVersion", err)
 	}
 }

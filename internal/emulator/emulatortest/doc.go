@@ -10,4 +10,11 @@
 //	client, _ := azcosmos.NewClientWithKey(srv.Endpoint(), cred, &azcosmos.ClientOptions{
 //		ClientOptions: azcore.ClientOptions{Transport: emulatortest.HTTPClient(t, srv)},
 //	})
+//
+// or, with Entra ID, from the account's test issuer:
+//
+//	srv := emulatortest.Start(t, emulatortest.WithEntra())
+//	client, _ := azcosmos.NewClient(srv.Endpoint(), srv.Entra().Credential(""), &azcosmos.ClientOptions{
+//		ClientOptions: azcore.ClientOptions{Transport: emulatortest.HTTPClient(t, srv)},
+//	})
 package emulatortest

@@ -43,6 +43,24 @@ func WithAdmin() Option {
 	return func(o *emulator.ServerOptions) { o.Admin = true }
 }
 
+// WithClock makes now the account's clock (emulator.Options.Clock): RU
+// budgets, _ts, time-to-live expiry, the all-versions feed's retention and
+// Entra ID token lifetimes follow it, so a test on a manual clock controls
+// them by advancing it.
+func WithClock(now func() time.Time) Option {
+	return func(o *emulator.ServerOptions) { o.Clock = now }
+}
+
+// WithEntra makes the account accept Entra ID tokens from its test issuer
+// besides the master key (emulator.Options.Entra). srv.Entra().Credential("")
+// is then an azcore.TokenCredential for azcosmos.NewClient or rekey's
+// cosmos.Config, whose principal is a Data Contributor; srv.ManagedIdentityEnv()
+// hands the tokens to a child process's DefaultAzureCredential, and
+// srv.SetLocalAuthDisabled(true) refuses the master key from then on.
+func WithEntra() Option {
+	return func(o *emulator.ServerOptions) { o.Entra = true }
+}
+
 // Start serves a new emulator on 127.0.0.1 at a free port and registers its
 // shutdown with t.Cleanup. It fails the test when the emulator cannot start.
 func Start(t testing.TB, opts ...Option) *emulator.Server {
