@@ -91,9 +91,10 @@
 //
 // # Invariants (checks.go)
 //
-//   - complete-after-catch-up: once the final run caught up, every source
-//     item is in the target under its new key at its latest version, or is
-//     dead-lettered (extra and orphaned copies are left to the cutover).
+//   - complete-after-catch-up: once the final run (started after the last
+//     write) says it caught up, every source item is in the target under
+//     its new key at its latest version, or is dead-lettered (extra and
+//     orphaned copies are left to the cutover).
 //   - equal-after-cutover: once cut over, the target is the transformed
 //     source; every difference is a counted and accepted dead letter.
 //   - lease-coverage: every EPK is owned by exactly one lease.
@@ -111,7 +112,8 @@
 //   - post-cutover-untouched: no rekey command writes an item the
 //     application wrote to the target after the cutover.
 //   - leases-released-on-shutdown: a worker that stops gracefully owns no
-//     lease when it has returned.
+//     lease when it has returned (unless the lease container throttled or
+//     failed it meanwhile: the release is bounded and may give up).
 //   - state-readable-after-crash: a crash never leaves state a restart
 //     cannot open.
 //   - liveness: in the healthy phase the final run catches up and the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -175,6 +176,9 @@ func (w *world) afterExit(p *process, err error) {
 	if !w.sc.Shared || p.crashed.Load() || errors.Is(err, errZombie) || !p.stopped {
 		return // crashed, or returned by itself: nothing to check
 	}
+	if w.stateFaulted(p) {
+		return // a release may fail on a throttled or failing lease container: bounded, it gives up
+	}
 	ls, lerr := w.leases()
 	if lerr != nil {
 		return
@@ -188,6 +192,19 @@ func (w *world) afterExit(p *process, err error) {
 	if len(held) > 0 {
 		w.check.violate(InvReleased, p.name, "stopped gracefully but still owns %d leases: %v", len(held), held)
 	}
+}
+
+// stateFaulted reports whether the lease container faulted p's requests
+// during its shutdown, just ended.
+func (w *world) stateFaulted(p *process) bool {
+	now := w.elapsed()
+	from := now - w.sc.ShutdownTimeout - exitGrace
+	for _, f := range w.sc.Faults {
+		if strings.HasPrefix(f.Ops, "docs") && f.From < now && f.To > from && (f.Kind == faultThrottle || f.Kind == faultTransient) {
+			return true
+		}
+	}
+	return false
 }
 
 func exitText(err error) string {

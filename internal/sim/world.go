@@ -132,18 +132,7 @@ func (w *world) apply(fn func()) {
 
 // sleepUntil waits until the virtual time at, or ctx's end.
 func sleepUntil(ctx context.Context, w *world, at time.Duration) error {
-	d := at - w.elapsed()
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return migrate.SystemClock{}.Sleep(ctx, at-w.elapsed())
 }
 
 // close removes the simulation's directory.
