@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rekey-dev/rekey/migrate"
@@ -29,6 +31,9 @@ type app struct {
 	// targetWrites are the target items the application wrote after the
 	// cutover, by address, with the ETag it left them at.
 	targetWrites map[string]string
+
+	mu       sync.Mutex
+	lastSeen map[string]time.Duration // source identity -> when it was last written
 }
 
 // appItem is the application's view of a source item.
@@ -41,7 +46,7 @@ type appItem struct {
 }
 
 func newApp(w *world) *app {
-	return &app{w: w, rng: w.dice.fixed("app"), targetWrites: map[string]string{}}
+	return &app{w: w, rng: w.dice.fixed("app"), targetWrites: map[string]string{}, lastSeen: map[string]time.Duration{}}
 }
 
 // ident is a source item's identity: id and source key.
@@ -193,8 +198,20 @@ func (a *app) request(ctx context.Context, op string, it *appItem, fn func() (st
 		if err != nil {
 			outcome = "error: " + err.Error()
 		}
+		a.mu.Lock()
+		a.lastSeen[it.ID+"|"+strconv.Quote(it.Tenant)] = a.w.elapsed()
+		a.mu.Unlock()
 		a.w.trace.add("app", op, ident(it.ID, it.Tenant), outcome)
 	})
+}
+
+// wroteAfter reports whether the application wrote the source item after
+// at.
+func (a *app) wroteAfter(ident string, at time.Duration) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t, ok := a.lastSeen[ident]
+	return ok && t > at
 }
 
 // writeTarget is the application after the cutover: it creates items in

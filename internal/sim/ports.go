@@ -47,6 +47,9 @@ func (v containerView) ReadChanges(ctx context.Context, req migrate.ChangeReques
 	obj := fmt.Sprintf("[%.6s,%.6s)", req.Range.Min, req.Range.Max)
 	err = v.p.do(ctx, v.side+".feed", obj, func(landing) (string, error) {
 		page, err = v.c.ReadChanges(background, req)
+		if v.side == "src" && err == nil {
+			v.p.w.check.looked(v.p, req.Range)
+		}
 		return fmt.Sprintf("%d items %s", len(page.Items), itemIDs(page.Items)), err
 	})
 	return page, err
