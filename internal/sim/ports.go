@@ -75,16 +75,24 @@ func (v containerView) Read(ctx context.Context, key migrate.Key, id string) (it
 	return it, err
 }
 
+// The writes below may land after their caller stopped waiting (process.do,
+// inFlight): they hand their result back only when it lands on time.
+
 func (v containerView) Create(ctx context.Context, key migrate.Key, body []byte) (res migrate.WriteResult, err error) {
 	id := idOf(body)
 	err = v.p.doSalted(ctx, v.side+".create", itemAddr(key, id), identityOf(body)+versionOf(body), func(how landing) (string, error) {
 		if v.side == "tgt" && v.p.w.loseCreate != nil && v.p.w.loseCreate(itemAddr(key, id)) {
-			res, err = migrate.WriteResult{RU: 5, ETag: `"lost"`}, nil
+			if how != landedLate {
+				res = migrate.WriteResult{RU: 5, ETag: `"lost"`}
+			}
 			return "lost (self-test)", nil
 		}
-		res, err = v.c.Create(background, key, body)
+		r, err := v.c.Create(background, key, body)
 		if err == nil {
 			v.written("create", key, id, migrate.Item{}, false, body, how == landedLate)
+		}
+		if how != landedLate {
+			res = r
 		}
 		return "created " + versionOf(body), err
 	})
@@ -94,9 +102,12 @@ func (v containerView) Create(ctx context.Context, key migrate.Key, body []byte)
 func (v containerView) Replace(ctx context.Context, key migrate.Key, id string, body []byte, ifMatch string) (res migrate.WriteResult, err error) {
 	err = v.p.doSalted(ctx, v.side+".replace", itemAddr(key, id), identityOf(body)+versionOf(body), func(how landing) (string, error) {
 		old, had := v.c.Get(key, id)
-		res, err = v.c.Replace(background, key, id, body, ifMatch)
+		r, err := v.c.Replace(background, key, id, body, ifMatch)
 		if err == nil {
 			v.written("replace", key, id, old, had, body, how == landedLate)
+		}
+		if how != landedLate {
+			res = r
 		}
 		return fmt.Sprintf("%s over %s", versionOf(body), versionOf(old.Body)), err
 	})
@@ -106,9 +117,12 @@ func (v containerView) Replace(ctx context.Context, key migrate.Key, id string, 
 func (v containerView) Delete(ctx context.Context, key migrate.Key, id string, ifMatch string) (res migrate.WriteResult, err error) {
 	err = v.p.do(ctx, v.side+".delete", itemAddr(key, id), func(how landing) (string, error) {
 		old, had := v.c.Get(key, id)
-		res, err = v.c.Delete(background, key, id, ifMatch)
+		r, err := v.c.Delete(background, key, id, ifMatch)
 		if err == nil {
 			v.written("delete", key, id, old, had, nil, how == landedLate)
+		}
+		if how != landedLate {
+			res = r
 		}
 		return "deleted " + versionOf(old.Body), err
 	})
@@ -117,13 +131,16 @@ func (v containerView) Delete(ctx context.Context, key migrate.Key, id string, i
 
 func (v containerView) CreateBatch(ctx context.Context, key migrate.Key, bodies [][]byte) (res migrate.BatchResult, err error) {
 	err = v.p.doSalted(ctx, v.side+".batch", fmt.Sprintf("%s x%d", keyText(key), len(bodies)), itemIDs(bodies), func(how landing) (string, error) {
-		res, err = v.c.CreateBatch(background, key, bodies)
-		if err == nil && res.Committed {
+		r, err := v.c.CreateBatch(background, key, bodies)
+		if err == nil && r.Committed {
 			for _, b := range bodies {
 				v.written("create", key, idOf(b), migrate.Item{}, false, b, how == landedLate)
 			}
 		}
-		return fmt.Sprintf("committed %v %v", res.Committed, res.Statuses), err
+		if how != landedLate {
+			res = r
+		}
+		return fmt.Sprintf("committed %v %v", r.Committed, r.Statuses), err
 	})
 	return res, err
 }

@@ -117,18 +117,24 @@ func (v docsView) Read(ctx context.Context, id string) (doc lease.Doc, err error
 }
 
 func (v docsView) Create(ctx context.Context, id string, body []byte) (etag string, err error) {
-	err = v.p.do(ctx, "docs."+docClass(id)+".create", shortID(id), func(landing) (string, error) {
-		etag, err = v.d.Create(background, id, body)
+	err = v.p.do(ctx, "docs."+docClass(id)+".create", shortID(id), func(how landing) (string, error) {
+		e, err := v.d.Create(background, id, body)
 		v.metaWritten(id, body, err)
+		if how != landedLate { // a late write's caller is gone
+			etag = e
+		}
 		return docOutcome(id, body), err
 	})
 	return etag, err
 }
 
 func (v docsView) Replace(ctx context.Context, id string, body []byte, ifMatch string) (etag string, err error) {
-	err = v.p.do(ctx, "docs."+docClass(id)+".replace", shortID(id), func(landing) (string, error) {
-		etag, err = v.d.Replace(background, id, body, ifMatch)
+	err = v.p.do(ctx, "docs."+docClass(id)+".replace", shortID(id), func(how landing) (string, error) {
+		e, err := v.d.Replace(background, id, body, ifMatch)
 		v.metaWritten(id, body, err)
+		if how != landedLate {
+			etag = e
+		}
 		return docOutcome(id, body), err
 	})
 	return etag, err
