@@ -31,8 +31,9 @@
 // ErrLeaseLost, which means another worker has the lease now: stop working
 // on it and re-read. Every Create and Update stamps Lease.Timestamp with the
 // store's clock, so every checkpoint also renews the lease. Init is
-// create-if-absent for the Meta and returns what is recorded; the caller
-// checks it with CompareMeta (ErrMetaMismatch).
+// create-if-absent for the Meta and returns what is recorded; whether that
+// is the caller's migration is the caller's rule (rekey's is
+// migrate.OpenMeta, which refuses with ErrMetaMismatch).
 //
 // # Sharing leases
 //

@@ -148,29 +148,6 @@ func sortLeases(ls []Lease) {
 	})
 }
 
-// CompareMeta checks that a recorded state belongs to the migration the
-// caller is about to run: same source, target, key spec and source key
-// paths. It returns nil, or an error wrapping ErrMetaMismatch that names the
-// first difference and says what to do.
-func CompareMeta(recorded, wanted Meta) error {
-	diff := func(what, rec, want string) error {
-		return fmt.Errorf("%w: %s is %s in the state but %s was given; "+
-			"resume with the original arguments, or use a different state",
-			ErrMetaMismatch, what, rec, want)
-	}
-	switch {
-	case recorded.Source != wanted.Source:
-		return diff("the source", recorded.Source, wanted.Source)
-	case recorded.Target != wanted.Target:
-		return diff("the target", recorded.Target, wanted.Target)
-	case !slices.Equal(recorded.KeySpec, wanted.KeySpec):
-		return diff("the key spec", fmt.Sprintf("%q", recorded.KeySpec), fmt.Sprintf("%q", wanted.KeySpec))
-	case !slices.Equal(recorded.SourceKeyPaths, wanted.SourceKeyPaths):
-		return diff("the source key", fmt.Sprintf("%q", recorded.SourceKeyPaths), fmt.Sprintf("%q", wanted.SourceKeyPaths))
-	}
-	return nil
-}
-
 // MergeDefaultUses returns the uses of a and b, each once, ordered by key,
 // placeholder and default.
 func MergeDefaultUses(a, b []DefaultUse) []DefaultUse {

@@ -89,8 +89,9 @@ func (e *RequestError) Is(target error) bool {
 	return false
 }
 
-// retryAfter returns how long a throttled error asks to wait.
-func retryAfter(err error) time.Duration {
+// RetryAfter returns how long a throttled error asks to wait (0 when it
+// does not say).
+func RetryAfter(err error) time.Duration {
 	var re *RequestError
 	if errors.As(err, &re) {
 		return re.RetryAfter
@@ -98,11 +99,21 @@ func retryAfter(err error) time.Duration {
 	return 0
 }
 
-// errorRU returns what a failed request cost.
-func errorRU(err error) float64 {
+// ErrorRU returns what a failed request cost.
+func ErrorRU(err error) float64 {
 	var re *RequestError
 	if errors.As(err, &re) {
 		return re.RU
 	}
 	return 0
+}
+
+// ServiceMessage is a failed request's message from the service, or the
+// error's text when it has none: what a dead letter's reason quotes.
+func ServiceMessage(err error) string {
+	var re *RequestError
+	if errors.As(err, &re) && re.Message != "" {
+		return re.Message
+	}
+	return err.Error()
 }

@@ -2,68 +2,34 @@ package migrate
 
 import (
 	"context"
+	"encoding/json"
 	"time"
-
-	"github.com/rekey-dev/rekey/transform"
 )
 
-// Key is a partition key value: one component per path of the container's
-// partition key definition. Source keys may hold undefined components (an
-// item without the key field); target keys never do.
-type Key []transform.Value
+// The ports: what the subsystems need of the world outside and of each
+// other, as small interfaces. internal/cosmos implements the containers'
+// (Source, Target, Containers), migrate/deadletter the DeadLetterStore,
+// migrate/pacing the Limiter and the RUCap; tests use in-memory fakes.
+// Errors follow the contract in errors.go.
 
-// FeedRange is a range of effective partition keys [Min, Max), as the
-// service lists them ("" is the start, "FF" the end).
-type FeedRange struct {
-	Min string `json:"min"`
-	Max string `json:"max"`
-}
-
-// Definition is a container's partition key definition.
-type Definition struct {
-	Paths   []string `json:"paths"`
-	Kind    string   `json:"kind"`    // "Hash" or "MultiHash"
-	Version int      `json:"version"` // 1 or 2
-}
-
-// Item is a stored item: its body as the service returns it (system
-// properties included) and its ETag.
-type Item struct {
-	ID   string
-	Key  Key
-	Body []byte
-	ETag string
-	RU   float64 // what reading it cost
-}
-
-// ChangeRequest asks for one page of a feed range's change feed.
-type ChangeRequest struct {
-	Range FeedRange
-	// Continuation resumes after the page that returned it; empty starts
-	// at StartFrom, or at the beginning of the feed when StartFrom is zero.
-	Continuation string
-	StartFrom    time.Time
-	PageSize     int
-}
-
-// ChangePage is one page of a change feed: each changed item once, at its
-// latest version, in the order of the changes. An empty page means the range
-// has reached the end of its feed for now.
-type ChangePage struct {
-	Items [][]byte
-	// Continuation resumes after this page. It stays valid across splits of
-	// the range: it carries the children.
-	Continuation string
-	RU           float64
+// Partitioning is how a container is partitioned: its partition key
+// definition, which hashes each key to its effective partition key (EPK),
+// and its feed ranges of EPKs, in order: for the service, one per physical
+// partition. Source and Target have it; the flow control needs no more of
+// the target (pacing.NewAdaptiveLimiter).
+type Partitioning interface {
+	// Definition returns the container's partition key definition.
+	Definition(ctx context.Context) (Definition, error)
+	// FeedRanges lists the container's current feed ranges, in order.
+	FeedRanges(ctx context.Context) ([]FeedRange, error)
 }
 
 // Source is the container being migrated. Implementations are safe for
 // concurrent use; errors follow the contract in errors.go.
 type Source interface {
-	// Definition returns the container's partition key definition.
-	Definition(ctx context.Context) (Definition, error)
-	// FeedRanges lists the container's current feed ranges, in order.
-	FeedRanges(ctx context.Context) ([]FeedRange, error)
+	// Partitioning: the key definition and the feed ranges, which the
+	// readers (one per feed range) are cut from.
+	Partitioning
 	// ReadChanges reads one page of a range's change feed.
 	ReadChanges(ctx context.Context, req ChangeRequest) (ChangePage, error)
 	// ReadItem reads the current version of an item; ErrNotFound when gone.
@@ -73,25 +39,12 @@ type Source interface {
 	ItemCount(ctx context.Context) (int64, error)
 }
 
-// WriteResult is the outcome of a successful write.
-type WriteResult struct {
-	RU   float64
-	ETag string
-}
-
-// BatchResult is the outcome of a transactional batch. A batch commits all
-// its operations or none: when Committed is false, Statuses holds each
-// operation's status (the failing one's own, 424 for the others) and
-// nothing was written.
-type BatchResult struct {
-	Committed bool
-	RU        float64
-	Statuses  []int
-}
-
 // Target is the container being written. Implementations are safe for
 // concurrent use; errors follow the contract in errors.go.
 type Target interface {
+	// Partitioning: the key definition and the feed ranges, one per
+	// physical partition, which the write path paces separately.
+	Partitioning
 	// Create writes a new item; ErrConflict when (id, key) exists.
 	Create(ctx context.Context, key Key, body []byte) (WriteResult, error)
 	// Read returns an item; ErrNotFound when it does not exist.
@@ -104,4 +57,120 @@ type Target interface {
 	Delete(ctx context.Context, key Key, id string, ifMatch string) (WriteResult, error)
 	// CreateBatch creates items of one logical partition atomically.
 	CreateBatch(ctx context.Context, key Key, bodies [][]byte) (BatchResult, error)
+}
+
+// Containers manages containers of an account: what --create-target needs.
+type Containers interface {
+	// ContainerDefinition returns a container's partition key definition;
+	// ErrNotFound when the container (or its database) does not exist.
+	ContainerDefinition(ctx context.Context, database, container string) (Definition, error)
+	// CreateContainer creates a container (and its database when absent)
+	// with the key definition and either manual or autoscale throughput
+	// (neither: the service's default).
+	CreateContainer(ctx context.Context, database, container string, def Definition, manualRU, autoscaleMaxRU int) error
+}
+
+// Limiter decides when a request to the target may start. Acquire blocks
+// until a request under key may go out (or ctx ends, returning ctx.Err());
+// the returned release must be called exactly once, when the request's
+// answer is in, with what the answer says: an adaptive limiter paces by the
+// charges, backs off on throttling and honours the retry-after, and
+// refreshes its view of the target's partitions when one is gone (split or
+// merged). pacing implements it.
+//
+// The writer calls Acquire once per attempt, so a retried request acquires
+// again after its retry-after wait.
+//
+// The contract was release(throttled bool) before the per-partition
+// controller: it grew into an Outcome because pacing needs the charge, the
+// pause needs the retry-after and the partition map needs to hear of
+// splits.
+type Limiter interface {
+	Acquire(ctx context.Context, key Key) (release func(Outcome), err error)
+}
+
+// Outcome is what a request's answer tells a Limiter.
+type Outcome struct {
+	// RU is the request charge, of a failed request too (zero when the
+	// answer never came).
+	RU float64
+	// Throttled: the service answered 429.
+	Throttled bool
+	// RetryAfter is the 429's x-ms-retry-after-ms.
+	RetryAfter time.Duration
+	// Gone: the service answered 410, the partition was split or merged.
+	Gone bool
+}
+
+// ConcurrencyAdjuster is a Limiter whose bound on requests in flight across
+// all keys can change while it runs (--max-concurrency from the control
+// file).
+type ConcurrencyAdjuster interface {
+	SetMaxConcurrency(n int)
+}
+
+// RUCap caps the request units spent per second on one side of a
+// migration: the target's writes or the source's change-feed reads. Before
+// each request Acquire waits until the request fits the cap and reserves
+// its expected charge (it fails only when ctx ends); once the answer is in,
+// Settle charges what the request actually cost (0 when it was never
+// sent), so the spending follows the real charges. pacing.RUCap implements
+// it; the write path always has one (unlimited when there is no cap).
+type RUCap interface {
+	Acquire(ctx context.Context) (reserved float64, err error)
+	Settle(reserved, actual float64)
+}
+
+// DeadLetterStore keeps the items a migration could not write: one record
+// per dead source item, its latest failure. The file store (DeadLetters)
+// serves one process; DocDeadLetters keeps them as documents in the lease
+// container, so the pods of a Kubernetes Job share them and none is lost
+// with a pod. Memory is bounded by the number of dead items (their ids),
+// never by the size of what was recorded. Implementations are safe for
+// concurrent use.
+//
+// Errors are never swallowed: a store that cannot be read (a corrupt line,
+// see ErrDeadLettersCorrupt) or written (a full disk) says so, naming the
+// file or container, from every method that touches it.
+type DeadLetterStore interface {
+	// Add records a failed item, replacing an earlier record of it.
+	Add(DeadLetter) error
+	// Resolve records that an item that had failed was written after all;
+	// a no-op for items that never failed.
+	Resolve(sourceID string, sourceKey json.RawMessage) error
+	// Sync makes every record added so far durable. The pipeline calls it
+	// before it checkpoints a page; an error means the page must not be
+	// checkpointed.
+	Sync() error
+	// Count is the number of items currently dead, or why it cannot be
+	// known.
+	Count() (int, error)
+	// Each calls fn with every item currently dead, its latest failure,
+	// one at a time (memory holds one record), stopping at fn's first
+	// error, which it returns. Records added while it runs may or may not
+	// be seen. The file store goes in the order items were recorded; the
+	// documents store in the container's order.
+	Each(fn func(DeadLetter) error) error
+	// List returns every item currently dead, oldest first. It holds them
+	// all in memory; prefer Each for anything that may be large.
+	List() ([]DeadLetter, error)
+	// Where names the store for messages: a path or a container.
+	Where() string
+	Close() error
+}
+
+// Clock is the time the pipeline waits by; tests replace it so that waits
+// take no time.
+type Clock interface {
+	Now() time.Time
+	// Sleep waits d or until ctx ends, returning ctx.Err() then.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+// Jitter is implemented by a Clock that also draws the retry policy's
+// random waits, so that a run on a simulated clock with a seeded source
+// (internal/sim) replays exactly. Int64N returns a number in [0, n). With
+// any other Clock the waits come from math/rand/v2.
+type Jitter interface {
+	Int64N(n int64) int64
 }

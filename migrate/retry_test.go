@@ -8,10 +8,18 @@ import (
 	"time"
 )
 
-// jitterClock is a fakeClock whose jitter is always the largest allowed.
+// jitterClock is a Clock whose sleeps take no time and whose jitter is
+// always the largest allowed.
 type jitterClock struct {
-	fakeClock
+	slept []time.Duration
 	asked []int64
+}
+
+func (c *jitterClock) Now() time.Time { return time.Unix(1_700_000_000, 0) }
+
+func (c *jitterClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.slept = append(c.slept, d)
+	return ctx.Err()
 }
 
 func (c *jitterClock) Int64N(n int64) int64 {
@@ -21,7 +29,7 @@ func (c *jitterClock) Int64N(n int64) int64 {
 
 func TestRetryJitterComesFromAJitterClock(t *testing.T) {
 	clock := &jitterClock{}
-	r := &retrier{clock: clock, tries: 2}
+	r := &Retrier{Clock: clock, Tries: 2}
 	errs := []error{
 		&RequestError{Status: 429, RetryAfter: 100 * time.Millisecond},
 		&RequestError{Status: 503},
@@ -29,7 +37,7 @@ func TestRetryJitterComesFromAJitterClock(t *testing.T) {
 		nil,
 	}
 	calls := 0
-	err := r.do(context.Background(), func() error {
+	err := r.Do(context.Background(), func() error {
 		calls++
 		return errs[calls-1]
 	})

@@ -21,16 +21,7 @@ func mustTransformer(t testing.TB, keys []string, source ...string) *Transformer
 }
 
 // keyJSON renders values as a JSON array, undefined as {}.
-func keyJSON(vs []Value) string {
-	b := []byte{'['}
-	for i, v := range vs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = v.AppendJSON(b)
-	}
-	return string(append(b, ']'))
-}
+func keyJSON(vs []Value) string { return string(AppendJSONArray(nil, vs)) }
 
 func TestApply(t *testing.T) {
 	tests := []struct {

@@ -83,7 +83,7 @@ func parseKey(index int, text string) (Key, error) {
 	if err != nil {
 		return Key{}, err
 	}
-	if first := path.segs[0]; isSystemProperty(first) {
+	if first := path.segs[0]; IsSystemProperty(first) {
 		return Key{}, p.fail(1, "a user field: "+first+" is a system property that the service sets and the target item does not keep")
 	}
 	k := Key{Path: path}

@@ -133,7 +133,7 @@ func (t *Transformer) scanTop(st *state, d []byte) error {
 					break
 				}
 			}
-			if len(raw) > 0 && raw[0] == '_' && isSystemProperty(string(raw)) {
+			if len(raw) > 0 && raw[0] == '_' && IsSystemProperty(string(raw)) {
 				if run.start >= 0 {
 					st.runs = append(st.runs, run)
 					run = span{-1, -1}

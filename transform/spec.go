@@ -5,7 +5,8 @@ import (
 	"strings"
 )
 
-// Limits of the service that a transformed item must respect.
+// Limits of the service that a transformed item must respect
+// (docs/cosmos-service.md#limits).
 const (
 	// MaxKeys is the number of paths of a hierarchical (MultiHash) key.
 	MaxKeys = 3
@@ -16,13 +17,12 @@ const (
 	MaxIDBytes = 1023
 )
 
-// systemProperties are the top-level properties the service sets on every
-// item. They are stripped from the target item; any other name, including
-// user fields that start with "_", is kept.
-var systemProperties = [...]string{"_rid", "_self", "_etag", "_attachments", "_ts", "_lsn"}
-
-// isSystemProperty reports whether name is one of systemProperties.
-func isSystemProperty(name string) bool {
+// IsSystemProperty reports whether name is a top-level property the service
+// sets on every item: _rid, _self, _etag, _attachments, _ts, _lsn (see
+// docs/cosmos-service.md). They are stripped from the target item and left
+// out of content comparisons; any other name, including user fields that
+// start with "_", is kept. This is rekey's one list of them.
+func IsSystemProperty(name string) bool {
 	switch name {
 	case "_rid", "_self", "_etag", "_attachments", "_ts", "_lsn":
 		return true

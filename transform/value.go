@@ -82,6 +82,21 @@ func (v Value) AppendJSON(dst []byte) []byte {
 // String returns the value as JSON text.
 func (v Value) String() string { return string(v.AppendJSON(nil)) }
 
+// AppendJSONArray appends values as a JSON array, each as AppendJSON writes
+// it: a partition key as rekey shows and records it, such as ["eu",42] or
+// [{}] for an undefined component. migrate.Key.AppendJSON is this; it is
+// here so that the transform's own output and tests share it.
+func AppendJSONArray(dst []byte, vs []Value) []byte {
+	dst = append(dst, '[')
+	for i, v := range vs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = v.AppendJSON(dst)
+	}
+	return append(dst, ']')
+}
+
 // Equal reports whether v and w are the same key value: same type and the
 // same string, number (by float64, as the service hashes it) or bool.
 func (v Value) Equal(w Value) bool {

@@ -12,6 +12,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/cutover"
+	"github.com/rekey-dev/rekey/migrate/pacing"
+	"github.com/rekey-dev/rekey/migrate/pipeline"
+	"github.com/rekey-dev/rekey/migrate/verify"
 )
 
 // Exit code of `rekey cutover` when it refuses to switch.
@@ -66,8 +70,8 @@ changing, or dead letters are pending.`,
 	}
 	f := cmd.Flags()
 	o.mig.register(f)
-	f.DurationVar(&o.quietPeriod, "quiet-period", migrate.DefaultQuietPeriod, "how long the source must have no changes")
-	f.DurationVar(&o.timeout, "timeout", migrate.DefaultCutoverTimeout, "give up when the source is not quiet by then")
+	f.DurationVar(&o.quietPeriod, "quiet-period", cutover.DefaultQuietPeriod, "how long the source must have no changes")
+	f.DurationVar(&o.timeout, "timeout", cutover.DefaultTimeout, "give up when the source is not quiet by then")
 	f.BoolVar(&o.acceptDead, "accept-dead-letter", false, "cut over although dead-lettered items were not copied")
 	f.BoolVar(&o.dryRun, "dry-run", false, "check everything; fix and record nothing")
 	f.DurationVar(&o.recheckDelay, "recheck-delay", time.Second, "verify: wait before rechecking differences")
@@ -89,9 +93,10 @@ func runCutover(cmd *cobra.Command, o *cutoverOptions) error {
 		return exitFor(err)
 	}
 	out := cmd.OutOrStdout()
-	c := &migrate.Cutover{
-		Runner: &migrate.Runner{Source: mg.source, Target: mg.target, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead, Log: slog.Default()},
-		Verifier: &migrate.Verifier{Source: mg.source, Target: mg.target, Writer: mg.target, Transformer: mg.tr,
+	writes := mg.writePath(ctx, pacing.Config{}, slog.Default())
+	c := &cutover.Gate{
+		Runner: &pipeline.Runner{Source: mg.source, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead, Writes: writes},
+		Verifier: &verify.Verifier{Source: mg.source, Target: mg.target, Writer: mg.target, Writes: writes, Transformer: mg.tr,
 			DeadLetters: mg.dead, Defaults: mg.defaults, Log: slog.Default()},
 		Progress: func(step string) {
 			if o.output == "table" {
@@ -99,10 +104,10 @@ func runCutover(cmd *cobra.Command, o *cutoverOptions) error {
 			}
 		},
 	}
-	rep, err := c.Run(ctx, migrate.CutoverConfig{
+	rep, err := c.Run(ctx, cutover.Config{
 		QuietPeriod: o.quietPeriod, Timeout: o.timeout, AcceptDeadLetter: o.acceptDead, DryRun: o.dryRun,
-		Run:    migrate.RunConfig{Owner: owner(), PollInterval: 200 * time.Millisecond},
-		Verify: migrate.VerifyConfig{RecheckDelay: o.recheckDelay},
+		Run:    pipeline.RunConfig{Owner: owner(), PollInterval: 200 * time.Millisecond},
+		Verify: verify.Config{RecheckDelay: o.recheckDelay},
 	})
 	if o.output == "json" {
 		enc := json.NewEncoder(out)
@@ -114,9 +119,9 @@ func runCutover(cmd *cobra.Command, o *cutoverOptions) error {
 	switch {
 	case errors.Is(err, migrate.ErrCutOver):
 		return exitFor(err)
-	case errors.Is(err, migrate.ErrNotCaughtUp), errors.Is(err, migrate.ErrStillWriting), errors.Is(err, migrate.ErrDeadLettersPending):
+	case errors.Is(err, cutover.ErrNotCaughtUp), errors.Is(err, cutover.ErrStillWriting), errors.Is(err, cutover.ErrDeadLettersPending):
 		return withExitCode(ExitRefused, fmt.Errorf("cutover refused: %w", err))
-	case errors.Is(err, migrate.ErrCopyDiffers):
+	case errors.Is(err, cutover.ErrCopyDiffers):
 		return withExitCode(ExitDiffers, fmt.Errorf("cutover refused: %w", err))
 	case err != nil:
 		return withExitCode(ExitRunFailed, err)
@@ -128,7 +133,7 @@ func runCutover(cmd *cobra.Command, o *cutoverOptions) error {
 }
 
 // printNextSteps tells the user what to do after a cutover.
-func printNextSteps(w io.Writer, mg *migration, rep *migrate.CutoverReport, dryRun bool) {
+func printNextSteps(w io.Writer, mg *migration, rep *cutover.Report, dryRun bool) {
 	if dryRun {
 		fmt.Fprintf(w, "cutover --dry-run: every check passed (%d items verified); nothing was fixed or recorded\n", rep.Verify.Matched)
 		return

@@ -8,16 +8,16 @@ import (
 	"time"
 
 	"github.com/rekey-dev/rekey/internal/emulator"
-	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/status"
 )
 
-func statusJSON(t *testing.T, e *e2e, args ...string) migrate.Status {
+func statusJSON(t *testing.T, e *e2e, args ...string) status.Report {
 	t.Helper()
 	out, errOut, code := cli(t, context.Background(), append([]string{"status", "-o", "json", "--state", e.state}, args...)...)
 	if code != 0 {
 		t.Fatalf("status: exit %d\n%s%s", code, out, errOut)
 	}
-	var st migrate.Status
+	var st status.Report
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("status output %q: %v", out, err)
 	}
@@ -53,7 +53,7 @@ func TestCutoverGates(t *testing.T) {
 	if code != ExitInterrupted {
 		t.Fatalf("the throttled run: exit %d, want %d", code, ExitInterrupted)
 	}
-	if st := statusJSON(t, e); st.Phase != migrate.PhaseCopying {
+	if st := statusJSON(t, e); st.Phase != status.PhaseCopying {
 		t.Fatalf("phase %q, want copying", st.Phase)
 	}
 	out, errOut, code := cutover()
@@ -68,7 +68,7 @@ func TestCutoverGates(t *testing.T) {
 		t.Fatalf("run: exit %d\n%s%s", code, out, errOut)
 	}
 	st := statusJSON(t, e, e.args("orders", "target", keys...)...)
-	if st.Phase != migrate.PhaseSyncing || st.DeadLetters != 1 || st.Items != 201 {
+	if st.Phase != status.PhaseSyncing || st.DeadLetters != 1 || st.Items != 201 {
 		t.Fatalf("status after the copy: %+v", st)
 	}
 	for _, r := range st.Ranges {
@@ -114,7 +114,7 @@ func TestCutoverGates(t *testing.T) {
 	if code != ExitDiffers || !strings.Contains(errOut, "differences remain") {
 		t.Fatalf("dry run after deletes: exit %d\n%s%s", code, out, errOut)
 	}
-	if st := statusJSON(t, e); st.Phase == migrate.PhaseCutOver {
+	if st := statusJSON(t, e); st.Phase == status.PhaseCutOver {
 		t.Fatal("a dry run recorded the cutover")
 	}
 	out, errOut, code = cutover("--accept-dead-letter")
@@ -122,7 +122,7 @@ func TestCutoverGates(t *testing.T) {
 		t.Fatalf("cutover: exit %d\n%s%s", code, out, errOut)
 	}
 	st = statusJSON(t, e)
-	if st.Phase != migrate.PhaseCutOver || st.Meta.Cutover == nil || st.Meta.Cutover.VerifyDigest == "" || st.Meta.Cutover.Items == 0 {
+	if st.Phase != status.PhaseCutOver || st.Meta.Cutover == nil || st.Meta.Cutover.VerifyDigest == "" || st.Meta.Cutover.Items == 0 {
 		t.Fatalf("status after the cutover: %+v", st)
 	}
 	checkCopy(t, src, e.client.Container(testDB, "target"), keys, []string{"/region"}, deleted)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"text/tabwriter"
 	"time"
 
@@ -12,6 +13,8 @@ import (
 
 	"github.com/rekey-dev/rekey/internal/cosmos"
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/pacing"
+	"github.com/rekey-dev/rekey/migrate/pipeline"
 )
 
 // Exit code of `rekey deadletter replay` when some items still fail.
@@ -142,8 +145,9 @@ cut over.`,
 			if err != nil {
 				return withExitCode(ExitError, err)
 			}
-			r := &migrate.Runner{Source: mg.source, Target: mg.target, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead}
-			res, err := r.Replay(ctx, migrate.RunConfig{}, entries)
+			r := &pipeline.Runner{Source: mg.source, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead,
+				Writes: mg.writePath(ctx, pacing.Config{}, slog.Default())}
+			res, err := r.Replay(ctx, entries)
 			if errors.Is(err, migrate.ErrCutOver) {
 				return exitFor(err)
 			}

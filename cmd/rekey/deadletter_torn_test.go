@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/deadletter"
 )
 
 // tornKeys is the key spec of the dead-letter file tests: items without a
@@ -201,7 +202,7 @@ func TestDeadLetterFileFullDisk(t *testing.T) {
 		put(t, src, "eu", tenantOrder(id, "eu", ""))
 	}
 	var writes atomic.Int32
-	deadLetterFileOptions = []migrate.DeadLetterOption{migrate.WithDeadLetterWriter(func(w io.Writer) io.Writer {
+	deadLetterFileOptions = []deadletter.Option{deadletter.WithWriter(func(w io.Writer) io.Writer {
 		return diskFull{w: w, writes: &writes}
 	})}
 	t.Cleanup(func() { deadLetterFileOptions = nil })

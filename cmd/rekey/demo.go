@@ -17,6 +17,10 @@ import (
 	"github.com/rekey-dev/rekey/internal/cosmos"
 	"github.com/rekey-dev/rekey/internal/emulator"
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/cutover"
+	"github.com/rekey-dev/rekey/migrate/pacing"
+	"github.com/rekey-dev/rekey/migrate/pipeline"
+	"github.com/rekey-dev/rekey/migrate/verify"
 	"github.com/rekey-dev/rekey/transform"
 )
 
@@ -108,15 +112,16 @@ func runDemo(ctx context.Context, out io.Writer, o *demoOptions) error {
 		return exitFor(err)
 	}
 	defer mg.close()
-	if _, err := migrate.EnsureTarget(ctx, mg.dstClient, mg.dstRef, migrate.TargetDefinition(mg.tr.TargetPaths()), migrate.TargetOptions{Create: true, ManualRU: demoRU}); err != nil {
+	if _, err := pipeline.EnsureTarget(ctx, mg.dstClient, mg.dstRef, migrate.TargetDefinition(mg.tr.TargetPaths()), pipeline.TargetOptions{Create: true, ManualRU: demoRU}); err != nil {
 		return withExitCode(ExitRunFailed, err)
 	}
 	if err := mg.openState(ctx, time.Time{}); err != nil {
 		return exitFor(err)
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	runner := &migrate.Runner{Source: mg.source, Target: mg.target, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead, Log: quiet}
-	sum, err := runner.Run(ctx, migrate.RunConfig{UntilCaughtUp: true, PollInterval: 100 * time.Millisecond, Owner: "demo"})
+	writes := mg.writePath(ctx, pacing.Config{}, quiet)
+	runner := &pipeline.Runner{Source: mg.source, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead, Writes: writes}
+	sum, err := runner.Run(ctx, pipeline.RunConfig{UntilCaughtUp: true, PollInterval: 100 * time.Millisecond, Owner: "demo"})
 	if err != nil {
 		return withExitCode(ExitRunFailed, err)
 	}
@@ -125,8 +130,8 @@ func runDemo(ctx context.Context, out io.Writer, o *demoOptions) error {
 		s.Written(), o.items, s.Written()-int64(o.items), s.Elapsed.Round(time.Millisecond), float64(s.Written())/s.Elapsed.Seconds(), sum.Ranges, s.TargetRU(), sum.DeadLetters)
 
 	d.step("4", "rekey verify %s", cli)
-	verifier := &migrate.Verifier{Source: mg.source, Target: mg.target, Writer: mg.target, Transformer: mg.tr, DeadLetters: mg.dead, Defaults: mg.defaults, Log: quiet}
-	rep, err := verifier.Verify(ctx, migrate.VerifyConfig{RecheckDelay: -1})
+	verifier := &verify.Verifier{Source: mg.source, Target: mg.target, Writer: mg.target, Writes: writes, Transformer: mg.tr, DeadLetters: mg.dead, Defaults: mg.defaults, Log: quiet}
+	rep, err := verifier.Verify(ctx, verify.Config{RecheckDelay: -1})
 	if err != nil {
 		return withExitCode(ExitVerifyFailed, err)
 	}
@@ -134,9 +139,9 @@ func runDemo(ctx context.Context, out io.Writer, o *demoOptions) error {
 		rep.Matched, rep.SourceItems, rep.Differences(), rep.Digest)
 
 	d.step("5", "rekey cutover %s --quiet-period 1s", cli)
-	cut := &migrate.Cutover{Runner: runner, Verifier: verifier}
-	crep, err := cut.Run(ctx, migrate.CutoverConfig{QuietPeriod: time.Second, Timeout: time.Minute,
-		Run: migrate.RunConfig{PollInterval: 100 * time.Millisecond, Owner: "demo"}, Verify: migrate.VerifyConfig{RecheckDelay: -1}})
+	cut := &cutover.Gate{Runner: runner, Verifier: verifier}
+	crep, err := cut.Run(ctx, cutover.Config{QuietPeriod: time.Second, Timeout: time.Minute,
+		Run: pipeline.RunConfig{PollInterval: 100 * time.Millisecond, Owner: "demo"}, Verify: verify.Config{RecheckDelay: -1}})
 	if err != nil {
 		return withExitCode(ExitRunFailed, err)
 	}

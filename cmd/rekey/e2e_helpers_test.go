@@ -169,8 +169,8 @@ func checkCopy(t *testing.T, src, dst *cosmos.Container, keys []string, srcPaths
 			t.Fatalf("target item %s does not transform: %v", body, err)
 		}
 		d, _ := migrate.ContentDigest(body, nil)
-		ident := id + string(keyText(sk))
-		targets[ident] = append(targets[ident], copyOf{key: string(keyText(res.Key)), digest: d})
+		ident := id + migrate.Key(sk).String()
+		targets[ident] = append(targets[ident], copyOf{key: migrate.Key(res.Key).String(), digest: d})
 	}
 	live := 0
 	for _, body := range all(t, src) {
@@ -179,12 +179,12 @@ func checkCopy(t *testing.T, src, dst *cosmos.Container, keys []string, srcPaths
 		if err != nil {
 			t.Fatalf("source item %s does not transform: %v", body, err)
 		}
-		ident := res.ID + string(keyText(res.SourceKey))
+		ident := res.ID + migrate.Key(res.SourceKey).String()
 		copies := targets[ident]
 		delete(targets, ident)
 		want, _ := migrate.ContentDigest(res.Item, nil)
-		if len(copies) != 1 || copies[0].key != string(keyText(res.Key)) || copies[0].digest != want {
-			t.Errorf("source item %s: target copies %+v, want one under %s with its content", ident, copies, keyText(res.Key))
+		if len(copies) != 1 || copies[0].key != migrate.Key(res.Key).String() || copies[0].digest != want {
+			t.Errorf("source item %s: target copies %+v, want one under %s with its content", ident, copies, migrate.Key(res.Key))
 		}
 	}
 	for ident, copies := range targets {
@@ -196,17 +196,6 @@ func checkCopy(t *testing.T, src, dst *cosmos.Container, keys []string, srcPaths
 	if live == 0 {
 		t.Fatal("the source is empty: nothing was checked")
 	}
-}
-
-func keyText(k []transform.Value) []byte {
-	b := []byte{'['}
-	for i, v := range k {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = v.AppendJSON(b)
-	}
-	return append(b, ']')
 }
 
 // waitFor polls cond until it holds or d passes.

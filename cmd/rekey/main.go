@@ -29,28 +29,3 @@ func main() {
 	fmt.Fprintln(os.Stderr, "rekey:", err)
 	os.Exit(ExitError)
 }
-
-// Exit codes shared by every command. Commands document any code of their own.
-const (
-	ExitOK    = 0 // success
-	ExitError = 2 // bad input, configuration or an unexpected failure
-)
-
-// exitError carries a specific process exit code out of a command.
-type exitError struct {
-	code int
-	err  error // printed to stderr when not nil
-}
-
-func (e *exitError) Error() string {
-	if e.err == nil {
-		return fmt.Sprintf("exit status %d", e.code)
-	}
-	return e.err.Error()
-}
-
-func (e *exitError) Unwrap() error { return e.err }
-
-// withExitCode returns an error that makes rekey exit with code; err may be nil
-// when the command already printed everything the user needs.
-func withExitCode(code int, err error) error { return &exitError{code: code, err: err} }

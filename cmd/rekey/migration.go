@@ -16,6 +16,9 @@ import (
 	"github.com/rekey-dev/rekey/internal/cosmos"
 	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/deadletter"
+	"github.com/rekey-dev/rekey/migrate/pacing"
+	"github.com/rekey-dev/rekey/migrate/pipeline"
 	"github.com/rekey-dev/rekey/transform"
 )
 
@@ -88,37 +91,34 @@ type migration struct {
 	identities [2]string
 }
 
-// errUsage marks errors in flags, reported with exit code 2.
-var errUsage = errors.New("usage")
-
 // connect validates the flags, connects to both accounts, reads the source's
 // key definition and compiles the key spec. It opens no state.
 func (m *migrationFlags) connect(ctx context.Context) (*migration, error) {
 	mg := &migration{flags: m}
 	var err error
 	if mg.srcRef, err = migrate.ParseContainerRef(m.source); err != nil {
-		return nil, fmt.Errorf("%w: --source %v", errUsage, err)
+		return nil, usageErrf("--source %w", err)
 	}
 	if mg.dstRef, err = migrate.ParseContainerRef(m.target); err != nil {
-		return nil, fmt.Errorf("%w: --target %v", errUsage, err)
+		return nil, usageErrf("--target %w", err)
 	}
 	if len(m.keys) == 0 {
-		return nil, fmt.Errorf("%w: --key is required (PATH or PATH=TEMPLATE)", errUsage)
+		return nil, usageErrf("--key is required (PATH or PATH=TEMPLATE)")
 	}
 	spec, err := transform.ParseSpec(m.keys)
 	if err != nil {
-		return nil, fmt.Errorf("%w: --key: %v", errUsage, err)
+		return nil, usageErrf("--key: %w", err)
 	}
 	srcCfg, dstCfg := m.conn.source(), m.conn.target()
 	if mg.srcClient, err = cosmos.NewClient(ctx, srcCfg); err != nil {
-		return nil, fmt.Errorf("%w: connect to the source account: %v", errUsage, err)
+		return nil, usageErrf("connect to the source account: %w", err)
 	}
 	if mg.dstClient, err = cosmos.NewClient(ctx, dstCfg); err != nil {
-		return nil, fmt.Errorf("%w: connect to the target account: %v", errUsage, err)
+		return nil, usageErrf("connect to the target account: %w", err)
 	}
 	mg.identities = [2]string{identity(srcCfg, mg.srcRef), identity(dstCfg, mg.dstRef)}
 	if mg.identities[0] == mg.identities[1] {
-		return nil, fmt.Errorf("%w: --source and --target are the same container %s", errUsage, mg.srcRef)
+		return nil, usageErrf("--source and --target are the same container %s", mg.srcRef)
 	}
 	if err := mg.checkState(ctx, dstCfg); err != nil {
 		return nil, err
@@ -132,12 +132,12 @@ func (m *migrationFlags) connect(ctx context.Context) (*migration, error) {
 	})
 	if err != nil {
 		if errors.Is(err, migrate.ErrNotFound) {
-			return nil, fmt.Errorf("%w: source container %s does not exist", errUsage, mg.srcRef)
+			return nil, usageErrf("source container %s does not exist", mg.srcRef)
 		}
 		return nil, fmt.Errorf("read the source container %s: %w", mg.srcRef, err)
 	}
 	if mg.tr, err = transform.New(spec, mg.srcDef.Paths); err != nil {
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
+		return nil, usageErr(err)
 	}
 	return mg, nil
 }
@@ -170,12 +170,12 @@ func (mg *migration) checkState(ctx context.Context, dstCfg cosmos.Config) error
 		return nil
 	}
 	if db == "" {
-		return fmt.Errorf("%w: --state %q: want cosmos://DATABASE/CONTAINER", errUsage, mg.flags.state)
+		return usageErrf("--state %q: want cosmos://DATABASE/CONTAINER", mg.flags.state)
 	}
 	ref := migrate.ContainerRef{Database: db, Container: coll}
 	for i, what := range []string{"source", "target"} {
 		if identity(dstCfg, ref) == mg.identities[i] {
-			return fmt.Errorf("%w: --state %s is the %s container: keep the state in a container of its own", errUsage, mg.flags.state, what)
+			return usageErrf("--state %s is the %s container: keep the state in a container of its own", mg.flags.state, what)
 		}
 	}
 	def, err := mg.dstClient.ContainerDefinition(ctx, db, coll)
@@ -185,8 +185,7 @@ func (mg *migration) checkState(ctx context.Context, dstCfg cosmos.Config) error
 	case err != nil:
 		return fmt.Errorf("read the lease container %s: %w", ref, err)
 	case len(def.Paths) != 1 || def.Paths[0] != cosmos.LeaseKeyPath:
-		return fmt.Errorf("%w: --state %s: the container is partitioned on %s, not %s; use another container for the state",
-			errUsage, mg.flags.state, strings.Join(def.Paths, ","), cosmos.LeaseKeyPath)
+		return usageErrf("--state %s: the container is partitioned on %s, not %s; use another container for the state", mg.flags.state, strings.Join(def.Paths, ","), cosmos.LeaseKeyPath)
 	}
 	return nil
 }
@@ -197,7 +196,7 @@ func (mg *migration) openState(ctx context.Context, startFrom time.Time) error {
 	m := mg.flags
 	if db, coll, ok := cosmosState(m.state); ok {
 		if db == "" {
-			return fmt.Errorf("%w: --state %q: want cosmos://DATABASE/CONTAINER", errUsage, m.state)
+			return usageErrf("--state %q: want cosmos://DATABASE/CONTAINER", m.state)
 		}
 		if err := mg.dstClient.EnsureLeaseContainer(ctx, db, coll); err != nil {
 			return fmt.Errorf("open lease container %s/%s: %w", db, coll, err)
@@ -216,7 +215,7 @@ func (mg *migration) openState(ctx context.Context, startFrom time.Time) error {
 		fs, err := lease.OpenFile(m.state)
 		if err != nil {
 			if errors.Is(err, lease.ErrLocked) {
-				return fmt.Errorf("%w: %v", errUsage, err)
+				return usageErr(err)
 			}
 			return err
 		}
@@ -237,7 +236,7 @@ func (mg *migration) openState(ctx context.Context, startFrom time.Time) error {
 	}
 	if mg.meta, err = migrate.OpenMeta(ctx, mg.store, want, mg.stateName); err != nil {
 		if errors.Is(err, lease.ErrMetaMismatch) {
-			return fmt.Errorf("%w: %v", errUsage, err)
+			return usageErr(err)
 		}
 		return err
 	}
@@ -248,6 +247,27 @@ func (mg *migration) openState(ctx context.Context, startFrom time.Time) error {
 	mg.dead = dead
 	mg.defaults = migrate.NewDefaultUses(mg.store, mg.tr)
 	return nil
+}
+
+// openExistingState opens the state of a migration that must already exist,
+// for the commands that continue one (cutover, deadletter replay, verify
+// --fix). A state that holds no migration is refused as a usage error (exit
+// code 2) before anything is created: no directory, no state.json, no lease
+// container.
+func (mg *migration) openExistingState(ctx context.Context) error {
+	store, err := openStateReadOnly(ctx, mg.flags, mg.dstClient)
+	if err != nil {
+		return usageErr(err)
+	}
+	_, err = store.ReadMeta(ctx)
+	_ = store.Close()
+	switch {
+	case errors.Is(err, lease.ErrNoMeta):
+		return usageErrf("no migration in state %s: start one with rekey run (nothing was created)", mg.flags.state)
+	case err != nil:
+		return fmt.Errorf("read state %s: %w", mg.flags.state, err)
+	}
+	return mg.openState(ctx, time.Time{})
 }
 
 // cosmosState splits a cosmos://DATABASE/CONTAINER state; ok is false for a
@@ -272,23 +292,23 @@ func cosmosState(state string) (db, coll string, ok bool) {
 func openDeadLetters(ctx context.Context, m *migrationFlags, client *cosmos.Client, readOnly bool) (migrate.DeadLetterStore, error) {
 	if db, coll, ok := cosmosState(m.state); ok && m.deadLetter == "" {
 		if db == "" || client == nil {
-			return nil, fmt.Errorf("%w: --state %q: want cosmos://DATABASE/CONTAINER and the connection flags of its account", errUsage, m.state)
+			return nil, usageErrf("--state %q: want cosmos://DATABASE/CONTAINER and the connection flags of its account", m.state)
 		}
 		docs := client.LeaseDocuments(db, coll)
 		prefix, err := stateLeasePrefix(ctx, m, docs)
 		if err != nil {
 			return nil, err
 		}
-		return migrate.OpenDocDeadLetters(docs, prefix, m.state)
+		return deadletter.OpenDocuments(docs, prefix, m.state)
 	}
 	path := m.deadLetter
 	if path == "" {
 		path = filepath.Join(m.state, "deadletter.jsonl")
 	}
 	if readOnly {
-		return migrate.OpenDeadLettersReadOnly(path)
+		return deadletter.OpenFileReadOnly(path)
 	}
-	d, err := migrate.OpenDeadLetters(path, deadLetterFileOptions...)
+	d, err := deadletter.OpenFile(path, deadLetterFileOptions...)
 	if err != nil {
 		return nil, err
 	}
@@ -299,18 +319,9 @@ func openDeadLetters(ctx context.Context, m *migrationFlags, client *cosmos.Clie
 	return d, nil
 }
 
-// readExit is how a command that only reads a migration (status,
-// deadletter list) fails: exit code 2, whatever could not be read.
-func readExit(err error) error {
-	if errors.Is(err, errUsage) {
-		return exitFor(err)
-	}
-	return withExitCode(ExitError, err)
-}
-
 // deadLetterFileOptions configure every dead-letter file the commands open
 // for writing. Tests inject a full disk here.
-var deadLetterFileOptions []migrate.DeadLetterOption
+var deadLetterFileOptions []deadletter.Option
 
 // leasePrefix names the documents of a migration this rekey creates in a
 // lease container; stateLeasePrefix finds those of an existing one.
@@ -323,7 +334,7 @@ func stateLeasePrefix(ctx context.Context, m *migrationFlags, docs lease.Documen
 	src, err1 := migrate.ParseContainerRef(m.source)
 	dst, err2 := migrate.ParseContainerRef(m.target)
 	if err1 != nil || err2 != nil {
-		return "", fmt.Errorf("%w: --state %s: give --source and --target to name the migration", errUsage, m.state)
+		return "", usageErrf("--state %s: give --source and --target to name the migration", m.state)
 	}
 	prefix, err := migrate.ResolveLeasePrefix(ctx, docs, src, dst)
 	if err != nil {
@@ -346,4 +357,31 @@ func (mg *migration) close() {
 func owner() string {
 	host, _ := os.Hostname()
 	return fmt.Sprintf("%s/%d", host, os.Getpid())
+}
+
+// writePath is how this command writes to the target: the flow control
+// rekey run uses (flow: rekey run's flags, the defaults elsewhere), started
+// from the target's provisioned throughput, with log for the retries and
+// the flow control's changes.
+func (mg *migration) writePath(ctx context.Context, flow pacing.Config, log *slog.Logger) *pipeline.WritePath {
+	flow.ProvisionedRU = targetThroughput(ctx, mg.dstClient, mg.dstRef)
+	return pipeline.NewWritePath(mg.target, pipeline.WritePathConfig{Flow: flow, Log: log})
+}
+
+// targetThroughput is the RU/s provisioned on the target container itself
+// (manual, or the autoscale maximum), which the congestion control starts
+// from; 0 when the target shares its database's throughput, is serverless,
+// or the offer cannot be read: the control then finds the rate by itself.
+func targetThroughput(ctx context.Context, c *cosmos.Client, ref migrate.ContainerRef) float64 {
+	tp, err := c.ReadThroughput(ctx, ref.Database, ref.Container)
+	switch {
+	case err != nil:
+		slog.Debug("could not read the target's throughput; the write rate starts low and grows", "err", err)
+		return 0
+	case tp.Shared:
+		return 0
+	case tp.AutoscaleMax > 0:
+		return float64(tp.AutoscaleMax)
+	}
+	return float64(tp.Manual)
 }

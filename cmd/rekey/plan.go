@@ -14,6 +14,8 @@ import (
 
 	"github.com/rekey-dev/rekey/internal/cosmos"
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/pipeline"
+	"github.com/rekey-dev/rekey/migrate/plan"
 	"github.com/rekey-dev/rekey/transform"
 )
 
@@ -92,7 +94,7 @@ func runPlan(cmd *cobra.Command, o *planOptions) error {
 		def, err = source.Definition(ctx)
 		return err
 	}); err != nil {
-		return exitFor(fmt.Errorf("%w: source container %s: %v", errUsage, src, err))
+		return exitFor(usageErrf("source container %s: %w", src, err))
 	}
 	tr, err := transform.New(spec, def.Paths)
 	if err != nil {
@@ -106,7 +108,7 @@ func runPlan(cmd *cobra.Command, o *planOptions) error {
 		}
 		ru = max(tp.Manual, tp.AutoscaleMax)
 	}
-	plan, err := migrate.PlanMigration(ctx, source, tr, migrate.PlanConfig{Sample: o.sample, TargetRU: ru})
+	est, err := plan.Estimate(ctx, source, tr, plan.Config{Sample: o.sample, TargetRU: ru})
 	if err != nil {
 		return withExitCode(ExitRunFailed, err)
 	}
@@ -120,8 +122,8 @@ func runPlan(cmd *cobra.Command, o *planOptions) error {
 			return withExitCode(ExitError, fmt.Errorf("connect to the target account: %w", err))
 		}
 		defer dstClient.Close()
-		created, err := migrate.EnsureTarget(ctx, dstClient, dst, migrate.TargetDefinition(tr.TargetPaths()),
-			migrate.TargetOptions{Create: true, ManualRU: o.targetThroughput, AutoscaleMaxRU: o.targetAutoscale})
+		created, err := pipeline.EnsureTarget(ctx, dstClient, dst, migrate.TargetDefinition(tr.TargetPaths()),
+			pipeline.TargetOptions{Create: true, ManualRU: o.targetThroughput, AutoscaleMaxRU: o.targetAutoscale})
 		if err != nil {
 			return withExitCode(ExitError, err)
 		}
@@ -130,19 +132,19 @@ func runPlan(cmd *cobra.Command, o *planOptions) error {
 	if o.output == "json" {
 		enc := json.NewEncoder(cmd.OutOrStdout())
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(plan); err != nil {
+		if err := enc.Encode(est); err != nil {
 			return err
 		}
 	} else {
-		printPlan(cmd.OutOrStdout(), src, tr, plan)
+		printPlan(cmd.OutOrStdout(), src, tr, est)
 	}
-	if plan.FailureShare > 0 || plan.HotPartitions > 0 || plan.OversizedKeys > 0 {
+	if est.FailureShare > 0 || est.HotPartitions > 0 || est.OversizedKeys > 0 {
 		return withExitCode(ExitPlanWarnings, nil)
 	}
 	return nil
 }
 
-func printPlan(w io.Writer, src migrate.ContainerRef, tr *transform.Transformer, p *migrate.Plan) {
+func printPlan(w io.Writer, src migrate.ContainerRef, tr *transform.Transformer, p *plan.Plan) {
 	fmt.Fprintf(w, "rekey plan: %s (%d items, %.0f bytes each on average) -> key %s\n", src, p.SourceItems, p.AvgItemBytes, strings.Join(tr.Spec().Strings(), " "))
 	fmt.Fprintf(w, "sampled %d items\n", p.Sampled)
 	if len(p.Failures) == 0 {

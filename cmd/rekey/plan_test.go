@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/plan"
 )
 
 // rekey plan tells a skewed key from a good one before any item is copied,
@@ -17,10 +17,10 @@ func TestPlan(t *testing.T) {
 	for i := 0; i < 500; i++ {
 		put(t, src, regions[i%len(regions)], order(i, 1))
 	}
-	plan := func(keys ...string) (migrate.Plan, int) {
+	plan := func(keys ...string) (plan.Plan, int) {
 		args := append([]string{"plan", "-o", "json", "--sample", "400"}, e.args("orders", "orders-v2", keys...)...)
 		out, errOut, code := cli(t, context.Background(), args...)
-		var p migrate.Plan
+		var p plan.Plan
 		if err := json.Unmarshal([]byte(out), &p); err != nil {
 			t.Fatalf("plan %v: exit %d: %v\n%s%s", keys, code, err, out, errOut)
 		}

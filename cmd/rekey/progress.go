@@ -8,15 +8,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rekey-dev/rekey/migrate/pipeline"
 	"github.com/schollz/progressbar/v3"
-
-	"github.com/rekey-dev/rekey/migrate"
 )
 
 // progressReporter shows a run's progress: a bar on a terminal, a log line
 // every interval elsewhere (Kubernetes logs, CI).
 type progressReporter struct {
-	stats    *migrate.Stats
+	stats    *pipeline.Stats
 	total    int64 // the source's item count, 0 when unknown
 	interval time.Duration
 	terminal bool
@@ -24,7 +23,7 @@ type progressReporter struct {
 	extra    func() string // live settings to show (max RU, concurrency), may be nil
 
 	mu   sync.Mutex
-	last migrate.StatsSnapshot
+	last pipeline.StatsSnapshot
 	at   time.Time
 }
 
@@ -101,7 +100,7 @@ func (p *progressReporter) runLog(ctx context.Context) {
 }
 
 // line is the bar's description: rates, 429s and dead letters.
-func (p *progressReporter) line(s migrate.StatsSnapshot) string {
+func (p *progressReporter) line(s pipeline.StatsSnapshot) string {
 	itemsPerSec, ruPerSec := p.rates(s)
 	text := fmt.Sprintf("%.0f items/s  %.0f RU/s  429s %d (%.1f%% of writes)", itemsPerSec, ruPerSec, s.Throttled, 100*s.ThrottledShare())
 	if s.DeadLettered > 0 {
@@ -115,12 +114,12 @@ func (p *progressReporter) line(s migrate.StatsSnapshot) string {
 
 // rates are items/s and target RU/s since the previous call, smoothed over
 // at least a second.
-func (p *progressReporter) rates(s migrate.StatsSnapshot) (items, ru float64) {
+func (p *progressReporter) rates(s pipeline.StatsSnapshot) (items, ru float64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
 	if p.at.IsZero() {
-		p.at, p.last = now.Add(-s.Elapsed), migrate.StatsSnapshot{}
+		p.at, p.last = now.Add(-s.Elapsed), pipeline.StatsSnapshot{}
 	}
 	el := now.Sub(p.at).Seconds()
 	if el <= 0 {
@@ -134,7 +133,7 @@ func (p *progressReporter) rates(s migrate.StatsSnapshot) (items, ru float64) {
 	return items, ru
 }
 
-func (p *progressReporter) eta(s migrate.StatsSnapshot, itemsPerSec float64) (time.Duration, bool) {
+func (p *progressReporter) eta(s pipeline.StatsSnapshot, itemsPerSec float64) (time.Duration, bool) {
 	left := p.total - s.Written()
 	if p.total <= 0 || itemsPerSec <= 0 || left <= 0 {
 		return 0, false

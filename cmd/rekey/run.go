@@ -12,9 +12,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rekey-dev/rekey/internal/cosmos"
 	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/pacing"
+	"github.com/rekey-dev/rekey/migrate/pipeline"
 )
 
 // Exit codes of `rekey run`.
@@ -94,17 +95,17 @@ configuration or state; 130 stopped by SIGINT/SIGTERM after checkpointing.`,
 	}
 	f := cmd.Flags()
 	o.mig.register(f)
-	f.IntVar(&o.pageSize, "page-size", migrate.DefaultPageSize, "changes per change-feed read")
-	f.DurationVar(&o.pollInterval, "poll-interval", migrate.DefaultPollInterval, "wait between reads of a range that has caught up")
-	f.IntVar(&o.maxConcurrency, "max-concurrency", migrate.DefaultMaxConcurrency, "writes in flight across all ranges")
+	f.IntVar(&o.pageSize, "page-size", pipeline.DefaultPageSize, "changes per change-feed read")
+	f.DurationVar(&o.pollInterval, "poll-interval", pipeline.DefaultPollInterval, "wait between reads of a range that has caught up")
+	f.IntVar(&o.maxConcurrency, "max-concurrency", pacing.DefaultMaxConcurrency, "writes in flight across all partitions of the target")
 	f.StringVar(&o.startFrom, "start-from", "beginning", "where a new migration starts reading: beginning, now, or an RFC 3339 time (delta-only sync)")
 	f.BoolVar(&o.untilCaughtUp, "until-caught-up", false, "exit 0 once every range has reached the end of its feed")
 	f.BoolVar(&o.createTarget, "create-target", false, "create the target container when absent (its key definition is checked when present)")
 	f.IntVar(&o.targetThroughput, "target-throughput", 0, "manual RU/s of a target created by --create-target")
 	f.IntVar(&o.targetAutoscale, "target-autoscale-max", 0, "autoscale maximum RU/s of a target created by --create-target")
 	f.DurationVar(&o.progressInterval, "progress-interval", 10*time.Second, "how often to log progress when not on a terminal")
-	f.DurationVar(&o.leaseTTL, "lease-ttl", migrate.DefaultLeaseTTL, "with a cosmos:// state: how long a worker's lease lasts without renewal before another worker takes it over")
-	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", migrate.DefaultShutdownTimeout, "how long in-flight writes may finish after SIGINT/SIGTERM")
+	f.DurationVar(&o.leaseTTL, "lease-ttl", pipeline.DefaultLeaseTTL, "with a cosmos:// state: how long a worker's lease lasts without renewal before another worker takes it over")
+	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", pipeline.DefaultShutdownTimeout, "how long in-flight writes may finish after SIGINT/SIGTERM")
 	f.Float64Var(&o.maxRU, "max-ru", 0, "cap on the RU/s spent on the target, from the actual request charges (0: no cap)")
 	f.Float64Var(&o.maxSourceRU, "max-source-ru", 0, "cap on the RU/s spent reading the source's change feed (0: no cap)")
 	f.StringVar(&o.controlFile, "control", "", "control file to change --max-ru, --max-source-ru and --max-concurrency while running (default: control.json in the --state directory)")
@@ -151,8 +152,7 @@ func checkStartFrom(cmd *cobra.Command, flag string, given time.Time, meta lease
 		}
 		return nil
 	}
-	return fmt.Errorf("%w: --start-from %s: this migration started from %s and resumes from there (ranges without a checkpoint start at the recorded start); drop --start-from, or start a new migration with a new --state",
-		errUsage, flag, describe(recorded))
+	return usageErrf("--start-from %s: this migration started from %s and resumes from there (ranges without a checkpoint start at the recorded start); drop --start-from, or start a new migration with a new --state", flag, describe(recorded))
 }
 
 func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error {
@@ -160,14 +160,17 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	if err != nil {
 		return withExitCode(ExitError, err)
 	}
-	cfg := migrate.RunConfig{
-		PageSize: o.pageSize, PollInterval: o.pollInterval, MaxConcurrency: o.maxConcurrency,
+	cfg := pipeline.RunConfig{
+		PageSize: o.pageSize, PollInterval: o.pollInterval,
 		UntilCaughtUp: o.untilCaughtUp, ShutdownTimeout: o.shutdownTimeout,
-		Owner: owner(), MaxRU: o.maxRU, MaxSourceRU: o.maxSourceRU,
-		LeaseTTL: o.leaseTTL,
+		Owner: owner(), LeaseTTL: o.leaseTTL,
 	}
 	_, _, cfg.Shared = cosmosState(o.mig.state)
+	flow := pacing.Config{MaxConcurrency: o.maxConcurrency, MaxRU: o.maxRU, MaxSourceRU: o.maxSourceRU}
 	if err := cfg.Validate(); err != nil {
+		return withExitCode(ExitError, fmt.Errorf("flags: %w", err))
+	}
+	if err := flow.Validate(); err != nil {
 		return withExitCode(ExitError, fmt.Errorf("flags: %w", err))
 	}
 	mg, err := o.mig.connect(ctx)
@@ -175,11 +178,11 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 		return exitFor(err)
 	}
 	defer mg.close()
-	created, err := migrate.EnsureTarget(ctx, mg.dstClient, mg.dstRef, migrate.TargetDefinition(mg.tr.TargetPaths()), migrate.TargetOptions{
+	created, err := pipeline.EnsureTarget(ctx, mg.dstClient, mg.dstRef, migrate.TargetDefinition(mg.tr.TargetPaths()), pipeline.TargetOptions{
 		Create: o.createTarget, ManualRU: o.targetThroughput, AutoscaleMaxRU: o.targetAutoscale,
 	})
 	if err != nil {
-		return exitFor(fmt.Errorf("%w: %v", errUsage, err))
+		return exitFor(usageErr(err))
 	}
 	if created {
 		slog.Info("created the target container", "target", mg.dstRef.String(), "paths", mg.tr.TargetPaths())
@@ -195,23 +198,23 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	if err != nil {
 		slog.Warn("could not read the source's item count; progress shows no total", "err", err)
 	}
-	stats := &migrate.Stats{}
-	fc := newFlowControl(mg.target, cfg, targetThroughput(ctx, mg.dstClient, mg.dstRef), slog.Default())
-	r := &migrate.Runner{
-		Source: mg.source, Target: mg.target, Transformer: mg.tr, Store: mg.store,
-		DeadLetters: mg.dead, Log: slog.Default(), Stats: stats,
-		Limiter: fc.limiter, TargetBudget: fc.target, SourceBudget: fc.source,
+	stats := &pipeline.Stats{}
+	writes := mg.writePath(ctx, flow, slog.Default())
+	controls := writes.Flow().Controls
+	r := &pipeline.Runner{
+		Source: mg.source, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead,
+		Writes: writes, Stats: stats,
 	}
 	controlPath := controlFilePath(o.controlFile, mg.flags.state)
 	slog.Info("migration starting", "source", mg.srcRef.String(), "target", mg.dstRef.String(),
 		"key", strings.Join(mg.tr.Spec().Strings(), " "), "state", mg.stateName, "sourceItems", total,
-		"settings", fc.controls.Current().String(), "controlFile", controlPath)
+		"settings", controls.Current().String(), "controlFile", controlPath)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	if controlPath != "" {
-		go fc.controls.Watch(watchCtx, controlPath, migrate.DefaultControlPoll)
+		go controls.Watch(watchCtx, controlPath, pacing.DefaultControlPoll)
 	}
-	progress := &progressReporter{stats: stats, total: total, interval: o.progressInterval, terminal: isTerminal(cmd.ErrOrStderr()), out: cmd.ErrOrStderr(), extra: fc.describe}
+	progress := &progressReporter{stats: stats, total: total, interval: o.progressInterval, terminal: isTerminal(cmd.ErrOrStderr()), out: cmd.ErrOrStderr(), extra: writes.Flow().Describe}
 	stopProgress := progress.start(ctx)
 	sum, err := r.Run(ctx, cfg)
 	stopProgress()
@@ -228,21 +231,8 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	return nil
 }
 
-// exitFor maps an error to its exit code: 2 for usage and configuration and
-// for a writing command refused after a cutover, 1 for anything that failed
-// while working.
-func exitFor(err error) error {
-	if errors.Is(err, migrate.ErrCutOver) {
-		return withExitCode(ExitError, err)
-	}
-	if errors.Is(err, errUsage) {
-		return withExitCode(ExitError, errors.New(strings.TrimPrefix(err.Error(), errUsage.Error()+": ")))
-	}
-	return withExitCode(ExitRunFailed, err)
-}
-
 // printSummary writes the run's final numbers.
-func printSummary(w io.Writer, sum migrate.Summary, deadPath string) {
+func printSummary(w io.Writer, sum pipeline.Summary, deadPath string) {
 	s := sum.Stats
 	state := "stopped"
 	switch {
@@ -263,50 +253,6 @@ func printSummary(w io.Writer, sum migrate.Summary, deadPath string) {
 	}
 }
 
-// flowControl is how a run paces its requests: the per-range congestion
-// control of the target's writes, the RU budgets of both sides, and the
-// controls that change them while the run works.
-type flowControl struct {
-	limiter  *migrate.AdaptiveLimiter
-	target   *migrate.Budget
-	source   *migrate.Budget
-	controls *migrate.Controls
-}
-
-// newFlowControl builds the flow control of a run on target from its
-// configuration (MaxConcurrency, MaxRU, MaxSourceRU) and the target's
-// provisioned RU/s (0 when unknown), with the paced controller.
-func newFlowControl(target migrate.Partitioning, cfg migrate.RunConfig, provisionedRU float64, log *slog.Logger) *flowControl {
-	return newFlowControlMode(target, cfg, migrate.ControllerPaced, provisionedRU, log)
-}
-
-func newFlowControlMode(target migrate.Partitioning, cfg migrate.RunConfig, mode migrate.ControllerMode, provisionedRU float64, log *slog.Logger) *flowControl {
-	conc := cfg.MaxConcurrency
-	if conc == 0 {
-		conc = migrate.DefaultMaxConcurrency
-	}
-	fc := &flowControl{
-		limiter: migrate.NewAdaptiveLimiter(target, migrate.AdaptiveConfig{
-			MaxConcurrency: conc, Mode: mode, ProvisionedRU: provisionedRU, Log: log,
-		}),
-		target: migrate.NewBudget(cfg.MaxRU),
-		source: migrate.NewBudget(cfg.MaxSourceRU),
-	}
-	base := migrate.Settings{MaxRU: cfg.MaxRU, MaxSourceRU: cfg.MaxSourceRU, MaxConcurrency: conc}
-	fc.controls = migrate.NewControls(base, fc.target, fc.source, fc.limiter, log)
-	return fc
-}
-
-// describe is the progress line's view of the flow control: the settings
-// in force and what the controller does with them.
-func (fc *flowControl) describe() string {
-	text := fc.controls.Current().String()
-	if s := fc.limiter.Summary(); s != "" {
-		text += "  " + s
-	}
-	return text
-}
-
 // controlFilePath is the control file a run watches: --control when given,
 // else control.json in a --state directory; none for a cosmos:// state
 // without --control, which has no directory of its own.
@@ -317,24 +263,6 @@ func controlFilePath(flag, state string) string {
 	case strings.HasPrefix(state, "cosmos://"):
 		return ""
 	default:
-		return filepath.Join(state, migrate.ControlFileName)
+		return filepath.Join(state, pacing.ControlFileName)
 	}
-}
-
-// targetThroughput is the RU/s provisioned on the target container itself
-// (manual, or the autoscale maximum), which the congestion control starts
-// from; 0 when the target shares its database's throughput, is serverless,
-// or the offer cannot be read: the control then finds the rate by itself.
-func targetThroughput(ctx context.Context, c *cosmos.Client, ref migrate.ContainerRef) float64 {
-	tp, err := c.ReadThroughput(ctx, ref.Database, ref.Container)
-	switch {
-	case err != nil:
-		slog.Debug("could not read the target's throughput; the write rate starts low and grows", "err", err)
-		return 0
-	case tp.Shared:
-		return 0
-	case tp.AutoscaleMax > 0:
-		return float64(tp.AutoscaleMax)
-	}
-	return float64(tp.Manual)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/rekey-dev/rekey/internal/cosmos"
 	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/status"
 )
 
 func newStatusCommand() *cobra.Command {
@@ -76,7 +77,7 @@ number), or bad flags.`,
 			if err != nil {
 				return readExit(err)
 			}
-			st, err := migrate.ReadStatus(ctx, meta, store, dead, source, time.Now())
+			st, err := status.Read(ctx, meta, store, dead, source, time.Now())
 			if err != nil {
 				return withExitCode(ExitRunFailed, err)
 			}
@@ -125,7 +126,7 @@ func openStateReadOnly(ctx context.Context, m *migrationFlags, client *cosmos.Cl
 	return s, err
 }
 
-func printStatus(w io.Writer, st migrate.Status) {
+func printStatus(w io.Writer, st status.Report) {
 	fmt.Fprintf(w, "migration %s -> %s, key %s\n", st.Meta.Source, st.Meta.Target, strings.Join(st.Meta.KeySpec, " "))
 	fmt.Fprintf(w, "phase: %s", st.Phase)
 	if st.Meta.Cutover != nil {

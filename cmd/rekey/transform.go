@@ -173,9 +173,9 @@ func transformLines(ctx context.Context, t *transform.Transformer, in io.Reader,
 func appendSuccess(out []byte, r *transform.Result, withSource bool) []byte {
 	out = append(out, `{"id":`...)
 	out = appendJSONString(out, r.ID)
-	out = appendValues(append(out, `,"key":`...), r.Key)
+	out = transform.AppendJSONArray(append(out, `,"key":`...), r.Key)
 	if withSource {
-		out = appendValues(append(out, `,"sourceKey":`...), r.SourceKey)
+		out = transform.AppendJSONArray(append(out, `,"sourceKey":`...), r.SourceKey)
 	}
 	out = append(out, `,"item":`...)
 	out = append(out, r.Item...)
@@ -196,17 +196,6 @@ func appendFailure(out []byte, err error, line int) []byte {
 	out = append(out, `,"reason":`...)
 	out = appendJSONString(out, e.Reason)
 	return fmt.Appendf(out, `},"line":%d}`+"\n", line)
-}
-
-func appendValues(out []byte, vs []transform.Value) []byte {
-	out = append(out, '[')
-	for i, v := range vs {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		out = v.AppendJSON(out)
-	}
-	return append(out, ']')
 }
 
 // appendJSONString appends s as a JSON string without HTML escaping, so ids

@@ -13,6 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/pacing"
+	"github.com/rekey-dev/rekey/migrate/verify"
 )
 
 // Exit codes of `rekey verify`.
@@ -79,8 +81,8 @@ complete.`,
 	f.BoolVar(&o.fix, "fix", false, "repair the differences found (needs the state: stop rekey run first)")
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
 	f.Float64Var(&o.sample, "sample", 100, "verify only this percentage of the items (by a hash of their id)")
-	f.DurationVar(&o.recheckDelay, "recheck-delay", migrate.DefaultRecheckDelay, "wait before rechecking differences (negative: no recheck)")
-	f.IntVar(&o.maxIDs, "max-ids", migrate.DefaultMaxIDs, "ids listed per kind of difference")
+	f.DurationVar(&o.recheckDelay, "recheck-delay", verify.DefaultRecheckDelay, "wait before rechecking differences (negative: no recheck)")
+	f.IntVar(&o.maxIDs, "max-ids", verify.DefaultMaxIDs, "ids listed per kind of difference")
 	return cmd
 }
 
@@ -89,7 +91,7 @@ func runVerify(cmd *cobra.Command, o *verifyOptions) error {
 	if o.output != "table" && o.output != "json" {
 		return withExitCode(ExitError, fmt.Errorf("-o %q: want table or json", o.output))
 	}
-	cfg := migrate.VerifyConfig{SamplePercent: o.sample, RecheckDelay: o.recheckDelay, MaxIDs: o.maxIDs, Fix: o.fix}
+	cfg := verify.Config{SamplePercent: o.sample, RecheckDelay: o.recheckDelay, MaxIDs: o.maxIDs, Fix: o.fix}
 	if err := cfg.Validate(); err != nil {
 		return withExitCode(ExitError, fmt.Errorf("flags: %w", err))
 	}
@@ -98,12 +100,13 @@ func runVerify(cmd *cobra.Command, o *verifyOptions) error {
 		return exitFor(err)
 	}
 	defer mg.close()
-	v := &migrate.Verifier{Source: mg.source, Target: mg.target, Writer: mg.target, Transformer: mg.tr, Log: slog.Default()}
+	v := &verify.Verifier{Source: mg.source, Target: mg.target, Writer: mg.target, Transformer: mg.tr, Log: slog.Default()}
 	if o.fix {
 		if err := mg.openExistingState(ctx); err != nil {
 			return exitFor(err)
 		}
 		v.DeadLetters, v.Defaults, v.State = mg.dead, mg.defaults, mg.store
+		v.Writes = mg.writePath(ctx, pacing.Config{}, slog.Default())
 	} else {
 		dead, err := openDeadLetters(ctx, &o.mig, mg.dstClient, true)
 		if err != nil {
@@ -135,7 +138,7 @@ func runVerify(cmd *cobra.Command, o *verifyOptions) error {
 }
 
 // printVerify writes the human report.
-func printVerify(w io.Writer, rep *migrate.VerifyReport) {
+func printVerify(w io.Writer, rep *verify.Report) {
 	verdict := "the copy matches the source"
 	if !rep.Clean {
 		verdict = fmt.Sprintf("the copy differs: %d differences", rep.Differences())
@@ -151,7 +154,7 @@ func printVerify(w io.Writer, rep *migrate.VerifyReport) {
 	fmt.Fprintf(tw, "  matching\t%d\n", rep.Matched)
 	for _, row := range []struct {
 		name string
-		c    migrate.Category
+		c    verify.Category
 	}{
 		{"missing", rep.Missing}, {"extra", rep.Extra}, {"changed", rep.Changed},
 		{"orphaned", rep.Orphaned}, {"collisions", rep.Collisions}, {"dead-lettered", rep.DeadLettered},
@@ -173,7 +176,7 @@ func printVerify(w io.Writer, rep *migrate.VerifyReport) {
 }
 
 // sampleIDs lists a few ids of a category for the table.
-func sampleIDs(c migrate.Category) string {
+func sampleIDs(c verify.Category) string {
 	if len(c.Items) == 0 {
 		return ""
 	}

@@ -7,21 +7,22 @@ import (
 	"testing"
 
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/verify"
 )
 
 // verifyJSON runs rekey verify -o json and decodes the report.
-func verifyJSON(t *testing.T, e *e2e, keys []string, extra ...string) (migrate.VerifyReport, int) {
+func verifyJSON(t *testing.T, e *e2e, keys []string, extra ...string) (verify.Report, int) {
 	t.Helper()
 	args := append([]string{"verify", "-o", "json", "--recheck-delay", "-1s"}, e.args("orders", "target", keys...)...)
 	out, errOut, code := cli(t, context.Background(), append(args, extra...)...)
-	var rep migrate.VerifyReport
+	var rep verify.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("verify: exit %d, output not a report: %v\n%s%s", code, err, out, errOut)
 	}
 	return rep, code
 }
 
-func ids(c migrate.Category) string {
+func ids(c verify.Category) string {
 	var out []string
 	for _, d := range c.Items {
 		out = append(out, d.ID)
@@ -86,7 +87,7 @@ func TestVerifyFindsAndFixesEveryDifference(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		c    migrate.Category
+		c    verify.Category
 		want string
 	}{
 		{"missing", rep.Missing, itemID(1) + "," + itemID(4)},

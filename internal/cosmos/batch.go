@@ -32,7 +32,7 @@ func (c *Container) CreateBatch(ctx context.Context, key migrate.Key, bodies [][
 	if c.err != nil {
 		return migrate.BatchResult{}, c.err
 	}
-	op := fmt.Sprintf("create batch of %d items with key %s in %s", len(bodies), keyString(key), c)
+	op := fmt.Sprintf("create batch of %d items with key %s in %s", len(bodies), key.String(), c)
 	switch {
 	case len(bodies) == 0:
 		return migrate.BatchResult{Committed: true}, nil

@@ -215,7 +215,7 @@ func encodeBulk(ops []BulkOperation) ([]byte, error) {
 			writeJSONString(b, o.ID)
 		}
 		b.WriteString(`,"partitionKey":`)
-		writeJSONString(b, keyString(o.Key))
+		writeJSONString(b, o.Key.String())
 		if o.Body != nil {
 			b.WriteString(`,"resourceBody":`)
 			b.Write(o.Body)
@@ -336,6 +336,6 @@ func bulkOpName(o BulkOperation, i int, container string) string {
 		_ = json.Unmarshal(o.Body, &doc) // only for the message
 		id = doc.ID
 	}
-	return "bulk " + string(o.Type) + " of item " + strconv.Quote(id) + " with key " + keyString(o.Key) +
+	return "bulk " + string(o.Type) + " of item " + strconv.Quote(id) + " with key " + o.Key.String() +
 		" in " + container + " (operation " + strconv.Itoa(i) + ")"
 }

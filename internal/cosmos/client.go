@@ -43,7 +43,7 @@ func NewClient(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	c := &Client{endpoint: r.endpoint.Redacted(), hc: cfg.HTTPClient}
 	if c.hc == nil {
-		c.hc, c.ownsHC = newHTTPClient(cfg.Insecure, cfg.MaxIdleConnsPerHost), true
+		c.hc, c.ownsHC = NewHTTPClient(cfg.Insecure, cfg.MaxIdleConnsPerHost), true
 	}
 	prio := azcosmos.PriorityLevelLow
 	if r.priority == PriorityHigh {
@@ -128,8 +128,10 @@ func (c *Client) Container(db, container string) *Container {
 // newHTTPClient builds the transport for a parallel load on one account:
 // many idle connections per host, HTTP/2 with health pings, bounded connect
 // and handshake times, and TLS verified unless insecure (which Validate
-// allows only for loopback endpoints).
-func newHTTPClient(insecure bool, maxIdlePerHost int) *http.Client {
+// allows only for loopback endpoints). A Client builds its own; the
+// benchmark's naive copier uses one too, to be measured on the same
+// connections.
+func NewHTTPClient(insecure bool, maxIdlePerHost int) *http.Client {
 	if maxIdlePerHost == 0 {
 		maxIdlePerHost = DefaultMaxIdleConnsPerHost
 	}

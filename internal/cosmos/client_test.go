@@ -138,7 +138,7 @@ func TestInsecureTrustsTheEmulatorOnLoopback(t *testing.T) {
 func TestTLSIsVerifiedByDefault(t *testing.T) {
 	srv := emulatortest.Start(t)
 	for _, insecure := range []bool{false, true} {
-		hc := newHTTPClient(insecure, 0)
+		hc := NewHTTPClient(insecure, 0)
 		resp, err := transport{hc}.Do(mustRequest(t, srv.Endpoint()))
 		if resp != nil {
 			resp.Body.Close()
@@ -158,7 +158,7 @@ func TestTLSIsVerifiedByDefault(t *testing.T) {
 			t.Errorf("classified %v: want ErrUntrustedCertificate, not transient", cerr)
 		}
 	}
-	tr := newHTTPClient(false, 0).Transport.(*http.Transport)
+	tr := NewHTTPClient(false, 0).Transport.(*http.Transport)
 	if tr.MaxIdleConnsPerHost != DefaultMaxIdleConnsPerHost || tr.TLSClientConfig.MinVersion != tls.VersionTLS12 {
 		t.Errorf("transport: %d idle conns per host, TLS min %x", tr.MaxIdleConnsPerHost, tr.TLSClientConfig.MinVersion)
 	}

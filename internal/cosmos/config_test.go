@@ -119,7 +119,7 @@ func TestPropertyRef(t *testing.T) {
 		"/":            "",
 		"pk":           "",
 		"/a//b":        "",
-		`/say"hi"`:     `c["say\"hi\""]`,
+		`/'say"hi"'`:   `c["say\"hi\""]`,
 		"/tenant.name": `c["tenant.name"]`,
 	}
 	for path, want := range tests {

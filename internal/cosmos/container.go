@@ -21,6 +21,9 @@ type Container struct {
 	db, id string
 	cc     *azcosmos.ContainerClient
 	err    error // from Client.Container: an empty name
+	// priority overrides the client's request priority for this
+	// container's point operations and queries; nil keeps the client's.
+	priority *azcosmos.PriorityLevel
 
 	mu  sync.Mutex
 	def *migrate.Definition // cached once read; a key definition never changes

@@ -29,14 +29,14 @@ func (c *Container) Read(ctx context.Context, key migrate.Key, id string) (migra
 		return migrate.Item{}, c.err
 	}
 	op := c.itemOp("read", key, id)
-	if hasUndefined(key) || !addressable(id) {
+	if key.HasUndefined() || !addressable(id) {
 		return c.readByQuery(ctx, op, key, id)
 	}
 	pk, err := partitionKey(key)
 	if err != nil {
 		return migrate.Item{}, fmt.Errorf("%s: %w", op, err)
 	}
-	resp, err := c.cc.ReadItem(ctx, pk, id, nil)
+	resp, err := c.cc.ReadItem(ctx, pk, id, c.itemOptions(""))
 	if err != nil {
 		return migrate.Item{}, c.client.classify(ctx, op, err)
 	}
@@ -49,12 +49,12 @@ func (c *Container) Create(ctx context.Context, key migrate.Key, body []byte) (m
 	if c.err != nil {
 		return migrate.WriteResult{}, c.err
 	}
-	op := "create item with key " + keyString(key) + " in " + c.String()
+	op := "create item with key " + key.String() + " in " + c.String()
 	pk, err := partitionKey(key)
 	if err != nil {
 		return migrate.WriteResult{}, fmt.Errorf("%s: %w", op, err)
 	}
-	resp, err := c.cc.CreateItem(ctx, pk, body, nil)
+	resp, err := c.cc.CreateItem(ctx, pk, body, c.itemOptions(""))
 	if err != nil {
 		return migrate.WriteResult{}, c.client.classify(ctx, op, err)
 	}
@@ -79,7 +79,7 @@ func (c *Container) Replace(ctx context.Context, key migrate.Key, id string, bod
 			b.ReplaceItem(batchID(id), body, batchItemOptions(ifMatch))
 		})
 	}
-	resp, err := c.cc.ReplaceItem(ctx, pk, id, body, itemOptions(ifMatch))
+	resp, err := c.cc.ReplaceItem(ctx, pk, id, body, c.itemOptions(ifMatch))
 	if err != nil {
 		return migrate.WriteResult{}, c.client.classify(ctx, op, err)
 	}
@@ -104,7 +104,7 @@ func (c *Container) Delete(ctx context.Context, key migrate.Key, id string, ifMa
 			b.DeleteItem(batchID(id), batchItemOptions(ifMatch))
 		})
 	}
-	resp, err := c.cc.DeleteItem(ctx, pk, id, itemOptions(ifMatch))
+	resp, err := c.cc.DeleteItem(ctx, pk, id, c.itemOptions(ifMatch))
 	if err != nil {
 		return migrate.WriteResult{}, c.client.classify(ctx, op, err)
 	}
@@ -113,15 +113,21 @@ func (c *Container) Delete(ctx context.Context, key migrate.Key, id string, ifMa
 
 // itemOp names an operation on one item for errors.
 func (c *Container) itemOp(verb string, key migrate.Key, id string) string {
-	return fmt.Sprintf("%s item %q with key %s in %s", verb, id, keyString(key), c)
+	return fmt.Sprintf("%s item %q with key %s in %s", verb, id, key.String(), c)
 }
 
-func itemOptions(ifMatch string) *azcosmos.ItemOptions {
-	if ifMatch == "" {
+// itemOptions are a point operation's options: the precondition, and the
+// container's own priority when it has one.
+func (c *Container) itemOptions(ifMatch string) *azcosmos.ItemOptions {
+	if ifMatch == "" && c.priority == nil {
 		return nil
 	}
-	etag := azcore.ETag(ifMatch)
-	return &azcosmos.ItemOptions{IfMatchEtag: &etag}
+	o := &azcosmos.ItemOptions{PriorityLevel: c.priority}
+	if ifMatch != "" {
+		etag := azcore.ETag(ifMatch)
+		o.IfMatchEtag = &etag
+	}
+	return o
 }
 
 func batchItemOptions(ifMatch string) *azcosmos.TransactionalBatchItemOptions {

@@ -79,12 +79,12 @@ func TestKeysOfEveryType(t *testing.T) {
 		mustCreate(t, c, kk.k, doc(t, kk.body))
 		it, err := c.Read(ctx, kk.k, "same")
 		if err != nil {
-			t.Fatalf("read with key %s: %v", keyString(kk.k), err)
+			t.Fatalf("read with key %s: %v", kk.k.String(), err)
 		}
 		got, want := fields(t, it.Body), fields(t, doc(t, kk.body))
 		for _, f := range []string{"a", "b", "c"} {
 			if got[f] != want[f] {
-				t.Errorf("key %s read %s=%v, want %v", keyString(kk.k), f, got[f], want[f])
+				t.Errorf("key %s read %s=%v, want %v", kk.k.String(), f, got[f], want[f])
 			}
 		}
 	}
@@ -171,10 +171,10 @@ func TestUndefinedKeyComponents(t *testing.T) {
 	} {
 		it, err := c.ReadItem(ctx, tt.k, "x")
 		if err != nil {
-			t.Fatalf("read with key %s: %v", keyString(tt.k), err)
+			t.Fatalf("read with key %s: %v", tt.k.String(), err)
 		}
 		if got := fields(t, it.Body)["v"]; got != tt.want || it.ETag == "" {
-			t.Errorf("key %s read v=%v (ETag %q), want %s", keyString(tt.k), got, it.ETag, tt.want)
+			t.Errorf("key %s read v=%v (ETag %q), want %s", tt.k.String(), got, it.ETag, tt.want)
 		}
 	}
 	if _, err := c.ReadItem(ctx, migrate.Key{transform.StringValue("t2"), undef}, "x"); !errors.Is(err, migrate.ErrNotFound) {

@@ -44,34 +44,12 @@ func partitionKey(key migrate.Key) (azcosmos.PartitionKey, error) {
 		case transform.TypeNull:
 			pk = pk.AppendNull()
 		case transform.TypeUndefined:
-			return azcosmos.PartitionKey{}, fmt.Errorf("partition key %s, component %d: %w", keyString(key), i+1, ErrUndefinedKey)
+			return azcosmos.PartitionKey{}, fmt.Errorf("partition key %s, component %d: %w", key.String(), i+1, ErrUndefinedKey)
 		default:
-			return azcosmos.PartitionKey{}, fmt.Errorf("partition key %s, component %d: unknown type %v", keyString(key), i+1, v.Type)
+			return azcosmos.PartitionKey{}, fmt.Errorf("partition key %s, component %d: unknown type %v", key.String(), i+1, v.Type)
 		}
 	}
 	return pk, nil
-}
-
-// hasUndefined reports whether a component of key is undefined.
-func hasUndefined(key migrate.Key) bool {
-	for _, v := range key {
-		if v.Type == transform.TypeUndefined {
-			return true
-		}
-	}
-	return false
-}
-
-// keyString renders a key as JSON, [{}] for an undefined component.
-func keyString(key migrate.Key) string {
-	b := []byte{'['}
-	for i, v := range key {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = v.AppendJSON(b)
-	}
-	return string(append(b, ']'))
 }
 
 // addressable reports whether the gateway can address id in a URL. It
@@ -97,13 +75,13 @@ func addressable(id string) bool {
 // propertyRef is the SQL expression of a partition key path: c["a"]["b"]
 // for /a/b or /"a"/b, quoted so that any property name works.
 func propertyRef(alias, path string) (string, error) {
-	names, ok := splitPath(path)
-	if !ok {
-		return "", fmt.Errorf("partition key path %q: want /name[/name...]", path)
+	parsed, err := transform.ParsePath(path)
+	if err != nil {
+		return "", fmt.Errorf("partition key path %q: want /name[/name...]: %w", path, err)
 	}
 	var b strings.Builder
 	b.WriteString(alias)
-	for _, n := range names {
+	for _, n := range parsed.Segments() {
 		b.WriteByte('[')
 		q, _ := json.Marshal(n) // a JSON string is a SQL string literal
 		b.Write(q)
@@ -112,48 +90,12 @@ func propertyRef(alias, path string) (string, error) {
 	return b.String(), nil
 }
 
-// splitPath splits a key path, "/a/b" or `/"a b"/c`, into property names.
-func splitPath(p string) ([]string, bool) {
-	if !strings.HasPrefix(p, "/") || len(p) < 2 {
-		return nil, false
-	}
-	var out []string
-	rest := p[1:]
-	for rest != "" {
-		var name string
-		if rest[0] == '"' {
-			end := strings.IndexByte(rest[1:], '"')
-			if end < 0 {
-				return nil, false
-			}
-			name, rest = rest[1:end+1], rest[end+2:]
-		} else {
-			end := strings.IndexByte(rest, '/')
-			if end < 0 {
-				end = len(rest)
-			}
-			name, rest = rest[:end], rest[end:]
-		}
-		if name == "" {
-			return nil, false
-		}
-		out = append(out, name)
-		if rest != "" {
-			if rest[0] != '/' || len(rest) == 1 {
-				return nil, false
-			}
-			rest = rest[1:]
-		}
-	}
-	return out, true
-}
-
 // keyFilter is a WHERE condition that matches key on the container's key
 // paths, undefined components included, with one parameter per defined
 // component.
 func keyFilter(paths []string, key migrate.Key) (string, []azcosmos.QueryParameter, error) {
 	if len(paths) != len(key) {
-		return "", nil, fmt.Errorf("partition key %s: the container's key has %d path(s)", keyString(key), len(paths))
+		return "", nil, fmt.Errorf("partition key %s: the container's key has %d path(s)", key.String(), len(paths))
 	}
 	var conds []string
 	var params []azcosmos.QueryParameter

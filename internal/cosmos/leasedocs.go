@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/azcosmos"
 	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/deadletter"
 	"github.com/rekey-dev/rekey/transform"
 )
 
@@ -30,15 +32,23 @@ type LeaseDocuments struct {
 	c *Container
 }
 
-var _ migrate.DeadLetterDocuments = (*LeaseDocuments)(nil) // lease.Documents and its page-by-page listings
+var _ deadletter.Documents = (*LeaseDocuments)(nil) // lease.Documents and its page-by-page listings
 
 // LeaseDocuments returns the lease documents of container db/container,
 // which must be partitioned on /id (see EnsureLeaseContainer). Every request
 // runs under migrate.Retry: a throttled one waits its retry-after, a
 // transient failure is retried a few times (a lease container throttles
 // like any other, and a failed renewal must not cost a lease).
+//
+// Its requests go out at high priority whatever the client's: they are few
+// and small, and a renewal throttled before the application's writes would
+// cost a worker its leases (its writes stop at the lease's fence), which is
+// worse for the application than the few RU the state spends.
 func (c *Client) LeaseDocuments(db, container string) *LeaseDocuments {
-	return &LeaseDocuments{c: c.Container(db, container)}
+	cont := c.Container(db, container)
+	high := azcosmos.PriorityLevelHigh
+	cont.priority = &high
+	return &LeaseDocuments{c: cont}
 }
 
 // EnsureLeaseContainer creates the lease container db/container, partitioned

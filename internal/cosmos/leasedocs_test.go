@@ -206,3 +206,40 @@ func TestWithID(t *testing.T) {
 		}
 	}
 }
+
+// The state's requests go out at high priority from a low-priority client,
+// so that the migration's own writes are throttled before its renewals;
+// the client's other requests keep its priority.
+func TestLeaseDocumentsGoOutAtHighPriority(t *testing.T) {
+	e := newEnv(t)
+	c, rec := recordingClient(t, e.srv, nil, func(cfg *Config) { cfg.Priority = "low" })
+	ctx := tctx(t)
+	if err := c.EnsureLeaseContainer(ctx, "rekey", "leases"); err != nil {
+		t.Fatal(err)
+	}
+	docs := c.LeaseDocuments("rekey", "leases")
+	if _, err := docs.Create(ctx, "a", []byte(`{"id":"a"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := docs.List(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	data := e.container(t, "data", 400, "/pk")
+	n := len(rec.seen())
+	if _, err := c.Container(testDB, data.id).Create(ctx, key("p"), itemBody(t, "x", "p", 1)); err != nil {
+		t.Fatal(err)
+	}
+	seen := rec.seen()
+	for _, path := range []string{"POST /dbs/rekey/colls/leases/docs"} {
+		h, ok := rec.last(path)
+		if !ok {
+			t.Fatalf("no request %s", path)
+		}
+		if got := h.Get("x-ms-cosmos-priority-level"); got != "High" {
+			t.Errorf("%s went out at priority %q, want High", path, got)
+		}
+	}
+	if got := seen[len(seen)-1].Get("x-ms-cosmos-priority-level"); got != "Low" || len(seen) == n {
+		t.Errorf("the client's own item write went out at priority %q, want Low", got)
+	}
+}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/rekey-dev/rekey/internal/epk"
 	"github.com/rekey-dev/rekey/migrate"
-	"github.com/rekey-dev/rekey/transform"
 )
 
 // PartitionKeyRange is one physical partition of a container: the range id
@@ -254,9 +253,9 @@ func (c *Container) RangeOfKey(ctx context.Context, key migrate.Key) (PartitionK
 	if err != nil {
 		return PartitionKeyRange{}, err
 	}
-	h, err := epk.Hash(epk.Definition{Paths: def.Paths, Kind: epk.Kind(def.Kind), Version: epk.Version(def.Version)}, keyValues(key))
+	h, err := key.EPK(def.EPK())
 	if err != nil {
-		return PartitionKeyRange{}, fmt.Errorf("partition key %s of %s: %w", keyString(key), c, err)
+		return PartitionKeyRange{}, fmt.Errorf("partition key %s of %s: %w", key.String(), c, err)
 	}
 	ranges, err := c.partitionKeyRanges(ctx, false)
 	if err != nil {
@@ -264,22 +263,9 @@ func (c *Container) RangeOfKey(ctx context.Context, key migrate.Key) (PartitionK
 	}
 	i, ok := epk.Find(epkRanges(ranges), h)
 	if !ok {
-		return PartitionKeyRange{}, fmt.Errorf("partition key %s of %s: no range holds its EPK %s", keyString(key), c, h)
+		return PartitionKeyRange{}, fmt.Errorf("partition key %s of %s: no range holds its EPK %s", key.String(), c, h)
 	}
 	return ranges[i], nil
-}
-
-// keyValues converts a key to epk.Hash's component values.
-func keyValues(key migrate.Key) []any {
-	values := make([]any, len(key))
-	for i, v := range key {
-		if v.Type == transform.TypeUndefined {
-			values[i] = epk.Undefined{}
-		} else {
-			values[i] = v.Any()
-		}
-	}
-	return values
 }
 
 func epkRanges(ranges []PartitionKeyRange) []epk.Range {

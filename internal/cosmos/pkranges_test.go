@@ -113,7 +113,7 @@ func TestRangeOfKeyAgreesWithTheService(t *testing.T) {
 				}
 				got, err := c.RangeOfKey(tctx(t), k)
 				if err != nil || got != r {
-					t.Errorf("%s: key %s is served by range %v, RangeOfKey says %v (%v)", name, keyString(k), r, got, err)
+					t.Errorf("%s: key %s is served by range %v, RangeOfKey says %v (%v)", name, k.String(), r, got, err)
 				}
 				seen++
 			}

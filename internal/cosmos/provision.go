@@ -9,6 +9,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/azcosmos"
 
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/transform"
 )
 
 var _ migrate.Containers = (*Client)(nil)
@@ -69,8 +70,8 @@ func containerProperties(id string, def migrate.Definition) (azcosmos.ContainerP
 		return azcosmos.ContainerProperties{}, fmt.Errorf("partition key: want 1 to 3 paths, got %d", len(def.Paths))
 	}
 	for _, p := range def.Paths {
-		if _, ok := splitPath(p); !ok {
-			return azcosmos.ContainerProperties{}, fmt.Errorf("partition key path %q: want /name[/name...]", p)
+		if _, err := transform.ParsePath(p); err != nil {
+			return azcosmos.ContainerProperties{}, fmt.Errorf("partition key path %q: want /name[/name...]: %w", p, err)
 		}
 	}
 	kind := azcosmos.PartitionKeyKind(def.Kind)

@@ -42,13 +42,13 @@ func (c *Container) Query(ctx context.Context, query string, params []Param, key
 	op := "query " + c.String()
 	pk := azcosmos.NewPartitionKey() // empty: across partitions
 	if key != nil {
-		op += " in partition " + keyString(*key)
+		op += " in partition " + key.String()
 		var err error
 		if pk, err = partitionKey(*key); err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
 	}
-	opts := &azcosmos.QueryOptions{}
+	opts := &azcosmos.QueryOptions{PriorityLevel: c.priority}
 	if pageSize > 0 {
 		opts.PageSizeHint = int32(min(pageSize, math.MaxInt32))
 	}
@@ -80,7 +80,7 @@ func (c *Container) readByQuery(ctx context.Context, op string, key migrate.Key,
 	q := "SELECT * FROM c WHERE c.id = @id"
 	params := []azcosmos.QueryParameter{{Name: "@id", Value: id}}
 	pk := azcosmos.NewPartitionKey() // empty: across partitions
-	if hasUndefined(key) {
+	if key.HasUndefined() {
 		def, err := c.cachedDefinition(ctx)
 		if err != nil {
 			return migrate.Item{}, fmt.Errorf("%s: %w", op, err)
@@ -97,7 +97,7 @@ func (c *Container) readByQuery(ctx context.Context, op string, key migrate.Key,
 			return migrate.Item{}, fmt.Errorf("%s: %w", op, err)
 		}
 	}
-	pager := c.cc.NewQueryItemsPager(q, pk, &azcosmos.QueryOptions{QueryParameters: params})
+	pager := c.cc.NewQueryItemsPager(q, pk, &azcosmos.QueryOptions{QueryParameters: params, PriorityLevel: c.priority})
 	ru := 0.0
 	for pager.More() {
 		page, err := pager.NextPage(ctx)

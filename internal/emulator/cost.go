@@ -2,7 +2,7 @@ package emulator
 
 // The request-unit cost model. Every response's x-ms-request-charge comes from
 // here, so throttling, budgets and every benchmark built on the emulator rest
-// on these figures. They follow the published ones (COSMOS-FACTS.md "Costs",
+// on these figures. They follow the published ones (docs/cosmos-service.md#charges,
 // from learn.microsoft.com articles/cosmos-db: request-units.md,
 // optimize-cost-reads-writes.md, key-value-store-cost.md):
 //

@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 )
 
-// maxDocumentBytes is the service's item size limit (2 MB, COSMOS-FACTS.md).
+// maxDocumentBytes is the service's item size limit (2 MB, docs/cosmos-service.md#limits).
 const maxDocumentBytes = 2 * 1024 * 1024
 
 // maxIDBytes is the longest id the service accepts.

@@ -117,7 +117,7 @@ func (u *usageWindow) add(now time.Time, ru float64) {
 }
 
 // autoscaleLevel is the RU/s autoscale provides now: the last second's
-// consumption, at least 10% and at most 100% of the maximum (COSMOS-FACTS.md;
+// consumption, at least 10% and at most 100% of the maximum (docs/cosmos-service.md#partitions-and-throughput;
 // provision-throughput-autoscale.md). Throttling applies at the maximum.
 func (c *container) autoscaleLevel(now time.Time) float64 {
 	rate := c.usage.lastRate

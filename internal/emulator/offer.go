@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// Throughput limits of the service (COSMOS-FACTS.md, concepts-limits.md).
+// Throughput limits of the service (docs/cosmos-service.md#partitions-and-throughput; concepts-limits.md).
 const (
 	minManualRU       = 400
 	minAutoscaleMaxRU = 1000

@@ -4,7 +4,7 @@ import (
 	"time"
 )
 
-// Throttling as the service does it (COSMOS-FACTS.md "Limits"; request-units.md,
+// Throttling as the service does it (docs/cosmos-service.md#throttling; request-units.md,
 // troubleshoot-request-rate-too-large.md): provisioned throughput is divided
 // evenly across the physical partitions; each partition's budget refills
 // continuously at its share per second and holds at most burstWindow of it. A

@@ -10,6 +10,7 @@ import (
 	"github.com/rekey-dev/rekey/internal/epk"
 	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/deadletter"
 )
 
 // differences compares the target with the transformed source. Every
@@ -125,7 +126,7 @@ func (w *world) deadLetters() (map[string]bool, error) {
 			list = append(list, dl)
 		}
 	} else {
-		d, err := migrate.OpenDeadLettersReadOnly(w.deadLetterPath())
+		d, err := deadletter.OpenFileReadOnly(w.deadLetterPath())
 		if err != nil {
 			return nil, err
 		}

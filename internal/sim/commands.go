@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -10,6 +11,11 @@ import (
 
 	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/cutover"
+	"github.com/rekey-dev/rekey/migrate/deadletter"
+	"github.com/rekey-dev/rekey/migrate/pacing"
+	"github.com/rekey-dev/rekey/migrate/pipeline"
+	"github.com/rekey-dev/rekey/migrate/verify"
 )
 
 // The rekey commands a process runs, wired as cmd/rekey wires them (its
@@ -59,21 +65,24 @@ func (p *process) openState(ctx context.Context, startFrom time.Time) (*state, e
 		return nil, err
 	}
 	if p.w.sc.Shared {
-		dead, err := migrate.OpenDocDeadLetters(docsView{p: p, d: p.w.docs}, leasePrefix, "cosmos://state/leases")
+		dead, err := deadletter.OpenDocuments(docsView{p: p, d: p.w.docs}, leasePrefix, "cosmos://state/leases")
 		if err != nil {
 			st.close(p)
 			return nil, err
 		}
 		st.dead = dead
 	} else {
-		dead, err := migrate.OpenDeadLetters(p.w.deadLetterPath(), migrate.WithDeadLetterWriter(func(w io.Writer) io.Writer {
+		dead, err := deadletter.OpenFile(p.w.deadLetterPath(), deadletter.WithWriter(func(w io.Writer) io.Writer {
 			return fullDisk{w: w, p: p}
 		}))
 		if err != nil {
 			st.close(p)
 			return nil, err
 		}
-		st.file = &deadFile{DeadLetters: dead, p: p}
+		if n := dead.Repaired(); n > 0 {
+			p.w.trace.add(p.name, "dl.repaired", "", fmt.Sprintf("cut off a torn last line of %d bytes", n))
+		}
+		st.file = &deadFile{FileStore: dead, p: p}
 		if info, err := os.Stat(dead.Path()); err == nil {
 			st.file.synced = info.Size() // what the file holds at open is on disk
 		}
@@ -109,70 +118,76 @@ func (p *process) views() (containerView, containerView) {
 	return containerView{p: p, side: "src", c: p.w.src}, containerView{p: p, side: "tgt", c: p.w.dst}
 }
 
-// runCommand is `rekey run`: flow control as cmd/rekey builds it, the
-// control file watched, the Runner with the process's clock and the
-// Observer. Where its ranges start is the state's (openState).
-func (p *process) runCommand(ctx context.Context, st *state, untilCaughtUp bool) (migrate.Summary, error) {
+// writePath is how a command of p writes to the target, as cmd/rekey's
+// migration.writePath builds it (flow: rekey run's flags, the defaults
+// elsewhere), with the target's provisioned throughput and the process's
+// clock (its retry jitter is seeded).
+func (p *process) writePath(flow pacing.Config) *pipeline.WritePath {
+	_, tgt := p.views()
+	flow.ProvisionedRU = float64(4000 * p.w.sc.TargetPartitions)
+	return pipeline.NewWritePath(tgt, pipeline.WritePathConfig{Flow: flow, Clock: p.clock(), Log: p.logger()})
+}
+
+// runCommand is `rekey run`: the write path, the control file watched,
+// the Runner with the process's clock and the Observer. Where its ranges
+// start is the state's (openState).
+func (p *process) runCommand(ctx context.Context, st *state, untilCaughtUp bool) (pipeline.Summary, error) {
 	sc := p.w.sc
-	src, tgt := p.views()
-	cfg := migrate.RunConfig{
+	src, _ := p.views()
+	cfg := pipeline.RunConfig{
 		PageSize: sc.PageSize, UntilCaughtUp: untilCaughtUp,
 		ShutdownTimeout: sc.ShutdownTimeout, Owner: p.name, LeaseTTL: sc.LeaseTTL, Shared: sc.Shared,
 	}
-	log := p.logger()
-	limiter := migrate.NewAdaptiveLimiter(tgt, migrate.AdaptiveConfig{
-		MaxConcurrency: migrate.DefaultMaxConcurrency, Mode: migrate.ControllerPaced,
-		ProvisionedRU: float64(4000 * sc.TargetPartitions), Log: log,
-	})
-	targetBudget, sourceBudget := migrate.NewBudget(0), migrate.NewBudget(0)
-	controls := migrate.NewControls(migrate.Settings{MaxConcurrency: migrate.DefaultMaxConcurrency}, targetBudget, sourceBudget, limiter, log)
+	writes := p.writePath(pacing.Config{MaxConcurrency: pacing.DefaultMaxConcurrency})
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	go controls.Watch(watchCtx, p.w.controlPath(), migrate.DefaultControlPoll)
-	r := &migrate.Runner{
-		Source: src, Target: tgt, Transformer: p.w.tr, Store: st.store, DeadLetters: st.dead,
-		Limiter: limiter, TargetBudget: targetBudget, SourceBudget: sourceBudget,
-		Clock: p.clock(), Log: log, Observer: loopObserver{p},
+	go writes.Flow().Controls.Watch(watchCtx, p.w.controlPath(), pacing.DefaultControlPoll)
+	r := &pipeline.Runner{
+		Source: src, Transformer: p.w.tr, Store: st.store, DeadLetters: st.dead,
+		Writes: writes, Clock: p.clock(), Observer: loopObserver{p},
 	}
 	return r.Run(ctx, cfg)
 }
 
 // verifyCommand is `rekey verify` (with --fix: the state open).
-func (p *process) verifyCommand(ctx context.Context, st *state, fix bool) (*migrate.VerifyReport, error) {
+func (p *process) verifyCommand(ctx context.Context, st *state, fix bool) (*verify.Report, error) {
 	src, tgt := p.views()
-	v := &migrate.Verifier{Source: src, Target: tgt, Writer: tgt, Transformer: p.w.tr, DeadLetters: st.dead, Clock: p.clock(), Log: p.logger()}
+	v := &verify.Verifier{Source: src, Target: tgt, Writer: tgt, Transformer: p.w.tr, DeadLetters: st.dead, Clock: p.clock(), Log: p.logger()}
 	if fix {
 		v.State, v.Defaults = st.store, st.defaults
+		v.Writes = p.writePath(pacing.Config{})
 	}
-	return v.Verify(ctx, migrate.VerifyConfig{Fix: fix, RecheckDelay: migrate.DefaultRecheckDelay, TempDir: p.w.dir})
+	return v.Verify(ctx, verify.Config{Fix: fix, RecheckDelay: verify.DefaultRecheckDelay, TempDir: p.w.dir})
 }
 
 // cutoverCommand is `rekey cutover`, with the flags cmd/rekey passes.
-func (p *process) cutoverCommand(ctx context.Context, st *state, quiet, timeout time.Duration, acceptDead bool) (*migrate.CutoverReport, error) {
+func (p *process) cutoverCommand(ctx context.Context, st *state, quiet, timeout time.Duration, acceptDead bool) (*cutover.Report, error) {
 	src, tgt := p.views()
 	p.accept = acceptDead
-	c := &migrate.Cutover{
-		Runner: &migrate.Runner{Source: src, Target: tgt, Transformer: p.w.tr, Store: st.store, DeadLetters: st.dead,
-			Clock: p.clock(), Log: p.logger(), Observer: loopObserver{p}},
-		Verifier: &migrate.Verifier{Source: src, Target: tgt, Writer: tgt, Transformer: p.w.tr, DeadLetters: st.dead,
-			Defaults: st.defaults, Clock: p.clock(), Log: p.logger()},
+	writes := p.writePath(pacing.Config{})
+	c := &cutover.Gate{
+		Runner: &pipeline.Runner{Source: src, Transformer: p.w.tr, Store: st.store, DeadLetters: st.dead,
+			Writes: writes, Clock: p.clock(), Observer: loopObserver{p}},
+		Verifier: &verify.Verifier{Source: src, Target: tgt, Writer: tgt, Writes: writes, Transformer: p.w.tr,
+			DeadLetters: st.dead, Defaults: st.defaults, Clock: p.clock(), Log: p.logger()},
 	}
-	return c.Run(ctx, migrate.CutoverConfig{
+	return c.Run(ctx, cutover.Config{
 		QuietPeriod: quiet, Timeout: timeout, AcceptDeadLetter: acceptDead,
-		Run:    migrate.RunConfig{Owner: p.name, PollInterval: 200 * time.Millisecond},
-		Verify: migrate.VerifyConfig{RecheckDelay: time.Second, TempDir: p.w.dir},
+		Run:    pipeline.RunConfig{Owner: p.name, PollInterval: 200 * time.Millisecond},
+		Verify: verify.Config{RecheckDelay: time.Second, TempDir: p.w.dir},
 	})
 }
 
 // replayCommand is `rekey deadletter replay`.
-func (p *process) replayCommand(ctx context.Context, st *state) (migrate.ReplayResult, error) {
+func (p *process) replayCommand(ctx context.Context, st *state) (pipeline.ReplayResult, error) {
 	entries, err := st.dead.List()
 	if err != nil {
-		return migrate.ReplayResult{}, err
+		return pipeline.ReplayResult{}, err
 	}
-	src, tgt := p.views()
-	r := &migrate.Runner{Source: src, Target: tgt, Transformer: p.w.tr, Store: st.store, DeadLetters: st.dead, Clock: p.clock(), Log: p.logger()}
-	return r.Replay(ctx, migrate.RunConfig{}, entries)
+	src, _ := p.views()
+	r := &pipeline.Runner{Source: src, Transformer: p.w.tr, Store: st.store, DeadLetters: st.dead,
+		Writes: p.writePath(pacing.Config{}), Clock: p.clock()}
+	return r.Replay(ctx, entries)
 }
 
 // withState runs a command with the state open, and closes it as the

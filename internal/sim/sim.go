@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/pipeline"
+	"github.com/rekey-dev/rekey/migrate/verify"
 )
 
 // Result is the outcome of one simulation.
@@ -131,7 +133,7 @@ func (w *world) final() bool {
 		return true
 	}
 	p := w.newProcess("final.run", -1)
-	var sum migrate.Summary
+	var sum pipeline.Summary
 	err := w.superviseFor(p, 20*time.Minute, func(ctx context.Context) error {
 		return p.withState(ctx, w.startFrom(), func(st *state) error {
 			var err error
@@ -186,11 +188,11 @@ func (w *world) othersLeases(p *process) string {
 
 // verifySummary is a verify report on one line: the count of each kind of
 // difference, with the first ids.
-func verifySummary(rep *migrate.VerifyReport) string {
+func verifySummary(rep *verify.Report) string {
 	var parts []string
 	for _, c := range []struct {
 		name string
-		cat  migrate.Category
+		cat  verify.Category
 	}{
 		{"missing", rep.Missing}, {"extra", rep.Extra}, {"changed", rep.Changed}, {"orphaned", rep.Orphaned},
 		{"collisions", rep.Collisions}, {"dead-lettered", rep.DeadLettered}, {"untransformable", rep.Untransformable},

@@ -14,6 +14,7 @@ import (
 	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/lease/leasetest"
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/deadletter"
 )
 
 // storeView is the file state (lease.FileStore) as one process uses it:
@@ -95,7 +96,7 @@ type docsView struct {
 	d *leasetest.MemDocuments
 }
 
-var _ migrate.DeadLetterDocuments = docsView{}
+var _ deadletter.Documents = docsView{}
 
 // docClass names what a document of the lease container holds.
 func docClass(id string) string {
@@ -191,7 +192,7 @@ func (v docsView) metaWritten(id string, body []byte, err error) {
 // how much of the file was synced, so that a machine crash can take the
 // rest (see loseUnsynced).
 type deadFile struct {
-	*migrate.DeadLetters
+	*deadletter.FileStore
 	p *process
 
 	mu     sync.Mutex
@@ -205,7 +206,7 @@ var _ migrate.DeadLetterStore = (*deadFile)(nil)
 // the next sync.
 func (d *deadFile) Add(dl migrate.DeadLetter) error {
 	return d.p.do(d.p.ctxLocal(), "dl.add", ident(dl.SourceID, string(dl.SourceKey)), func(landing) (string, error) {
-		err := d.DeadLetters.Add(dl)
+		err := d.FileStore.Add(dl)
 		d.markDirty(err == nil)
 		return dl.Kind, err
 	})
@@ -214,9 +215,9 @@ func (d *deadFile) Add(dl migrate.DeadLetter) error {
 // Resolve appends a line when the item was dead.
 func (d *deadFile) Resolve(sourceID string, sourceKey json.RawMessage) error {
 	return d.p.do(d.p.ctxLocal(), "dl.resolve", ident(sourceID, string(sourceKey)), func(landing) (string, error) {
-		before, _ := d.DeadLetters.Count()
-		err := d.DeadLetters.Resolve(sourceID, sourceKey)
-		after, _ := d.DeadLetters.Count()
+		before, _ := d.FileStore.Count()
+		err := d.FileStore.Resolve(sourceID, sourceKey)
+		after, _ := d.FileStore.Count()
 		d.markDirty(err == nil && after < before)
 		return "resolved", err
 	})
@@ -233,7 +234,7 @@ func (d *deadFile) Sync() error {
 	}
 	d.mu.Unlock()
 	return d.p.do(d.p.ctxLocal(), kind, "", func(how landing) (string, error) {
-		if err := d.DeadLetters.Sync(); err != nil {
+		if err := d.FileStore.Sync(); err != nil {
 			return "", err
 		}
 		st, err := os.Stat(d.Path())
@@ -294,7 +295,7 @@ func (d *deadFile) markDirty(wrote bool) {
 
 func (d *deadFile) List() (out []migrate.DeadLetter, err error) {
 	err = d.p.do(d.p.ctxLocal(), "dl.list", "", func(landing) (string, error) {
-		out, err = d.DeadLetters.List()
+		out, err = d.FileStore.List()
 		return fmt.Sprintf("%d dead", len(out)), err
 	})
 	return out, err

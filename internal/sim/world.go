@@ -13,6 +13,7 @@ import (
 	"github.com/rekey-dev/rekey/lease/leasetest"
 	"github.com/rekey-dev/rekey/migrate"
 	"github.com/rekey-dev/rekey/migrate/migratetest"
+	"github.com/rekey-dev/rekey/migrate/pacing"
 	"github.com/rekey-dev/rekey/transform"
 )
 
@@ -118,7 +119,7 @@ func simDir(dir string) (string, error) {
 // file; controlPath the control file every worker watches.
 func (w *world) stateDir() string       { return filepath.Join(w.dir, "state") }
 func (w *world) deadLetterPath() string { return filepath.Join(w.stateDir(), "deadletter.jsonl") }
-func (w *world) controlPath() string    { return filepath.Join(w.dir, migrate.ControlFileName) }
+func (w *world) controlPath() string    { return filepath.Join(w.dir, pacing.ControlFileName) }
 
 // elapsed is the virtual time since the simulation began.
 func (w *world) elapsed() time.Duration { return time.Since(w.t0) }

@@ -1,0 +1,58 @@
+// Package migrate is the vocabulary of a rekey migration and the rules
+// every part of it shares; the parts themselves are its subpackages.
+//
+// # The pipeline
+//
+//	source container                                            target container
+//	  | FeedRanges: one lease per feed range                          ^
+//	  v                                                               |
+//	[reader per range] --page--> [transform] --changes--> [writer] ---+  creates, batches per
+//	  ^   RU cap (source)                                   |             target key, If-Match
+//	  |                                                     |             replaces; RU cap and
+//	  +--- checkpoint(continuation) once the whole page ----+             limiter per partition
+//	       is durable (lease store: file | lease container)
+//
+//	verify : scan both sides -> records spilled by source identity -> compare
+//	         bucket by bucket -> recheck against the source's current version
+//	         -> (--fix) conditional writes through the same writer
+//	cutover: refuse before caught up -> drain -> quiet period -> final verify
+//	         with fix -> no change during it -> record
+//
+// # Checkpoint only what is durable
+//
+// A feed range's continuation moves only after every item of its page is
+// written to the target or recorded as a dead letter, and the dead letters
+// are synced (DeadLetterStore.Sync). A crash therefore replays at most the
+// pages in flight, and a replay is harmless: the writer creates first and
+// replaces only a copy of the same source item. The pages of one range are
+// applied in order, so an older version never overwrites a newer one.
+//
+// # What is where
+//
+//   - migrate (this package): the ports, every small interface the parts
+//     need of the world and of each other (ports.go: Source, Target,
+//     Partitioning, Containers, Limiter, RUCap, DeadLetterStore, Clock); the
+//     data they carry (container.go, ranges.go with the one set of range
+//     converters, key.go with the one rendering of a key); the error
+//     classes (errors.go) and the one retry policy (retry.go); the content
+//     digest (content.go); the rule for whether a state is this migration's
+//     (meta.go, meta_defaults.go); the lease prefix (leaseprefix.go); the
+//     refusal to write after a cutover (aftercutover.go).
+//   - migrate/pipeline: rekey run: the Runner, its range loops, lease holds
+//     and balancing, the writer, dead-letter replay, and the write path
+//     (NewWritePath) every command that writes goes through.
+//   - migrate/pacing: flow control: the per-partition limiter of the
+//     target's writes, the RU caps, the control file.
+//   - migrate/deadletter: the dead-letter stores: a file, or documents in
+//     the lease container.
+//   - migrate/verify: the item-by-item comparison, its recheck and --fix.
+//   - migrate/cutover: the gate that records a cutover.
+//   - migrate/plan and migrate/status: rekey plan's sample and rekey
+//     status's view of a state.
+//
+// The state itself (leases, meta, locks) is package lease; key specs are
+// package transform; the only code that speaks to Cosmos DB is
+// internal/cosmos, which implements the ports. The service behaviour the
+// code relies on is written down, with Microsoft's pages, in the
+// repository's docs/ (docs/cosmos-service.md first).
+package migrate

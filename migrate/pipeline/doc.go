@@ -1,0 +1,22 @@
+// Package pipeline is rekey run: it copies a source container into a
+// target with a new key and keeps the copy in sync from the source's change
+// feed.
+//
+// A Runner takes the leases of the source's feed ranges (every lease, or
+// with a shared state its fair share, see lease.Leaser) and runs one range
+// loop per lease (rangeloop.go): a reader fetches the next change-feed page
+// while the applier transforms the previous one, writes it and checkpoints
+// the lease. A heartbeat renews each lease whatever the pages do; writes
+// stop at the lease's fence once the hold is lost (leases.go).
+//
+// Every command that writes to the target does so through a WritePath
+// (writepath.go): the target, its flow control (migrate/pacing), the retry
+// policy and the command's logger. Its Writer (writer.go) never overwrites
+// silently: it creates, reads what exists and replaces only a copy of the
+// same source item; anything it cannot write becomes a dead letter.
+// Replay (replay.go) writes dead-lettered items again.
+//
+// The checkpoint rule: a page's continuation is written only after every
+// item of the page is written or dead-lettered and the dead letters are
+// synced. Run and Replay never change the Runner they are called on.
+package pipeline

@@ -1,0 +1,207 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rekey-dev/rekey/lease"
+	"github.com/rekey-dev/rekey/migrate"
+)
+
+// Lease timing, as shares of RunConfig.LeaseTTL. A worker's leases stay its
+// own for a TTL after each write; it renews them every renewEvery, so a
+// write may fail or be slow twice before the fence (half a TTL after the
+// last renewal, see lease.Hold) holds its writes back, and balances every
+// balanceEvery.
+const (
+	renewEvery   = 6 // TTL / renewEvery
+	balanceEvery = 4 // TTL / balanceEvery
+	// releaseTimeout bounds the release of a lease when a range stops, so
+	// that a store that cannot be reached does not delay the exit.
+	releaseTimeout = 2 * time.Second
+)
+
+// leaser is this run's view of the leases it shares with other workers.
+func (run *run) leaser() lease.Leaser {
+	return lease.Leaser{Store: run.store, Owner: run.cfg.Owner, TTL: run.cfg.LeaseTTL, Now: run.clock.Now}
+}
+
+// leases makes sure the leases cover the source and returns the holds this
+// worker starts with: every lease (the file store's lock makes this
+// process the only worker), or with Shared its fair share.
+func (run *run) leases(ctx context.Context, meta lease.Meta) ([]*lease.Hold, error) {
+	cfg := run.cfg
+	if err := run.coverSource(ctx, meta); err != nil {
+		return nil, err
+	}
+	lr := run.leaser()
+	if cfg.Shared {
+		taken, err := lr.Acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
+		run.log.Info("took leases", "owner", cfg.Owner, "leases", len(taken))
+		holds := make([]*lease.Hold, len(taken))
+		for i, l := range taken {
+			holds[i] = lr.Hold(l, l.Timestamp)
+		}
+		return holds, nil
+	}
+	existing, err := run.store.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list leases: %w", err)
+	}
+	holds := make([]*lease.Hold, 0, len(existing))
+	for _, l := range existing {
+		l.Owner, l.HandoffTo = cfg.Owner, ""
+		sent := run.clock.Now()
+		got, err := run.store.Update(ctx, l)
+		if err != nil {
+			return nil, fmt.Errorf("take lease %s: %w", l.ID, err)
+		}
+		holds = append(holds, lr.Hold(got, sent))
+	}
+	return holds, nil
+}
+
+// coverSource creates the leases that are missing: on a first start, one
+// per feed range of the migration; after a crash while they were created,
+// those of the gaps left. Leases are cut from the feed ranges recorded in
+// the migration's Meta (the source's current ones for a state that has
+// none), so workers that do this at the same time create the same leases.
+func (run *run) coverSource(ctx context.Context, meta lease.Meta) error {
+	existing, err := run.store.List(ctx)
+	if err != nil {
+		return fmt.Errorf("list leases: %w", err)
+	}
+	gaps, err := lease.Gaps(existing)
+	if err != nil || len(gaps) == 0 {
+		return err
+	}
+	ranges := meta.Ranges
+	if len(ranges) == 0 {
+		current, err := run.source.FeedRanges(ctx)
+		if err != nil {
+			return fmt.Errorf("read the source's feed ranges: %w", err)
+		}
+		ranges = migrate.LeaseRanges(current)
+	}
+	created := 0
+	for _, gap := range gaps {
+		for _, rng := range lease.Clip(ranges, gap) {
+			l := lease.Lease{ID: lease.TokenFor(rng), Range: rng}
+			_, err := run.store.Create(ctx, l)
+			switch {
+			case errors.Is(err, lease.ErrLeaseExists): // another worker was first
+			case err != nil:
+				return fmt.Errorf("create lease for feed range [%s, %s): %w", rng.Min, rng.Max, err)
+			default:
+				created++
+			}
+		}
+	}
+	after, err := run.store.List(ctx)
+	if err != nil {
+		return fmt.Errorf("list leases: %w", err)
+	}
+	if gaps, err = lease.Gaps(after); err != nil {
+		return err
+	}
+	if len(gaps) > 0 {
+		return fmt.Errorf("%w: the feed ranges %v do not cover [%s, %s)", lease.ErrCorrupt, ranges, gaps[0].Min, gaps[0].Max)
+	}
+	if len(existing) > 0 {
+		run.log.Warn("created the leases an interrupted start left out", "created", created, "leases", len(after))
+	} else {
+		run.log.Debug("created leases", "created", created, "leases", len(after))
+	}
+	return nil
+}
+
+// balance runs while a shared run works: every quarter of the lease TTL it
+// takes the leases it is due (free ones, those of workers that died, those
+// handed over at its request, see lease.Leaser) and starts working on
+// them; with UntilCaughtUp it stops reading once every lease of every
+// worker is caught up.
+func (run *run) balance(ctx context.Context, start func(*lease.Hold)) error {
+	lr := run.leaser()
+	every := max(run.cfg.LeaseTTL/balanceEvery, 10*time.Millisecond)
+	for {
+		if err := run.clock.Sleep(ctx, every); err != nil {
+			return nil
+		}
+		sent := run.clock.Now()
+		taken, err := lr.Acquire(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			run.log.Warn("could not rebalance leases; will retry", "err", err)
+			continue
+		}
+		for _, l := range taken {
+			run.log.Info("took over a lease", "range", l.ID)
+			start(lr.Hold(l, sent))
+		}
+		if run.cfg.UntilCaughtUp && run.everyLeaseCaughtUp(ctx) {
+			run.allCaughtUp.Store(true)
+			run.log.Info("every range of every worker has caught up")
+			run.allDone()
+			return nil
+		}
+	}
+}
+
+// everyLeaseCaughtUp reports whether every lease is at the end of its feed:
+// caught up since its last checkpoint, whoever owns it (a lease released by
+// a worker that caught up and stopped is caught up too).
+func (run *run) everyLeaseCaughtUp(ctx context.Context) bool {
+	leases, err := run.store.List(ctx)
+	if err != nil || len(leases) == 0 {
+		return false
+	}
+	for _, l := range leases {
+		if l.CaughtUpAt.IsZero() || l.CaughtUpAt.Before(l.CheckpointedAt) {
+			return false
+		}
+	}
+	return true
+}
+
+// heartbeat renews the hold every TTL/renewEvery until ctx ends, whatever
+// the range's pages are doing. A throttled or transient failure is retried
+// under the run's policy; one that outlasts it is retried at the next beat
+// (the fence holds writes back meanwhile).
+func (run *run) heartbeat(ctx context.Context, h *lease.Hold) {
+	every := max(run.cfg.LeaseTTL/renewEvery, time.Millisecond)
+	for {
+		if err := run.clock.Sleep(ctx, every); err != nil {
+			return
+		}
+		if err := run.retry.Do(ctx, func() error { return h.Renew(ctx) }); err != nil && ctx.Err() == nil && h.Err() == nil {
+			run.log.Warn("could not renew a lease; will retry", "range", h.Lease().ID, "err", err)
+		}
+	}
+}
+
+// release gives up the hold when its range stops, so another worker (or
+// the one that asked for it) takes it at once instead of after the TTL.
+func (run *run) release(h *lease.Hold) {
+	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+	defer cancel()
+	if err := run.retry.Do(ctx, func() error { return h.Release(ctx) }); err != nil {
+		run.log.Warn("could not release a lease; it expires after the TTL", "range", h.Lease().ID, "err", err)
+	}
+}
+
+// checkpoint writes change into the held lease under the run's retry
+// policy (a lease container throttles like any other); an error wrapping
+// lease.ErrLeaseLost means the hold is lost.
+func (run *run) checkpoint(ctx context.Context, h *lease.Hold, change func(*lease.Lease)) error {
+	return run.retry.Do(ctx, func() error {
+		_, err := h.Write(ctx, change)
+		return err
+	})
+}

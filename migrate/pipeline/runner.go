@@ -1,0 +1,251 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/rekey-dev/rekey/lease"
+	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/transform"
+)
+
+// Runner copies a source container into a target with a new key and keeps
+// the copy in sync from the source's change feed: one reader per feed range,
+// each range's pages applied in order, a range's continuation checkpointed
+// only after every item of its page is durably written or dead-lettered.
+//
+// Run and Replay change nothing of the Runner: what they default, they
+// default in the state of their own call.
+type Runner struct {
+	Source      migrate.Source
+	Transformer *transform.Transformer
+	Store       lease.Store
+	DeadLetters migrate.DeadLetterStore
+	// Writes is how the run writes to the target (NewWritePath): the flow
+	// control, which also paces the source's reads, the retry policy and
+	// the logger. Required.
+	Writes *WritePath
+	// Clock times the run: polls, heartbeats, lease times, checkpoints;
+	// the real clock when nil.
+	Clock migrate.Clock
+	// Stats, when set, counts the run, so that progress output can read it
+	// while Run works; each call counts into stats of its own when nil.
+	Stats *Stats
+	// Observer, when set, is told when each page starts and ends being
+	// applied (observer.go); nil in production.
+	Observer migrate.Observer
+}
+
+// Summary is the outcome of Run.
+type Summary struct {
+	Stats StatsSnapshot
+	// DeadLetters is the number of items in the dead-letter file now.
+	DeadLetters int
+	// CaughtUp: every range reached the end of its feed (UntilCaughtUp).
+	CaughtUp bool
+	// Interrupted: the context was cancelled; what was durable is
+	// checkpointed.
+	Interrupted bool
+	Ranges      int
+}
+
+// ErrStopped is returned with a Summary when Run stopped before finishing
+// its work for a reason other than the context (a range lost its lease).
+var ErrStopped = errors.New("migration stopped")
+
+// Run migrates until the context is cancelled or, with UntilCaughtUp, until
+// every range has caught up. The store must hold the migration's Meta
+// (OpenMeta): ranges without a continuation start at its StartFrom.
+//
+// Before anything is read, the leases must cover the whole EPK space: gaps
+// (a crash while the first leases were created) are filled from the
+// migration's feed ranges (Meta.Ranges), so every item has exactly one
+// lease. Each lease this worker works on is held (lease.Hold) and renewed
+// by a heartbeat independent of page progress; writes stop at its fence,
+// and a lease this process already works on is never worked on twice.
+//
+// On cancellation it stops reading, gives in-flight pages ShutdownTimeout
+// to finish, checkpoints those that did, releases its leases and returns a
+// Summary with Interrupted set and a nil error. A failure that must stop
+// the run (a transient error that outlasted its retries, refused
+// credentials, a dead-letter file that cannot be written, a lost lease
+// without Shared) stops every range the same way and is returned, naming
+// its range, within ShutdownTimeout.
+func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
+	if r.Writes == nil {
+		return Summary{}, errNoWritePath
+	}
+	if err := migrate.RefuseAfterCutover(ctx, r.Store, "run"); err != nil {
+		return Summary{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Summary{}, err
+	}
+	cfg = cfg.withDefaults()
+	run := r.newRun(cfg)
+	meta, err := r.Store.ReadMeta(ctx)
+	if err != nil {
+		return Summary{}, fmt.Errorf("read the migration's state: %w", err)
+	}
+	startFrom, err := meta.StartTime()
+	if err != nil {
+		return Summary{}, err
+	}
+	holds, err := run.leases(ctx, meta)
+	if err != nil {
+		return Summary{}, err
+	}
+
+	// Reading stops with ctx (or when every range caught up, or one
+	// failed); writes in flight get ShutdownTimeout more.
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	writeCtx, stopWriting := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWriting()
+	go func() {
+		<-readCtx.Done()
+		t := time.NewTimer(cfg.ShutdownTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			stopWriting()
+		case <-writeCtx.Done():
+		}
+	}()
+
+	run.startFrom, run.pending, run.allDone = startFrom, len(holds), stopReading
+	g := new(errgroup.Group)
+	startRange := func(h *lease.Hold) {
+		id := h.Lease().ID
+		run.mu.Lock()
+		prev := run.loops[id]
+		done := make(chan struct{})
+		run.loops[id] = done
+		run.mu.Unlock()
+		run.started.Add(1)
+		g.Go(func() error {
+			defer close(done)
+			if prev != nil {
+				// Never two loops of one range in a process: the old one
+				// lost its hold (it expired) and is on its way out.
+				<-prev
+			}
+			err := run.rangeLoop(readCtx, writeCtx, h)
+			if cfg.Shared && errors.Is(err, ErrStopped) {
+				run.log.Info("a lease was taken over by another worker; stopped working on it", "range", id, "reason", err)
+				return nil
+			}
+			if err != nil {
+				stopReading() // one range failing stops the others, after they checkpoint
+			}
+			return err
+		})
+	}
+	for _, h := range holds {
+		startRange(h)
+	}
+	if cfg.Shared {
+		g.Go(func() error { return run.balance(readCtx, startRange) })
+	}
+	err = g.Wait()
+	if serr := r.DeadLetters.Sync(); err == nil && serr != nil {
+		err = serr
+	}
+	dead, cerr := r.DeadLetters.Count()
+	if err == nil && cerr != nil {
+		err = fmt.Errorf("count dead letters: %w", cerr)
+	}
+	sum := Summary{
+		Stats:       run.stats.Snapshot(),
+		DeadLetters: dead,
+		CaughtUp:    run.caughtUp(),
+		Interrupted: ctx.Err() != nil,
+		Ranges:      int(run.started.Load()),
+	}
+	return sum, err
+}
+
+// errNoWritePath is returned by a Runner without a WritePath.
+var errNoWritePath = errors.New("the runner has no write path (NewWritePath)")
+
+// newRun is the state of one call of Run or Replay: what the Runner leaves
+// unset resolved to its default here, never in the Runner.
+func (r *Runner) newRun(cfg RunConfig) *run {
+	clock := r.Clock
+	if clock == nil {
+		clock = migrate.SystemClock{}
+	}
+	stats := r.Stats
+	if stats == nil {
+		stats = &Stats{}
+	}
+	stats.start(time.Now())
+	wp := r.Writes
+	return &run{
+		source: r.Source, tr: r.Transformer, store: r.Store, dead: r.DeadLetters,
+		clock: clock, log: wp.log, stats: stats, retry: wp.retrier(stats), sourceCap: wp.flow.SourceCap,
+		w:        wp.writer(r.Transformer, r.DeadLetters, migrate.NewDefaultUses(r.Store, r.Transformer), stats),
+		cfg:      cfg,
+		inFlight: semaphore.NewWeighted(int64(cfg.MaxInFlightMB) << 20),
+		loops:    map[string]chan struct{}{},
+	}
+}
+
+// run is the shared state of one Run.
+type run struct {
+	source    migrate.Source
+	tr        *transform.Transformer
+	store     lease.Store
+	dead      migrate.DeadLetterStore
+	clock     migrate.Clock
+	log       *slog.Logger
+	stats     *Stats
+	retry     *migrate.Retrier // the write path's policy, counting into stats
+	sourceCap migrate.RUCap    // the RU cap of the source's reads
+	w         *Writer
+
+	cfg       RunConfig
+	startFrom time.Time           // where ranges without a continuation start
+	inFlight  *semaphore.Weighted // bytes of pages read and not yet checkpointed
+
+	mu      sync.Mutex
+	pending int // ranges not yet caught up
+	allDone func()
+	loops   map[string]chan struct{} // lease id -> closed when its loop ended
+
+	started     atomic.Int64 // ranges this run worked on
+	allCaughtUp atomic.Bool  // shared: every lease of every worker caught up
+}
+
+// markCaughtUp records that a range reached the end of its feed; with
+// UntilCaughtUp the run stops once all have.
+func (run *run) markCaughtUp(first bool) {
+	if !first {
+		return
+	}
+	run.mu.Lock()
+	run.pending--
+	done := run.pending == 0
+	run.mu.Unlock()
+	if done && run.cfg.UntilCaughtUp && !run.cfg.Shared { // shared: balance decides, for every worker
+		run.log.Info("every range has caught up")
+		run.allDone()
+	}
+}
+
+func (run *run) caughtUp() bool {
+	if run.cfg.Shared {
+		return run.allCaughtUp.Load()
+	}
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	return run.pending == 0
+}

@@ -1,0 +1,104 @@
+package pipeline
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/pacing"
+	"github.com/rekey-dev/rekey/transform"
+)
+
+// WritePathConfig is how a command writes to the target. Zero values take
+// the defaults: pacing's (the paced per-partition controller, 32 writes in
+// flight, no RU caps), migrate.DefaultTransientTries, the real clock, no
+// logging.
+type WritePathConfig struct {
+	// Flow is the flow control: the bound on writes in flight, the RU caps
+	// of the target and the source, the controller, and the target's
+	// provisioned RU/s when known.
+	Flow pacing.Config
+	// TransientTries is how often a transient failure (408, 449, 503, a
+	// dropped connection) is tried before the command fails.
+	TransientTries int
+	// Clock times retries and pacing.
+	Clock migrate.Clock
+	// Log receives the retry warnings and the flow control's changes.
+	Log *slog.Logger
+}
+
+// Validate names the first invalid field.
+func (c WritePathConfig) Validate() error {
+	if c.TransientTries < 0 {
+		return fmt.Errorf("transient tries %d: must not be negative", c.TransientTries)
+	}
+	return c.Flow.Validate()
+}
+
+// WritePath is how every command that writes to the target writes: rekey
+// run, cutover (its drains and its verify --fix), deadletter replay, verify
+// --fix and the benchmark. It holds the target and its flow control (the
+// per-partition limiter, the RU caps of both sides and the Controls that
+// change them, see pacing.Flow), the one retry policy and the command's
+// logger, so every write gets the same pacing, retries and warnings. A
+// command builds one with NewWritePath and hands it to the Runner, the
+// Verifier or both; it is safe for concurrent use.
+type WritePath struct {
+	target migrate.Target
+	flow   *pacing.Flow
+	tries  int
+	clock  migrate.Clock
+	log    *slog.Logger
+}
+
+// NewWritePath builds the write path to target from cfg. It does not
+// contact the service (the flow control reads the target's partitions on
+// the first write) and keeps nothing of cfg but its values.
+func NewWritePath(target migrate.Target, cfg WritePathConfig) *WritePath {
+	p := &WritePath{target: target, tries: cfg.TransientTries, clock: cfg.Clock, log: cfg.Log}
+	if p.tries <= 0 {
+		p.tries = migrate.DefaultTransientTries
+	}
+	if p.clock == nil {
+		p.clock = migrate.SystemClock{}
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	p.flow = pacing.New(target, cfg.Flow, p.clock, p.log)
+	return p
+}
+
+// Flow is the write path's flow control: its Controls to watch a control
+// file with, its Describe for the progress line.
+func (p *WritePath) Flow() *pacing.Flow { return p.flow }
+
+// NewWriter returns a writer on the write path for one command: items
+// transformed by tr, dead letters recorded in dead, key defaults recorded
+// by defaults before the items that use them are written (nil: none). It
+// counts into stats of its own. verify --fix writes through it.
+func (p *WritePath) NewWriter(tr *transform.Transformer, dead migrate.DeadLetterStore, defaults *migrate.DefaultUses) *Writer {
+	return p.writer(tr, dead, defaults, &Stats{})
+}
+
+// writer returns a writer counting into stats.
+func (p *WritePath) writer(tr *transform.Transformer, dead migrate.DeadLetterStore, defaults *migrate.DefaultUses, stats *Stats) *Writer {
+	return &Writer{dst: p.target, tr: tr, retry: p.retrier(stats), limit: p.flow.Limiter, ruCap: p.flow.TargetCap,
+		dead: dead, stats: stats, defaults: defaults}
+}
+
+// retrier is the retry policy counting into stats: every 429 and every
+// transient retry, which it also logs.
+func (p *WritePath) retrier(stats *Stats) *migrate.Retrier {
+	return &migrate.Retrier{
+		Clock:      p.clock,
+		Tries:      p.tries,
+		OnThrottle: func(time.Duration) { stats.throttled.Add(1) },
+		OnRetry: func(err error) {
+			stats.retries.Add(1)
+			p.log.Warn("retrying after a transient failure", "err", err)
+		},
+	}
+}

@@ -1,0 +1,376 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/transform"
+)
+
+// Batch limits of the service (docs/cosmos-service.md#transactional-batches).
+const (
+	maxBatchOps   = 100
+	maxBatchBytes = 2*1024*1024 - 64*1024 // 2 MB, less room for the batch envelope
+)
+
+// maxReconcileRounds bounds the create/read/replace loop of one item under
+// concurrent changes to the target (412s, deletes between the steps).
+const maxReconcileRounds = 8
+
+// Change is one transformed source item on its way to the target.
+type Change struct {
+	Result transform.Result
+	Source []byte // the source item as read, for the dead-letter file
+}
+
+// Key is the item's key in the target.
+func (c *Change) Key() migrate.Key { return migrate.Key(c.Result.Key) }
+
+// sourceKey is the item's key in the source, as dead letters record it.
+func (c *Change) sourceKey() []byte { return migrate.Key(c.Result.SourceKey).AppendJSON(nil) }
+
+// Writer copies transformed items into the target without ever silently
+// overwriting: every item is created first; when (id, target key) already
+// exists the existing item is read, and it is replaced only when it is a
+// copy of the same source item (same source key) with different content.
+// Another source item under that (id, target key) is a collision: the later
+// item goes to the dead-letter file with both source keys. Items of one
+// target key travel as transactional batches, which either all commit or
+// fall back to the item-by-item path.
+//
+// Every request goes out under the write path's flow control (the RU cap,
+// the limiter) and retry policy (Do). A Writer serves one command run and
+// is safe for concurrent use.
+type Writer struct {
+	dst   migrate.Target
+	tr    *transform.Transformer
+	retry *migrate.Retrier
+	limit migrate.Limiter
+	// ruCap caps the RU/s spent on the target (--max-ru); never nil.
+	ruCap migrate.RUCap
+	dead  migrate.DeadLetterStore
+	stats *Stats
+	// defaults records in the state the key defaults items use, before
+	// they are written; nil: no state to record them in.
+	defaults *migrate.DefaultUses
+}
+
+// writePage writes every change durably or dead-letters it, and returns the
+// request units it spent on the target. fence, when not nil, is called
+// before every request and may hold it back or refuse it (the range's lease
+// hold, lease.Hold.Fence): a page whose lease was lost writes nothing more.
+// It returns an error only when the run must stop: the context ended, the
+// fence refused, a transient failure outlasted its retries, the target
+// refused the credentials, or the key defaults the page uses could not be
+// recorded in the state (then nothing is written).
+func (w *Writer) writePage(ctx context.Context, changes []Change, fence func(context.Context) error) (float64, error) {
+	var used transform.DefaultSet
+	for i := range changes {
+		used |= changes[i].Result.DefaultsUsed
+	}
+	if err := w.defaults.Record(ctx, used); err != nil {
+		return 0, err
+	}
+	var ru atomicFloat
+	pw := &pageWriter{Writer: w, ru: &ru, fence: fence}
+	groups := map[string][]*Change{}
+	var order []string
+	for i := range changes {
+		k := changes[i].Key().String()
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], &changes[i])
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, k := range order {
+		group := groups[k]
+		if len(group) == 1 {
+			g.Go(func() error { return pw.writeOne(gctx, group[0]) })
+			continue
+		}
+		for _, chunk := range chunkBatch(group) {
+			g.Go(func() error { return pw.writeBatch(gctx, chunk) })
+		}
+	}
+	err := g.Wait()
+	return ru.load(), err
+}
+
+// pageWriter writes one page behind its fence, adding up what it spends.
+type pageWriter struct {
+	*Writer
+	ru    *atomicFloat
+	fence func(context.Context) error
+}
+
+// spend records ru request units under counter.
+func (w *pageWriter) spend(counter *atomicFloat, ru float64) {
+	counter.add(ru)
+	w.ru.add(ru)
+}
+
+// chunkBatch splits a group into batches within the service's limits.
+func chunkBatch(group []*Change) [][]*Change {
+	var out [][]*Change
+	var cur []*Change
+	size := 0
+	for _, c := range group {
+		n := len(c.Result.Item)
+		if len(cur) > 0 && (len(cur) == maxBatchOps || size+n > maxBatchBytes) {
+			out = append(out, cur)
+			cur, size = nil, 0
+		}
+		cur = append(cur, c)
+		size += n
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// call runs op behind the page's fence, under the RU cap, the limiter
+// and the retry policy. op returns the request charge of a success; a
+// failure's comes from its error. Every attempt is counted, and told to the
+// limiter, with its charge and, for a 429, its retry-after. The fence is
+// passed last, just before the request leaves.
+func (w *pageWriter) call(ctx context.Context, key migrate.Key, op func(ctx context.Context) (float64, error)) error {
+	return w.retry.Do(ctx, func() error {
+		reserved, err := w.ruCap.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		release, err := w.limit.Acquire(ctx, key)
+		if err != nil {
+			w.ruCap.Settle(reserved, 0)
+			return err
+		}
+		if w.fence != nil {
+			if err := w.fence(ctx); err != nil {
+				release(migrate.Outcome{})
+				w.ruCap.Settle(reserved, 0)
+				return err
+			}
+		}
+		ru, err := op(ctx)
+		if err != nil {
+			ru = migrate.ErrorRU(err)
+		}
+		w.ruCap.Settle(reserved, ru)
+		o := migrate.Outcome{RU: ru, Gone: errors.Is(err, migrate.ErrGone)}
+		if errors.Is(err, migrate.ErrThrottled) {
+			o.Throttled, o.RetryAfter = true, migrate.RetryAfter(err)
+			w.stats.writesThrottled.Add(1)
+		}
+		w.stats.writeRequests.Add(1)
+		release(o)
+		return err
+	})
+}
+
+// writeBatch creates a chunk of one target key atomically; when the batch
+// does not commit (an item exists, or the service refuses one), each item
+// takes the item-by-item path, which tells a replay from a collision.
+func (w *pageWriter) writeBatch(ctx context.Context, chunk []*Change) error {
+	if len(chunk) == 1 {
+		return w.writeOne(ctx, chunk[0])
+	}
+	bodies := make([][]byte, len(chunk))
+	for i, c := range chunk {
+		bodies[i] = c.Result.Item
+	}
+	var res migrate.BatchResult
+	err := w.call(ctx, chunk[0].Key(), func(ctx context.Context) (float64, error) {
+		var err error
+		res, err = w.dst.CreateBatch(ctx, chunk[0].Key(), bodies)
+		return res.RU, err
+	})
+	switch {
+	case err == nil && res.Committed:
+		w.spend(&w.stats.createRU, res.RU)
+		w.stats.created.Add(int64(len(chunk)))
+		w.stats.batches.Add(1)
+		for _, c := range chunk {
+			if err := w.Resolve(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	case err == nil, errors.Is(err, migrate.ErrBadRequest), errors.Is(err, migrate.ErrTooLarge):
+		w.spend(&w.stats.checkRU, res.RU)
+		for _, c := range chunk {
+			if err := w.writeOne(ctx, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	default:
+		return fmt.Errorf("write batch of %d items under key %s: %w", len(chunk), chunk[0].Key(), err)
+	}
+}
+
+// writeOne writes one item: create, and on a conflict decide between an
+// unchanged replay, an update and a collision.
+func (w *pageWriter) writeOne(ctx context.Context, c *Change) error {
+	key := c.Key()
+	for round := 0; round < maxReconcileRounds; round++ {
+		var wr migrate.WriteResult
+		err := w.call(ctx, key, func(ctx context.Context) (float64, error) {
+			var err error
+			wr, err = w.dst.Create(ctx, key, c.Result.Item)
+			return wr.RU, err
+		})
+		switch {
+		case err == nil:
+			w.spend(&w.stats.createRU, wr.RU)
+			w.stats.created.Add(1)
+			return w.Resolve(c)
+		case errors.Is(err, migrate.ErrConflict):
+			w.spend(&w.stats.checkRU, migrate.ErrorRU(err))
+			done, err := w.reconcile(ctx, c)
+			if done || err != nil {
+				return err
+			}
+		case errors.Is(err, migrate.ErrBadRequest), errors.Is(err, migrate.ErrTooLarge):
+			_, err := w.DeadLetterRefused(c, err)
+			return err
+		default:
+			return fmt.Errorf("create item %q under key %s: %w", c.Result.ID, key, err)
+		}
+	}
+	return fmt.Errorf("item %q under key %s kept changing in the target while it was written (%d rounds)", c.Result.ID, key, maxReconcileRounds)
+}
+
+// reconcile handles an item whose (id, target key) exists. done is false
+// when the item vanished in between and the create should be retried.
+func (w *pageWriter) reconcile(ctx context.Context, c *Change) (done bool, err error) {
+	key := c.Key()
+	var existing migrate.Item
+	err = w.call(ctx, key, func(ctx context.Context) (float64, error) {
+		var err error
+		existing, err = w.dst.Read(ctx, key, c.Result.ID)
+		return existing.RU, err
+	})
+	switch {
+	case errors.Is(err, migrate.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read existing item %q under key %s: %w", c.Result.ID, key, err)
+	}
+	w.spend(&w.stats.checkRU, existing.RU)
+	if owner, ok := w.copiedFrom(existing.Body); !ok || !owner.Equal(c.Result.SourceKey) {
+		return true, w.DeadLetterCollision(c, existing.Body)
+	}
+	if migrate.SameContent(existing.Body, c.Result.Item) {
+		w.stats.unchanged.Add(1)
+		return true, w.Resolve(c)
+	}
+	var wr migrate.WriteResult
+	err = w.call(ctx, key, func(ctx context.Context) (float64, error) {
+		var err error
+		wr, err = w.dst.Replace(ctx, key, c.Result.ID, c.Result.Item, existing.ETag)
+		return wr.RU, err
+	})
+	switch {
+	case err == nil:
+		w.spend(&w.stats.replaceRU, wr.RU)
+		w.stats.updated.Add(1)
+		return true, w.Resolve(c)
+	case errors.Is(err, migrate.ErrPreconditionFailed), errors.Is(err, migrate.ErrNotFound):
+		return false, nil // changed or deleted meanwhile: start over
+	case errors.Is(err, migrate.ErrBadRequest), errors.Is(err, migrate.ErrTooLarge):
+		_, err := w.DeadLetterRefused(c, err)
+		return true, err
+	default:
+		return false, fmt.Errorf("replace item %q under key %s: %w", c.Result.ID, key, err)
+	}
+}
+
+// copiedFrom is the source key a target item was copied from; ok is false
+// when the item does not say.
+func (w *Writer) copiedFrom(body []byte) (migrate.Key, bool) {
+	_, owner, err := w.tr.SourceKeyOf(body)
+	return migrate.Key(owner), err == nil
+}
+
+// Do sends one request to the target through the write path: under the RU
+// cap, the limiter and the retry policy, counted. op sends it to target, the
+// write path's, and returns the request charge of a success; a failure's
+// comes from its error. verify --fix sends its conditional writes this way.
+func (w *Writer) Do(ctx context.Context, key migrate.Key, op func(ctx context.Context, target migrate.Target) (float64, error)) error {
+	pw := &pageWriter{Writer: w, ru: &atomicFloat{}}
+	return pw.call(ctx, key, func(ctx context.Context) (float64, error) { return op(ctx, w.dst) })
+}
+
+// RecordDefaults records in the state that items whose keys took the
+// defaults in used are about to be written (migrate.DefaultUses.Record);
+// write nothing when it fails.
+func (w *Writer) RecordDefaults(ctx context.Context, used transform.DefaultSet) error {
+	return w.defaults.Record(ctx, used)
+}
+
+// DeadLetterRefused records c as refused by the target: a 400
+// (migrate.KindRejected, with the service's message) or a 413
+// (migrate.KindTooLarge). It returns the kind, and records nothing and
+// returns "" when err is neither; the error is the dead-letter store's.
+func (w *Writer) DeadLetterRefused(c *Change, err error) (kind string, dlErr error) {
+	switch {
+	case errors.Is(err, migrate.ErrBadRequest):
+		return migrate.KindRejected, w.deadLetter(c, migrate.KindRejected, "the target refused the item: "+migrate.ServiceMessage(err))
+	case errors.Is(err, migrate.ErrTooLarge):
+		return migrate.KindTooLarge, w.deadLetter(c, migrate.KindTooLarge, fmt.Sprintf("the item is %d bytes with its new key, over the 2 MB item limit", len(c.Result.Item)))
+	}
+	return "", nil
+}
+
+// DeadLetterCollision records c as a collision with existing, the target's
+// item under c's id and key, which another source item's copy holds.
+func (w *Writer) DeadLetterCollision(c *Change, existing []byte) error {
+	ownerText := "unknown"
+	if owner, ok := w.copiedFrom(existing); ok {
+		ownerText = owner.String()
+	}
+	return w.deadLetter(c, migrate.KindCollision, fmt.Sprintf("the target already holds item %q under key %s, copied from the source item with key %s; this item's source key is %s",
+		c.Result.ID, c.Key(), ownerText, migrate.Key(c.Result.SourceKey)))
+}
+
+// deadLetter records c as not written.
+func (w *Writer) deadLetter(c *Change, kind, reason string) error {
+	w.stats.deadLettered.Add(1)
+	if kind == migrate.KindCollision {
+		w.stats.collisions.Add(1)
+	}
+	return w.dead.Add(migrate.DeadLetter{
+		Time: time.Now().UTC(), SourceID: c.Result.ID, SourceKey: c.sourceKey(),
+		TargetKey: c.Key().AppendJSON(nil), Kind: kind, Reason: reason, Item: c.Source,
+	})
+}
+
+// deadLetterTransform records an item the key spec cannot transform.
+func (w *Writer) deadLetterTransform(item []byte, err error) error {
+	var te *transform.Error
+	if !errors.As(err, &te) {
+		return fmt.Errorf("transform: %w", err)
+	}
+	id, key, kerr := w.tr.SourceKeyOf(item)
+	if kerr != nil {
+		id = te.ID
+	}
+	w.stats.deadLettered.Add(1)
+	return w.dead.Add(migrate.DeadLetter{
+		Time: w.retry.Clock.Now().UTC(), SourceID: id, SourceKey: migrate.Key(key).AppendJSON(nil),
+		Kind: te.Kind.Error(), Reason: te.Error(), Item: item,
+	})
+}
+
+// Resolve clears the dead letter of c's source item, if it has one: it was
+// written after all.
+func (w *Writer) Resolve(c *Change) error {
+	return w.dead.Resolve(c.Result.ID, c.sourceKey())
+}

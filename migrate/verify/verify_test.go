@@ -1,0 +1,244 @@
+package verify_test
+
+import (
+	"context"
+	"maps"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/internal/fake"
+	"github.com/rekey-dev/rekey/migrate/internal/rig"
+	"github.com/rekey-dev/rekey/migrate/verify"
+)
+
+// sleepHook is a fake clock that runs a function at its first sleep: the
+// recheck delay, between verify's scan and its recheck.
+type sleepHook struct {
+	fake.Clock
+	once sync.Once
+	fn   func()
+}
+
+func (c *sleepHook) Sleep(ctx context.Context, d time.Duration) error {
+	c.once.Do(c.fn)
+	return c.Clock.Sleep(ctx, d)
+}
+
+// A source item written between verify's scan and its recheck is compared
+// again at its new version: the difference settles only when the target
+// holds that version, and otherwise stays a difference marked in flight.
+// Before, a moved _ts alone settled it and verify reported a stale target
+// as matching.
+func TestVerifyRechecksAgainstTheSourcesNewVersion(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		sameSecond bool // every _ts equal: the change shows only in the content
+		targetToo  bool // rekey run copies the new version before the recheck
+		wantClean  bool
+	}{
+		{name: "source written, target stale", wantClean: false},
+		{name: "source written within the second, target stale", sameSecond: true, wantClean: false},
+		{name: "source written and copied", targetToo: true, wantClean: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rig.New(t)
+			if tc.sameSecond {
+				r.Src.TS = 1_700_000_000
+			}
+			for _, id := range []string{"a", "b", "c"} {
+				r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", "t1", 1))
+			}
+			r.CopyAll(t)
+			// The target's copy of b is stale: an update was never copied.
+			r.Src.Upsert(t, rig.Key("eu"), rig.Doc("b", "eu", "t1", 2))
+			v2 := rig.Doc("b", "eu", "t1", 3)
+			v := r.Verifier()
+			v.Clock = &sleepHook{fn: func() {
+				r.Src.Upsert(t, rig.Key("eu"), v2) // the application writes b again
+				if tc.targetToo {
+					key, body := r.CopyOf(t, v2)
+					r.Dst.Upsert(t, key, body)
+				}
+			}}
+			rep, err := v.Verify(context.Background(), verify.Config{RecheckDelay: time.Second, TempDir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Clean != tc.wantClean {
+				t.Fatalf("clean %v, want %v: %+v", rep.Clean, tc.wantClean, rep)
+			}
+			if tc.wantClean {
+				if rep.Settled != 1 || rep.Changed.Count != 0 || rep.InFlight != 0 {
+					t.Fatalf("settled %d, changed %d, in flight %d; want 1, 0, 0", rep.Settled, rep.Changed.Count, rep.InFlight)
+				}
+				return
+			}
+			if rep.Changed.Count != 1 || rep.Settled != 0 || rep.InFlight != 1 || len(rep.Changed.Items) != 1 ||
+				rep.Changed.Items[0].ID != "b" || !rep.Changed.Items[0].InFlight || rep.Matched != 2 {
+				t.Fatalf("want b changed and in flight, 2 matched: %+v", rep)
+			}
+		})
+	}
+}
+
+// A difference that settles on its own (rekey run copied it, or the source
+// deleted it along with the copy) is not reported; one whose source item
+// was deleted while its copy stays is not settled.
+func TestVerifySettlesOnlyWhatTheTargetMatches(t *testing.T) {
+	r := rig.New(t)
+	for _, id := range []string{"a", "b", "c"} {
+		r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", "t1", 1))
+	}
+	r.CopyAll(t)
+	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("a", "eu", "t1", 2)) // changed: copied before the recheck
+	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("b", "eu", "t1", 2)) // changed: deleted from the source before the recheck
+	v := r.Verifier()
+	v.Clock = &sleepHook{fn: func() {
+		key, body := r.CopyOf(t, rig.Doc("a", "eu", "t1", 2))
+		r.Dst.Upsert(t, key, body)
+		if _, err := r.Src.Delete(context.Background(), rig.Key("eu"), "b", ""); err != nil {
+			t.Error(err)
+		}
+	}}
+	rep, err := v.Verify(context.Background(), verify.Config{RecheckDelay: time.Second, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Settled != 1 || rep.Changed.Count != 1 || rep.Changed.Items[0].ID != "b" || !rep.Changed.Items[0].InFlight || rep.Clean {
+		t.Fatalf("want a settled and b (its copy outlived its source) still a difference: %+v", rep)
+	}
+}
+
+// --fix writes only over the version it examined. The application writes
+// each item between the examination and the fix's write: the delete of an
+// extra item, the replace of a changed one and the copy of a missing one
+// all find a newer version and leave it as it is.
+func TestVerifyFixWritesOnlyTheVersionItCompared(t *testing.T) {
+	r := rig.New(t)
+	for _, id := range []string{"changed", "missing", "extra", "orphan", "fine"} {
+		r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", "t1", 1))
+	}
+	r.CopyAll(t)
+	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("changed", "eu", "t1", 2))
+	key, _ := r.CopyOf(t, rig.Doc("missing", "eu", "t1", 1))
+	if _, err := r.Dst.Delete(context.Background(), key, "missing", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Src.Delete(context.Background(), rig.Key("eu"), "extra", ""); err != nil {
+		t.Fatal(err)
+	}
+	// orphan moved to tenant t2: its copy under t1 is orphaned and fixed normally.
+	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("orphan", "eu", "t2", 1))
+
+	written := map[string]string{ // what the application writes in the target, by id
+		"changed": `{"id":"changed","region":"eu","tenant":"t1","v":99,"pk":"t1"}`,
+		"missing": `{"id":"missing","region":"eu","tenant":"t1","v":98,"pk":"t1"}`,
+		"extra":   `{"id":"extra","region":"eu","tenant":"t1","v":97,"pk":"t1"}`,
+	}
+	app := maps.Clone(written) // not yet written
+	r.Dst.Fail = func(op string, key migrate.Key, id string) error {
+		if body, ok := app[id]; ok && (op == "create" || op == "replace" || op == "delete") {
+			delete(app, id)
+			r.Dst.Put(key, id, []byte(body)) // under the lock: just before the fix's write
+		}
+		return nil
+	}
+	rep, err := r.Verifier().Verify(context.Background(), verify.Config{RecheckDelay: -1, Fix: true, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(app) != 0 {
+		t.Fatalf("the fix never wrote %v", app)
+	}
+	f := rep.Fix
+	if f == nil || f.Skipped != 3 || f.Copied != 1 || f.Deleted != 1 || f.Remaining != 3 || rep.Clean {
+		t.Fatalf("fix %+v (want 3 skipped, orphan copied and its old copy deleted, 3 remaining), report %+v", f, rep)
+	}
+	for id, body := range written {
+		if it, ok := r.Dst.Get(rig.Key("t1"), id); !ok || !migrate.SameContent(it.Body, []byte(body)) {
+			t.Errorf("item %s: the application's write was not kept: %s", id, it.Body)
+		}
+	}
+	if _, ok := r.Dst.Get(rig.Key("t1"), "orphan"); ok {
+		t.Error("the orphaned copy is still there")
+	}
+	if _, ok := r.Dst.Get(rig.Key("t2"), "orphan"); !ok {
+		t.Error("the moved item was not copied under its new key")
+	}
+}
+
+// Items with a current dead letter are classified by it, not as missing:
+// accepted dead letters are the only differences left. A fix that cannot
+// write an item counts it as dead-lettered, not as copied.
+func TestVerifyClassifiesDeadLetteredItems(t *testing.T) {
+	r := rig.New(t)
+	for _, id := range []string{"ok", "big", "refused", "later"} {
+		r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", "t1", 1))
+	}
+	r.Dst.Fail = func(op string, key migrate.Key, id string) error {
+		switch {
+		case id == "big" && (op == "create" || op == "replace"):
+			return &migrate.RequestError{Status: http.StatusRequestEntityTooLarge}
+		case id == "refused" && op == "create":
+			return &migrate.RequestError{Status: http.StatusBadRequest, Message: "invalid"}
+		case op == "batch":
+			return &migrate.RequestError{Status: http.StatusBadRequest} // item by item
+		}
+		return nil
+	}
+	r.CopyAll(t)
+	if n := r.DeadCount(t); n != 2 {
+		t.Fatalf("dead letters %d, want big and refused", n)
+	}
+	// later's copy vanishes, and the target now refuses it too, with no
+	// dead letter yet: the fix finds out.
+	key, _ := r.CopyOf(t, rig.Doc("later", "eu", "t1", 1))
+	if _, err := r.Dst.Delete(context.Background(), key, "later", ""); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := r.Verifier().Verify(context.Background(), verify.Config{RecheckDelay: -1, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.DeadLettered.Count != 2 || rep.Missing.Count != 1 || rep.Missing.Items[0].ID != "later" || rep.Accepted() != 2 || rep.DeadLetters != 2 {
+		t.Fatalf("want big and refused dead-lettered, later missing: %+v", rep)
+	}
+
+	prev := r.Dst.Fail
+	r.Dst.Fail = func(op string, key migrate.Key, id string) error {
+		if id == "later" && op == "create" {
+			return &migrate.RequestError{Status: http.StatusRequestEntityTooLarge}
+		}
+		return prev(op, key, id)
+	}
+	rep, err = r.Verifier().Verify(context.Background(), verify.Config{RecheckDelay: -1, Fix: true, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := rep.Fix; f == nil || f.Copied != 0 || f.DeadLettered != 1 || f.Remaining != 3 {
+		t.Fatalf("fix %+v: want later dead-lettered, nothing copied", rep.Fix)
+	}
+	if n := r.DeadCount(t); rep.Missing.Count != 0 || rep.DeadLettered.Count != 3 || rep.Accepted() != rep.Differences() || n != 3 {
+		t.Fatalf("after the fix every difference is a dead letter: %+v (dead letters %d)", rep, n)
+	}
+}
+
+// Verify defaults its clock and logger in a copy of the Verifier: the
+// caller's is the same after it as before.
+func TestVerifyLeavesTheVerifierAsGiven(t *testing.T) {
+	r := rig.New(t)
+	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("a", "eu", "t1", 1))
+	r.CopyAll(t)
+	v := r.Verifier()
+	v.Clock = nil
+	before := *v
+	if rep, err := v.Verify(context.Background(), verify.Config{RecheckDelay: -1, Fix: true, TempDir: t.TempDir()}); err != nil || !rep.Clean {
+		t.Fatalf("verify %+v %v", rep, err)
+	}
+	if *v != before {
+		t.Fatalf("Verify changed its Verifier: %+v, was %+v", *v, before)
+	}
+}
