@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/rekey-dev/rekey/migrate"
-	"github.com/rekey-dev/rekey/migrate/internal/fake"
 	"github.com/rekey-dev/rekey/migrate/internal/rig"
+	"github.com/rekey-dev/rekey/migrate/migratetest"
 	"github.com/rekey-dev/rekey/migrate/pipeline"
 	"github.com/rekey-dev/rekey/migrate/verify"
 )
@@ -29,17 +29,17 @@ func appDuringVerify(t *testing.T, r *rig.Rig, c *Gate, id string, times int) fu
 			armed = true
 		}
 	}
-	r.Src.OnFeed = func(_ migrate.ChangeRequest, page migrate.ChangePage) {
+	r.Src.AfterFeed(func(_ migrate.ChangeRequest, page migrate.ChangePage) {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, body := range page.Items {
-			if armed && fake.IDOf(body) == id {
+			if armed && rig.IDOf(string(body)) == id {
 				armed = false
 				written++
-				r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", "t1", 100+written))
+				migratetest.MustUpsert(t, r.Src, rig.Doc(id, "eu", "t1", 100+written))
 			}
 		}
-	}
+	})
 	return func() int {
 		mu.Lock()
 		defer mu.Unlock()
@@ -55,7 +55,7 @@ func appDuringVerify(t *testing.T, r *rig.Rig, c *Gate, id string, times int) fu
 func TestCutoverVerifiesAgainWhenTheSourceChangesDuringItsVerify(t *testing.T) {
 	r := rig.New(t)
 	for _, id := range []string{"a", "b", "c", "d"} {
-		r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", "t1", 1))
+		migratetest.MustUpsert(t, r.Src, rig.Doc(id, "eu", "t1", 1))
 	}
 	r.CopyAll(t)
 	c := &Gate{Runner: r.Runner(), Verifier: r.Verifier(), Clock: r.Clock}
@@ -94,7 +94,7 @@ func mustCopy(t *testing.T, r *rig.Rig, body string) string {
 func TestCutoverRefusesWhileTheSourceChangesDuringEveryVerify(t *testing.T) {
 	r := rig.New(t)
 	for _, id := range []string{"a", "b"} {
-		r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", "t1", 1))
+		migratetest.MustUpsert(t, r.Src, rig.Doc(id, "eu", "t1", 1))
 	}
 	r.CopyAll(t)
 	c := &Gate{Runner: r.Runner(), Verifier: r.Verifier(), Clock: r.Clock}
@@ -117,14 +117,14 @@ func TestCutoverRefusesWhileTheSourceChangesDuringEveryVerify(t *testing.T) {
 func TestCutoverAcceptsDeadLetteredItems(t *testing.T) {
 	r := rig.New(t)
 	for _, id := range []string{"a", "big"} {
-		r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", "t"+id, 1))
+		migratetest.MustUpsert(t, r.Src, rig.Doc(id, "eu", "t"+id, 1))
 	}
-	r.Dst.Fail = func(op string, key migrate.Key, id string) error {
-		if id == "big" && (op == "create" || op == "replace") {
+	r.Dst.Intercept(func(op string, key migrate.Key, id string) error {
+		if id == "big" && (op == migratetest.OpCreate || op == migratetest.OpReplace) {
 			return &migrate.RequestError{Status: http.StatusRequestEntityTooLarge}
 		}
 		return nil
-	}
+	})
 	r.CopyAll(t)
 	cfg := Config{QuietPeriod: time.Second, Timeout: time.Minute, Run: pipeline.RunConfig{PollInterval: time.Millisecond}, Verify: verify.Config{RecheckDelay: -1, TempDir: t.TempDir()}}
 	c := &Gate{Runner: r.Runner(), Verifier: r.Verifier(), Clock: r.Clock}
@@ -147,7 +147,7 @@ func TestCutoverAcceptsDeadLetteredItems(t *testing.T) {
 // after a cutover as before.
 func TestCutoverLeavesItsPartsAsGiven(t *testing.T) {
 	r := rig.New(t)
-	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("a", "eu", "t1", 1))
+	migratetest.MustUpsert(t, r.Src, rig.Doc("a", "eu", "t1", 1))
 	r.CopyAll(t)
 	v := r.Verifier()
 	v.State, v.Clock = nil, nil

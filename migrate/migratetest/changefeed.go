@@ -57,9 +57,20 @@ const tokenVersion = 1
 //     second, as the SDK sends it in If-Modified-Since), in every partition
 //     this call reads.
 func (c *Container) ReadChanges(ctx context.Context, req migrate.ChangeRequest) (migrate.ChangePage, error) {
+	page, err := c.readChanges(ctx, req)
+	if err == nil {
+		c.fed(req, page)
+	}
+	return page, err
+}
+
+func (c *Container) readChanges(ctx context.Context, req migrate.ChangeRequest) (migrate.ChangePage, error) {
 	op := fmt.Sprintf("read change feed range [%s, %s)", req.Range.Min, req.Range.Max)
 	if err := ctx.Err(); err != nil {
 		return migrate.ChangePage{}, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := c.before(OpFeed, nil, ""); err != nil {
+		return migrate.ChangePage{}, err
 	}
 	pageSize := req.PageSize
 	if pageSize <= 0 {

@@ -36,6 +36,8 @@ type Container struct {
 	items    map[string]*item // by address (key and id)
 	lsn      uint64           // the last LSN given out
 	rid      uint64           // the last item _rid given out
+
+	hooks hooks // Calls, Intercept, AfterFeed (hooks.go)
 }
 
 // partition is a physical partition: a range of EPKs.

@@ -12,6 +12,13 @@
 // StartFrom, pages of PageSize and an empty page at the end of the feed.
 // Deleted and expired (time to live) items vanish from it.
 //
+// For tests, a Container counts the requests it serves (Calls), lets a
+// test fail or precede any of them (Intercept) and see every change-feed
+// page (AfterFeed). Clock is a migrate.Clock whose sleeps take no time;
+// Transformer, MustNew and MustUpsert are the tests' shorthands. The unit
+// tests of migrate's subpackages and the simulator (internal/sim) use
+// these fakes and no others.
+//
 // RunTarget and RunSource are the contract suites. They run against a
 // Fixture: this package's Container (container_test.go), and
 // internal/cosmos.Container on the emulator (internal/cosmos's

@@ -134,3 +134,38 @@ func ids(t *testing.T, items [][]byte) []string {
 	}
 	return out
 }
+
+// Transformer compiles the key spec keys for a source partitioned on
+// sourcePath, or fails the test.
+func Transformer(t testing.TB, sourcePath string, keys ...string) *transform.Transformer {
+	t.Helper()
+	spec, err := transform.ParseSpec(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := transform.New(spec, []string{sourcePath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// MustNew is New for a test: it fails the test on a definition New
+// refuses.
+func MustNew(t testing.TB, def migrate.Definition, opts ...Option) *Container {
+	t.Helper()
+	c, err := New(def, opts...)
+	if err != nil {
+		t.Fatalf("new container: %v", err)
+	}
+	return c
+}
+
+// MustUpsert writes an item as an application does (Upsert), or fails the
+// test.
+func MustUpsert(t testing.TB, c *Container, body string) {
+	t.Helper()
+	if _, err := c.Upsert(context.Background(), []byte(body)); err != nil {
+		t.Fatalf("upsert %s: %v", body, err)
+	}
+}

@@ -32,6 +32,9 @@ func (c *Container) Create(ctx context.Context, key migrate.Key, body []byte) (m
 	if err != nil {
 		return migrate.WriteResult{}, badRequest("create item with key "+keyText(key), err.Error())
 	}
+	if err := c.before(OpCreate, key, id); err != nil {
+		return migrate.WriteResult{}, err
+	}
 	return c.write(ctx, "create item "+strconv.Quote(id)+" with key "+keyText(key), key, members, id, modeCreate, "")
 }
 
@@ -41,6 +44,9 @@ func (c *Container) Read(ctx context.Context, key migrate.Key, id string) (migra
 	op := "read item " + strconv.Quote(id) + " with key " + keyText(key)
 	if err := ctx.Err(); err != nil {
 		return migrate.Item{}, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := c.before(OpRead, key, id); err != nil {
+		return migrate.Item{}, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -63,6 +69,9 @@ func (c *Container) Replace(ctx context.Context, key migrate.Key, id string, bod
 	if bodyID != id {
 		return migrate.WriteResult{}, badRequest(op, fmt.Sprintf("the id %q in the item does not match the id %q replaced", bodyID, id))
 	}
+	if err := c.before(OpReplace, key, id); err != nil {
+		return migrate.WriteResult{}, err
+	}
 	return c.write(ctx, op, key, members, id, modeReplace, ifMatch)
 }
 
@@ -73,6 +82,9 @@ func (c *Container) Delete(ctx context.Context, key migrate.Key, id string, ifMa
 	op := "delete item " + strconv.Quote(id) + " with key " + keyText(key)
 	if err := ctx.Err(); err != nil {
 		return migrate.WriteResult{}, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := c.before(OpDelete, key, id); err != nil {
+		return migrate.WriteResult{}, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -103,6 +115,9 @@ func (c *Container) CreateBatch(ctx context.Context, key migrate.Key, bodies [][
 	}
 	if err := ctx.Err(); err != nil {
 		return migrate.BatchResult{}, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := c.before(OpBatch, key, ""); err != nil {
+		return migrate.BatchResult{}, err
 	}
 	size := 0
 	for _, b := range bodies {

@@ -9,15 +9,15 @@ import (
 	"time"
 
 	"github.com/rekey-dev/rekey/migrate"
-	"github.com/rekey-dev/rekey/migrate/internal/fake"
 	"github.com/rekey-dev/rekey/migrate/internal/rig"
+	"github.com/rekey-dev/rekey/migrate/migratetest"
 	"github.com/rekey-dev/rekey/migrate/verify"
 )
 
 // sleepHook is a fake clock that runs a function at its first sleep: the
 // recheck delay, between verify's scan and its recheck.
 type sleepHook struct {
-	fake.Clock
+	migratetest.Clock
 	once sync.Once
 	fn   func()
 }
@@ -44,23 +44,24 @@ func TestVerifyRechecksAgainstTheSourcesNewVersion(t *testing.T) {
 		{name: "source written and copied", targetToo: true, wantClean: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := rig.New(t)
-			if tc.sameSecond {
-				r.Src.TS = 1_700_000_000
+			var opts []migratetest.Option
+			if tc.sameSecond { // a source clock that stands still
+				opts = append(opts, migratetest.WithClock(func() time.Time { return time.Unix(1_700_000_000, 0) }))
 			}
+			r := rig.New(t, opts...)
 			for _, id := range []string{"a", "b", "c"} {
-				r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", "t1", 1))
+				migratetest.MustUpsert(t, r.Src, rig.Doc(id, "eu", "t1", 1))
 			}
 			r.CopyAll(t)
 			// The target's copy of b is stale: an update was never copied.
-			r.Src.Upsert(t, rig.Key("eu"), rig.Doc("b", "eu", "t1", 2))
+			migratetest.MustUpsert(t, r.Src, rig.Doc("b", "eu", "t1", 2))
 			v2 := rig.Doc("b", "eu", "t1", 3)
 			v := r.Verifier()
 			v.Clock = &sleepHook{fn: func() {
-				r.Src.Upsert(t, rig.Key("eu"), v2) // the application writes b again
+				migratetest.MustUpsert(t, r.Src, v2) // the application writes b again
 				if tc.targetToo {
-					key, body := r.CopyOf(t, v2)
-					r.Dst.Upsert(t, key, body)
+					_, body := r.CopyOf(t, v2)
+					migratetest.MustUpsert(t, r.Dst, body)
 				}
 			}}
 			rep, err := v.Verify(context.Background(), verify.Config{RecheckDelay: time.Second, TempDir: t.TempDir()})
@@ -90,15 +91,15 @@ func TestVerifyRechecksAgainstTheSourcesNewVersion(t *testing.T) {
 func TestVerifySettlesOnlyWhatTheTargetMatches(t *testing.T) {
 	r := rig.New(t)
 	for _, id := range []string{"a", "b", "c"} {
-		r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", "t1", 1))
+		migratetest.MustUpsert(t, r.Src, rig.Doc(id, "eu", "t1", 1))
 	}
 	r.CopyAll(t)
-	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("a", "eu", "t1", 2)) // changed: copied before the recheck
-	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("b", "eu", "t1", 2)) // changed: deleted from the source before the recheck
+	migratetest.MustUpsert(t, r.Src, rig.Doc("a", "eu", "t1", 2)) // changed: copied before the recheck
+	migratetest.MustUpsert(t, r.Src, rig.Doc("b", "eu", "t1", 2)) // changed: deleted from the source before the recheck
 	v := r.Verifier()
 	v.Clock = &sleepHook{fn: func() {
-		key, body := r.CopyOf(t, rig.Doc("a", "eu", "t1", 2))
-		r.Dst.Upsert(t, key, body)
+		_, body := r.CopyOf(t, rig.Doc("a", "eu", "t1", 2))
+		migratetest.MustUpsert(t, r.Dst, body)
 		if _, err := r.Src.Delete(context.Background(), rig.Key("eu"), "b", ""); err != nil {
 			t.Error(err)
 		}
@@ -119,10 +120,10 @@ func TestVerifySettlesOnlyWhatTheTargetMatches(t *testing.T) {
 func TestVerifyFixWritesOnlyTheVersionItCompared(t *testing.T) {
 	r := rig.New(t)
 	for _, id := range []string{"changed", "missing", "extra", "orphan", "fine"} {
-		r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", "t1", 1))
+		migratetest.MustUpsert(t, r.Src, rig.Doc(id, "eu", "t1", 1))
 	}
 	r.CopyAll(t)
-	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("changed", "eu", "t1", 2))
+	migratetest.MustUpsert(t, r.Src, rig.Doc("changed", "eu", "t1", 2))
 	key, _ := r.CopyOf(t, rig.Doc("missing", "eu", "t1", 1))
 	if _, err := r.Dst.Delete(context.Background(), key, "missing", ""); err != nil {
 		t.Fatal(err)
@@ -131,7 +132,7 @@ func TestVerifyFixWritesOnlyTheVersionItCompared(t *testing.T) {
 		t.Fatal(err)
 	}
 	// orphan moved to tenant t2: its copy under t1 is orphaned and fixed normally.
-	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("orphan", "eu", "t2", 1))
+	migratetest.MustUpsert(t, r.Src, rig.Doc("orphan", "eu", "t2", 1))
 
 	written := map[string]string{ // what the application writes in the target, by id
 		"changed": `{"id":"changed","region":"eu","tenant":"t1","v":99,"pk":"t1"}`,
@@ -139,13 +140,13 @@ func TestVerifyFixWritesOnlyTheVersionItCompared(t *testing.T) {
 		"extra":   `{"id":"extra","region":"eu","tenant":"t1","v":97,"pk":"t1"}`,
 	}
 	app := maps.Clone(written) // not yet written
-	r.Dst.Fail = func(op string, key migrate.Key, id string) error {
-		if body, ok := app[id]; ok && (op == "create" || op == "replace" || op == "delete") {
+	r.Dst.Intercept(func(op string, key migrate.Key, id string) error {
+		if body, ok := app[id]; ok && (op == migratetest.OpCreate || op == migratetest.OpReplace || op == migratetest.OpDelete) {
 			delete(app, id)
-			r.Dst.Put(key, id, []byte(body)) // under the lock: just before the fix's write
+			migratetest.MustUpsert(t, r.Dst, body) // just before the fix's write
 		}
 		return nil
-	}
+	})
 	rep, err := r.Verifier().Verify(context.Background(), verify.Config{RecheckDelay: -1, Fix: true, TempDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -176,9 +177,9 @@ func TestVerifyFixWritesOnlyTheVersionItCompared(t *testing.T) {
 func TestVerifyClassifiesDeadLetteredItems(t *testing.T) {
 	r := rig.New(t)
 	for _, id := range []string{"ok", "big", "refused", "later"} {
-		r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", "t1", 1))
+		migratetest.MustUpsert(t, r.Src, rig.Doc(id, "eu", "t1", 1))
 	}
-	r.Dst.Fail = func(op string, key migrate.Key, id string) error {
+	refuse := func(op string, key migrate.Key, id string) error {
 		switch {
 		case id == "big" && (op == "create" || op == "replace"):
 			return &migrate.RequestError{Status: http.StatusRequestEntityTooLarge}
@@ -189,6 +190,7 @@ func TestVerifyClassifiesDeadLetteredItems(t *testing.T) {
 		}
 		return nil
 	}
+	r.Dst.Intercept(refuse)
 	r.CopyAll(t)
 	if n := r.DeadCount(t); n != 2 {
 		t.Fatalf("dead letters %d, want big and refused", n)
@@ -207,13 +209,12 @@ func TestVerifyClassifiesDeadLetteredItems(t *testing.T) {
 		t.Fatalf("want big and refused dead-lettered, later missing: %+v", rep)
 	}
 
-	prev := r.Dst.Fail
-	r.Dst.Fail = func(op string, key migrate.Key, id string) error {
+	r.Dst.Intercept(func(op string, key migrate.Key, id string) error {
 		if id == "later" && op == "create" {
 			return &migrate.RequestError{Status: http.StatusRequestEntityTooLarge}
 		}
-		return prev(op, key, id)
-	}
+		return refuse(op, key, id)
+	})
 	rep, err = r.Verifier().Verify(context.Background(), verify.Config{RecheckDelay: -1, Fix: true, TempDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +231,7 @@ func TestVerifyClassifiesDeadLetteredItems(t *testing.T) {
 // caller's is the same after it as before.
 func TestVerifyLeavesTheVerifierAsGiven(t *testing.T) {
 	r := rig.New(t)
-	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("a", "eu", "t1", 1))
+	migratetest.MustUpsert(t, r.Src, rig.Doc("a", "eu", "t1", 1))
 	r.CopyAll(t)
 	v := r.Verifier()
 	v.Clock = nil
