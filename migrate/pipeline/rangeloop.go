@@ -177,8 +177,17 @@ func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) e
 }
 
 // apply transforms and writes one page behind the hold's fence, then
-// checkpoints the lease.
+// checkpoints the lease. The Observer, when set, hears of the page before
+// its first write (or dead letter) and once nothing of it will be written
+// any more: after the checkpoint, or when it is abandoned (an error, the
+// shutdown timeout, a fence that refused because the hold was lost).
 func (run *run) apply(ctx context.Context, h *lease.Hold, p page) error {
+	if obs := run.observer; obs != nil {
+		l := h.Lease()
+		r := migrate.FeedRangeOf(l.Range)
+		obs.PageApplying(run.cfg.Owner, l.ID, r)
+		defer obs.PageApplied(run.cfg.Owner, l.ID, r)
+	}
 	changes := make([]Change, 0, len(p.Items))
 	var newest int64
 	for _, item := range p.Items {

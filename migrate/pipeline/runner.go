@@ -40,7 +40,7 @@ type Runner struct {
 	// while Run works; each call counts into stats of its own when nil.
 	Stats *Stats
 	// Observer, when set, is told when each page starts and ends being
-	// applied (observer.go); nil in production.
+	// applied (migrate.Observer); nil in production.
 	Observer migrate.Observer
 }
 
@@ -194,6 +194,7 @@ func (r *Runner) newRun(cfg RunConfig) *run {
 		clock: clock, log: wp.log, stats: stats, retry: wp.retrier(stats), sourceCap: wp.flow.SourceCap,
 		w:        wp.writer(r.Transformer, r.DeadLetters, migrate.NewDefaultUses(r.Store, r.Transformer), stats),
 		cfg:      cfg,
+		observer: r.Observer,
 		inFlight: semaphore.NewWeighted(int64(cfg.MaxInFlightMB) << 20),
 		loops:    map[string]chan struct{}{},
 	}
@@ -213,6 +214,7 @@ type run struct {
 	w         *Writer
 
 	cfg       RunConfig
+	observer  migrate.Observer    // nil in production
 	startFrom time.Time           // where ranges without a continuation start
 	inFlight  *semaphore.Weighted // bytes of pages read and not yet checkpointed
 
