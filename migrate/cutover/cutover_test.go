@@ -161,3 +161,41 @@ func TestCutoverLeavesItsPartsAsGiven(t *testing.T) {
 		t.Fatalf("cutover changed what it was given: clock %v, runner %+v, verifier %+v", c.Clock, *c.Runner, *c.Verifier)
 	}
 }
+
+// An item copied and then changed so that it no longer transforms leaves
+// its old copy behind, orphaned. The final verify's fix deletes it, and
+// the difference settles once the target no longer holds it: the item
+// itself remains, untransformable and dead-lettered, which
+// --accept-dead-letter accepts. Before, the orphan never settled (its
+// source item could not be examined as a copy) and cutover refused for
+// good.
+func TestCutoverSettlesTheOrphanOfAnItemThatNoLongerTransforms(t *testing.T) {
+	r := rig.New(t)
+	for _, id := range []string{"a", "b"} {
+		migratetest.MustUpsert(t, r.Src, rig.Doc(id, "eu", "t1", 1))
+	}
+	r.CopyAll(t)
+	old, ok := r.TargetCopy(t, rig.Doc("b", "eu", "t1", 1))
+	if !ok {
+		t.Fatal("b was not copied")
+	}
+	migratetest.MustUpsert(t, r.Src, `{"id":"b","region":"eu","v":2}`) // no tenant: no key
+	r.CopyAll(t)
+	if n := r.DeadCount(t); n != 1 {
+		t.Fatalf("dead letters %d, want b's", n)
+	}
+	c := &Gate{Runner: r.Runner(), Verifier: r.Verifier(), Clock: r.Clock}
+	cfg := Config{QuietPeriod: time.Second, Timeout: time.Minute, AcceptDeadLetter: true,
+		Run: pipeline.RunConfig{PollInterval: time.Millisecond}, Verify: verify.Config{RecheckDelay: -1, TempDir: t.TempDir()}}
+	rep, err := c.Run(context.Background(), cfg)
+	if err != nil || !rep.Recorded {
+		t.Fatalf("cutover: %v, %+v", err, rep)
+	}
+	v := rep.Verify
+	if v.Orphaned.Count != 0 || v.Untransformable.Count != 1 || v.Accepted() != v.Differences() || v.Fix == nil || v.Fix.Deleted != 1 {
+		t.Fatalf("final verify %+v, fix %+v: want the orphan deleted and b the one accepted difference", v, v.Fix)
+	}
+	if _, ok := r.Dst.Get(old.Key, "b"); ok {
+		t.Fatal("b's old copy is still in the target")
+	}
+}

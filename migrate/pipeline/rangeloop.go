@@ -196,7 +196,7 @@ func (run *run) apply(ctx context.Context, h *lease.Hold, p page) error {
 		}
 		res, err := run.tr.Apply(item)
 		if err != nil {
-			if err := run.w.deadLetterTransform(item, err); err != nil {
+			if err := run.w.DeadLetterUntransformable(item, err); err != nil {
 				return err
 			}
 			continue

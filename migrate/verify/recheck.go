@@ -75,6 +75,7 @@ func (v *Verifier) recheckAndFix(ctx context.Context, cfg Config, rep *Report, s
 type current struct {
 	gone    bool
 	untrans bool
+	terr    error // why it does not transform (untrans)
 	res     transform.Result
 	digest  migrate.Digest // of res.Item
 	body    []byte
@@ -116,7 +117,11 @@ func (v *Verifier) examine(ctx context.Context, retry *migrate.Retrier, s suspec
 	case cur.gone:
 		ex.wantOK = true // nothing to copy
 	case cur.untrans:
-		// A dead-letter matter: never settled by the target.
+		// The item itself is a dead-letter matter, never settled by the
+		// target. A difference about a copy of it (orphaned: the copy of
+		// a version that transformed) has nothing to copy: it settles once
+		// the target no longer holds that copy.
+		ex.wantOK = s.kind != DiffUntransformable
 	default:
 		wantKey = migrate.Key(cur.res.Key).String()
 		it, ok, err := v.readTarget(ctx, retry, migrate.Key(cur.res.Key), cur.res.ID)
@@ -197,7 +202,7 @@ func (v *Verifier) readCurrent(ctx context.Context, retry *migrate.Retrier, d Di
 	cur := current{body: it.Body, ts: migrate.LastTS(it.Body)}
 	res, terr := v.Transformer.Apply(it.Body)
 	if terr != nil {
-		cur.untrans = true
+		cur.untrans, cur.terr = true, terr
 		return cur, nil
 	}
 	cur.res = res

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -241,5 +242,26 @@ func TestVerifyLeavesTheVerifierAsGiven(t *testing.T) {
 	}
 	if *v != before {
 		t.Fatalf("Verify changed its Verifier: %+v, was %+v", *v, before)
+	}
+}
+
+// A source item that does not transform and that no dead letter records
+// (the copy never read it) is recorded as a dead letter by --fix, so that
+// every difference --accept-dead-letter accepts is a counted dead letter.
+func TestVerifyFixDeadLettersAnUntransformableItem(t *testing.T) {
+	r := rig.New(t)
+	migratetest.MustUpsert(t, r.Src, rig.Doc("a", "eu", "t1", 1))
+	r.CopyAll(t)
+	migratetest.MustUpsert(t, r.Src, `{"id":"b","region":"eu","v":1}`) // no tenant: no key
+	rep, err := r.Verifier().Verify(context.Background(), verify.Config{RecheckDelay: -1, TempDir: t.TempDir()})
+	if err != nil || rep.Untransformable.Count != 1 || !strings.Contains(rep.Untransformable.Items[0].Reason, "no dead letter") {
+		t.Fatalf("verify: %v %+v: want b untransformable, not dead-lettered yet", err, rep.Untransformable)
+	}
+	rep, err = r.Verifier().Verify(context.Background(), verify.Config{RecheckDelay: -1, Fix: true, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := r.DeadCount(t); n != 1 || rep.Untransformable.Count != 1 || rep.Fix.DeadLettered != 1 || rep.Accepted() != rep.Differences() || rep.DeadLetters != 1 {
+		t.Fatalf("fix: dead letters %d, report %+v, fix %+v: want b dead-lettered and accepted", n, rep, rep.Fix)
 	}
 }
