@@ -124,7 +124,7 @@ func (run *run) coverSource(ctx context.Context, meta lease.Meta) error {
 // takes the leases it is due (free ones, those of workers that died, those
 // handed over at its request, see lease.Leaser) and starts working on
 // them; with UntilCaughtUp it stops reading once every lease of every
-// worker is caught up.
+// worker has caught up since this run started (everyLeaseCaughtUp).
 func (run *run) balance(ctx context.Context, start func(*lease.Hold)) error {
 	lr := run.leaser()
 	every := max(run.cfg.LeaseTTL/balanceEvery, 10*time.Millisecond)
@@ -154,16 +154,24 @@ func (run *run) balance(ctx context.Context, start func(*lease.Hold)) error {
 	}
 }
 
-// everyLeaseCaughtUp reports whether every lease is at the end of its feed:
-// caught up since its last checkpoint, whoever owns it (a lease released by
-// a worker that caught up and stopped is caught up too).
+// everyLeaseCaughtUp reports whether every lease reached the end of its
+// feed after this run started (its CaughtUpAt, when the read that found the
+// end was sent, is not before run.began) and holds no page checkpointed
+// since, whoever owns it: a lease released by a worker that caught up after
+// this run started is caught up too. An older mark says nothing of the
+// changes made since: such a lease is followed to its end first, by its
+// owner (a live worker records the mark again while it stays at the end,
+// see applyPages) or, when its worker is gone, by whoever balance gives it
+// to once it is free. Marks written by other workers are read by this
+// worker's clock: the workers' clocks must agree, as lease expiry already
+// requires.
 func (run *run) everyLeaseCaughtUp(ctx context.Context) bool {
 	leases, err := run.store.List(ctx)
 	if err != nil || len(leases) == 0 {
 		return false
 	}
 	for _, l := range leases {
-		if l.CaughtUpAt.IsZero() || l.CaughtUpAt.Before(l.CheckpointedAt) {
+		if l.CaughtUpAt.IsZero() || l.CaughtUpAt.Before(run.began) || l.CaughtUpAt.Before(l.CheckpointedAt) {
 			return false
 		}
 	}

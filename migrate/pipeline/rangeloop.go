@@ -15,6 +15,9 @@ import (
 type page struct {
 	migrate.ChangePage
 	bytes int64
+	// readAt is when the read of the page was sent: an empty page says
+	// the range was at the end of its feed then.
+	readAt time.Time
 }
 
 // rangeLoop migrates the feed range of one held lease: a reader fetches
@@ -74,17 +77,23 @@ func (run *run) rangeLoop(readCtx, writeCtx context.Context, h *lease.Hold) erro
 // another worker asked for the lease (handed over after the checkpoint).
 func (run *run) applyPages(readCtx, writeCtx context.Context, h *lease.Hold, pages <-chan page, log *slog.Logger) error {
 	caughtUp, behind := false, true
+	var marked time.Time // the CaughtUpAt last recorded
 	for p := range pages {
 		if len(p.Items) == 0 {
 			run.inFlight.Release(p.bytes)
-			if behind {
-				// Record reaching the end of the feed: status reports it,
-				// and a resume starts after everything seen.
+			if behind || run.cfg.Shared && p.readAt.Sub(marked) >= run.cfg.LeaseTTL/renewEvery {
+				// Record reaching the end of the feed, as of when the read
+				// was sent: status reports it, a resume starts after
+				// everything seen, and shared workers waiting for every
+				// range to catch up after they started see it. While the
+				// range stays at the end, a shared run records it again at
+				// the heartbeat's pace.
 				behind = false
-				now := run.clock.Now().UTC()
-				if err := run.checkpoint(writeCtx, h, func(l *lease.Lease) { l.CaughtUpAt, l.Continuation = now, p.Continuation }); err != nil {
+				at := p.readAt.UTC()
+				if err := run.checkpoint(writeCtx, h, func(l *lease.Lease) { l.CaughtUpAt, l.Continuation = at, p.Continuation }); err != nil {
 					return err
 				}
+				marked = p.readAt
 				log.Debug("range caught up")
 			}
 			if !caughtUp {
@@ -131,11 +140,13 @@ func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) e
 	}
 	for ctx.Err() == nil {
 		var cp migrate.ChangePage
+		var sent time.Time
 		err := run.retry.Do(ctx, func() error {
 			reserved, err := run.sourceCap.Acquire(ctx)
 			if err != nil {
 				return err
 			}
+			sent = run.clock.Now()
 			cp, err = run.source.ReadChanges(ctx, req)
 			ru := cp.RU
 			if err != nil {
@@ -161,7 +172,7 @@ func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) e
 			return nil
 		}
 		select {
-		case out <- page{ChangePage: cp, bytes: n}:
+		case out <- page{ChangePage: cp, bytes: n, readAt: sent}:
 		case <-ctx.Done():
 			run.inFlight.Release(n)
 			return nil

@@ -91,6 +91,7 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	}
 	cfg = cfg.withDefaults()
 	run := r.newRun(cfg)
+	run.began = run.clock.Now()
 	meta, err := r.Store.ReadMeta(ctx)
 	if err != nil {
 		return Summary{}, fmt.Errorf("read the migration's state: %w", err)
@@ -214,6 +215,7 @@ type run struct {
 	w         *Writer
 
 	cfg       RunConfig
+	began     time.Time           // when Run started, by clock
 	observer  migrate.Observer    // nil in production
 	startFrom time.Time           // where ranges without a continuation start
 	inFlight  *semaphore.Weighted // bytes of pages read and not yet checkpointed
