@@ -4,7 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"maps"
 	"math/bits"
+	"slices"
+	"strings"
 
 	"github.com/rekey-dev/rekey/migrate"
 )
@@ -86,8 +89,13 @@ func (c *comparer) bucket(recs []record) {
 			sources[r.ident()] = r
 		}
 	}
-	for ident, s := range sources {
+	// In the order of the identities, each one's copies in the order of
+	// their keys: the suspects, and so the recheck's and the fix's
+	// requests, go in the same order on every run of the same data.
+	for _, ident := range slices.Sorted(maps.Keys(sources)) {
+		s := sources[ident]
 		copies := targets[ident]
+		slices.SortFunc(copies, func(a, b *record) int { return strings.Compare(a.tgtKey, b.tgtKey) })
 		delete(targets, ident)
 		if s.flags&recUntransformed != 0 {
 			u := suspect{kind: DiffUntransformable, diff: Diff{ID: s.id, SourceKey: s.srcKey, Reason: s.reason}, src: seenOf(s), deadLettered: dead[ident] != nil}
@@ -126,7 +134,9 @@ func (c *comparer) bucket(recs []record) {
 			}
 		}
 	}
-	for _, ts := range targets {
+	for _, ident := range slices.Sorted(maps.Keys(targets)) {
+		ts := targets[ident]
+		slices.SortFunc(ts, func(a, b *record) int { return strings.Compare(a.tgtKey, b.tgtKey) })
 		for _, t := range ts {
 			c.add(DiffExtra, t, "no source item has this id and source key", nil)
 		}

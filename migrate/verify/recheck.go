@@ -1,9 +1,12 @@
 package verify
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/rekey-dev/rekey/migrate"
 	"github.com/rekey-dev/rekey/transform"
@@ -33,6 +36,11 @@ func (v *Verifier) recheckAndFix(ctx context.Context, cfg Config, rep *Report, s
 		}
 		return nil
 	}
+	// By item: the requests below go in the same order on every run.
+	slices.SortStableFunc(suspects, func(a, b suspect) int {
+		return cmp.Or(strings.Compare(a.diff.ID, b.diff.ID), strings.Compare(a.diff.SourceKey, b.diff.SourceKey),
+			strings.Compare(a.kind, b.kind), strings.Compare(a.diff.TargetKey, b.diff.TargetKey))
+	})
 	retry := &migrate.Retrier{Clock: v.Clock, Tries: migrate.DefaultTransientTries}
 	if cfg.RecheckDelay > 0 {
 		v.Log.Info("rechecking differences", "count", len(suspects), "after", cfg.RecheckDelay)
