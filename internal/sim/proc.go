@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,9 +41,8 @@ type process struct {
 	crashed atomic.Bool
 	dead    chan struct{} // closed at the crash
 
-	mu     sync.Mutex
-	counts map[string]int // requests made, by kind
-	fatal  chan struct{}  // closed when a permanent fault first strikes
+	mu    sync.Mutex
+	fatal chan struct{} // closed when a permanent fault first strikes
 	// fatalBy is when the process must have given up on a permanent
 	// fault: the strike plus the time its retries may take.
 	fatalBy time.Duration
@@ -55,7 +55,7 @@ func (w *world) newProcess(name string, slot int) *process {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &process{
 		w: w, name: name, slot: slot, start: w.elapsed(), ctx: ctx, cancel: cancel,
-		dead: make(chan struct{}), counts: map[string]int{}, fatal: make(chan struct{}),
+		dead: make(chan struct{}), fatal: make(chan struct{}),
 	}
 	if slot >= 0 && w.sc.Crashes && !w.healed.Load() {
 		p.plan = drawCrashPlan(w.dice.fixed("crash", name), w.sc)
@@ -91,10 +91,10 @@ func (p *process) doSalted(ctx context.Context, kind, obj, salt string, apply fu
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s %s: %w", kind, obj, err)
 	}
-	n := p.count(kind)
-	trigger := p.plan.hits(kind, n)
+	r := p.w.dice.roll(p.name, kind, obj, salt)
+	trigger := p.plan.hits(kind, r)
 	if trigger && p.plan.mode == crashBefore {
-		p.crash(fmt.Sprintf("before %s #%d of %s", kind, n, obj))
+		p.crash(fmt.Sprintf("before %s of %s", kind, obj))
 		return fmt.Errorf("%s %s: %w", kind, obj, errProcessDead)
 	}
 	if cached(kind) {
@@ -102,13 +102,9 @@ func (p *process) doSalted(ctx context.Context, kind, obj, salt string, apply fu
 		p.w.apply(func() { _, err = apply(landedOnTime) })
 		return err
 	}
-	r := p.w.dice.roll(p.name, kind, obj, salt)
 	latency := requestLatency(r)
 	f := p.w.faultFor(p, kind, r)
 	latency += f.delay
-	if instant(kind) {
-		latency = 0
-	}
 	if latency > 0 {
 		sent := time.Now()
 		t := time.NewTimer(latency)
@@ -136,7 +132,7 @@ func (p *process) doSalted(ctx context.Context, kind, obj, salt string, apply fu
 				p.w.trace.add(p.name, kind, obj, "cut short: "+outcome)
 			})
 		}
-		p.crash(fmt.Sprintf("with %s #%d of %s in flight", kind, n, obj))
+		p.crash(fmt.Sprintf("with %s of %s in flight", kind, obj))
 		p.inFlight(r, time.Now(), kind, obj, apply)
 		return fmt.Errorf("%s %s: %w", kind, obj, errProcessDead)
 	}
@@ -157,7 +153,7 @@ func (p *process) doSalted(ctx context.Context, kind, obj, salt string, apply fu
 		p.w.trace.add(p.name, kind, obj, outcome)
 	})
 	if trigger && p.plan.mode == crashAfter {
-		p.crash(fmt.Sprintf("after %s #%d of %s took effect", kind, n, obj))
+		p.crash(fmt.Sprintf("after %s of %s took effect", kind, obj))
 		return fmt.Errorf("%s %s: %w", kind, obj, errProcessDead)
 	}
 	if f.err != nil {
@@ -195,13 +191,6 @@ func (p *process) crash(why string) {
 	p.w.check.dropProcess(p)
 	close(p.dead)
 	p.cancel()
-}
-
-func (p *process) count(kind string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.counts[kind]++
-	return p.counts[kind]
 }
 
 // struck records that a permanent fault hit the process at now; by is how
@@ -245,20 +234,6 @@ func cached(kind string) bool {
 	return strings.HasSuffix(kind, ".def") || strings.HasSuffix(kind, ".ranges")
 }
 
-// instant reports whether a request kind takes effect without a latency:
-// the requests to the state (lease store, lease container). The code under
-// test holds a sync.Mutex across some of them (lease.Hold while it writes
-// its lease, migrate.DefaultUses while it records a default in the meta),
-// and a synctest bubble cannot wait durably on a mutex: a latency there
-// would stall virtual time (the heartbeat and the fence wait on the Hold's
-// mutex while a checkpoint is in flight). State requests still meet
-// faults and crashes; what this model loses is a slow state store. Once
-// those locks are channels (waits a bubble sees, and a context can end),
-// this can go.
-func instant(kind string) bool {
-	return strings.HasPrefix(kind, "docs.") || strings.HasPrefix(kind, "store.")
-}
-
 // isLocal reports whether a request kind goes to the local disk.
 func isLocal(kind string) bool {
 	return strings.HasPrefix(kind, "store.") || strings.HasPrefix(kind, "dl.")
@@ -296,8 +271,12 @@ const (
 	crashAfter              // after it took effect, before its answer is used
 )
 
-// crashPlan is when a process crashes: at its nth request of one of kinds,
-// or at a time after it started.
+// crashPlan is when a process crashes: at a request of one of kinds, each
+// of which is the crash point with chance 1/nth (so at about the nth), or
+// at a time after it started. The chance is drawn from the request's own
+// identity (dice.roll), not from a count of requests: two requests sent at
+// one instant (two leases' heartbeats) go in no fixed order, and a count
+// would make the crash point differ between runs of one seed.
 type crashPlan struct {
 	mode    crashMode
 	kinds   []string
@@ -330,17 +309,13 @@ func drawCrashPlan(r *rand.Rand, sc Scenario) crashPlan {
 	return plan
 }
 
-// hits reports whether the nth request of kind is the crash point.
-func (c crashPlan) hits(kind string, n int) bool {
-	if c.mode == crashNever || n != c.nth {
+// hits reports whether a request of kind, whose draws come from r, is the
+// crash point. It draws from r only for the kinds it aims at.
+func (c crashPlan) hits(kind string, r *rand.Rand) bool {
+	if c.mode == crashNever || !slices.Contains(c.kinds, kind) {
 		return false
 	}
-	for _, k := range c.kinds {
-		if k == kind {
-			return true
-		}
-	}
-	return false
+	return chance(r, 1/float64(c.nth))
 }
 
 func (c crashPlan) String() string {
@@ -352,7 +327,7 @@ func (c crashPlan) String() string {
 	if c.kinds == nil {
 		return fmt.Sprintf("%s %v after start", kind, c.at.Round(time.Millisecond))
 	}
-	return fmt.Sprintf("%s %s request #%d of %s", kind, where, c.nth, strings.Join(c.kinds, "|"))
+	return fmt.Sprintf("%s %s a request of %s (each with chance 1/%d)", kind, where, strings.Join(c.kinds, "|"), c.nth)
 }
 
 // simClock is the clock every process's pipeline runs on: the system clock,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -79,7 +80,9 @@ func (s *slot) run(ctx context.Context) {
 }
 
 // wait waits d, answering an operator's hold meanwhile; false when ctx
-// ended.
+// ended. After a hold it waits a moment more, drawn from the seed: the
+// operator may hold the slot again at the instant it released it, and the
+// slot must not race it for whether a worker starts first.
 func (s *slot) wait(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(max(d, 0))
 	defer t.Stop()
@@ -92,6 +95,7 @@ func (s *slot) wait(ctx context.Context, d time.Duration) bool {
 		case h := <-s.holds:
 			close(h.stopped)
 			<-h.release
+			t.Reset(between(s.w.dice.roll("slot", strconv.Itoa(s.idx), "released"), 10*time.Millisecond, time.Second))
 		}
 	}
 }
