@@ -67,9 +67,11 @@ type Report struct {
 // stop them), refuses while dead letters are pending unless accepted, and
 // runs the final verify with fix. It then proves the source stayed quiet
 // across that verify: it marks the end of every range's change feed before
-// the verify and reads the feed after each mark once the verify is done.
-// A change means the verify may have compared an outdated version, so it
-// drains, waits and verifies again, until the timeout. It records the
+// the verify; once the verify is done it scans the source for the items it
+// holds (the change feed carries no deletes) and reads the feed after each
+// mark (changeDuringVerify). A change means the verify may have compared
+// an outdated version, so it drains, waits and verifies again, until the
+// timeout. It records the
 // cutover in the state only after a verify, across which the source did
 // not change, found no difference other than accepted dead letters.
 //
@@ -164,18 +166,18 @@ func (c *Gate) run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		rep.Verify = vrep
 		rep.Verifies++
-		changed, err := c.changedSince(ctx, marks)
+		change, err := c.changeDuringVerify(ctx, vrep, marks)
 		if err != nil {
 			return rep, err
 		}
-		if changed == nil {
+		if change == "" {
 			break
 		}
 		lastChange = c.Clock.Now()
 		if lastChange.Sub(start) >= cfg.Timeout {
-			return rep, fmt.Errorf("%w: it changed during the final verify (feed range [%s, %s)) and the %s timeout passed; stop the application's writes to the source (cutover cannot stop them), then run cutover again", ErrStillWriting, changed.Min, changed.Max, cfg.Timeout)
+			return rep, fmt.Errorf("%w: it changed during the final verify (%s) and the %s timeout passed; stop the application's writes to the source (cutover cannot stop them), then run cutover again", ErrStillWriting, change, cfg.Timeout)
 		}
-		c.say("the source changed during the final verify (feed range [%s, %s)): the application's writes to the source must be stopped; draining and verifying again", changed.Min, changed.Max)
+		c.say("the source changed during the final verify (%s): the application's writes to the source must be stopped; draining and verifying again", change)
 	}
 	remaining := rep.Verify.Differences()
 	if cfg.AcceptDeadLetter {
@@ -306,6 +308,33 @@ func (c *Gate) markFeeds(ctx context.Context) ([]feedMark, error) {
 		marks = append(marks, feedMark{rng: req.Range, continuation: req.Continuation})
 	}
 	return marks, nil
+}
+
+// changeDuringVerify says how the source changed while the final verify
+// ran ("" when it did not). The latest-version change feed carries creates
+// and updates but no deletes, so it looks twice. First it scans the source
+// again and compares the items it holds with those the verify's scan saw
+// (verify.Identities): an item deleted (or expired) after the verify read
+// it is missing now. Then it reads each range's feed after its mark
+// (changedSince): an item created or updated after the mark is there. The
+// feed is read last, so the window in which a change goes unseen is, for a
+// create or an update, one read of a page per range, and for a delete, the
+// time since the scan read the item. The all-versions-and-deletes change
+// feed carries deletes too and would shrink the latter to the former; it
+// needs a change feed policy on the source container (issue 13).
+func (c *Gate) changeDuringVerify(ctx context.Context, vrep *verify.Report, marks []feedMark) (string, error) {
+	now, err := c.Verifier.SourceIdentities(ctx)
+	if err != nil {
+		return "", err
+	}
+	if was := vrep.SourceIdentities; now != was {
+		return fmt.Sprintf("the verify saw %d items, the source holds %d, not all the same: an item was deleted or created", was.Count, now.Count), nil
+	}
+	changed, err := c.changedSince(ctx, marks)
+	if err != nil || changed == nil {
+		return "", err
+	}
+	return fmt.Sprintf("feed range [%s, %s)", changed.Min, changed.Max), nil
 }
 
 // changedSince returns the range of the first mark after which the source's

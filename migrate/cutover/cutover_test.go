@@ -20,6 +20,15 @@ import (
 // during each final verify, right after the verify's scan read it. It
 // returns how many writes it made.
 func appDuringVerify(t *testing.T, r *rig.Rig, c *Gate, id string, times int) func() int {
+	return appActsDuringVerify(t, r, c, id, times, func(written int) {
+		migratetest.MustUpsert(t, r.Src, rig.Doc(id, "eu", "t1", 100+written))
+	})
+}
+
+// appActsDuringVerify has the application act on the source item id (the
+// nth time: act(n)) once during each final verify, right after the
+// verify's scan read it, at most times times. It returns how often it did.
+func appActsDuringVerify(t *testing.T, r *rig.Rig, c *Gate, id string, times int, act func(n int)) func() int {
 	var mu sync.Mutex
 	armed, written := false, 0
 	c.Progress = func(step string) {
@@ -36,7 +45,7 @@ func appDuringVerify(t *testing.T, r *rig.Rig, c *Gate, id string, times int) fu
 			if armed && rig.IDOf(string(body)) == id {
 				armed = false
 				written++
-				migratetest.MustUpsert(t, r.Src, rig.Doc(id, "eu", "t1", 100+written))
+				act(written)
 			}
 		}
 	})
@@ -197,5 +206,34 @@ func TestCutoverSettlesTheOrphanOfAnItemThatNoLongerTransforms(t *testing.T) {
 	}
 	if _, ok := r.Dst.Get(old.Key, "b"); ok {
 		t.Fatal("b's old copy is still in the target")
+	}
+}
+
+// The application deletes a source item during the final verify, after
+// the verify compared it: the change feed does not carry deletes, so only
+// the scan of the source after the verify sees it. Cutover drains,
+// verifies again (whose fix deletes the copy) and records only then.
+// Before, it recorded with the deleted item's copy still in the target.
+func TestCutoverVerifiesAgainWhenTheSourceDeletesDuringItsVerify(t *testing.T) {
+	r := rig.New(t)
+	for _, id := range []string{"a", "b", "c", "d"} {
+		migratetest.MustUpsert(t, r.Src, rig.Doc(id, "eu", "t1", 1))
+	}
+	r.CopyAll(t)
+	c := &Gate{Runner: r.Runner(), Verifier: r.Verifier(), Clock: r.Clock}
+	deletes := appActsDuringVerify(t, r, c, "c", 1, func(int) {
+		if _, err := r.Src.Delete(context.Background(), rig.Key("eu"), "c", ""); err != nil {
+			t.Error(err)
+		}
+	})
+	rep, err := c.Run(context.Background(), Config{QuietPeriod: time.Second, Timeout: time.Minute, Run: pipeline.RunConfig{PollInterval: time.Millisecond}, Verify: verify.Config{RecheckDelay: -1, TempDir: t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deletes() != 1 || rep.Verifies != 2 || !rep.Recorded || !rep.Verify.Clean || rep.Verify.Fix == nil || rep.Verify.Fix.Deleted != 1 {
+		t.Fatalf("deletes %d, report %+v (fix %+v): want a second verify that deleted c's copy, clean, recorded", deletes(), rep, rep.Verify.Fix)
+	}
+	if _, ok := r.TargetCopy(t, rig.Doc("c", "eu", "t1", 1)); ok {
+		t.Fatal("the copy of the deleted item is still in the target")
 	}
 }
