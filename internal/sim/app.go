@@ -32,8 +32,11 @@ type app struct {
 	// cutover, by address, with the ETag it left them at.
 	targetWrites map[string]string
 
+	nudges chan time.Duration // an operator's cutover verifies: write after the delay
+
 	mu       sync.Mutex
 	lastSeen map[string]time.Duration // source identity -> when it was last written
+	deleted  map[string]bool          // source identity -> its last write was a delete
 }
 
 // appItem is the application's view of a source item.
@@ -46,7 +49,7 @@ type appItem struct {
 }
 
 func newApp(w *world) *app {
-	return &app{w: w, rng: w.dice.fixed("app"), targetWrites: map[string]string{}, lastSeen: map[string]time.Duration{}}
+	return &app{w: w, rng: w.dice.fixed("app"), targetWrites: map[string]string{}, nudges: make(chan time.Duration), lastSeen: map[string]time.Duration{}, deleted: map[string]bool{}}
 }
 
 // ident is a source item's identity: id and source key.
@@ -142,21 +145,49 @@ func (a *app) run(ctx context.Context) {
 			gap = between(a.rng, 500*time.Millisecond, 8*time.Second)
 			burstEnd = a.w.elapsed() + gap + between(a.rng, 2*time.Second, 15*time.Second)
 		}
-		if sleepUntil(ctx, a.w, a.w.elapsed()+gap) != nil {
+		t := time.NewTimer(gap)
+		del := false
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return
+		case <-t.C:
+		case d := <-a.nudges:
+			// An operator's cutover is verifying: write (delete, more
+			// often than not) while it does, as an application that was
+			// not stopped would.
+			t.Stop()
+			del = a.w.sc.Deletes && chance(a.rng, 0.6)
+			if sleepUntil(ctx, a.w, a.w.elapsed()+d) != nil {
+				return
+			}
 		}
 		if a.w.check.cutOver() {
 			return // the application moved to the target
 		}
-		a.step(ctx)
+		a.step(ctx, del)
 	}
 }
 
-// step makes one change to the source.
-func (a *app) step(ctx context.Context) {
+// nudge asks the application to write once more, after delay, whatever
+// pause it is in; it returns at once if the application is busy.
+func (a *app) nudge(delay time.Duration) {
+	select {
+	case a.nudges <- delay:
+	default:
+	}
+}
+
+// step makes one change to the source; del makes it a delete when an item
+// is live.
+func (a *app) step(ctx context.Context, del bool) {
 	sc := a.w.sc
 	it := a.live()
-	switch roll := a.rng.Float64(); {
+	roll := a.rng.Float64()
+	if del && it != nil {
+		roll = 0.35
+	}
+	switch {
 	case it == nil || roll < 0.3:
 		it = a.newItem(true)
 	case sc.Deletes && roll < 0.4:
@@ -199,7 +230,8 @@ func (a *app) request(ctx context.Context, op string, it *appItem, fn func() (st
 			outcome = "error: " + err.Error()
 		}
 		a.mu.Lock()
-		a.lastSeen[it.ID+"|"+strconv.Quote(it.Tenant)] = a.w.elapsed()
+		id := it.ID + "|" + strconv.Quote(it.Tenant)
+		a.lastSeen[id], a.deleted[id] = a.w.elapsed(), op == "app.delete"
 		a.mu.Unlock()
 		a.w.trace.add("app", op, ident(it.ID, it.Tenant), outcome)
 	})
@@ -212,6 +244,14 @@ func (a *app) wroteAfter(ident string, at time.Duration) bool {
 	defer a.mu.Unlock()
 	t, ok := a.lastSeen[ident]
 	return ok && t > at
+}
+
+// deletedAt returns when the application deleted the source item, if its
+// last write was a delete.
+func (a *app) deletedAt(ident string) (time.Duration, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.lastSeen[ident], a.deleted[ident]
 }
 
 // writeTarget is the application after the cutover: it creates items in

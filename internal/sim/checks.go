@@ -3,6 +3,7 @@ package sim
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -48,11 +49,13 @@ type checker struct {
 	mu         sync.Mutex
 	violations []Violation
 	counts     map[string]int
-	active     []applying         // pages being applied now (the Observer)
-	observed   int                // pages the Observer was told of
-	removed    map[string]removal // target address -> the item rekey last deleted there
-	cutAt      time.Duration      // when a cutover was first recorded; 0: never
-	looks      map[string][]look  // process -> when it last read each range of the source's feed
+	active     []applying                          // pages being applied now (the Observer)
+	observed   int                                 // pages the Observer was told of
+	removed    map[string]removal                  // target address -> the item rekey last deleted there
+	cutAt      time.Duration                       // when a cutover was first recorded; 0: never
+	looks      map[string][]look                   // process -> when it last read each range of the source's feed
+	saw        map[string]map[string]time.Duration // process -> source identity -> when it last read the item
+	scanned    map[string]time.Duration            // process -> when its last verify finished scanning
 	// cutUnseen names the changes the first recorded cutover could not
 	// see: the application wrote them after it last read their range.
 	cutUnseen func(body []byte) bool
@@ -71,7 +74,7 @@ type applying struct {
 }
 
 func newChecker(w *world) *checker {
-	return &checker{w: w, counts: map[string]int{}, removed: map[string]removal{}, looks: map[string][]look{}}
+	return &checker{w: w, counts: map[string]int{}, removed: map[string]removal{}, looks: map[string][]look{}, saw: map[string]map[string]time.Duration{}, scanned: map[string]time.Duration{}}
 }
 
 // violate records a broken invariant, and marks it in the trace.
@@ -169,28 +172,58 @@ type look struct {
 	at time.Duration
 }
 
-// looked records that p read the range of the source's change feed now.
-func (c *checker) looked(p *process, r migrate.FeedRange) {
+// looked records that p read the source now: a page of the range r of its
+// change feed (r zero for a point read), holding items.
+func (c *checker) looked(p *process, r migrate.FeedRange, items [][]byte) {
+	now := c.w.elapsed()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.saw[p.name] == nil {
+		c.saw[p.name] = map[string]time.Duration{}
+	}
+	for _, it := range items {
+		c.saw[p.name][identityOf(it)] = now
+	}
+	if r == (migrate.FeedRange{}) {
+		return
+	}
 	ls := c.looks[p.name]
 	for i := range ls {
 		if ls[i].r == r {
-			ls[i].at = c.w.elapsed()
+			ls[i].at = now
 			return
 		}
 	}
-	c.looks[p.name] = append(ls, look{r: r, at: c.w.elapsed()})
+	c.looks[p.name] = append(ls, look{r: r, at: now})
 }
 
-// unseenBy returns whether the application wrote a source item (given as
-// its body, or a copy's) after p last read the range of the feed that
-// holds it: a change p could not have seen.
+// verifyScanned records that a verify of p finished scanning both
+// containers now: what it compares from here on, it read before.
+func (c *checker) verifyScanned(p *process) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.scanned[p.name] = c.w.elapsed()
+}
+
+// unseenBy returns whether the application changed a source item (given as
+// its body, or a copy's) in a way p could not have seen: created or updated
+// it after p last read the range of the feed that holds it, or deleted it
+// after p last read the item itself. The change feed carries no deletes:
+// only a look at the item shows it gone, and the look must come after p's
+// last verify scanned the source, whose comparison a later delete makes
+// wrong; a delete after a look at the item during that scan counts.
 func (c *checker) unseenBy(p *process) func(body []byte) bool {
 	c.mu.Lock()
 	ls := append([]look(nil), c.looks[p.name]...)
+	saw := maps.Clone(c.saw[p.name])
+	scanned := c.scanned[p.name]
 	c.mu.Unlock()
 	return func(body []byte) bool {
+		ident := identityOf(body)
+		if at, deleted := c.w.app.deletedAt(ident); deleted {
+			seen, ok := saw[ident]
+			return ok && seen > scanned && at > seen
+		}
 		var f struct {
 			Tenant string `json:"tenant"`
 		}
@@ -207,7 +240,7 @@ func (c *checker) unseenBy(p *process) func(body []byte) bool {
 				last = l.at
 			}
 		}
-		return last >= 0 && c.w.app.wroteAfter(identityOf(body), last)
+		return last >= 0 && c.w.app.wroteAfter(ident, last)
 	}
 }
 

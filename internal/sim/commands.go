@@ -161,7 +161,8 @@ func (p *process) verifyCommand(ctx context.Context, st *state, fix bool) (*veri
 }
 
 // cutoverCommand is `rekey cutover`, with the flags cmd/rekey passes.
-func (p *process) cutoverCommand(ctx context.Context, st *state, quiet, timeout time.Duration, acceptDead bool) (*cutover.Report, error) {
+// progress, when set, hears each step the cutover reports.
+func (p *process) cutoverCommand(ctx context.Context, st *state, quiet, timeout time.Duration, acceptDead bool, progress func(string)) (*cutover.Report, error) {
 	src, tgt := p.views()
 	p.accept = acceptDead
 	writes := p.writePath(pacing.Config{})
@@ -170,6 +171,7 @@ func (p *process) cutoverCommand(ctx context.Context, st *state, quiet, timeout 
 			Writes: writes, Clock: p.clock(), Observer: loopObserver{p}},
 		Verifier: &verify.Verifier{Source: src, Target: tgt, Writer: tgt, Writes: writes, Transformer: p.w.tr,
 			DeadLetters: st.dead, Defaults: st.defaults, Clock: p.clock(), Log: p.logger()},
+		Progress: progress,
 	}
 	return c.Run(ctx, cutover.Config{
 		QuietPeriod: quiet, Timeout: timeout, AcceptDeadLetter: acceptDead,
@@ -222,8 +224,15 @@ type traceHandler struct {
 
 func (h *traceHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
 
+// verifyScannedLog is what migrate/verify logs once it has scanned both
+// containers: the checks note when (checker.verifyScanned).
+const verifyScannedLog = "verify scanned both containers"
+
 func (h *traceHandler) Handle(_ context.Context, r slog.Record) error {
 	msg := r.Message
+	if msg == verifyScannedLog {
+		h.p.w.check.verifyScanned(h.p)
+	}
 	add := func(a slog.Attr) bool {
 		msg += " " + a.Key + "=" + a.Value.String()
 		return true

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -87,7 +88,17 @@ func (w *world) cutoverAttempt(ctx context.Context, n int, slots []*slot) {
 	quiet, timeout, accept := between(r, time.Second, 10*time.Second), between(r, 10*time.Second, time.Minute), chance(r, 0.5)
 	err := w.supervise(p, nil, func(ctx context.Context) error {
 		return p.withState(ctx, time.Time{}, func(st *state) error {
-			rep, err := p.cutoverCommand(ctx, st, quiet, timeout, accept)
+			rep, err := p.cutoverCommand(ctx, st, quiet, timeout, accept, func(step string) {
+				// Now and then the application, not stopped, writes
+				// while the final verify runs.
+				if strings.HasPrefix(step, "verifying") && chance(r, 0.5) {
+					late := 150 * time.Millisecond // mostly while the verify scans
+					if chance(r, 0.3) {
+						late = 1500 * time.Millisecond
+					}
+					w.app.nudge(between(r, 0, late))
+				}
+			})
 			if rep != nil {
 				w.trace.add(p.name, "report", "", fmt.Sprintf("recorded %v, drained %d, quiet for %v", rep.Recorded, rep.Drained, rep.QuietFor))
 			}

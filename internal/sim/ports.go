@@ -48,7 +48,7 @@ func (v containerView) ReadChanges(ctx context.Context, req migrate.ChangeReques
 	err = v.p.do(ctx, v.side+".feed", obj, func(landing) (string, error) {
 		page, err = v.c.ReadChanges(background, req)
 		if v.side == "src" && err == nil {
-			v.p.w.check.looked(v.p, req.Range)
+			v.p.w.check.looked(v.p, req.Range, page.Items)
 		}
 		return fmt.Sprintf("%d items %s", len(page.Items), itemIDs(page.Items)), err
 	})
@@ -70,6 +70,9 @@ func (v containerView) ItemCount(ctx context.Context) (n int64, err error) {
 func (v containerView) Read(ctx context.Context, key migrate.Key, id string) (it migrate.Item, err error) {
 	err = v.p.do(ctx, v.side+".read", itemAddr(key, id), func(landing) (string, error) {
 		it, err = v.c.Read(background, key, id)
+		if v.side == "src" && err == nil {
+			v.p.w.check.looked(v.p, migrate.FeedRange{}, [][]byte{it.Body})
+		}
 		return versionOf(it.Body), err
 	})
 	return it, err

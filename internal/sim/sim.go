@@ -152,7 +152,7 @@ func (w *world) final() bool {
 	c := w.newProcess("final.cutover", -1)
 	err = w.superviseFor(c, 30*time.Minute, func(ctx context.Context) error {
 		return c.withState(ctx, time.Time{}, func(st *state) error {
-			rep, err := c.cutoverCommand(ctx, st, time.Second, 10*time.Minute, true)
+			rep, err := c.cutoverCommand(ctx, st, time.Second, 10*time.Minute, true, nil)
 			if rep != nil && rep.Verify != nil {
 				w.trace.add(c.name, "verify", "", verifySummary(rep.Verify))
 			}
