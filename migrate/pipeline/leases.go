@@ -39,14 +39,19 @@ func (run *run) leases(ctx context.Context, meta lease.Meta) ([]*lease.Hold, err
 	lr := run.leaser()
 	if cfg.Shared {
 		taken, err := lr.Acquire(ctx)
-		if err != nil {
-			return nil, err
-		}
-		run.log.Info("took leases", "owner", cfg.Owner, "leases", len(taken))
 		holds := make([]*lease.Hold, len(taken))
 		for i, l := range taken {
 			holds[i] = lr.Hold(l, l.Timestamp)
 		}
+		if err != nil {
+			// Acquire may have taken some before it failed: give them
+			// back rather than leave them owned and unworked for a TTL.
+			for _, h := range holds {
+				run.release(h)
+			}
+			return nil, fmt.Errorf("take leases: %w", err)
+		}
+		run.log.Info("took leases", "owner", cfg.Owner, "leases", len(taken))
 		return holds, nil
 	}
 	existing, err := run.store.List(ctx)
@@ -134,16 +139,18 @@ func (run *run) balance(ctx context.Context, start func(*lease.Hold)) error {
 		}
 		sent := run.clock.Now()
 		taken, err := lr.Acquire(ctx)
+		// What Acquire took before an error is this worker's now: work on
+		// it, rather than leave it owned and unworked until it expires.
+		for _, l := range taken {
+			run.log.Info("took over a lease", "range", l.ID)
+			start(lr.Hold(l, sent))
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			run.log.Warn("could not rebalance leases; will retry", "err", err)
 			continue
-		}
-		for _, l := range taken {
-			run.log.Info("took over a lease", "range", l.ID)
-			start(lr.Hold(l, sent))
 		}
 		if run.cfg.UntilCaughtUp && run.everyLeaseCaughtUp(ctx) {
 			run.allCaughtUp.Store(true)

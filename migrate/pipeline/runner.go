@@ -160,7 +160,7 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	if serr := r.DeadLetters.Sync(); err == nil && serr != nil {
 		err = serr
 	}
-	dead, cerr := r.DeadLetters.Count()
+	dead, cerr := run.countDeadLetters(ctx)
 	if err == nil && cerr != nil {
 		err = fmt.Errorf("count dead letters: %w", cerr)
 	}
@@ -172,6 +172,26 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 		Ranges:      int(run.started.Load()),
 	}
 	return sum, err
+}
+
+// finalCountTimeout bounds the count of the dead letters a run reports as
+// it ends, retries included.
+const finalCountTimeout = 10 * time.Second
+
+// countDeadLetters counts the dead letters for the Summary under the run's
+// retry policy (a lease container throttles like any other), whether or not
+// ctx was cancelled: a run stopped by SIGTERM still reports them, and a
+// throttled count is no failure of the run.
+func (run *run) countDeadLetters(ctx context.Context) (int, error) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalCountTimeout)
+	defer cancel()
+	var n int
+	err := run.retry.Do(cctx, func() error {
+		var err error
+		n, err = run.dead.Count()
+		return err
+	})
+	return n, err
 }
 
 // errNoWritePath is returned by a Runner without a WritePath.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -180,6 +181,48 @@ func TestRunStopsOnCancelAndFailsOnPersistentErrors(t *testing.T) {
 		_, err = r2.Run(context.Background(), RunConfig{UntilCaughtUp: true})
 		if !errors.Is(err, migrate.ErrTransient) {
 			t.Fatalf("want the source's transient error, got %v", err)
+		}
+	})
+}
+
+// throttledCount is a dead-letter store whose Count is throttled the first
+// throttles times, as a lease container's query may be.
+type throttledCount struct {
+	migrate.DeadLetterStore
+	mu        sync.Mutex
+	throttles int
+}
+
+func (d *throttledCount) Count() (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.throttles > 0 {
+		d.throttles--
+		return 0, &migrate.RequestError{Op: "count dead letters", Status: http.StatusTooManyRequests, RetryAfter: 100 * time.Millisecond}
+	}
+	return d.DeadLetterStore.Count()
+}
+
+// A run stopped by its context (SIGTERM) counts its dead letters for the
+// summary under the retry policy, after the stop: a throttled count is
+// retried, and the run still ends interrupted without an error (exit 130).
+// Before, the count ran once, and a 429 made the run fail (exit 1).
+func TestRunStoppedRetriesAThrottledDeadLetterCount(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src, dst := newSource(t), newTarget(t)
+		upsert(t, src, "item-1", "eu", "a", 1)
+		r := testRunner(t, src, dst, t.TempDir())
+		r.DeadLetters = &throttledCount{DeadLetterStore: r.DeadLetters, throttles: 2}
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			for len(dst.Items()) < 1 {
+				time.Sleep(time.Millisecond)
+			}
+			cancel()
+		}()
+		sum, err := r.Run(ctx, RunConfig{PollInterval: time.Millisecond})
+		if err != nil || !sum.Interrupted || sum.DeadLetters != 0 {
+			t.Fatalf("stopped run: %+v %v; want interrupted, no error", sum, err)
 		}
 	})
 }
