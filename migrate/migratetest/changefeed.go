@@ -54,8 +54,9 @@ const tokenVersion = 1
 //     latest version, in the order of their latest LSN, with "_lsn" added;
 //     deleted and expired items do not appear;
 //   - StartFrom, when set, leaves out items last changed before it (to the
-//     second, as the SDK sends it in If-Modified-Since), in every partition
-//     this call reads.
+//     second, as the SDK sends it in If-Modified-Since), in the partitions
+//     the continuation has not read yet (every one without a continuation);
+//     those it has read resume from it.
 func (c *Container) ReadChanges(ctx context.Context, req migrate.ChangeRequest) (migrate.ChangePage, error) {
 	page, err := c.readChanges(ctx, req)
 	if err == nil {
@@ -107,7 +108,11 @@ func (c *Container) readChanges(ctx context.Context, req migrate.ChangeRequest) 
 			turns += len(children) - 1
 			continue
 		}
-		items, next := c.partitionChanges(parts[0], head.LSN, since, pageSize)
+		from := since
+		if head.LSN != nil { // read before: the continuation says where
+			from = time.Time{}
+		}
+		items, next := c.partitionChanges(parts[0], head.LSN, from, pageSize)
 		head.LSN = &next
 		tok.Ranges = append(tok.Ranges[1:], head)
 		turns--

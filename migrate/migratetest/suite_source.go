@@ -20,7 +20,8 @@ var everything = migrate.FeedRange{Min: epk.MinEPK, Max: epk.MaxEPK}
 // the service does: feed ranges that tile the EPK space, items placed by
 // their EPK, and a latest-version change feed with pages of PageSize,
 // each item once at its latest version in LSN order, deletes left out, an
-// empty page at the end, continuations that survive splits, and StartFrom.
+// empty page at the end, continuations that survive splits, and StartFrom,
+// which reaches the partitions a continuation has not read yet.
 func RunSource(t *testing.T, open Open) {
 	t.Helper()
 
@@ -217,6 +218,33 @@ func RunSource(t *testing.T, open Open) {
 		if got := ids(t, more); !slices.Equal(got, []string{"old"}) {
 			t.Errorf("after the start, from the continuation: %v, want [old]", got)
 		}
+	})
+
+	t.Run("StartFromReachesEveryPartition", func(t *testing.T) {
+		// A range over two partitions: its first page comes from one,
+		// and the continuation has not read the other yet. StartFrom,
+		// passed with the continuation, applies to that one too.
+		f := open(t, hashKey, 2)
+		for i := range 12 {
+			create(t, f.Store, fmt.Sprint("old", i), fmt.Sprintf("k%d", i), 1)
+		}
+		f.Sleep(t, 2100*time.Millisecond)
+		start := f.Now()
+		f.Sleep(t, 100*time.Millisecond)
+		for i := range 12 {
+			create(t, f.Store, fmt.Sprint(i), fmt.Sprintf("k%d", i), 2)
+		}
+		req := migrate.ChangeRequest{Range: everything, PageSize: 100, StartFrom: start}
+		var got []string
+		for range 100 {
+			page := read(t, f.Store, req)
+			if len(page.Items) == 0 {
+				break
+			}
+			got = append(got, ids(t, page.Items)...)
+			req.Continuation = page.Continuation // StartFrom stays
+		}
+		checkOnceEach(t, got, 12)
 	})
 
 	t.Run("ForeignContinuationRefused", func(t *testing.T) {

@@ -130,13 +130,13 @@ func drain(pages <-chan page, run *run) {
 
 // readRange feeds pages of the range's change feed into out until ctx ends.
 func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) error {
+	// The migration's start goes with every request: it applies to the
+	// partitions of the range the continuation has not read yet.
 	req := migrate.ChangeRequest{
 		Range:        migrate.FeedRangeOf(l.Range),
 		Continuation: l.Continuation,
 		PageSize:     run.cfg.PageSize,
-	}
-	if req.Continuation == "" {
-		req.StartFrom = run.startFrom
+		StartFrom:    run.startFrom,
 	}
 	for ctx.Err() == nil {
 		var cp migrate.ChangePage
@@ -177,7 +177,7 @@ func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) e
 			run.inFlight.Release(n)
 			return nil
 		}
-		req.Continuation, req.StartFrom = cp.Continuation, time.Time{}
+		req.Continuation = cp.Continuation
 		if len(cp.Items) == 0 {
 			if err := run.clock.Sleep(ctx, run.cfg.PollInterval); err != nil {
 				return nil
