@@ -46,7 +46,7 @@ type ChangeRequest struct {
 	// request: a range's first page comes from one partition, and the
 	// others are read later.
 	StartFrom time.Time
-	PageSize     int
+	PageSize  int
 }
 
 // ChangePage is one page of a change feed: each changed item once, at its
