@@ -56,6 +56,8 @@ type checker struct {
 	looks      map[string][]look                   // process -> when it last read each range of the source's feed
 	saw        map[string]map[string]time.Duration // process -> source identity -> when it last read the item
 	scanned    map[string]time.Duration            // process -> when its last verify finished scanning
+	listed     map[string]time.Duration            // process -> when it last listed the leases
+	late       map[string]map[string]time.Duration // process -> lease id -> when a write of it landed late
 	// cutUnseen names the changes the first recorded cutover could not
 	// see: the application wrote them after it last read their range.
 	cutUnseen func(body []byte) bool
@@ -74,7 +76,7 @@ type applying struct {
 }
 
 func newChecker(w *world) *checker {
-	return &checker{w: w, counts: map[string]int{}, removed: map[string]removal{}, looks: map[string][]look{}, saw: map[string]map[string]time.Duration{}, scanned: map[string]time.Duration{}}
+	return &checker{w: w, counts: map[string]int{}, removed: map[string]removal{}, looks: map[string][]look{}, saw: map[string]map[string]time.Duration{}, scanned: map[string]time.Duration{}, listed: map[string]time.Duration{}, late: map[string]map[string]time.Duration{}}
 }
 
 // violate records a broken invariant, and marks it in the trace.
@@ -249,6 +251,32 @@ func (c *checker) unseenByCutover() func(body []byte) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.cutUnseen
+}
+
+// leasesListed records that p listed the leases now; leaseLandedLate that
+// a write of p's to lease id landed now, after p stopped waiting for it.
+func (c *checker) leasesListed(p *process) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.listed[p.name] = c.w.elapsed()
+}
+
+func (c *checker) leaseLandedLate(p *process, id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.late[p.name] == nil {
+		c.late[p.name] = map[string]time.Duration{}
+	}
+	c.late[p.name][id] = c.w.elapsed()
+}
+
+// landedUnseen reports whether a write of p's to lease id landed late,
+// after p last listed the leases.
+func (c *checker) landedUnseen(p *process, id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, ok := c.late[p.name][id]
+	return ok && at > c.listed[p.name]
 }
 
 // cutOver reports whether a cutover was recorded.

@@ -53,6 +53,7 @@ func (s storeView) UpdateMeta(ctx context.Context, m lease.Meta) error {
 
 func (s storeView) List(ctx context.Context) (ls []lease.Lease, err error) {
 	err = s.p.do(ctx, "store.list", "", func(landing) (string, error) {
+		s.p.w.check.leasesListed(s.p)
 		ls, err = s.Store.List(background)
 		return fmt.Sprintf("%d leases", len(ls)), err
 	})
@@ -76,8 +77,11 @@ func (s storeView) Create(ctx context.Context, l lease.Lease) (got lease.Lease, 
 }
 
 func (s storeView) Update(ctx context.Context, l lease.Lease) (got lease.Lease, err error) {
-	err = s.p.do(ctx, "store.lease.update", l.ID, func(landing) (string, error) {
+	err = s.p.do(ctx, "store.lease.update", l.ID, func(how landing) (string, error) {
 		got, err = s.Store.Update(background, l)
+		if err == nil && how == landedLate {
+			s.p.w.check.leaseLandedLate(s.p, l.ID)
+		}
 		return leaseOutcome(l), err
 	})
 	return got, err
@@ -133,6 +137,9 @@ func (v docsView) Replace(ctx context.Context, id string, body []byte, ifMatch s
 	err = v.p.do(ctx, "docs."+docClass(id)+".replace", shortID(id), func(how landing) (string, error) {
 		e, err := v.d.Replace(background, id, body, ifMatch)
 		v.metaWritten(id, body, err)
+		if err == nil && how == landedLate && docClass(id) == "lease" {
+			v.p.w.check.leaseLandedLate(v.p, shortID(id))
+		}
 		if how != landedLate {
 			etag = e
 		}
@@ -149,6 +156,9 @@ func (v docsView) Delete(ctx context.Context, id string, ifMatch string) error {
 
 func (v docsView) List(ctx context.Context, prefix string) (docs []lease.Doc, err error) {
 	err = v.p.do(ctx, "docs."+docClass(prefix)+".list", shortID(prefix), func(landing) (string, error) {
+		if docClass(prefix) == "lease" {
+			v.p.w.check.leasesListed(v.p)
+		}
 		docs, err = v.d.List(background, prefix)
 		return fmt.Sprintf("%d documents", len(docs)), err
 	})

@@ -7,11 +7,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rekey-dev/rekey/migrate/pipeline"
 )
 
 // exitGrace is what a process may take beyond its shutdown timeout to
-// return: the last checkpoints, releases and syncs, each a request.
-const exitGrace = 3 * time.Second
+// return: what the Runner promises (pipeline.ExitGrace: its releases and
+// wrap-up, each bounded) and a request's latency.
+const exitGrace = pipeline.ExitGrace + maxLatency
 
 // errZombie is returned for a process that did not return even after it
 // was killed; it is abandoned.
@@ -189,7 +192,10 @@ func (w *world) afterExit(p *process, err error) {
 	}
 	var held []string
 	for _, l := range ls {
-		if l.Owner == p.name {
+		// A write of p's that landed after p last listed the leases (its
+		// answer lost to the stop) is the network's doing: p never
+		// learnt the lease is its own, and could not release it.
+		if l.Owner == p.name && !w.check.landedUnseen(p, l.ID) {
 			held = append(held, l.ID)
 		}
 	}

@@ -18,9 +18,6 @@ import (
 const (
 	renewEvery   = 6 // TTL / renewEvery
 	balanceEvery = 4 // TTL / balanceEvery
-	// releaseTimeout bounds the release of a lease when a range stops, so
-	// that a store that cannot be reached does not delay the exit.
-	releaseTimeout = 2 * time.Second
 )
 
 // leaser is this run's view of the leases it shares with other workers.
@@ -208,6 +205,32 @@ func (run *run) release(h *lease.Hold) {
 	defer cancel()
 	if err := run.retry.Do(ctx, func() error { return h.Release(ctx) }); err != nil {
 		run.log.Warn("could not release a lease; it expires after the TTL", "range", h.Lease().ID, "err", err)
+	}
+}
+
+// releaseStrays gives up, as a shared run ends, the leases that still name
+// this worker although none of its loops works on them any more: a take
+// whose answer the shutdown cut off may have landed all the same, and
+// would keep the lease from the other workers for a TTL. ctx bounds it.
+func (run *run) releaseStrays(ctx context.Context) {
+	var leases []lease.Lease
+	err := run.retry.Do(ctx, func() error {
+		var err error
+		leases, err = run.store.List(ctx)
+		return err
+	})
+	if err != nil {
+		run.log.Warn("could not look for leases left in this worker's name; they expire after the TTL", "err", err)
+		return
+	}
+	lr := run.leaser()
+	for _, l := range leases {
+		if l.Owner != run.cfg.Owner {
+			continue
+		}
+		if _, err := lr.Release(ctx, l); err != nil && !errors.Is(err, lease.ErrLeaseLost) {
+			run.log.Warn("could not release a lease left in this worker's name; it expires after the TTL", "range", l.ID, "err", err)
+		}
 	}
 }
 

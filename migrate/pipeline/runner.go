@@ -47,7 +47,8 @@ type Runner struct {
 // Summary is the outcome of Run.
 type Summary struct {
 	Stats StatsSnapshot
-	// DeadLetters is the number of items in the dead-letter file now.
+	// DeadLetters is the number of items in the dead-letter store now; -1
+	// when a run stopped by its context could not count them in time.
 	DeadLetters int
 	// CaughtUp: every range reached the end of its feed (UntilCaughtUp).
 	CaughtUp bool
@@ -102,6 +103,11 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	}
 	holds, err := run.leases(ctx, meta)
 	if err != nil {
+		if cfg.Shared {
+			wctx, cancel := wrapUpContext(ctx)
+			run.releaseStrays(wctx)
+			cancel()
+		}
 		return Summary{}, err
 	}
 
@@ -160,9 +166,21 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	if serr := r.DeadLetters.Sync(); err == nil && serr != nil {
 		err = serr
 	}
-	dead, cerr := run.countDeadLetters(ctx)
-	if err == nil && cerr != nil {
+	wctx, cancel := wrapUpContext(ctx)
+	defer cancel()
+	dead, cerr := run.countDeadLetters(wctx)
+	switch {
+	case cerr == nil:
+	case err == nil && ctx.Err() != nil:
+		// Stopped cleanly: the count is only for the summary, and no
+		// reason to turn the stop into a failure.
+		run.log.Warn("could not count the dead letters as the run stopped; rekey status counts them", "err", cerr)
+		dead = -1
+	case err == nil:
 		err = fmt.Errorf("count dead letters: %w", cerr)
+	}
+	if cfg.Shared {
+		run.releaseStrays(wctx)
 	}
 	sum := Summary{
 		Stats:       run.stats.Snapshot(),
@@ -174,19 +192,29 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	return sum, err
 }
 
-// finalCountTimeout bounds the count of the dead letters a run reports as
-// it ends, retries included.
-const finalCountTimeout = 10 * time.Second
+// How long Run may take to end once its work stopped: each lease's release
+// (its loops release in parallel) and then the wrap-up, the final count of
+// the dead letters and, shared, the release of leases left in this
+// worker's name. Each request is retried within its bound, then given up.
+const (
+	releaseTimeout = 2 * time.Second
+	wrapUpTimeout  = 3 * time.Second
+	// ExitGrace is how long Run may take, past its ShutdownTimeout (or a
+	// fatal error's retries), to return.
+	ExitGrace = releaseTimeout + wrapUpTimeout
+)
+
+// wrapUpContext bounds the wrap-up of a run, whether or not ctx, the
+// run's, was cancelled: a run stopped by SIGTERM still wraps up.
+func wrapUpContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), wrapUpTimeout)
+}
 
 // countDeadLetters counts the dead letters for the Summary under the run's
-// retry policy (a lease container throttles like any other), whether or not
-// ctx was cancelled: a run stopped by SIGTERM still reports them, and a
-// throttled count is no failure of the run.
+// retry policy: a lease container throttles like any other.
 func (run *run) countDeadLetters(ctx context.Context) (int, error) {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalCountTimeout)
-	defer cancel()
 	var n int
-	err := run.retry.Do(cctx, func() error {
+	err := run.retry.Do(ctx, func() error {
 		var err error
 		n, err = run.dead.Count()
 		return err

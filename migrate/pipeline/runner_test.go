@@ -224,5 +224,17 @@ func TestRunStoppedRetriesAThrottledDeadLetterCount(t *testing.T) {
 		if err != nil || !sum.Interrupted || sum.DeadLetters != 0 {
 			t.Fatalf("stopped run: %+v %v; want interrupted, no error", sum, err)
 		}
+
+		// Throttled for longer than the wrap-up may take: the count is
+		// given up, and the stop is still no failure.
+		r.DeadLetters = &throttledCount{DeadLetterStore: r.DeadLetters, throttles: 1000}
+		stopped, stop := context.WithCancel(context.Background())
+		time.AfterFunc(100*time.Millisecond, stop)
+		begun := time.Now()
+		sum, err = r.Run(stopped, RunConfig{PollInterval: time.Millisecond})
+		if err != nil || !sum.Interrupted || sum.DeadLetters != -1 || time.Since(begun) > 100*time.Millisecond+ExitGrace {
+			t.Fatalf("stopped run, count throttled for good: %+v %v after %v; want interrupted, no error, dead letters unknown, within %v",
+				sum, err, time.Since(begun), ExitGrace)
+		}
 	})
 }

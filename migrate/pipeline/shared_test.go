@@ -157,3 +157,57 @@ func TestSharedRunWorksOnTheLeasesABalancingPassTookBeforeAFailure(t *testing.T)
 		}
 	})
 }
+
+// lateTakes lets every lease update land, but the first one answers only
+// once its caller gave up (ctx ended): the answer is lost, the write is not.
+type lateTakes struct {
+	lease.Store
+	mu    sync.Mutex
+	first bool
+}
+
+func (s *lateTakes) Update(ctx context.Context, l lease.Lease) (lease.Lease, error) {
+	s.mu.Lock()
+	late := !s.first
+	s.first = true
+	s.mu.Unlock()
+	if !late {
+		return s.Store.Update(ctx, l)
+	}
+	<-ctx.Done()
+	if _, err := s.Store.Update(context.Background(), l); err != nil {
+		return lease.Lease{}, err
+	}
+	return lease.Lease{}, ctx.Err()
+}
+
+// A shared run stopped while it takes a lease, whose take lands although
+// its answer is lost, releases that lease as it ends. Before, the lease
+// stayed in the stopped worker's name for a TTL.
+func TestSharedRunReleasesALeaseWhoseTakeLandedAfterTheStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src, dst := newSource(t), newTarget(t)
+		upsert(t, src, "a", "in", "a", 1)
+		r := testRunner(t, src, dst, t.TempDir())
+		copyOnce(t, r)
+		store := r.Store
+		r.Store = &lateTakes{Store: store}
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			time.Sleep(time.Second)
+			cancel() // SIGTERM, while the first take is in flight
+		}()
+		if _, err := r.Run(ctx, RunConfig{Shared: true, LeaseTTL: 8 * time.Second, Owner: "w2"}); err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("run: %v", err)
+		}
+		ls, err := store.List(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range ls {
+			if l.Owner != "" {
+				t.Fatalf("lease %s is still in %q's name after it stopped", l.ID, l.Owner)
+			}
+		}
+	})
+}
