@@ -11,37 +11,30 @@
 // sleeps are virtual, and time moves only when every goroutine waits, so
 // hours of a migration take a fraction of a second and the pipeline runs
 // on migrate.SystemClock as it does in production. Every request to the
-// service gets a latency drawn from the seed, to the nanosecond, so that
-// requests take effect at distinct instants, one at a time. Randomness is
-// drawn per identity (seed, process, request kind, item or range, and how
-// often that identity drew before: dice.go), never from one stream consumed
-// in goroutine order; the retry policy's jitter comes from each process's
-// seeded clock (migrate.Jitter). The simulations run on one processor
-// (main_test.go), so that goroutines woken at one instant run in the same
-// order on every run. The trace's hash covers what has effects (writes,
-// faults, crashes, starts, exits, violations), with the lines of one
-// instant sorted (trace.go). TestReplay runs seeds twice and shows where
-// two runs part.
+// service, the lease store and the dead-letter store gets a latency drawn
+// from the seed, to the nanosecond, so that requests take effect at
+// distinct instants, one at a time. (The code under test holds no lock
+// across a request: lease.Hold and migrate.DefaultUses serialize theirs
+// with a one-slot semaphore, a wait the bubble sees. A seed that stalls
+// all the same is stopped after stallAfter with the goroutines that wait
+// on a mutex.)
 //
-// Known residue, both in the code under test:
+// Randomness is drawn per identity (seed, process, request kind, item or
+// range, and how often that identity drew before: dice.go), never from one
+// stream consumed in goroutine order; a crash point is such a draw per
+// request, not a count of requests, since two requests of one instant (two
+// leases' heartbeats) go in no fixed order; the retry policy's jitter comes
+// from each process's seeded clock (migrate.Jitter); verify compares,
+// rechecks and fixes in the order of the items. The simulations run on one
+// processor (main_test.go), so that goroutines woken at one instant mostly
+// run in the same order. The trace's hash covers what has effects
+// (writes, faults, crashes, starts, exits, violations), with the lines of
+// one instant sorted (trace.go). TestReplay runs seeds twice and shows
+// where two runs part.
 //
-//   - verify rechecks and fixes its differences in the order of a map and
-//     of buckets hashed with a random maphash seed (migrate/compare.go,
-//     spill.go), so the final verify of a seed goes in another order on
-//     each run; sorting the suspects in recheckAndFix removes it.
-//   - lease.Hold holds a sync.Mutex while it writes its lease, and
-//     migrate.DefaultUses while it records a default in the meta. A
-//     synctest bubble cannot wait durably on a mutex, so a latency on those
-//     requests would stall virtual time: the simulator answers every
-//     request to the state at once (proc.go, instant), and two requests of
-//     one instant race for which is first (which one a crash plan's "nth
-//     lease write" is). Once those locks are channels, state requests can
-//     take time again and the race goes. A seed that stalls all the same
-//     is stopped after stallAfter with the goroutines that wait on a mutex.
-//
-// The AdaptiveLimiter holds a mutex while it reads the target's feed
-// ranges; Definition and FeedRanges are answered at once, as the SDK
-// answers them from its caches (proc.go, cached).
+// Definition and FeedRanges are answered at once, as the SDK answers them
+// from its caches (proc.go, cached); the AdaptiveLimiter holds a mutex
+// while it reads the target's feed ranges.
 //
 // # The model
 //
@@ -74,8 +67,9 @@
 // 429s with retry-after, 503/408s, 408s after the write took effect, 410s,
 // requests slower than the lease TTL, a 503 that outlasts every retry, a
 // full disk under the dead letters, splits of both containers, control-file
-// changes, cutover attempts while the application writes, a start from now
-// over a preloaded target, deletes, key-field changes and time to live.
+// changes, cutover attempts while the application writes (now and then
+// right while the cutover's final verify runs), a start from now over a
+// preloaded target, deletes, key-field changes and time to live.
 // Scenario.String prints it all.
 //
 // The application (app.go) creates, updates and deletes items, changes the
@@ -99,21 +93,27 @@
 //     source; every difference is a counted and accepted dead letter.
 //   - lease-coverage: every EPK is owned by exactly one lease.
 //   - one-loop-per-range: no two loops, in one process or two, apply pages
-//     of overlapping ranges at once (through migrate.Observer; unchecked
-//     while the Runner does not call it, which Result.Observed shows).
+//     of overlapping ranges at once, as the Runner tells its
+//     migrate.Observer (a page is applied from before its first write
+//     until it is checkpointed or abandoned).
 //   - no-older-over-newer: no write replaces a version of a source item
 //     with an older one (requests that land after their process died are
 //     the network's doing and are not judged).
 //   - exit-within-shutdown-timeout: a run returns within its shutdown
-//     timeout (and a grace for its last requests) of a stop, or of a
-//     permanent fault once its retries are spent.
+//     timeout (or, after a permanent fault, its retries) plus
+//     pipeline.ExitGrace and a request's latency.
 //   - cutover-only-when-equal: at the instant a cutover is recorded, the
-//     copy equals the source.
+//     copy equals the source, but for what the cutover could not see: a
+//     create or update after it last read the item's range of the feed, a
+//     delete after it last read the item itself, where only reads after its
+//     final verify scanned the source count (the feed carries no deletes,
+//     so the proof must look at the items again).
 //   - post-cutover-untouched: no rekey command writes an item the
 //     application wrote to the target after the cutover.
 //   - leases-released-on-shutdown: a worker that stops gracefully owns no
 //     lease when it has returned (unless the lease container throttled or
-//     failed it meanwhile: the release is bounded and may give up).
+//     failed it meanwhile: the release is bounded and may give up; or a
+//     write of the worker's landed after it last listed the leases).
 //   - state-readable-after-crash: a crash never leaves state a restart
 //     cannot open.
 //   - liveness: in the healthy phase the final run catches up and the
@@ -121,8 +121,10 @@
 //
 // # Running it
 //
-//	go test ./internal/sim                                  # 200 seeds
-//	REKEY_SIM_SEEDS=5000 REKEY_SIM_START=1000 go test ./internal/sim -run TestSimulation
+//	go test ./internal/sim                                  # 200 seeds, the regressions, 6 replays
+//	go test -short ./internal/sim                           # 20 seeds, 2 replays (the race run)
+//	REKEY_SIM_SEEDS=100000 REKEY_SIM_START=1 go test ./internal/sim -run TestSimulation -timeout 0
+//	REKEY_SIM_SEEDS=200 go test ./internal/sim -run TestReplay
 //	REKEY_SIM_SEED=1234 go test ./internal/sim -run TestSimulation -v
 //	REKEY_SIM_SEED=1234 REKEY_SIM_TRACE=/tmp/t go test ./internal/sim -run TestSimulation
 //
@@ -130,6 +132,7 @@
 // its trace: every request as it took effect (virtual time, process,
 // request, item or range, outcome), every process's start, crash and exit,
 // and its log. REKEY_SIM_TRACE writes the whole trace of one seed.
+// TestRegressionSeeds runs the seeds that found bugs (sim_test.go).
 //
 // The approach follows FoundationDB's deterministic simulation (one seed,
 // all randomness and time under the simulator's control, swarm testing of
