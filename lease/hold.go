@@ -195,7 +195,7 @@ func (h *Hold) write(ctx context.Context, change func(*Lease)) (Lease, error) {
 	}
 	for attempt := 0; ; attempt++ {
 		next := cur
-		next.Owner = h.owner
+		next.Owner, next.TTL = h.owner, h.ttl
 		if change != nil {
 			change(&next)
 		}

@@ -23,6 +23,7 @@ const (
 	InvMonotonic    = "no-older-over-newer"          // no write replaces a newer version of an item with an older one
 	InvExit         = "exit-within-shutdown-timeout" // run returns within the shutdown timeout of a fatal error or a stop
 	InvCutover      = "cutover-only-when-equal"      // a cutover is recorded only while the copy equals the source
+	InvQuiet        = "quiet-after-cutover"          // no worker writes to the target or takes a lease once a cutover is recorded
 	InvUntouched    = "post-cutover-untouched"       // nothing the application wrote to the target after the cutover is touched
 	InvReleased     = "leases-released-on-shutdown"  // a worker that stops releases its leases
 	InvReadable     = "state-readable-after-crash"   // a crash never leaves state a restart cannot open
@@ -53,6 +54,7 @@ type checker struct {
 	observed   int                                 // pages the Observer was told of
 	removed    map[string]removal                  // target address -> the item rekey last deleted there
 	cutAt      time.Duration                       // when a cutover was first recorded; 0: never
+	cutStamp   time.Time                           // the At of that record
 	looks      map[string][]look                   // process -> when it last read each range of the source's feed
 	saw        map[string]map[string]time.Duration // process -> source identity -> when it last read the item
 	scanned    map[string]time.Duration            // process -> when its last verify finished scanning
@@ -145,27 +147,54 @@ func (c *checker) targetWritten(p *process, verb string, key migrate.Key, id str
 	}
 }
 
-// cutoverRecorded checks, at the instant a cutover is recorded (the
-// world's lock is held), that the copy equals the source.
-func (c *checker) cutoverRecorded(p *process) {
+// cutoverRecorded checks, at the instant a meta that records the cutover
+// stamped at is written (the world's lock is held), that the copy equals
+// the source. A later write of the meta carries the same record (a
+// worker's UpdateMeta keeps it) and is not a cutover; one that carries
+// another is a second cutover, which the compare-and-swap must refuse.
+func (c *checker) cutoverRecorded(p *process, at time.Time) {
 	c.mu.Lock()
-	first := c.cutAt == 0
+	first, again := c.cutAt == 0, c.cutStamp.Equal(at)
 	if first {
-		c.cutAt = c.w.elapsed()
+		c.cutAt, c.cutStamp = c.w.elapsed(), at
 	}
 	c.mu.Unlock()
+	if !first {
+		if !again {
+			c.violate(InvCutover, p.name, "a second cutover recorded (stamped %v) over the one stamped %v", at, c.cutStamp)
+		}
+		return
+	}
 	c.w.trace.add(p.name, "cutover", "", "recorded")
 	// What the application wrote after the cutover last read the item's
 	// range no cutover can see: the application must have stopped.
 	unseen := c.unseenBy(p)
 	c.mu.Lock()
-	if first {
-		c.cutUnseen = unseen
-	}
+	c.cutUnseen = unseen
 	c.mu.Unlock()
 	if diffs := c.differences(true, p.accept, unseen); len(diffs) > 0 {
 		c.violate(InvCutover, p.name, "cutover recorded while %d differences remain (writes after its last read of the source left out): %s", len(diffs), summarize(diffs))
 	}
+}
+
+// leaseWritten checks a lease write of p that took effect while p waited
+// for it: once a cutover is recorded, no worker holds a lease (it stopped
+// for the cutover, which fenced every lease), so none takes or renews one.
+// A release (no owner) is no take.
+func (c *checker) leaseWritten(p *process, id, owner string) {
+	if p.slot < 0 || owner == "" || !c.cutOver() {
+		return
+	}
+	c.violate(InvQuiet, p.name, "lease %s written in the worker's name after the cutover was recorded", id)
+}
+
+// requestSent checks a request p sends: once a cutover is recorded, no
+// worker sends a write to the target.
+func (c *checker) requestSent(p *process, kind, obj string) {
+	if p.slot < 0 || !strings.HasPrefix(kind, "tgt.") || !isWrite(kind) || !c.cutOver() {
+		return
+	}
+	c.violate(InvQuiet, p.name, "%s of %s sent after the cutover was recorded", kind, obj)
 }
 
 // look is when a process last read a range of the source's change feed.

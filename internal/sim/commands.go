@@ -142,11 +142,28 @@ func (p *process) runCommand(ctx context.Context, st *state, untilCaughtUp bool)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go writes.Flow().Controls.Watch(watchCtx, p.w.controlPath(), pacing.DefaultControlPoll)
+	clock := p.clock()
 	r := &pipeline.Runner{
 		Source: src, Transformer: p.w.tr, Store: st.store, DeadLetters: st.dead,
-		Writes: writes, Clock: p.clock(), Observer: loopObserver{p},
+		Writes: writes, Clock: clock, Observer: loopObserver{p},
 	}
-	return r.Run(ctx, cfg)
+	// As cmd/rekey's run does: a run that a cutover stops (or that starts
+	// while one is requested) waits for it, ends once it is recorded and
+	// runs again when it is withdrawn.
+	for {
+		sum, err := r.Run(ctx, cfg)
+		switch {
+		case errors.Is(err, migrate.ErrCutoverInProgress):
+		case sum.StoppedForCutover && err == nil:
+		default:
+			return sum, err
+		}
+		p.w.trace.add(p.name, "await", "", "waiting for the cutover")
+		outcome, err := migrate.AwaitCutover(ctx, st.store, clock, max(sc.LeaseTTL/4, 10*time.Millisecond))
+		if err != nil || outcome == migrate.CutoverRecorded {
+			return sum, err
+		}
+	}
 }
 
 // verifyCommand is `rekey verify` (with --fix: the state open).
@@ -174,7 +191,7 @@ func (p *process) cutoverCommand(ctx context.Context, st *state, quiet, timeout 
 		Progress: progress,
 	}
 	return c.Run(ctx, cutover.Config{
-		QuietPeriod: quiet, Timeout: timeout, AcceptDeadLetter: acceptDead,
+		LeaseTTL: p.w.sc.LeaseTTL, QuietPeriod: quiet, Timeout: timeout, AcceptDeadLetter: acceptDead,
 		Run:    pipeline.RunConfig{Owner: p.name, PollInterval: 200 * time.Millisecond},
 		Verify: verify.Config{RecheckDelay: time.Second, TempDir: p.w.dir},
 	})

@@ -68,7 +68,10 @@
 // requests slower than the lease TTL, a 503 that outlasts every retry, a
 // full disk under the dead letters, splits of both containers, control-file
 // changes, cutover attempts while the application writes (now and then
-// right while the cutover's final verify runs), a start from now over a
+// right while the cutover's final verify runs; on a lease container mostly
+// while the workers run, which the fenced cutover stops and which wait for
+// its outcome as cmd/rekey's run does, and now and then with a second
+// cutover at the same time, which must be refused), a start from now over a
 // preloaded target, deletes, key-field changes and time to live.
 // Scenario.String prints it all.
 //
@@ -107,7 +110,11 @@
 //     create or update after it last read the item's range of the feed, a
 //     delete after it last read the item itself, where only reads after its
 //     final verify scanned the source count (the feed carries no deletes,
-//     so the proof must look at the items again).
+//     so the proof must look at the items again); and no second cutover is
+//     recorded.
+//   - quiet-after-cutover: once a cutover is recorded, no worker sends a
+//     write to the target or writes a lease in its name (it stopped for
+//     the cutover, which fenced every lease).
 //   - post-cutover-untouched: no rekey command writes an item the
 //     application wrote to the target after the cutover.
 //   - leases-released-on-shutdown: a worker that stops gracefully owns no

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -64,9 +65,14 @@ func (w *world) writeControl(json string) {
 }
 
 // cutoverAttempt is an operator running cutover while the application
-// still writes: the workers are stopped first, as the command asks, and
-// started again after.
+// still writes. With a state directory the workers are stopped first, as
+// the command asks (they hold its lock), and started again after. On a
+// lease container the cutover mostly runs while they work: it stops them
+// itself (a fenced cutover), and now and then a second operator runs a
+// cutover at the same time, which must be refused while the first runs.
 func (w *world) cutoverAttempt(ctx context.Context, n int, slots []*slot) {
+	fenced := w.dice.fixed("fenced", strconv.Itoa(n))
+	stopFirst := !w.sc.Shared || chance(fenced, 0.3)
 	var holds []*hold
 	defer func() {
 		for _, h := range holds {
@@ -74,6 +80,9 @@ func (w *world) cutoverAttempt(ctx context.Context, n int, slots []*slot) {
 		}
 	}()
 	for _, s := range slots {
+		if !stopFirst {
+			break
+		}
 		h := &hold{stopped: make(chan struct{}), release: make(chan struct{})}
 		select {
 		case s.holds <- h:
@@ -83,7 +92,26 @@ func (w *world) cutoverAttempt(ctx context.Context, n int, slots []*slot) {
 			return
 		}
 	}
-	p := w.newProcess(fmt.Sprintf("cutover.%d", n), -1)
+	var second chan struct{}
+	if w.sc.Shared && chance(fenced, 0.3) {
+		second = make(chan struct{})
+		after := between(fenced, 0, 5*time.Second)
+		go func() {
+			defer close(second)
+			if sleepUntil(ctx, w, w.elapsed()+after) == nil {
+				w.runCutover(fmt.Sprintf("cutover.%db", n))
+			}
+		}()
+	}
+	w.runCutover(fmt.Sprintf("cutover.%d", n))
+	if second != nil {
+		<-second
+	}
+}
+
+// runCutover runs one operator's cutover.
+func (w *world) runCutover(name string) {
+	p := w.newProcess(name, -1)
 	r := w.dice.fixed("cutover", p.name)
 	quiet, timeout, accept := between(r, time.Second, 10*time.Second), between(r, 10*time.Second, time.Minute), chance(r, 0.5)
 	err := w.supervise(p, nil, func(ctx context.Context) error {

@@ -91,6 +91,7 @@ func (p *process) doSalted(ctx context.Context, kind, obj, salt string, apply fu
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s %s: %w", kind, obj, err)
 	}
+	p.w.check.requestSent(p, kind, obj)
 	r := p.w.dice.roll(p.name, kind, obj, salt)
 	trigger := p.plan.hits(kind, r)
 	if trigger && p.plan.mode == crashBefore {

@@ -41,14 +41,25 @@ func (s storeView) ReadMeta(ctx context.Context) (m lease.Meta, err error) {
 	return m, err
 }
 
+// UpdateMeta keeps the recorded phase (cutover requests and records), so
+// it records no cutover whatever m holds.
 func (s storeView) UpdateMeta(ctx context.Context, m lease.Meta) error {
 	return s.p.do(ctx, "store.meta.update", "", func(landing) (string, error) {
-		err := s.Store.UpdateMeta(background, m)
-		if err == nil && m.Cutover != nil {
-			s.p.w.check.cutoverRecorded(s.p)
-		}
-		return metaOutcome(m), err
+		return "ok", s.Store.UpdateMeta(background, m)
 	})
+}
+
+// SwapMeta is the compare-and-swap that requests, records and withdraws
+// a cutover.
+func (s storeView) SwapMeta(ctx context.Context, change func(*lease.Meta) error) (got lease.Meta, err error) {
+	err = s.p.do(ctx, "store.meta.swap", "", func(landing) (string, error) {
+		got, err = s.Store.SwapMeta(background, change)
+		if err == nil && got.Cutover != nil {
+			s.p.w.check.cutoverRecorded(s.p, got.Cutover.At)
+		}
+		return metaOutcome(got), err
+	})
+	return got, err
 }
 
 func (s storeView) List(ctx context.Context) (ls []lease.Lease, err error) {
@@ -71,6 +82,9 @@ func (s storeView) Read(ctx context.Context, id string) (l lease.Lease, err erro
 func (s storeView) Create(ctx context.Context, l lease.Lease) (got lease.Lease, err error) {
 	err = s.p.do(ctx, "store.lease.create", l.ID, func(landing) (string, error) {
 		got, err = s.Store.Create(background, l)
+		if err == nil {
+			s.p.w.check.leaseWritten(s.p, l.ID, l.Owner)
+		}
 		return leaseOutcome(l), err
 	})
 	return got, err
@@ -81,6 +95,9 @@ func (s storeView) Update(ctx context.Context, l lease.Lease) (got lease.Lease, 
 		got, err = s.Store.Update(background, l)
 		if err == nil && how == landedLate {
 			s.p.w.check.leaseLandedLate(s.p, l.ID)
+		}
+		if err == nil && how != landedLate {
+			s.p.w.check.leaseWritten(s.p, l.ID, l.Owner)
 		}
 		return leaseOutcome(l), err
 	})
@@ -125,6 +142,7 @@ func (v docsView) Create(ctx context.Context, id string, body []byte) (etag stri
 	err = v.p.do(ctx, "docs."+docClass(id)+".create", shortID(id), func(how landing) (string, error) {
 		e, err := v.d.Create(background, id, body)
 		v.metaWritten(id, body, err)
+		v.leaseWritten(id, body, err, how)
 		if how != landedLate { // a late write's caller is gone
 			etag = e
 		}
@@ -137,6 +155,7 @@ func (v docsView) Replace(ctx context.Context, id string, body []byte, ifMatch s
 	err = v.p.do(ctx, "docs."+docClass(id)+".replace", shortID(id), func(how landing) (string, error) {
 		e, err := v.d.Replace(background, id, body, ifMatch)
 		v.metaWritten(id, body, err)
+		v.leaseWritten(id, body, err, how)
 		if err == nil && how == landedLate && docClass(id) == "lease" {
 			v.p.w.check.leaseLandedLate(v.p, shortID(id))
 		}
@@ -194,7 +213,21 @@ func (v docsView) metaWritten(id string, body []byte, err error) {
 		Cutover *lease.Cutover `json:"cutover"`
 	}
 	if json.Unmarshal(body, &m) == nil && m.Cutover != nil {
-		v.p.w.check.cutoverRecorded(v.p)
+		v.p.w.check.cutoverRecorded(v.p, m.Cutover.At)
+	}
+}
+
+// leaseWritten tells the checks of a lease document this process wrote
+// while it waited for the answer.
+func (v docsView) leaseWritten(id string, body []byte, err error, how landing) {
+	if err != nil || how == landedLate || docClass(id) != "lease" {
+		return
+	}
+	var l struct {
+		Owner string `json:"Owner"`
+	}
+	if json.Unmarshal(body, &l) == nil {
+		v.p.w.check.leaseWritten(v.p, shortID(id), l.Owner)
 	}
 }
 
@@ -343,8 +376,11 @@ func leaseOutcome(l lease.Lease) string {
 }
 
 func metaOutcome(m lease.Meta) string {
-	if m.Cutover != nil {
+	switch {
+	case m.Cutover != nil:
 		return "cutover recorded"
+	case m.CutoverRequest != nil:
+		return "cutover requested"
 	}
 	return "ok"
 }
@@ -358,8 +394,11 @@ func docOutcome(id string, body []byte) string {
 		_ = json.Unmarshal(body, &l)
 		return fmt.Sprintf("owner %q", l.Owner)
 	case "meta":
-		if strings.Contains(string(body), `"cutover"`) {
+		switch {
+		case strings.Contains(string(body), `"cutover"`):
 			return "cutover recorded"
+		case strings.Contains(string(body), `"cutoverRequest"`):
+			return "cutover requested"
 		}
 	}
 	return "ok"

@@ -187,11 +187,12 @@ func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) e
 	return nil
 }
 
-// apply transforms and writes one page behind the hold's fence, then
-// checkpoints the lease. The Observer, when set, hears of the page before
-// its first write (or dead letter) and once nothing of it will be written
-// any more: after the checkpoint, or when it is abandoned (an error, the
-// shutdown timeout, a fence that refused because the hold was lost).
+// apply transforms and writes one page behind the hold's fence (or hands
+// it to the Runner's Applier), then checkpoints the lease. The Observer,
+// when set, hears of the page before its first write (or dead letter) and
+// once nothing of it will be written any more: after the checkpoint, or
+// when it is abandoned (an error, the shutdown timeout, a fence that
+// refused because the hold was lost).
 func (run *run) apply(ctx context.Context, h *lease.Hold, p page) error {
 	if obs := run.observer; obs != nil {
 		l := h.Lease()
@@ -205,6 +206,9 @@ func (run *run) apply(ctx context.Context, h *lease.Hold, p page) error {
 		if ts := migrate.LastTS(item); ts > newest {
 			newest = ts
 		}
+		if run.applier != nil {
+			continue
+		}
 		res, err := run.tr.Apply(item)
 		if err != nil {
 			if err := run.w.DeadLetterUntransformable(item, err); err != nil {
@@ -214,7 +218,13 @@ func (run *run) apply(ctx context.Context, h *lease.Hold, p page) error {
 		}
 		changes = append(changes, Change{Result: res, Source: item})
 	}
-	ru, err := run.w.writePage(ctx, changes, h.Fence)
+	var ru float64
+	var err error
+	if run.applier != nil {
+		ru, err = run.applier.ApplyPage(ctx, p.Items, h.Fence)
+	} else {
+		ru, err = run.w.writePage(ctx, changes, h.Fence)
+	}
 	if err != nil {
 		return err
 	}

@@ -135,13 +135,13 @@ func TestSharedRunWorksOnTheLeasesABalancingPassTookBeforeAFailure(t *testing.T)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, l := range ls { // a worker that is about to die holds both
-			l.Owner = "gone"
+		const ttl = 8 * time.Second
+		for _, l := range ls { // a worker that is about to die holds both, with the run's TTL
+			l.Owner, l.TTL = "gone", ttl
 			if _, err := r.Store.Update(ctx, l); err != nil {
 				t.Fatal(err)
 			}
 		}
-		const ttl = 8 * time.Second
 		// Updates: the run asks the gone worker for a lease (1); once both
 		// expired, a pass takes the first (2) and fails on the second (3).
 		r.Store = &failingUpdates{Store: r.Store, fail: map[int]bool{3: true}}
