@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -373,7 +374,11 @@ func printSummary(w io.Writer, sum pipeline.Summary, deadPath string) {
 	fmt.Fprintf(w, "rekey run: %s after %s (%d feed ranges)\n", state, s.Elapsed.Round(time.Millisecond), sum.Ranges)
 	fmt.Fprintf(w, "  items read        %d\n", s.Read)
 	fmt.Fprintf(w, "  items written     %d (created %d, updated %d, already there %d; %d batches)\n", s.Written(), s.Created, s.Updated, s.Unchanged, s.Batches)
-	fmt.Fprintf(w, "  dead-lettered     %d now in %s (this run: %d, of which collisions %d)\n", sum.DeadLetters, deadPath, s.DeadLettered, s.Collisions)
+	now := strconv.Itoa(sum.DeadLetters)
+	if sum.DeadLetters < 0 {
+		now = "(could not be counted; see rekey status)"
+	}
+	fmt.Fprintf(w, "  dead-lettered     %s now in %s (this run: %d, of which collisions %d)\n", now, deadPath, s.DeadLettered, s.Collisions)
 	feed := "latest-version"
 	if sum.AllVersions {
 		feed = "all-versions-and-deletes (after each range's copy)"

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rekey-dev/rekey/migrate/internal/rig"
+	"github.com/rekey-dev/rekey/migrate/migratetest"
 	"github.com/rekey-dev/rekey/migrate/pipeline"
 	"github.com/rekey-dev/rekey/migrate/verify"
 )
@@ -16,10 +17,9 @@ import (
 // and re-reads the ranges in the feed their leases follow: a change during
 // its verify (here, a delete) sends it back to drain and verify again.
 func TestCutoverAfterAnAllVersionsSyncFindsNothingToReconcile(t *testing.T) {
-	r := rig.New(t)
-	r.Src.KeepVersions(false)
+	r := rig.New(t, migratetest.WithAllVersions(time.Hour, false))
 	for _, id := range []string{"a", "b", "c", "d"} {
-		r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", "t1", 1))
+		migratetest.MustUpsert(t, r.Src, rig.Doc(id, "eu", "t1", 1))
 	}
 	run := pipeline.RunConfig{PollInterval: time.Millisecond, Mode: pipeline.ModeAllVersions}
 	sync := run
@@ -27,7 +27,7 @@ func TestCutoverAfterAnAllVersionsSyncFindsNothingToReconcile(t *testing.T) {
 	if _, err := r.Runner().Run(context.Background(), sync); err != nil {
 		t.Fatal(err)
 	}
-	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("a", "eu", "t2", 2)) // a key change
+	migratetest.MustUpsert(t, r.Src, rig.Doc("a", "eu", "t2", 2)) // a key change
 	if _, err := r.Src.Delete(context.Background(), rig.Key("eu"), "b", ""); err != nil {
 		t.Fatal(err)
 	}

@@ -83,8 +83,10 @@ type Report struct {
 // be stopped: cutover cannot stop them), refuses while dead letters are
 // pending unless accepted, and runs the final verify with fix. It then
 // proves the source stayed quiet across that verify: it marks the end of
-// every range's change feed before the verify and reads the feed after
-// each mark once the verify is done. A change means the verify may have
+// every range's change feed before the verify; once the verify is done it
+// scans the source for the items it holds (the change feed carries no
+// deletes) and reads the feed after each mark (changeDuringVerify). A
+// change means the verify may have
 // compared an outdated version, so it drains, waits and verifies again,
 // until the timeout. It records the cutover in the state only after a
 // verify, across which the source did not change, found no difference
@@ -125,8 +127,13 @@ type Gate struct {
 
 // Checker is the final check of a cutover: *verify.Verifier, or a
 // rollback's reverse check. Verify with cfg.Fix repairs what differs.
+// SourceIdentities scans, after a Verify, the items whose identities that
+// Verify's report holds (Report.SourceIdentities) and returns theirs now:
+// the Gate compares the two to see a delete the change feed does not
+// carry.
 type Checker interface {
 	Verify(ctx context.Context, cfg verify.Config) (*verify.Report, error)
+	SourceIdentities(ctx context.Context) (verify.Identities, error)
 }
 
 // Run performs the cutover. A refusal is an error wrapping ErrCutOver or
@@ -277,18 +284,18 @@ func (c *Gate) drainAndVerify(ctx context.Context, cfg Config, rep *Report, star
 		}
 		rep.Verify = vrep
 		rep.Verifies++
-		changed, err := c.changedSince(ctx, marks)
+		change, err := c.changeDuringVerify(ctx, vrep, marks)
 		if err != nil {
 			return err
 		}
-		if changed == nil {
+		if change == "" {
 			break
 		}
 		lastChange = c.Clock.Now()
 		if lastChange.Sub(start) >= cfg.Timeout {
-			return fmt.Errorf("%w: %s changed during the final verify (feed range [%s, %s)) and the %s timeout passed; stop the application's writes to %s (cutover cannot stop them), then run cutover again", ErrStillWriting, c.from(), changed.Min, changed.Max, cfg.Timeout, c.from())
+			return fmt.Errorf("%w: %s changed during the final verify (%s) and the %s timeout passed; stop the application's writes to %s (cutover cannot stop them), then run cutover again", ErrStillWriting, c.from(), change, cfg.Timeout, c.from())
 		}
-		c.say("%s changed during the final verify (feed range [%s, %s)): the application's writes to %s must be stopped; draining and verifying again", c.from(), changed.Min, changed.Max, c.from())
+		c.say("%s changed during the final verify (%s): the application's writes to %s must be stopped; draining and verifying again", c.from(), change, c.from())
 	}
 	remaining := rep.Verify.Differences()
 	if cfg.AcceptDeadLetter {
@@ -338,6 +345,33 @@ func (c *Gate) markFeeds(ctx context.Context) ([]pipeline.FeedMark, error) {
 		marks = append(marks, m)
 	}
 	return marks, nil
+}
+
+// changeDuringVerify says how the source changed while the final verify
+// ran ("" when it did not). The latest-version change feed carries creates
+// and updates but no deletes, so it looks twice. First it scans the source
+// again and compares the items it holds with those the verify's scan saw
+// (verify.Identities): an item deleted (or expired) after the verify read
+// it is missing now. Then it reads each range's feed after its mark
+// (changedSince): an item created or updated after the mark is there. The
+// feed is read last, so the window in which a change goes unseen is, for a
+// create or an update, one read of a page per range, and for a delete, the
+// time since the scan read the item. The all-versions-and-deletes change
+// feed carries deletes too and would shrink the latter to the former; it
+// needs a change feed policy on the source container (issue 13).
+func (c *Gate) changeDuringVerify(ctx context.Context, vrep *verify.Report, marks []pipeline.FeedMark) (string, error) {
+	now, err := c.Verifier.SourceIdentities(ctx)
+	if err != nil {
+		return "", err
+	}
+	if was := vrep.SourceIdentities; now != was {
+		return fmt.Sprintf("the verify saw %d items, the source holds %d, not all the same: an item was deleted or created", was.Count, now.Count), nil
+	}
+	changed, err := c.changedSince(ctx, marks)
+	if err != nil || changed == nil {
+		return "", err
+	}
+	return fmt.Sprintf("feed range [%s, %s)", changed.Min, changed.Max), nil
 }
 
 // changedSince returns the range of the first mark after which the source's

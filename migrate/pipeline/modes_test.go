@@ -13,8 +13,8 @@ import (
 
 	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
-	"github.com/rekey-dev/rekey/migrate/internal/fake"
 	"github.com/rekey-dev/rekey/migrate/internal/rig"
+	"github.com/rekey-dev/rekey/migrate/migratetest"
 	"github.com/rekey-dev/rekey/migrate/pacing"
 	"github.com/rekey-dev/rekey/migrate/pipeline"
 	"github.com/rekey-dev/rekey/migrate/verify"
@@ -60,34 +60,71 @@ func leases(t *testing.T, r *rig.Rig) []lease.Lease {
 	return ls
 }
 
+// manualClock is the source's clock: a time the test moves.
+type manualClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// versioned is a rig whose source keeps an all-versions log for ten
+// minutes (with previous images or not) on a clock the test moves, its
+// items expiring by their own "ttl".
+func versioned(t *testing.T, previous bool) (*rig.Rig, *manualClock) {
+	clock := &manualClock{now: time.Unix(1_700_000_000, 0)}
+	r := rig.New(t, migratetest.WithAllVersions(10*time.Minute, previous), migratetest.WithClock(clock.Now), migratetest.WithDefaultTTL(24*time.Hour))
+	return r, clock
+}
+
+// upsert writes a source item as the application does.
+func upsert(t *testing.T, r *rig.Rig, body string) { migratetest.MustUpsert(t, r.Src, body) }
+
+// expiring is a source item that lives one second.
+func expiring(id, region, tenant string, v int) string {
+	return strings.TrimSuffix(rig.Doc(id, region, tenant, v), "}") + `,"ttl":1}`
+}
+
 // mutate makes one of each kind of change to the rig's source: creates,
 // updates in place, key-field changes (the tenant feeds the new key),
-// deletes and expiries by time to live, on items 0..n-1 seeded by seed.
-func mutate(t *testing.T, r *rig.Rig, round, n int) {
+// deletes and expiries by time to live (the clock moves two seconds on),
+// on items 0..n-1 seeded by seed.
+func mutate(t *testing.T, r *rig.Rig, clock *manualClock, round, n int) {
 	t.Helper()
 	ctx := context.Background()
 	for i := range n {
 		id := fmt.Sprintf("i%03d", i)
 		switch i % 5 {
 		case 0:
-			r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", "t1", 10+round)) // update
+			upsert(t, r, rig.Doc(id, "eu", "t1", 10+round)) // update
 		case 1:
-			r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", fmt.Sprintf("t%d", 2+round), 10+round)) // key change
+			upsert(t, r, rig.Doc(id, "eu", fmt.Sprintf("t%d", 2+round), 10+round)) // key change
 		case 2:
 			if _, err := r.Src.Delete(ctx, rig.Key("eu"), id, ""); err != nil && !errors.Is(err, migrate.ErrNotFound) {
 				t.Fatal(err)
 			}
 		case 3:
-			r.Src.Expire(rig.Key("eu"), id)
+			upsert(t, r, expiring(id, "eu", "t1", 10+round))
 		}
-		r.Src.Upsert(t, rig.Key("us"), rig.Doc(fmt.Sprintf("n%d-%03d", round, i), "us", "t9", round)) // create
+		upsert(t, r, rig.Doc(fmt.Sprintf("n%d-%03d", round, i), "us", "t9", round)) // create
 	}
+	clock.Advance(2 * time.Second) // the expiring items expire
 }
 
 func seed(t *testing.T, r *rig.Rig, n int) {
 	t.Helper()
 	for i := range n {
-		r.Src.Upsert(t, rig.Key("eu"), rig.Doc(fmt.Sprintf("i%03d", i), "eu", "t1", 1))
+		upsert(t, r, rig.Doc(fmt.Sprintf("i%03d", i), "eu", "t1", 1))
 	}
 }
 
@@ -99,19 +136,18 @@ func seed(t *testing.T, r *rig.Rig, n int) {
 func TestAllVersionsSyncLeavesNothingToReconcile(t *testing.T) {
 	for _, previous := range []bool{true, false} {
 		t.Run(fmt.Sprintf("previous images %v", previous), func(t *testing.T) {
-			r := rig.New(t)
-			r.Src.KeepVersions(previous)
+			r, clock := versioned(t, previous)
 			seed(t, r, 40)
 			// Mutate during the copy, after its first page: the changes
 			// the copy misses come from the all-versions feed.
 			var once sync.Once
-			r.Src.OnFeed = func(req migrate.ChangeRequest, p migrate.ChangePage) {
+			r.Src.AfterFeed(func(req migrate.ChangeRequest, p migrate.ChangePage) {
 				if len(p.Items) > 0 {
-					once.Do(func() { mutate(t, r, 0, 40) })
+					once.Do(func() { mutate(t, r, clock, 0, 40) })
 				}
-			}
+			})
 			sum := syncRun(t, r, pipeline.RunConfig{PageSize: 5})
-			r.Src.OnFeed = nil
+			r.Src.AfterFeed(nil)
 			for _, l := range leases(t, r) {
 				if l.Mode != lease.ModeAllVersions || l.Bookmark == "" || l.Fallback != "" || l.CaughtUpAt.IsZero() {
 					t.Fatalf("lease after the sync: %+v: want all-versions, the copy's continuation kept, no fallback, caught up", l)
@@ -122,7 +158,7 @@ func TestAllVersionsSyncLeavesNothingToReconcile(t *testing.T) {
 			}
 			verifyClean(t, r)
 
-			mutate(t, r, 1, 40)
+			mutate(t, r, clock, 1, 40)
 			sum = syncRun(t, r, pipeline.RunConfig{})
 			verifyClean(t, r)
 			if previous && sum.Stats.Lookups != 0 {
@@ -140,17 +176,16 @@ func TestAllVersionsSyncLeavesNothingToReconcile(t *testing.T) {
 func TestTTLExpiries(t *testing.T) {
 	for _, mode := range []string{pipeline.TTLSkip, pipeline.TTLApply} {
 		t.Run(mode, func(t *testing.T) {
-			r := rig.New(t)
-			r.Src.KeepVersions(true)
-			r.Src.Upsert(t, rig.Key("eu"), rig.Doc("a", "eu", "t1", 1))
-			r.Src.Upsert(t, rig.Key("eu"), rig.Doc("b", "eu", "t1", 1))
+			r, clock := versioned(t, true)
+			upsert(t, r, expiring("a", "eu", "t1", 1))
+			upsert(t, r, rig.Doc("b", "eu", "t1", 1))
 			syncRun(t, r, pipeline.RunConfig{TTLExpiries: mode})
-			r.Src.Expire(rig.Key("eu"), "a")
+			clock.Advance(2 * time.Second)
 			if _, err := r.Src.Delete(context.Background(), rig.Key("eu"), "b", ""); err != nil {
 				t.Fatal(err)
 			}
 			sum := syncRun(t, r, pipeline.RunConfig{TTLExpiries: mode})
-			_, kept := r.TargetCopy(t, rig.Doc("a", "eu", "t1", 1))
+			_, kept := r.TargetCopy(t, expiring("a", "eu", "t1", 1))
 			if _, b := r.TargetCopy(t, rig.Doc("b", "eu", "t1", 1)); b {
 				t.Fatal("an explicit delete was not applied")
 			}
@@ -167,15 +202,14 @@ func TestTTLExpiries(t *testing.T) {
 // caught up. The update made meanwhile is copied; the delete is left to
 // reconciliation, which verify --fix does.
 func TestOutOfRetentionFallsBackToLatest(t *testing.T) {
-	r := rig.New(t)
-	r.Src.KeepVersions(true)
+	r, clock := versioned(t, true)
 	seed(t, r, 6)
 	syncRun(t, r, pipeline.RunConfig{})
-	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("i000", "eu", "t7", 2)) // a key change
+	upsert(t, r, rig.Doc("i000", "eu", "t7", 2)) // a key change
 	if _, err := r.Src.Delete(context.Background(), rig.Key("eu"), "i001", ""); err != nil {
 		t.Fatal(err)
 	}
-	r.Src.ForgetVersions()
+	clock.Advance(11 * time.Minute) // past the retention: the changes are gone from the log
 	syncRun(t, r, pipeline.RunConfig{})
 	fell := 0
 	for _, l := range leases(t, r) {
@@ -220,11 +254,10 @@ func TestModes(t *testing.T) {
 		}
 	}
 
-	r = rig.New(t)
-	r.Src.KeepVersions(true)
+	r, _ = versioned(t, true)
 	seed(t, r, 4)
 	syncRun(t, r, pipeline.RunConfig{Mode: pipeline.ModeAllVersions})
-	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("i000", "eu", "t1", 5))
+	upsert(t, r, rig.Doc("i000", "eu", "t1", 5))
 	syncRun(t, r, pipeline.RunConfig{Mode: pipeline.ModeLatest})
 	for _, l := range leases(t, r) {
 		if l.ReadsAllVersions() || l.Fallback == "" {
@@ -239,10 +272,9 @@ func TestModes(t *testing.T) {
 // collision) stays, and so does a copy rewritten between the examination
 // and the delete (412, examined again).
 func TestDeletesRemoveOnlyTheSameItemsCopy(t *testing.T) {
-	r := rig.New(t)
-	r.Src.KeepVersions(true)
-	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("x", "eu", "t1", 1))
-	r.Src.Upsert(t, rig.Key("us"), rig.Doc("x", "us", "t1", 1)) // same id and new key: a collision
+	r, _ := versioned(t, true)
+	upsert(t, r, rig.Doc("x", "eu", "t1", 1))
+	upsert(t, r, rig.Doc("x", "us", "t1", 1)) // same id and new key: a collision
 	syncRun(t, r, pipeline.RunConfig{})
 	owner, ok := r.TargetCopy(t, rig.Doc("x", "eu", "t1", 1))
 	if !ok {
@@ -265,13 +297,14 @@ func TestDeletesRemoveOnlyTheSameItemsCopy(t *testing.T) {
 	// source item's copy now, which it must leave alone.
 	key, _ := r.CopyOf(t, rig.Doc("x", winner, "t1", 1))
 	stolen := false
-	r.Dst.Fail = func(op string, k migrate.Key, id string) error {
-		if op == "delete" && !stolen {
+	_, stolenCopy := r.CopyOf(t, rig.Doc("x", loser, "t1", 9))
+	r.Dst.Intercept(func(op string, k migrate.Key, id string) error {
+		if op == migratetest.OpDelete && !stolen {
 			stolen = true
-			r.Dst.Put(k, id, []byte(rig.Doc("x", loser, "t1", 9)))
+			migratetest.MustUpsert(t, r.Dst, stolenCopy)
 		}
 		return nil
-	}
+	})
 	if _, err := r.Src.Delete(context.Background(), rig.Key(winner), "x", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -284,31 +317,31 @@ func TestDeletesRemoveOnlyTheSameItemsCopy(t *testing.T) {
 
 // A page that fails between a key change's new copy and the removal of
 // its old one (the run stops, the page is not checkpointed) is applied
-// again on resume: the new copy is found written, the old one removed, and
-// the delete after it applied; nothing is left to reconcile.
+// again on resume: the new copy is found written and the old one removed;
+// a delete made meanwhile is applied after it; nothing is left to
+// reconcile.
 func TestAllVersionsPageReplayedAfterAFailureConverges(t *testing.T) {
-	r := rig.New(t)
-	r.Src.KeepVersions(false)
+	r, _ := versioned(t, false)
 	seed(t, r, 4)
 	syncRun(t, r, pipeline.RunConfig{})
-	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("i000", "eu", "t5", 2)) // a key change
-	if _, err := r.Src.Delete(context.Background(), rig.Key("eu"), "i001", ""); err != nil {
-		t.Fatal(err)
-	}
+	upsert(t, r, rig.Doc("i000", "eu", "t5", 2)) // a key change
 	failed := false
-	r.Dst.Fail = func(op string, key migrate.Key, id string) error {
-		if op == "delete" && !failed {
+	r.Dst.Intercept(func(op string, key migrate.Key, id string) error {
+		if op == migratetest.OpDelete && !failed {
 			failed = true
 			return &migrate.RequestError{Op: "delete", Status: http.StatusUnauthorized}
 		}
 		return nil
-	}
+	})
 	_, err := r.Runner().Run(context.Background(), pipeline.RunConfig{UntilCaughtUp: true, PollInterval: time.Millisecond})
 	if !failed || !errors.Is(err, migrate.ErrUnauthorized) {
 		t.Fatalf("first run: %v (failed %v), want it stopped by the refused delete", err, failed)
 	}
 	if _, ok := r.TargetCopy(t, rig.Doc("i000", "eu", "t5", 2)); !ok {
 		t.Fatal("the new copy was not written before the old one's removal")
+	}
+	if _, err := r.Src.Delete(context.Background(), rig.Key("eu"), "i001", ""); err != nil {
+		t.Fatal(err)
 	}
 	syncRun(t, r, pipeline.RunConfig{})
 	verifyClean(t, r)
@@ -335,8 +368,7 @@ func (a *pageCounter) ApplyPage(ctx context.Context, items [][]byte, fence func(
 // takes no bookmark, and all-versions mode is refused before anything is
 // read.
 func TestApplierFollowsTheLatestFeed(t *testing.T) {
-	r := rig.New(t)
-	r.Src.KeepVersions(true)
+	r, _ := versioned(t, true)
 	seed(t, r, 4)
 	a := &pageCounter{}
 	runner := r.Runner()
@@ -362,23 +394,17 @@ func TestApplierFollowsTheLatestFeed(t *testing.T) {
 // monotonicTarget is a target that fails the test when a write would put
 // an older version ("v") of an item over a newer one.
 type monotonicTarget struct {
-	*fake.Container
+	*migratetest.Container
 	t *testing.T
 }
 
-func (m monotonicTarget) check(key migrate.Key, id string, body []byte) {
-	old, ok := m.Get(key, id)
-	if !ok {
-		return
-	}
-	var was, now struct{ V int }
-	if json.Unmarshal(old.Body, &was) == nil && json.Unmarshal(body, &now) == nil && now.V < was.V {
-		m.t.Errorf("item %q under %s: v%d written over v%d", id, key, now.V, was.V)
-	}
-}
-
 func (m monotonicTarget) Replace(ctx context.Context, key migrate.Key, id string, body []byte, ifMatch string) (migrate.WriteResult, error) {
-	m.check(key, id, body)
+	if old, ok := m.Get(key, id); ok {
+		var was, now struct{ V int }
+		if json.Unmarshal(old.Body, &was) == nil && json.Unmarshal(body, &now) == nil && now.V < was.V {
+			m.t.Errorf("item %q under %s: v%d written over v%d", id, key, now.V, was.V)
+		}
+	}
 	return m.Container.Replace(ctx, key, id, body, ifMatch)
 }
 
@@ -387,27 +413,26 @@ func (m monotonicTarget) Replace(ctx context.Context, key migrate.Key, id string
 // version; a replay writes the source's current version, never an older
 // one over a newer copy, and converges.
 func TestReplayNeverWritesAnOlderVersion(t *testing.T) {
-	r := rig.New(t)
-	r.Src.KeepVersions(false)
+	r, _ := versioned(t, false)
 	seed(t, r, 10)
 	var once sync.Once
-	r.Src.OnFeed = func(req migrate.ChangeRequest, p migrate.ChangePage) {
+	r.Src.AfterFeed(func(req migrate.ChangeRequest, p migrate.ChangePage) {
 		if len(p.Items) > 0 {
 			once.Do(func() {
 				for v := 2; v <= 4; v++ {
 					for i := range 10 {
-						r.Src.Upsert(t, rig.Key("eu"), rig.Doc(fmt.Sprintf("i%03d", i), "eu", "t1", v))
+						upsert(t, r, rig.Doc(fmt.Sprintf("i%03d", i), "eu", "t1", v))
 					}
 				}
 			})
 		}
-	}
+	})
 	runner := r.Runner()
 	runner.Writes = pipeline.NewWritePath(monotonicTarget{Container: r.Dst, t: t}, pipeline.WritePathConfig{Flow: pacing.Config{Controller: pacing.ControllerFixed}})
 	sum, err := runner.Run(context.Background(), pipeline.RunConfig{Mode: pipeline.ModeAllVersions, PageSize: 3, UntilCaughtUp: true, PollInterval: time.Millisecond})
 	if err != nil || !sum.AllVersions {
 		t.Fatalf("run: %+v, %v", sum, err)
 	}
-	r.Src.OnFeed = nil
+	r.Src.AfterFeed(nil)
 	verifyClean(t, r)
 }

@@ -19,6 +19,9 @@ type page struct {
 	changes      []migrate.VersionChange // all-versions feed
 	continuation string
 	bytes        int64
+	// readAt is when the read of the page was sent: an empty page says
+	// the range was at the end of its feed then.
+	readAt time.Time
 }
 
 func (p *page) empty() bool { return len(p.items) == 0 && len(p.changes) == 0 }
@@ -118,20 +121,26 @@ func (run *run) followFeed(readCtx, writeCtx context.Context, h *lease.Hold, log
 // or the range switched feeds (again).
 func (run *run) applyPages(readCtx, writeCtx context.Context, h *lease.Hold, pages <-chan page, log *slog.Logger, caughtUp *bool) (again bool, err error) {
 	behind := true
+	var marked time.Time // the CaughtUpAt last recorded
 	for p := range pages {
 		if p.empty() {
 			run.inFlight.Release(p.bytes)
 			if run.switchDue(h.Lease()) {
 				return true, run.switchToVersions(writeCtx, h, p.continuation, log)
 			}
-			if behind || run.quietCheckpointDue(h.Lease(), p.continuation) {
-				// Record reaching the end of the feed: status reports it,
-				// and a resume starts after everything seen.
+			if behind || run.cfg.Shared && p.readAt.Sub(marked) >= run.cfg.LeaseTTL/renewEvery || run.quietCheckpointDue(h.Lease(), p.continuation) {
+				// Record reaching the end of the feed, as of when the read
+				// was sent: status reports it, a resume starts after
+				// everything seen, and shared workers waiting for every
+				// range to catch up after they started see it. While the
+				// range stays at the end, a shared run records it again at
+				// the heartbeat's pace.
 				behind = false
-				now := run.clock.Now().UTC()
-				if err := run.checkpoint(writeCtx, h, func(l *lease.Lease) { l.CaughtUpAt, l.Continuation = now, p.continuation }); err != nil {
+				at := p.readAt.UTC()
+				if err := run.checkpoint(writeCtx, h, func(l *lease.Lease) { l.CaughtUpAt, l.Continuation = at, p.continuation }); err != nil {
 					return false, err
 				}
+				marked = p.readAt
 				log.Debug("range caught up")
 			}
 			if !*caughtUp {
@@ -178,12 +187,14 @@ func drain(pages <-chan page, run *run) {
 func (run *run) readPages(ctx context.Context, out chan<- page, next func(ctx context.Context) (page, float64, error)) error {
 	for ctx.Err() == nil {
 		var p page
+		var sent time.Time
 		err := run.retry.Do(ctx, func() error {
 			reserved, err := run.sourceCap.Acquire(ctx)
 			if err != nil {
 				return err
 			}
 			var ru float64
+			sent = run.clock.Now()
 			p, ru, err = next(ctx)
 			if err != nil {
 				ru = migrate.ErrorRU(err)
@@ -198,6 +209,7 @@ func (run *run) readPages(ctx context.Context, out chan<- page, next func(ctx co
 			}
 			return err
 		}
+		p.readAt = sent
 		run.stats.read.Add(int64(len(p.items) + len(p.changes)))
 		p.bytes = min(max(p.bytes, 1), int64(run.cfg.MaxInFlightMB)<<20)
 		if err := run.inFlight.Acquire(ctx, p.bytes); err != nil {
@@ -219,22 +231,22 @@ func (run *run) readPages(ctx context.Context, out chan<- page, next func(ctx co
 }
 
 // latestPages reads the lease's range of the latest-version change feed,
-// one page a call, from its checkpoint (or the migration's start).
+// one page a call, from its checkpoint. The migration's start goes with
+// every request: it applies to the partitions of the range the
+// continuation has not read yet.
 func (run *run) latestPages(l lease.Lease) func(ctx context.Context) (page, float64, error) {
 	req := migrate.ChangeRequest{
 		Range:        migrate.FeedRangeOf(l.Range),
 		Continuation: l.Continuation,
 		PageSize:     run.cfg.PageSize,
-	}
-	if req.Continuation == "" {
-		req.StartFrom = run.startFrom
+		StartFrom:    run.startFrom,
 	}
 	return func(ctx context.Context) (page, float64, error) {
 		cp, err := run.source.ReadChanges(ctx, req)
 		if err != nil {
 			return page{}, cp.RU, fmt.Errorf("read change feed: %w", err)
 		}
-		req.Continuation, req.StartFrom = cp.Continuation, time.Time{}
+		req.Continuation = cp.Continuation
 		p := page{items: cp.Items, continuation: cp.Continuation}
 		for _, it := range cp.Items {
 			p.bytes += int64(len(it))
@@ -247,6 +259,7 @@ func (run *run) latestPages(l lease.Lease) func(ctx context.Context) (page, floa
 // the hold's fence (or hands it to the Runner's Applier), then checkpoints
 // the lease.
 func (run *run) apply(ctx context.Context, h *lease.Hold, p page) error {
+	defer run.observe(h)()
 	changes := make([]Change, 0, len(p.items))
 	var newest int64
 	for _, item := range p.items {
@@ -258,7 +271,7 @@ func (run *run) apply(ctx context.Context, h *lease.Hold, p page) error {
 		}
 		res, err := run.tr.Apply(item)
 		if err != nil {
-			if err := run.w.deadLetterTransform(item, err); err != nil {
+			if err := run.w.DeadLetterUntransformable(item, err); err != nil {
 				return err
 			}
 			continue
@@ -276,6 +289,22 @@ func (run *run) apply(ctx context.Context, h *lease.Hold, p page) error {
 		return err
 	}
 	return run.checkpointPage(ctx, h, p, len(p.items), ru, newest)
+}
+
+// observe tells the Observer, when set, that a page of the hold's range is
+// being applied, and returns what tells it that nothing of the page will be
+// written any more: call it after the checkpoint, or when the page is
+// abandoned (an error, the shutdown timeout, a fence that refused because
+// the hold was lost).
+func (run *run) observe(h *lease.Hold) (applied func()) {
+	obs := run.observer
+	if obs == nil {
+		return func() {}
+	}
+	l := h.Lease()
+	r := migrate.FeedRangeOf(l.Range)
+	obs.PageApplying(run.cfg.Owner, l.ID, r)
+	return func() { obs.PageApplied(run.cfg.Owner, l.ID, r) }
 }
 
 // checkpointPage records in the lease that page p, of n changes, is

@@ -39,6 +39,9 @@ type Runner struct {
 	// Stats, when set, counts the run, so that progress output can read it
 	// while Run works; each call counts into stats of its own when nil.
 	Stats *Stats
+	// Observer, when set, is told when each page starts and ends being
+	// applied (migrate.Observer); nil in production.
+	Observer migrate.Observer
 	// Applier, when set, writes each page in place of the Transformer and
 	// the write path's Writer: a rollback writes the target's changes back
 	// into the source by its own rules. The range loops, leases and
@@ -61,7 +64,8 @@ type PageApplier interface {
 // Summary is the outcome of Run.
 type Summary struct {
 	Stats StatsSnapshot
-	// DeadLetters is the number of items in the dead-letter file now.
+	// DeadLetters is the number of items in the dead-letter store now; -1
+	// when a run stopped by its context could not count them in time.
 	DeadLetters int
 	// CaughtUp: every range reached the end of its feed (UntilCaughtUp).
 	CaughtUp bool
@@ -120,6 +124,7 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	}
 	cfg = cfg.withDefaults()
 	run := r.newRun(cfg)
+	run.began = run.clock.Now()
 	if err := run.refuseDuringCutover(ctx); err != nil {
 		return Summary{}, err
 	}
@@ -136,6 +141,11 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	}
 	holds, err := run.leases(ctx, meta)
 	if err != nil {
+		if cfg.Shared {
+			wctx, cancel := wrapUpContext(ctx)
+			run.releaseStrays(wctx)
+			cancel()
+		}
 		return Summary{}, err
 	}
 
@@ -194,9 +204,21 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	if serr := r.DeadLetters.Sync(); err == nil && serr != nil {
 		err = serr
 	}
-	dead, cerr := r.DeadLetters.Count()
-	if err == nil && cerr != nil {
+	wctx, cancel := wrapUpContext(ctx)
+	defer cancel()
+	dead, cerr := run.countDeadLetters(wctx)
+	switch {
+	case cerr == nil:
+	case err == nil && ctx.Err() != nil:
+		// Stopped cleanly: the count is only for the summary, and no
+		// reason to turn the stop into a failure.
+		run.log.Warn("could not count the dead letters as the run stopped; rekey status counts them", "err", cerr)
+		dead = -1
+	case err == nil:
 		err = fmt.Errorf("count dead letters: %w", cerr)
+	}
+	if cfg.Shared {
+		run.releaseStrays(wctx)
 	}
 	sum := Summary{
 		Stats:       run.stats.Snapshot(),
@@ -210,6 +232,36 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 		StoppedForCutover: run.stoppedForCutover.Load(),
 	}
 	return sum, err
+}
+
+// How long Run may take to end once its work stopped: each lease's release
+// (its loops release in parallel) and then the wrap-up, the final count of
+// the dead letters and, shared, the release of leases left in this
+// worker's name. Each request is retried within its bound, then given up.
+const (
+	releaseTimeout = 2 * time.Second
+	wrapUpTimeout  = 3 * time.Second
+	// ExitGrace is how long Run may take, past its ShutdownTimeout (or a
+	// fatal error's retries), to return.
+	ExitGrace = releaseTimeout + wrapUpTimeout
+)
+
+// wrapUpContext bounds the wrap-up of a run, whether or not ctx, the
+// run's, was cancelled: a run stopped by SIGTERM still wraps up.
+func wrapUpContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), wrapUpTimeout)
+}
+
+// countDeadLetters counts the dead letters for the Summary under the run's
+// retry policy: a lease container throttles like any other.
+func (run *run) countDeadLetters(ctx context.Context) (int, error) {
+	var n int
+	err := run.retry.Do(ctx, func() error {
+		var err error
+		n, err = run.dead.Count()
+		return err
+	})
+	return n, err
 }
 
 // errNoWritePath is returned by a Runner without a WritePath.
@@ -235,6 +287,7 @@ func (r *Runner) newRun(cfg RunConfig) *run {
 		w:        w,
 		applier:  r.Applier,
 		cfg:      cfg,
+		observer: r.Observer,
 		inFlight: semaphore.NewWeighted(int64(cfg.MaxInFlightMB) << 20),
 		loops:    map[string]chan struct{}{},
 	}
@@ -261,6 +314,8 @@ type run struct {
 	versions migrate.VersionSource
 
 	cfg       RunConfig
+	began     time.Time           // when Run started, by clock
+	observer  migrate.Observer    // nil in production
 	startFrom time.Time           // where ranges without a continuation start
 	inFlight  *semaphore.Weighted // bytes of pages read and not yet checkpointed
 

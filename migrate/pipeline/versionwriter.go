@@ -133,7 +133,7 @@ func (vw *versionWriter) net(changes []migrate.VersionChange) ([]*itemChange, er
 			var vals []transform.Value
 			var err error
 			if id, vals, err = vw.w.tr.SourceKeyOf(c.Current); err != nil {
-				if err := vw.w.deadLetterTransform(c.Current, err); err != nil {
+				if err := vw.w.DeadLetterUntransformable(c.Current, err); err != nil {
 					return nil, err
 				}
 				continue
@@ -210,7 +210,7 @@ func (vw *versionWriter) current(ctx context.Context, ic *itemChange) (ok bool, 
 	}
 	res, err := vw.w.tr.Apply(it.Body)
 	if err != nil {
-		return false, vw.w.deadLetterTransform(it.Body, err)
+		return false, vw.w.DeadLetterUntransformable(it.Body, err)
 	}
 	ic.write = &Change{Result: res, Source: it.Body}
 	return true, nil
