@@ -39,8 +39,14 @@ type Open func(t *testing.T, def migrate.Definition, partitions int) Fixture
 // NewFixture is an Open for this package's Container on a fake clock that
 // moves only when a suite sleeps.
 func NewFixture(t *testing.T, def migrate.Definition, partitions int) Fixture {
+	return newFixture(t, def, WithPartitions(partitions))
+}
+
+// newFixture is a Fixture of a new Container with opts, on a fake clock
+// that moves only when a suite sleeps.
+func newFixture(t *testing.T, def migrate.Definition, opts ...Option) Fixture {
 	clock := &manualClock{t: time.Date(2026, 1, 2, 3, 4, 5, 600_000_000, time.UTC)}
-	c, err := New(def, WithPartitions(partitions), WithClock(clock.now))
+	c, err := New(def, append(opts, WithClock(clock.now))...)
 	if err != nil {
 		t.Fatalf("new container: %v", err)
 	}

@@ -40,25 +40,11 @@ const versionsRetention = 10 * time.Minute
 // with previous images of deletes (the emulator sends them), on a fake
 // clock that moves only when a suite sleeps.
 func NewVersionsFixture(t *testing.T, retention time.Duration) Fixture {
-	clock := &manualClock{t: time.Date(2026, 1, 2, 3, 4, 5, 600_000_000, time.UTC)}
-	opts := []Option{WithPartitions(2), WithClock(clock.now), WithDefaultTTL(VersionsTTL)}
+	opts := []Option{WithPartitions(2), WithDefaultTTL(VersionsTTL)}
 	if retention > 0 {
 		opts = append(opts, WithAllVersions(retention, true))
 	}
-	c, err := New(hashKey, opts...)
-	if err != nil {
-		t.Fatalf("new container: %v", err)
-	}
-	return Fixture{
-		Store: c,
-		Split: func(t *testing.T, at string) {
-			if err := c.Split(at); err != nil {
-				t.Fatal(err)
-			}
-		},
-		Now:   clock.now,
-		Sleep: func(_ *testing.T, d time.Duration) { clock.advance(d) },
-	}
+	return newFixture(t, hashKey, opts...)
 }
 
 // RunVersions checks that a container keeps the contract of the

@@ -60,29 +60,11 @@ func leases(t *testing.T, r *rig.Rig) []lease.Lease {
 	return ls
 }
 
-// manualClock is the source's clock: a time the test moves.
-type manualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // versioned is a rig whose source keeps an all-versions log for ten
 // minutes (with previous images or not) on a clock the test moves, its
 // items expiring by their own "ttl".
-func versioned(t *testing.T, previous bool) (*rig.Rig, *manualClock) {
-	clock := &manualClock{now: time.Unix(1_700_000_000, 0)}
+func versioned(t *testing.T, previous bool) (*rig.Rig, *migratetest.Clock) {
+	clock := &migratetest.Clock{}
 	r := rig.New(t, migratetest.WithAllVersions(10*time.Minute, previous), migratetest.WithClock(clock.Now), migratetest.WithDefaultTTL(24*time.Hour))
 	return r, clock
 }
@@ -99,7 +81,7 @@ func expiring(id, region, tenant string, v int) string {
 // updates in place, key-field changes (the tenant feeds the new key),
 // deletes and expiries by time to live (the clock moves two seconds on),
 // on items 0..n-1 seeded by seed.
-func mutate(t *testing.T, r *rig.Rig, clock *manualClock, round, n int) {
+func mutate(t *testing.T, r *rig.Rig, clock *migratetest.Clock, round, n int) {
 	t.Helper()
 	ctx := context.Background()
 	for i := range n {
