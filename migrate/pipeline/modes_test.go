@@ -418,3 +418,25 @@ func TestReplayNeverWritesAnOlderVersion(t *testing.T) {
 	r.Src.AfterFeed(nil)
 	verifyClean(t, r)
 }
+
+// An item whose version could not be copied (dead-lettered: its key field
+// is missing) keeps its earlier copy; when a later version can be copied
+// under another key, that earlier copy is found and removed, even with
+// previous images (the previous version names no key).
+func TestACopyLeftByADeadLetteredVersionIsRemoved(t *testing.T) {
+	for _, previous := range []bool{true, false} {
+		t.Run(fmt.Sprintf("previous images %v", previous), func(t *testing.T) {
+			r, _ := versioned(t, previous)
+			upsert(t, r, rig.Doc("x", "eu", "t1", 1))
+			syncRun(t, r, pipeline.RunConfig{Mode: pipeline.ModeAllVersions})
+			upsert(t, r, `{"id":"x","region":"eu","v":2}`) // no tenant: dead-lettered
+			syncRun(t, r, pipeline.RunConfig{Mode: pipeline.ModeAllVersions})
+			if n := r.DeadCount(t); n != 1 {
+				t.Fatalf("%d dead letters, want the version without a tenant", n)
+			}
+			upsert(t, r, rig.Doc("x", "eu", "t2", 3)) // copied under t2
+			syncRun(t, r, pipeline.RunConfig{Mode: pipeline.ModeAllVersions})
+			verifyClean(t, r)
+		})
+	}
+}

@@ -174,7 +174,16 @@ func (vw *versionWriter) resolve(ic *itemChange) {
 	// Before the page the item had a copy under the key of the version the
 	// first change replaced or deleted: known from its previous image; for
 	// a create there was none (a deletion removed it, or it never existed).
-	ic.lookup = first.Op != migrate.OpCreate && first.Previous == nil && (first.Op == migrate.OpDelete || vw.keyMayChange)
+	// A previous version that cannot be transformed was dead-lettered and
+	// left the copy of an even earlier version where it was: unknown too.
+	known := first.Previous != nil && vw.transforms(first.Previous)
+	ic.lookup = first.Op != migrate.OpCreate && !known && (first.Op == migrate.OpDelete || vw.keyMayChange)
+}
+
+// transforms reports whether a version of an item has a target key.
+func (vw *versionWriter) transforms(body []byte) bool {
+	_, err := vw.w.tr.Apply(body)
+	return err == nil
 }
 
 // current reads the item's current version from the source and sets what
