@@ -188,6 +188,7 @@ func (p *process) cutoverCommand(ctx context.Context, st *state, quiet, timeout 
 			Writes: writes, Clock: p.clock(), Observer: loopObserver{p}},
 		Verifier: &verify.Verifier{Source: src, Target: tgt, Writer: tgt, Writes: writes, Transformer: p.w.tr,
 			DeadLetters: st.dead, Defaults: st.defaults, Clock: p.clock(), Log: p.logger()},
+		Follow:   tgt,
 		Progress: progress,
 	}
 	return c.Run(ctx, cutover.Config{
