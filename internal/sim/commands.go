@@ -158,6 +158,7 @@ func (p *process) runCommand(ctx context.Context, st *state, untilCaughtUp bool)
 		default:
 			return sum, err
 		}
+		p.stoppedForCutover()
 		p.w.trace.add(p.name, "await", "", "waiting for the cutover")
 		outcome, err := migrate.AwaitCutover(ctx, st.store, clock, max(sc.LeaseTTL/4, 10*time.Millisecond))
 		if err != nil || outcome == migrate.CutoverRecorded {

@@ -220,6 +220,7 @@ var regressions = []struct {
 	{1253, InvReleased, "a take whose answer the stop cut off landed, and the lease stayed in the stopped worker's name"},
 	{1441, InvReleased, "the same"},
 	{17, InvExit, "the wrap-up after the stop (final count, stray leases) had no shared bound"},
+	{2686, InvExit, "the sim's check: a run a cutover stopped before it gave up on a permanent fault waits for the cutover, and was held to the fault's deadline"},
 	{1367, InvCutover, "a stopped worker's create of an item deleted since landed on the target during the final verify, after its scan: the cutover recorded over the extra copy"},
 }
 
