@@ -61,10 +61,26 @@ type checker struct {
 	scanned    map[string]time.Duration            // process -> when its last verify finished scanning
 	listed     map[string]time.Duration            // process -> when it last listed the leases
 	late       map[string]map[string]time.Duration // process -> lease id -> when a write of it landed late
+	tgtLooks   map[string][]look                   // process -> when it last read each range of the target's feed
+	lateTgt    map[string]lateWrite                // target address -> the write that landed there after its process gave up on it
 	// cutUnseen names the changes the first recorded cutover could not
-	// see: the application wrote them after it last read their range.
-	cutUnseen func(body []byte) bool
+	// see: the application wrote them after it last read their range, or
+	// a write landed on the target after the cutover last read its range.
+	cutUnseen blindSpot
 }
+
+// blindSpot is what a process could not have seen: source items the
+// application changed after the process last looked (source, given a
+// source item's body or a copy's), and target addresses a write landed on
+// late, after the process last read their range of the target's feed
+// (target). The zero blindSpot excuses nothing.
+type blindSpot struct {
+	source func(body []byte) bool
+	target func(addr string) bool
+}
+
+func (b blindSpot) sourceUnseen(body []byte) bool { return b.source != nil && b.source(body) }
+func (b blindSpot) targetUnseen(addr string) bool { return b.target != nil && b.target(addr) }
 
 // removal is an item rekey deleted from the target.
 type removal struct {
@@ -79,7 +95,7 @@ type applying struct {
 }
 
 func newChecker(w *world) *checker {
-	return &checker{w: w, counts: map[string]int{}, removed: map[string]removal{}, looks: map[string][]look{}, saw: map[string]map[string]time.Duration{}, scanned: map[string]time.Duration{}, listed: map[string]time.Duration{}, late: map[string]map[string]time.Duration{}}
+	return &checker{w: w, counts: map[string]int{}, removed: map[string]removal{}, looks: map[string][]look{}, saw: map[string]map[string]time.Duration{}, scanned: map[string]time.Duration{}, listed: map[string]time.Duration{}, late: map[string]map[string]time.Duration{}, tgtLooks: map[string][]look{}, lateTgt: map[string]lateWrite{}}
 }
 
 // violate records a broken invariant, and marks it in the trace.
@@ -122,6 +138,13 @@ func (c *checker) result() []Violation {
 // versions.
 func (c *checker) targetWritten(p *process, verb string, key migrate.Key, id string, old migrate.Item, had bool, body []byte, late bool) {
 	addr := itemAddr(key, id)
+	c.mu.Lock()
+	if late && verb != "delete" {
+		c.lateTgt[addr] = lateWrite{key: key, at: c.w.elapsed()}
+	} else {
+		delete(c.lateTgt, addr)
+	}
+	c.mu.Unlock()
 	if _, ok := c.w.app.targetWrites[addr]; ok {
 		c.violate(InvUntouched, p.name, "%s of %s, which the application wrote after the cutover", verb, addr)
 	}
@@ -169,7 +192,7 @@ func (c *checker) cutoverRecorded(p *process, at time.Time) {
 	c.w.trace.add(p.name, "cutover", "", "recorded")
 	// What the application wrote after the cutover last read the item's
 	// range no cutover can see: the application must have stopped.
-	unseen := c.unseenBy(p)
+	unseen := blindSpot{source: c.unseenBy(p), target: c.lateTargetUnseenBy(p)}
 	c.mu.Lock()
 	c.cutUnseen = unseen
 	c.mu.Unlock()
@@ -292,8 +315,61 @@ func (c *checker) unseenBy(p *process) func(body []byte) bool {
 	}
 }
 
+// lookedTarget records that p read the target's feed range r now.
+func (c *checker) lookedTarget(p *process, r migrate.FeedRange) {
+	now := c.w.elapsed()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ls := c.tgtLooks[p.name]
+	for i := range ls {
+		if ls[i].r == r {
+			ls[i].at = now
+			return
+		}
+	}
+	c.tgtLooks[p.name] = append(ls, look{r: r, at: now})
+}
+
+// lateTargetUnseenBy returns whether a target address holds what a write
+// left there that landed after its process gave up on it (the network's
+// doing: the write took longer than its process waited), after p last
+// read the range of the target's feed that holds it. A worker stopped
+// before the cutover can leave such a write behind; the cutover sees it
+// in the target's feed if it lands before the cutover's last read there.
+func (c *checker) lateTargetUnseenBy(p *process) func(addr string) bool {
+	c.mu.Lock()
+	ls := append([]look(nil), c.tgtLooks[p.name]...)
+	c.mu.Unlock()
+	return func(addr string) bool {
+		c.mu.Lock()
+		lw, ok := c.lateTgt[addr]
+		c.mu.Unlock()
+		if !ok {
+			return false
+		}
+		e, err := c.w.dst.EPK(lw.key)
+		if err != nil {
+			return false
+		}
+		last := time.Duration(-1)
+		for _, l := range ls {
+			if (epk.Range{Min: l.r.Min, Max: l.r.Max}).Contains(e) && l.at > last {
+				last = l.at
+			}
+		}
+		return last >= 0 && lw.at > last
+	}
+}
+
+// lateWrite is a write to the target that landed after its process gave
+// up on it.
+type lateWrite struct {
+	key migrate.Key
+	at  time.Duration
+}
+
 // unseenByCutover is cutUnseen, or nil before a cutover.
-func (c *checker) unseenByCutover() func(body []byte) bool {
+func (c *checker) unseenByCutover() blindSpot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.cutUnseen

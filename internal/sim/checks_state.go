@@ -23,7 +23,7 @@ import (
 //
 // excused, when set, leaves out the source items (and copies) it names:
 // those the application wrote after the one judged last read them.
-func (c *checker) differences(strict, acceptDead bool, excused func(body []byte) bool) []string {
+func (c *checker) differences(strict, acceptDead bool, excused blindSpot) []string {
 	dead, err := c.w.deadLetters()
 	if err != nil {
 		return []string{"the dead letters cannot be read: " + err.Error()}
@@ -39,7 +39,7 @@ func (c *checker) differences(strict, acceptDead bool, excused func(body []byte)
 	sortItems(src)
 	for _, s := range src {
 		si := identityOf(s.Body)
-		if excused != nil && excused(s.Body) {
+		if excused.sourceUnseen(s.Body) {
 			continue
 		}
 		res, err := c.w.tr.Apply(s.Body)
@@ -80,6 +80,7 @@ func (c *checker) differences(strict, acceptDead bool, excused func(body []byte)
 		for _, cl := range claims[addr] {
 			switch {
 			case ok && tIdent == cl.ident && tDigest == cl.digest:
+			case ok && excused.targetUnseen(addr):
 			case dead[cl.ident] && acceptDead:
 			case !ok:
 				diffs = append(diffs, fmt.Sprintf("%s (v%d) missing at %s", cl.ident, cl.v, addr))
@@ -92,7 +93,7 @@ func (c *checker) differences(strict, acceptDead bool, excused func(body []byte)
 	}
 	if strict {
 		for _, addr := range sortedKeys(targets) {
-			if claims[addr] == nil && !expiring(targets[addr].Body) && (excused == nil || !excused(targets[addr].Body)) {
+			if claims[addr] == nil && !expiring(targets[addr].Body) && !excused.sourceUnseen(targets[addr].Body) && !excused.targetUnseen(addr) {
 				diffs = append(diffs, fmt.Sprintf("%s at %s: no source item maps there (%s)", identityOf(targets[addr].Body), addr, versionOf(targets[addr].Body)))
 			}
 		}
@@ -110,7 +111,7 @@ func (c *checker) extraCopies() []string {
 	if err != nil {
 		return []string{"the dead letters cannot be read: " + err.Error()}
 	}
-	isDead := func(body []byte) bool { return dead[identityOf(body)] }
+	isDead := blindSpot{source: func(body []byte) bool { return dead[identityOf(body)] }}
 	loose := map[string]bool{}
 	for _, d := range c.differences(false, true, isDead) {
 		loose[d] = true

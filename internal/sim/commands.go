@@ -168,6 +168,7 @@ func (p *process) runCommand(ctx context.Context, st *state, untilCaughtUp bool)
 		default:
 			return sum, err
 		}
+		p.stoppedForCutover()
 		p.w.trace.add(p.name, "await", "", "waiting for the cutover")
 		outcome, err := migrate.AwaitCutover(ctx, st.store, clock, max(sc.LeaseTTL/4, 10*time.Millisecond))
 		if err != nil || outcome == migrate.CutoverRecorded {
@@ -198,6 +199,7 @@ func (p *process) cutoverCommand(ctx context.Context, st *state, quiet, timeout 
 			Writes: writes, Clock: p.clock(), Observer: loopObserver{p}},
 		Verifier: &verify.Verifier{Source: src, Target: tgt, Writer: tgt, Writes: writes, Transformer: p.w.tr,
 			DeadLetters: st.dead, Defaults: st.defaults, Clock: p.clock(), Log: p.logger()},
+		Follow:   tgt,
 		Progress: progress,
 	}
 	return c.Run(ctx, cutover.Config{

@@ -50,6 +50,9 @@ func (v containerView) ReadChanges(ctx context.Context, req migrate.ChangeReques
 		if v.side == "src" && err == nil {
 			v.p.w.check.looked(v.p, req.Range, page.Items)
 		}
+		if v.side == "tgt" && err == nil {
+			v.p.w.check.lookedTarget(v.p, req.Range)
+		}
 		return fmt.Sprintf("%d items %s", len(page.Items), itemIDs(page.Items)), err
 	})
 	return page, err

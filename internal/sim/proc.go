@@ -208,6 +208,30 @@ func (p *process) struck(by time.Duration) {
 	}
 }
 
+// stoppedForCutover records that the process's run returned, stopped by
+// a cutover, before it gave up on a permanent fault that struck it: the
+// stop preempted the failure. It now waits for the cutover and sends no
+// request the fault fails; should it run again, a new strike sets a new
+// deadline (the fatal channel is a fresh one).
+func (p *process) stoppedForCutover() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.fatal:
+		p.fatal, p.fatalBy = make(chan struct{}), 0
+		p.w.trace.add(p.name, "fatal", "", "the run stopped for a cutover before it gave up on its permanent fault")
+	default:
+	}
+}
+
+// fatalStrike is the channel closed at the next strike of a permanent
+// fault.
+func (p *process) fatalStrike() chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fatal
+}
+
 func (p *process) fatalDeadline() time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -88,6 +88,23 @@ func seeds(t *testing.T, def int) []uint64 {
 	return out
 }
 
+// progressEvery is how many seeds go between two progress lines on
+// stderr: REKEY_SIM_PROGRESS, else every 100 seeds of a run of 1,000 or
+// more, else none.
+func progressEvery(t *testing.T, seeds int) int {
+	if s := os.Getenv("REKEY_SIM_PROGRESS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			t.Fatalf("REKEY_SIM_PROGRESS=%q: want a number of seeds", s)
+		}
+		return n
+	}
+	if seeds >= 1000 {
+		return 100
+	}
+	return 0
+}
+
 // TestSimulation runs the simulator over many seeds; each failing seed
 // prints its scenario, the broken invariants and the end of its trace.
 func TestSimulation(t *testing.T) {
@@ -105,12 +122,14 @@ func TestSimulation(t *testing.T) {
 		defer f.Close()
 		opts.Trace = f
 	}
+	every := progressEvery(t, len(list))
 	start := time.Now()
 	var mu sync.Mutex
 	failed := map[string][]uint64{}
+	var failing []uint64
 	observed, allVersions, fellBack := 0, 0, 0
 	t.Run("seeds", func(t *testing.T) {
-		for _, seed := range list {
+		for i, seed := range list {
 			t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
 				res := simulate(t, seed, opts)
 				mu.Lock()
@@ -126,11 +145,20 @@ func TestSimulation(t *testing.T) {
 				for _, inv := range invariantsOf(res) {
 					failed[inv] = append(failed[inv], seed)
 				}
+				if res.Failed() {
+					failing = append(failing, seed)
+				}
 				mu.Unlock()
 				if res.Failed() {
+					fmt.Fprintf(os.Stderr, "sim: seed %d broke %v (replay: REKEY_SIM_SEED=%d)\n", seed, invariantsOf(res), seed)
 					t.Errorf("seed %d broke %v:\n%s", seed, invariantsOf(res), res.Report())
 				}
 			})
+			if done := i + 1; every > 0 && (done%every == 0 || done == len(list)) {
+				took := time.Since(start)
+				fmt.Fprintf(os.Stderr, "sim: %d/%d seeds (%d..%d) in %v, %.0f seeds/minute; %d failed %v\n",
+					done, len(list), list[0], seed, took.Round(time.Second), float64(done)/took.Minutes(), len(failing), failing[:min(len(failing), 20)])
+			}
 		}
 	})
 	took := time.Since(start)
@@ -199,6 +227,8 @@ var regressions = []struct {
 	{1253, InvReleased, "a take whose answer the stop cut off landed, and the lease stayed in the stopped worker's name"},
 	{1441, InvReleased, "the same"},
 	{17, InvExit, "the wrap-up after the stop (final count, stray leases) had no shared bound"},
+	{2686, InvExit, "the sim's check: a run a cutover stopped before it gave up on a permanent fault waits for the cutover, and was held to the fault's deadline"},
+	{1367, InvCutover, "a stopped worker's create of an item deleted since landed on the target during the final verify, after its scan: the cutover recorded over the extra copy"},
 }
 
 // TestRegressionSeeds runs the seeds that found bugs.

@@ -126,7 +126,8 @@ func (w *world) supervise(p *process, stop <-chan struct{}, body func(ctx contex
 	if p.plan.mode != crashNever && p.plan.kinds == nil {
 		planned = time.After(p.plan.at)
 	}
-	fatal, dead := p.fatal, p.dead
+	fatal, dead := p.fatalStrike(), p.dead
+	armed := fatal // the strike a fatalBy deadline is for
 	stopped := false
 	for {
 		select {
@@ -150,6 +151,10 @@ func (w *world) supervise(p *process, stop <-chan struct{}, body func(ctx contex
 			fatalBy = time.After(p.fatalDeadline() + limit - w.elapsed())
 		case <-fatalBy:
 			fatalBy = nil
+			if next := p.fatalStrike(); next != armed { // a cutover stopped the run first
+				fatal, armed = next, next
+				continue
+			}
 			w.check.violate(InvExit, p.name, "still running %v after a fatal error (retries included); stopping it", limit)
 			if !stopped {
 				stopped, p.stopped = true, true

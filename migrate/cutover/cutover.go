@@ -88,10 +88,13 @@ type Report struct {
 // deletes) and reads the feed after each mark (changeDuringVerify). A
 // change means the verify may have
 // compared an outdated version, so it drains, waits and verifies again,
-// until the timeout. It records the cutover in the state only after a
-// verify, across which the source did not change, found no difference
-// other than accepted dead letters, and only while its request still
-// holds; with the record go what the application must write from now on
+// until the timeout. With a Follow (the target) it also marks Follow's
+// feed before the verify, and verifies again when the verify fixed
+// anything or Follow was written across it (a stopped worker's write that
+// landed late: followChangedDuringVerify). It records the cutover in the
+// state only after a verify, across which the source did not change (nor
+// Follow), found no difference other than accepted dead letters, and only
+// while its request still holds; with the record go what the application must write from now on
 // and where the change feed of Follow stood, for a rollback. A cutover
 // that does not record withdraws its request and fences, and the workers
 // resume.
@@ -275,6 +278,10 @@ func (c *Gate) drainAndVerify(ctx context.Context, cfg Config, rep *Report, star
 		if err != nil {
 			return err
 		}
+		followMarks, err := c.markFollow(ctx, start)
+		if err != nil {
+			return err
+		}
 		c.say("verifying every item (the final check%s)", map[bool]string{true: "", false: ", with fix"}[cfg.DryRun])
 		vcfg := cfg.Verify
 		vcfg.Fix = !cfg.DryRun
@@ -289,7 +296,18 @@ func (c *Gate) drainAndVerify(ctx context.Context, cfg Config, rep *Report, star
 			return err
 		}
 		if change == "" {
-			break
+			again, err := c.followChangedDuringVerify(ctx, vrep, followMarks)
+			if err != nil {
+				return err
+			}
+			if again == "" {
+				break
+			}
+			if c.Clock.Now().Sub(start) >= cfg.Timeout {
+				return fmt.Errorf("%w: %s, and the %s timeout passed before a verify found nothing to fix with the target unchanged across it; run cutover again", ErrCopyDiffers, again, cfg.Timeout)
+			}
+			c.say("%s: verifying again, to prove the copy with a verify across which nothing wrote to it", again)
+			continue
 		}
 		lastChange = c.Clock.Now()
 		if lastChange.Sub(start) >= cfg.Timeout {
@@ -372,6 +390,52 @@ func (c *Gate) changeDuringVerify(ctx context.Context, vrep *verify.Report, mark
 		return "", err
 	}
 	return fmt.Sprintf("feed range [%s, %s)", changed.Min, changed.Max), nil
+}
+
+// markFollow marks where each of Follow's feed ranges ends before the
+// final verify (nil when the Gate has no Follow), as the record finds
+// them (feedEnds).
+func (c *Gate) markFollow(ctx context.Context, start time.Time) ([]lease.FeedPosition, error) {
+	if c.Follow == nil {
+		return nil, nil
+	}
+	from := c.runnerClock().Now().Add(-followMargin - c.Clock.Now().Sub(start))
+	marks, err := feedEnds(ctx, c.Follow, c.runnerClock(), from)
+	if err != nil {
+		return nil, fmt.Errorf("mark where the change feed of the container the application writes next ends: %w", err)
+	}
+	return marks, nil
+}
+
+// followChangedDuringVerify says why the final verify must run again
+// although the source stayed quiet across it ("" when it need not): the
+// verify's fix wrote to Follow (the target), or something else did. A
+// worker's write can land after the worker stopped (the request was sent
+// before it stopped and took long to arrive) and bring back an outdated
+// version the verify had already compared, or a copy of an item deleted
+// since; so only a verify that fixed nothing, across which Follow's feed
+// did not move past its marks, proves the copy. Deletes do not show in
+// the feed; only the fix deletes from the target, and a fix that deleted
+// counts as a fix.
+func (c *Gate) followChangedDuringVerify(ctx context.Context, vrep *verify.Report, marks []lease.FeedPosition) (string, error) {
+	if c.Follow == nil {
+		return "", nil
+	}
+	if f := vrep.Fix; f != nil && f.Copied+f.Deleted > 0 {
+		return fmt.Sprintf("the final verify fixed %d items", f.Copied+f.Deleted), nil
+	}
+	retry := &migrate.Retrier{Clock: c.runnerClock(), Tries: migrate.DefaultTransientTries}
+	for _, m := range marks {
+		req := migrate.ChangeRequest{Range: migrate.FeedRangeOf(m.Range), Continuation: m.Continuation, PageSize: 1}
+		page, err := migrate.ReadPage(ctx, c.Follow, retry, req)
+		if err != nil {
+			return "", fmt.Errorf("read the change feed of the container the application writes next: %w", err)
+		}
+		if len(page.Items) > 0 {
+			return fmt.Sprintf("the container the application writes next was written during the final verify (feed range [%s, %s)), by a write of a stopped worker that landed late or by the application", m.Range.Min, m.Range.Max), nil
+		}
+	}
+	return "", nil
 }
 
 // changedSince returns the range of the first mark after which the source's
