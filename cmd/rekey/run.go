@@ -257,7 +257,7 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	}
 
 	if cfg.TTLExpiries == "" {
-		cfg.TTLExpiries, err = pipeline.DefaultTTLExpiries(ctx, mg.source, mg.target)
+		cfg.TTLExpiries, err = pipeline.DefaultTTLExpiries(ctx, &migrate.Retrier{Clock: migrate.SystemClock{}}, mg.source, mg.target)
 		if err != nil {
 			slog.Warn("could not compare the containers' time to live; a source item's expiry deletes its copy (--ttl-expiries apply)", "err", err)
 			cfg.TTLExpiries = pipeline.TTLApply

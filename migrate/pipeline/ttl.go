@@ -16,10 +16,11 @@ import (
 //
 // A copy is written after its source item, so with TTLSkip it outlives the
 // item by the copy's lag behind the source (its _ts is later); TTLApply
-// removes it when the all-versions feed carries the expiry.
-func DefaultTTLExpiries(ctx context.Context, source, target migrate.TimeToLive) (string, error) {
+// removes it when the all-versions feed carries the expiry. The reads go
+// under retry (its clock times the backoffs).
+func DefaultTTLExpiries(ctx context.Context, retry *migrate.Retrier, source, target migrate.TimeToLive) (string, error) {
 	var src, dst int
-	err := migrate.Retry(ctx, func() error {
+	err := retry.Do(ctx, func() error {
 		var err error
 		src, err = source.DefaultTTL(ctx)
 		return err
@@ -27,7 +28,7 @@ func DefaultTTLExpiries(ctx context.Context, source, target migrate.TimeToLive) 
 	if err != nil {
 		return "", fmt.Errorf("read the source's defaultTtl: %w", err)
 	}
-	err = migrate.Retry(ctx, func() error {
+	err = retry.Do(ctx, func() error {
 		var err error
 		dst, err = target.DefaultTTL(ctx)
 		return err
