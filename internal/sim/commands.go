@@ -143,7 +143,7 @@ func (p *process) runCommand(ctx context.Context, st *state, untilCaughtUp bool)
 	// when the target carries the source's defaultTtl; apply when that
 	// cannot be read.
 	_, tgt := p.views()
-	ttl, err := pipeline.DefaultTTLExpiries(ctx, src, tgt)
+	ttl, err := pipeline.DefaultTTLExpiries(ctx, &migrate.Retrier{Clock: p.clock()}, src, tgt)
 	if err != nil {
 		ttl = pipeline.TTLApply
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rekey-dev/rekey/internal/epk"
@@ -234,8 +235,8 @@ func (w wrapped) Unwrap() []error { return []error{w.sentinel, w.err} }
 
 // FindCopies returns the live items with the id whose fields at
 // sourcePaths hold sourceKey (an absent field matching an undefined
-// component), as the adapter's cross-partition query does; it costs a
-// query's charge per partition.
+// component), as the adapter's cross-partition query does, in the order
+// of their addresses; it costs a query's charge per partition.
 func (c *Container) FindCopies(ctx context.Context, id string, sourcePaths []string, sourceKey migrate.Key) ([]migrate.Item, float64, error) {
 	op := fmt.Sprintf("find the copies of item %q with source key %s", id, keyText(sourceKey))
 	if err := ctx.Err(); err != nil {
@@ -260,6 +261,7 @@ func (c *Container) FindCopies(ctx context.Context, id string, sourcePaths []str
 			out = append(out, migrate.Item{ID: it.id, Key: it.key, Body: it.doc, ETag: it.etag})
 		}
 	}
+	slices.SortFunc(out, func(a, b migrate.Item) int { return strings.Compare(addr(a.Key, a.ID), addr(b.Key, b.ID)) })
 	return out, queryRU * float64(len(c.parts)), nil
 }
 
