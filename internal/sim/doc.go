@@ -118,7 +118,9 @@
 //     create or update after it last read the item's range of the feed, a
 //     delete after it last read the item itself, where only reads after its
 //     final verify scanned the source count (the feed carries no deletes,
-//     so the proof must look at the items again); and no second cutover is
+//     so the proof must look at the items again), a write that landed on
+//     the target after its process gave up on it and after the cutover
+//     last read that range of the target's feed; and no second cutover is
 //     recorded.
 //   - quiet-after-cutover: once a cutover is recorded, no worker sends a
 //     write to the target or writes a lease in its name (it stopped for
@@ -138,7 +140,8 @@
 //
 //	go test ./internal/sim                                  # 200 seeds, the regressions, 6 replays
 //	go test -short ./internal/sim                           # 20 seeds, 2 replays (the race run)
-//	REKEY_SIM_SEEDS=100000 REKEY_SIM_START=1 go test ./internal/sim -run TestSimulation -timeout 0
+//	REKEY_SIM_SEEDS=50000 REKEY_SIM_START=1 go test -run 'TestSimulation$' -timeout 0      # in internal/sim: one shard
+//	REKEY_SIM_SEEDS=50000 REKEY_SIM_START=50001 go test -run 'TestSimulation$' -timeout 0  # the other core's
 //	REKEY_SIM_SEEDS=200 go test ./internal/sim -run TestReplay
 //	REKEY_SIM_SEED=1234 go test ./internal/sim -run TestSimulation -v
 //	REKEY_SIM_SEED=1234 REKEY_SIM_TRACE=/tmp/t go test ./internal/sim -run TestSimulation
@@ -146,7 +149,9 @@
 // A failing seed prints its scenario, the broken invariants and the end of
 // its trace: every request as it took effect (virtual time, process,
 // request, item or range, outcome), every process's start, crash and exit,
-// and its log. REKEY_SIM_TRACE writes the whole trace of one seed.
+// and its log. REKEY_SIM_TRACE writes the whole trace of one seed. A run
+// of 1,000 seeds or more prints progress to stderr every 100 seeds
+// (REKEY_SIM_PROGRESS=N), and each failing seed as it fails.
 // TestRegressionSeeds runs the seeds that found bugs (sim_test.go).
 //
 // The approach follows FoundationDB's deterministic simulation (one seed,

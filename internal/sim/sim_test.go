@@ -185,6 +185,9 @@ func invariantsOf(res *Result) []string {
 // TestReplay runs seeds twice and compares their traces: a seed replays
 // exactly.
 func TestReplay(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's runtime shuffles goroutines made runnable at one instant, so a seed does not replay under -race")
+	}
 	n := 6
 	if testing.Short() {
 		n = 2
