@@ -105,13 +105,16 @@ func (c *checker) differences(strict, acceptDead bool, excused blindSpot) []stri
 // orphaned): after a sync on the all-versions feed, which carries deletes
 // and key changes, there must be none, but for the copies of dead-lettered
 // items (a version that cannot be copied leaves the earlier copies as they
-// are) and copies that expire by themselves.
+// are), copies that expire by themselves, and what a write that landed
+// after its process gave up on it left (a stopped worker's slow create,
+// landing after the item moved: nothing reads the target's feed before the
+// cutover, whose final verify removes it).
 func (c *checker) extraCopies() []string {
 	dead, err := c.w.deadLetters()
 	if err != nil {
 		return []string{"the dead letters cannot be read: " + err.Error()}
 	}
-	isDead := blindSpot{source: func(body []byte) bool { return dead[identityOf(body)] }}
+	isDead := blindSpot{source: func(body []byte) bool { return dead[identityOf(body)] }, target: c.landedLate}
 	loose := map[string]bool{}
 	for _, d := range c.differences(false, true, isDead) {
 		loose[d] = true
@@ -123,6 +126,15 @@ func (c *checker) extraCopies() []string {
 		}
 	}
 	return out
+}
+
+// landedLate reports whether the last write at a target address landed
+// after its process gave up on it.
+func (c *checker) landedLate(addr string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.lateTgt[addr]
+	return ok
 }
 
 // expiring reports whether an item carries its own time to live: when its

@@ -99,7 +99,8 @@
 //     and no range fell back (and the run did not start from now over a
 //     preloaded target), the target also holds nothing no source item maps
 //     to: no extra, no orphaned copy (but for dead-lettered items' earlier
-//     copies and copies that expire by themselves).
+//     copies, copies that expire by themselves, and a write that landed
+//     after its process gave up on it).
 //   - equal-after-cutover: once cut over, the target is the transformed
 //     source; every difference is a counted and accepted dead letter.
 //   - lease-coverage: every EPK is owned by exactly one lease.
