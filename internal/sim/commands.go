@@ -140,10 +140,11 @@ func (p *process) runCommand(ctx context.Context, st *state, untilCaughtUp bool)
 		Mode: sc.Mode,
 	}
 	// --ttl-expiries left to its default, as cmd/rekey's run.go does: skip
-	// when the target carries the source's defaultTtl; apply when that
-	// cannot be read.
-	_, tgt := p.views()
-	ttl, err := pipeline.DefaultTTLExpiries(ctx, &migrate.Retrier{Clock: p.clock()}, src, tgt)
+	// when the target carries the source's defaultTtl. The two reads go to
+	// the containers directly, without the process's latency and faults:
+	// cmd/rekey turns their failure into apply and runs on, so a permanent
+	// fault striking them would not be the run's to give up on.
+	ttl, err := pipeline.DefaultTTLExpiries(ctx, &migrate.Retrier{Clock: p.clock()}, p.w.src, p.w.dst)
 	if err != nil {
 		ttl = pipeline.TTLApply
 	}
