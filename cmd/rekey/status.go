@@ -171,11 +171,10 @@ func printStatus(w io.Writer, st status.Report) {
 	fmt.Fprintf(w, "migration %s -> %s, key %s\n", st.Meta.Source, st.Meta.Target, strings.Join(st.Meta.KeySpec, " "))
 	fmt.Fprintf(w, "phase: %s", st.Phase)
 	switch m := st.Meta; {
+	case m.Cutover != nil && m.RolledBack != nil:
+		fmt.Fprintf(w, " at %s: the application writes to the source again (cut over at %s)", m.RolledBack.At.Format(time.RFC3339), m.Cutover.At.Format(time.RFC3339))
 	case m.Cutover != nil:
 		fmt.Fprintf(w, " at %s (%d items, verify digest %s)", m.Cutover.At.Format(time.RFC3339), m.Cutover.Items, m.Cutover.VerifyDigest)
-		if m.RolledBack != nil {
-			fmt.Fprintf(w, "; rolled back at %s: the application writes to the source again", m.RolledBack.At.Format(time.RFC3339))
-		}
 	case st.Phase == status.PhaseCuttingOver:
 		fmt.Fprintf(w, " (requested by %s at %s; workers stop and wait)", m.CutoverRequest.Owner, m.CutoverRequest.At.Format(time.RFC3339))
 	}
