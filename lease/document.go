@@ -44,6 +44,10 @@ const (
 	propCaughtUpAt     = "caughtUpAt"
 	propLastChangeTS   = "lastChangeTs"
 	propHandoffTo      = "handoffTo"
+	propMode           = "mode"
+	propBookmark       = "bookmark"
+	propFallbackAt     = "fallbackAt"
+	propFallback       = "fallback"
 	propFence          = "fence"
 	propTTL            = "ttl"
 )
@@ -128,6 +132,14 @@ func encodeLease(docID string, l Lease, etag string) ([]byte, error) {
 	if s := formatTime(l.CaughtUpAt); s != nil {
 		doc.Properties[propCaughtUpAt] = *s
 	}
+	for name, v := range map[string]string{propMode: l.Mode, propBookmark: l.Bookmark, propFallback: l.Fallback} {
+		if v != "" {
+			doc.Properties[name] = v
+		}
+	}
+	if s := formatTime(l.FallbackAt); s != nil {
+		doc.Properties[propFallbackAt] = *s
+	}
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return nil, err
@@ -194,6 +206,17 @@ func decodeLease(b []byte) (Lease, string, error) {
 func decodeProperties(p map[string]string, l *Lease) error {
 	var err error
 	l.HandoffTo = p[propHandoffTo]
+	l.Mode, l.Bookmark, l.Fallback = p[propMode], p[propBookmark], p[propFallback]
+	switch l.Mode {
+	case "", ModeLatest, ModeAllVersions:
+	default:
+		return fmt.Errorf("property %q: %q is not %s or %s", propMode, l.Mode, ModeLatest, ModeAllVersions)
+	}
+	if s, ok := p[propFallbackAt]; ok {
+		if l.FallbackAt, err = parseTime(s); err != nil {
+			return fmt.Errorf("property %q: %w", propFallbackAt, err)
+		}
+	}
 	l.Fence = p[propFence]
 	if s, ok := p[propTTL]; ok {
 		if l.TTL, err = time.ParseDuration(s); err != nil || l.TTL < 0 {
@@ -236,7 +259,7 @@ func checkLease(l Lease) error {
 	if math.IsNaN(l.RU) || math.IsInf(l.RU, 0) {
 		return fmt.Errorf("lease %s: RU %v is not a finite number", l.ID, l.RU)
 	}
-	for _, t := range []time.Time{l.Timestamp, l.CheckpointedAt, l.CaughtUpAt} {
+	for _, t := range []time.Time{l.Timestamp, l.CheckpointedAt, l.CaughtUpAt, l.FallbackAt} {
 		if _, err := checkTime(t); err != nil {
 			return fmt.Errorf("lease %s: %w", l.ID, err)
 		}

@@ -33,6 +33,19 @@ func sampleLease() Lease {
 	}
 }
 
+// allVersionsLease is a lease that follows the all-versions feed after a
+// fallback: its mode, the copy's latest-version continuation kept as the
+// bookmark, and when and why it fell back, in "properties".
+func allVersionsLease() Lease {
+	l := sampleLease()
+	l.Mode = ModeAllVersions
+	l.Continuation = `{"format":"rekey.allVersions.v1","rid":"AAA=","range":{"min":"05C1E0","max":"0AAAAA"},"positions":[{"min":"05C1E0","max":"0AAAAA","etag":"\"2001\""}]}`
+	l.Bookmark = `"1842"`
+	l.FallbackAt = l.Timestamp.Add(-time.Hour)
+	l.Fallback = "the range's all-versions position fell out of the retention window"
+	return l
+}
+
 // TestLeaseDocumentGolden pins the document format: a change in it breaks
 // every reader of existing state, so it must be deliberate (-update).
 func TestLeaseDocumentGolden(t *testing.T) {
@@ -45,6 +58,7 @@ func TestLeaseDocumentGolden(t *testing.T) {
 		{"lease-cosmos.golden", "rekey..05C1E0-0AAAAA", sampleLease(), ""},
 		{"lease-file.golden", "rekey..05C1E0-0AAAAA", sampleLease(), "W3NQKXHEZ4CQ5FHLOJ6K7QAYNM"},
 		{"lease-new.golden", "rekey..-FF", Lease{ID: "-FF", Range: Range{Max: "FF"}}, ""},
+		{"lease-all-versions.golden", "rekey..05C1E0-0AAAAA", allVersionsLease(), ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -155,6 +169,8 @@ func TestDecodeRefusesBadDocuments(t *testing.T) {
 		"owner is a number":      strings.Replace(good, `"version"`, `"Owner":7,"version"`, 1),
 		"_ts beyond year 9999":   strings.Replace(good, `"version"`, `"_ts":300000000000,"version"`, 1),
 		"lastChangeTs not a num": strings.Replace(good, `"version"`, `"properties":{"lastChangeTs":"x"},"version"`, 1),
+		"unknown mode":           strings.Replace(good, `"version"`, `"properties":{"mode":"incremental"},"version"`, 1),
+		"bad fallbackAt":         strings.Replace(good, `"version"`, `"properties":{"fallbackAt":"soon"},"version"`, 1),
 	}
 	for name, doc := range cases {
 		t.Run(name, func(t *testing.T) {

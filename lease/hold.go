@@ -10,7 +10,10 @@ import (
 
 // Hold is one worker's hold on one lease while it works on it: the only
 // writer of that lease in the process, so its checkpoints and renewals never
-// race each other, and its fence.
+// race each other, and its fence. No lock of it is held across a request to
+// the store: a caller waiting for another's write can give up with its
+// context, and a test on a simulated clock (testing/synctest) sees every
+// wait.
 //
 // # Fencing
 //
@@ -37,7 +40,12 @@ type Hold struct {
 	ttl   time.Duration
 	now   func() time.Time
 
-	mu       sync.Mutex // serializes writes of the lease
+	// turn serializes the writes of the lease: a one-slot semaphore, held
+	// across the store's requests, that a waiter gives up on when its
+	// context ends (a sync.Mutex would make it wait out a slow request).
+	turn chan struct{}
+
+	mu       sync.Mutex // guards the fields below; never held across a request
 	l        Lease      // as last written or read
 	sent     time.Time  // when the last successful write was sent
 	renewed  chan struct{}
@@ -49,9 +57,22 @@ type Hold struct {
 // Hold starts holding l, which lr just took (or created) with a write sent
 // at sent; l is the lease that write returned.
 func (lr Leaser) Hold(l Lease, sent time.Time) *Hold {
-	return &Hold{store: lr.Store, owner: lr.Owner, ttl: lr.TTL, now: lr.now,
+	return &Hold{store: lr.Store, owner: lr.Owner, ttl: lr.TTL, now: lr.now, turn: make(chan struct{}, 1),
 		l: l, sent: sent, renewed: make(chan struct{}), lost: make(chan struct{})}
 }
+
+// takeTurn waits until no other write of the lease is under way, or ctx
+// ends; giveTurn ends the write.
+func (h *Hold) takeTurn(ctx context.Context) error {
+	select {
+	case h.turn <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("lease %s: wait for its write under way: %w", h.Lease().ID, ctx.Err())
+	}
+}
+
+func (h *Hold) giveTurn() { <-h.turn }
 
 // Lease returns the lease as last written.
 func (h *Hold) Lease() Lease {
@@ -124,40 +145,56 @@ func (h *Hold) Renew(ctx context.Context) error {
 
 // Write applies change to the lease (a checkpoint: continuation and
 // counters) and writes it with compare-and-swap, which also renews it. It
-// returns the lease written. An error wrapping ErrLeaseLost means the hold is
-// lost (see Hold); other errors (the store is unreachable) leave the hold
-// as it was, to be retried.
+// returns the lease written. Writes of one hold go one at a time; a write
+// that waits for the one under way gives up when ctx ends. An error
+// wrapping ErrLeaseLost means the hold is lost (see Hold); other errors
+// (the store is unreachable, ctx ended) leave the hold as it was, to be
+// retried.
 func (h *Hold) Write(ctx context.Context, change func(*Lease)) (Lease, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.writeLocked(ctx, change)
+	if err := h.takeTurn(ctx); err != nil {
+		return Lease{}, err
+	}
+	defer h.giveTurn()
+	return h.write(ctx, change)
 }
 
 // Release gives the lease up: it clears the owner, so another worker may
 // take it at once, or the worker that asked for it (HandoffTo) when one did.
 // Later writes fail. Releasing a lost hold does nothing.
 func (h *Hold) Release(ctx context.Context) error {
+	if err := h.takeTurn(ctx); err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	defer h.giveTurn()
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.lostErr != nil || h.released {
+	done, id := h.lostErr != nil || h.released, h.l.ID
+	h.mu.Unlock()
+	if done {
 		return nil
 	}
-	if _, err := h.writeLocked(ctx, func(l *Lease) { l.Owner = "" }); err != nil {
-		return fmt.Errorf("release lease %s: %w", h.l.ID, err)
+	if _, err := h.write(ctx, func(l *Lease) { l.Owner = "" }); err != nil {
+		return fmt.Errorf("release lease %s: %w", id, err)
 	}
+	h.mu.Lock()
 	h.released = true
+	h.mu.Unlock()
 	return nil
 }
 
-func (h *Hold) writeLocked(ctx context.Context, change func(*Lease)) (Lease, error) {
-	if h.lostErr != nil {
-		return Lease{}, h.lostErr
+// write writes the lease; the caller has the turn, so h.l changes only
+// here while it runs.
+func (h *Hold) write(ctx context.Context, change func(*Lease)) (Lease, error) {
+	h.mu.Lock()
+	cur, last, lostErr, released := h.l, h.sent, h.lostErr, h.released
+	h.mu.Unlock()
+	if lostErr != nil {
+		return Lease{}, lostErr
 	}
-	if h.released {
-		return Lease{}, fmt.Errorf("lease %s: %w (released)", h.l.ID, ErrLeaseLost)
+	if released {
+		return Lease{}, fmt.Errorf("lease %s: %w (released)", cur.ID, ErrLeaseLost)
 	}
 	for attempt := 0; ; attempt++ {
-		next := h.l
+		next := cur
 		next.Owner, next.TTL = h.owner, h.ttl
 		if change != nil {
 			change(&next)
@@ -165,30 +202,35 @@ func (h *Hold) writeLocked(ctx context.Context, change func(*Lease)) (Lease, err
 		sent := h.now()
 		got, err := h.store.Update(ctx, next)
 		if err == nil {
+			h.mu.Lock()
 			h.l, h.sent = got, sent
 			close(h.renewed)
 			h.renewed = make(chan struct{})
+			h.mu.Unlock()
 			return got, nil
 		}
 		if !errors.Is(err, ErrLeaseLost) || attempt == maxAdopts {
 			return Lease{}, err
 		}
-		cur, rerr := h.store.Read(ctx, h.l.ID)
+		fresh, rerr := h.store.Read(ctx, cur.ID)
 		switch {
 		case errors.Is(rerr, ErrLeaseNotFound):
-			return Lease{}, h.lose(fmt.Errorf("lease %s: %w (it was deleted)", h.l.ID, ErrLeaseLost))
+			return Lease{}, h.lose(fmt.Errorf("lease %s: %w (it was deleted)", cur.ID, ErrLeaseLost))
 		case rerr != nil:
-			return Lease{}, fmt.Errorf("lease %s changed; re-read it: %w", h.l.ID, rerr)
-		case cur.Owner != h.owner:
-			return Lease{}, h.lose(fmt.Errorf("lease %s: %w (now owned by %q)", h.l.ID, ErrLeaseLost, cur.Owner))
-		case !h.now().Before(h.sent.Add(h.ttl)):
+			return Lease{}, fmt.Errorf("lease %s changed; re-read it: %w", cur.ID, rerr)
+		case fresh.Owner != h.owner:
+			return Lease{}, h.lose(fmt.Errorf("lease %s: %w (now owned by %q)", cur.ID, ErrLeaseLost, fresh.Owner))
+		case !h.now().Before(last.Add(h.ttl)):
 			// Expired: another worker may have owned it meanwhile, even
 			// if it names this one again.
-			return Lease{}, h.lose(fmt.Errorf("lease %s: %w (it expired before it could be renewed)", h.l.ID, ErrLeaseLost))
+			return Lease{}, h.lose(fmt.Errorf("lease %s: %w (it expired before it could be renewed)", cur.ID, ErrLeaseLost))
 		}
 		// Still ours within the TTL: another worker asked for it. Keep our
 		// progress, take its version and the request, and write again.
+		cur.ETag, cur.Timestamp, cur.HandoffTo = fresh.ETag, fresh.Timestamp, fresh.HandoffTo
+		h.mu.Lock()
 		h.l.ETag, h.l.Timestamp, h.l.HandoffTo = cur.ETag, cur.Timestamp, cur.HandoffTo
+		h.mu.Unlock()
 	}
 }
 
@@ -198,6 +240,8 @@ const maxAdopts = 4
 
 // lose marks the hold lost with err, once, and returns it.
 func (h *Hold) lose(err error) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if h.lostErr == nil {
 		h.lostErr = err
 		close(h.lost)

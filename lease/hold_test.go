@@ -127,3 +127,52 @@ func mustRead(t *testing.T, s lease.Store, id string) lease.Lease {
 	}
 	return l
 }
+
+// stallingStore holds every lease update until release is closed, telling
+// entered when one is waiting.
+type stallingStore struct {
+	lease.Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *stallingStore) Update(ctx context.Context, l lease.Lease) (lease.Lease, error) {
+	s.entered <- struct{}{}
+	<-s.release
+	return s.Store.Update(ctx, l)
+}
+
+// A write of the lease waits for the one under way, and gives up when its
+// context ends: no lock is held across a request. Before, a sync.Mutex
+// made it wait out the slow request whatever its context said (and a
+// simulated clock could not see the wait).
+func TestHoldWriteWaitingForAnotherGivesUpWithItsContext(t *testing.T) {
+	eachStore(t, func(t *testing.T, s lease.Store, clock *leasetest.Clock) {
+		ctx := context.Background()
+		h0 := holdOne(t, s, clock, leaser(s, clock, "a"))
+		stall := &stallingStore{Store: s, entered: make(chan struct{}), release: make(chan struct{})}
+		h := leaser(stall, clock, "a").Hold(h0.Lease(), clock.Now())
+		first := make(chan error, 1)
+		go func() { _, err := h.Write(ctx, nil); first <- err }()
+		<-stall.entered // the first write is with the store
+		short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		defer cancel()
+		second := make(chan error, 1)
+		go func() { _, err := h.Write(short, func(l *lease.Lease) { l.Items = 9 }); second <- err }()
+		select {
+		case err := <-second:
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("the waiting write: %v, want its context's end", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the waiting write did not give up when its context ended")
+		}
+		close(stall.release)
+		if err := <-first; err != nil {
+			t.Fatalf("the first write: %v", err)
+		}
+		if got := mustRead(t, s, h.Lease().ID); got.Items != 0 || got.Owner != "a" {
+			t.Fatalf("lease %+v: the abandoned write must not have happened", got)
+		}
+	})
+}

@@ -60,6 +60,25 @@ type Lease struct {
 	// anyone. See Leaser.
 	HandoffTo string
 
+	// Mode is the change feed the range reads, whose position
+	// Continuation is: ModeLatest ("" in states written before modes) or
+	// ModeAllVersions.
+	Mode string
+	// Bookmark is the range's position in the other feed. In latest mode:
+	// the all-versions bookmark taken before the range's copy started,
+	// which the range switches to once its copy has caught up (empty: it
+	// does not switch). In all-versions mode: the latest-version
+	// continuation the copy had reached when the range switched, which it
+	// falls back to if its all-versions position leaves the retention
+	// window.
+	Bookmark string
+	// FallbackAt and Fallback record that deletes and key changes of the
+	// range may have been missed: when, and why (its all-versions position
+	// left the retention window; its copy started without a bookmark).
+	// They are left to reconciliation (verify --fix, cutover) and stay
+	// recorded once set.
+	FallbackAt time.Time
+	Fallback   string
 	// Fence names the cutover (its owner) that holds the migration while it
 	// drains and verifies: no other worker takes the lease or asks for it,
 	// whoever owns it, until the fence is cleared. See Leaser.
@@ -98,6 +117,18 @@ func (l Lease) ReservedFor(now time.Time, ttl time.Duration) (worker string, ok 
 	}
 	return l.HandoffTo, true
 }
+
+// Modes of a lease: the change feed its range reads.
+const (
+	// ModeLatest: the latest-version change feed, each changed item once
+	// at its latest version, no deletes.
+	ModeLatest = "latest"
+	// ModeAllVersions: the all-versions-and-deletes change feed.
+	ModeAllVersions = "all-versions"
+)
+
+// ReadsAllVersions reports whether the range reads the all-versions feed.
+func (l Lease) ReadsAllVersions() bool { return l.Mode == ModeAllVersions }
 
 // Meta identifies the migration a state belongs to. It holds no secrets.
 type Meta struct {

@@ -39,8 +39,14 @@ type ChangeRequest struct {
 	// Continuation resumes after the page that returned it; empty starts
 	// at StartFrom, or at the beginning of the feed when StartFrom is zero.
 	Continuation string
-	StartFrom    time.Time
-	PageSize     int
+	// StartFrom is where the range's changes start: all of it without a
+	// Continuation, and with one, the parts of the range (physical
+	// partitions) the continuation has not read yet; the parts it has read
+	// resume from it. A reader that starts from a time passes it with every
+	// request: a range's first page comes from one partition, and the
+	// others are read later.
+	StartFrom time.Time
+	PageSize  int
 }
 
 // ChangePage is one page of a change feed: each changed item once, at its

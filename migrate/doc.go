@@ -12,6 +12,9 @@
 //	  +--- checkpoint(continuation) once the whole page ----+             limiter per partition
 //	       is durable (lease store: file | lease container)
 //
+//	feeds   : per range, a bookmark of the all-versions feed, then the copy
+//	          from the latest-version feed, then (caught up) the all-versions
+//	          feed from the bookmark: creates, replaces, deletes, key changes
 //	verify  : scan both sides -> records spilled by source identity -> compare
 //	          bucket by bucket -> recheck against the source's current version
 //	          -> (--fix) conditional writes through the same writer
@@ -42,12 +45,38 @@
 // replaces only a copy of the same source item. The pages of one range are
 // applied in order, so an older version never overwrites a newer one.
 //
+// # Two change feeds
+//
+// The latest-version feed carries each changed item once, at its latest
+// version, and no deletes; an update of a field the new key is built from
+// writes the item under a second key. Following it alone leaves deleted
+// items (extra) and old copies (orphaned) in the target until verify --fix
+// or cutover reconciles them. The all-versions-and-deletes feed carries
+// every change, deletes and expiries included, but only from "now" or a
+// continuation, and only within the source's retention window.
+//
+// A run in all-versions mode (pipeline.ModeAuto when the source keeps
+// versions, pipeline.ModeAllVersions) uses both: before a range's copy
+// reads anything, its lease records an all-versions bookmark; the copy
+// reads the latest-version feed; once it reaches the end, the lease
+// switches to the all-versions feed from the bookmark, keeping the copy's
+// continuation to fall back to. The switch is one lease write, so a crash
+// resumes before or after it. Replaying the changes since the bookmark is
+// harmless: per range they apply in LSN order, and each item converges to
+// its last version. A delete removes the item's copy, and a key change
+// the copy under the old key, only when that copy is of the same source
+// item, with If-Match. A bookmark that left the retention window falls
+// back to the latest-version feed, recorded in the lease (Fallback), and
+// leaves what it missed to reconciliation.
+//
 // # What is where
 //
 //   - migrate (this package): the ports, every small interface the parts
 //     need of the world and of each other (ports.go: Source, Target,
-//     Partitioning, Containers, Limiter, RUCap, DeadLetterStore, Clock); the
-//     data they carry (container.go, ranges.go with the one set of range
+//     Partitioning, Containers, Limiter, RUCap, DeadLetterStore, Clock, and
+//     the capabilities VersionSource, CopyFinder, TimeToLive); the
+//     data they carry (container.go, versions.go for the all-versions
+//     feed's changes, ranges.go with the one set of range
 //     converters, key.go with the one rendering of a key); the error
 //     classes (errors.go) and the one retry policy (retry.go); the content
 //     digest (content.go); the rule for whether a state is this migration's
@@ -58,7 +87,8 @@
 //     writes after a cutover (application.go).
 //   - migrate/pipeline: rekey run: the Runner, its range loops, lease holds
 //     and balancing, the writer, dead-letter replay, and the write path
-//     (NewWritePath) every command that writes goes through.
+//     (NewWritePath) every command that writes goes through; the modes
+//     (modes.go) and the all-versions feed's writer (versionwriter.go).
 //   - migrate/pacing: flow control: the per-partition limiter of the
 //     target's writes, the RU caps, the control file.
 //   - migrate/deadletter: the dead-letter stores: a file, or documents in

@@ -32,6 +32,16 @@ var (
 	ErrGone = errors.New("partition key range gone (410)")
 	// ErrUnauthorized: the key or credential was refused (401, 403).
 	ErrUnauthorized = errors.New("not authorized (401/403)")
+
+	// ErrAllVersionsNotEnabled: the source cannot serve the
+	// all-versions-and-deletes change feed: the container has no change
+	// feed policy and the account no continuous backup. Read the
+	// latest-version feed instead.
+	ErrAllVersionsNotEnabled = errors.New("the all-versions-and-deletes change feed is not enabled on the container (no change feed policy, no continuous backup)")
+	// ErrOutOfRetention: an all-versions position is older than the
+	// container's retention window; the changes since are gone from that
+	// feed (the latest-version feed still has every item's latest version).
+	ErrOutOfRetention = errors.New("the position is older than the all-versions-and-deletes retention window")
 )
 
 // RequestError is a failed request to the service: its status, substatus

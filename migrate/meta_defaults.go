@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/rekey-dev/rekey/lease"
@@ -87,7 +86,9 @@ type DefaultUses struct {
 	spec  []string
 	phs   []transform.Placeholder
 
-	mu       sync.Mutex
+	// turn lets one Record at a time read and write the meta: a one-slot
+	// semaphore a waiter gives up on when its context ends.
+	turn     chan struct{}
 	recorded atomic.Uint64 // transform.DefaultSet known to be in the state
 }
 
@@ -97,7 +98,7 @@ func NewDefaultUses(store lease.Store, tr *transform.Transformer) *DefaultUses {
 	if store == nil || tr == nil {
 		return nil
 	}
-	return &DefaultUses{store: store, spec: tr.Spec().Strings(), phs: tr.Spec().Placeholders()}
+	return &DefaultUses{store: store, spec: tr.Spec().Strings(), phs: tr.Spec().Placeholders(), turn: make(chan struct{}, 1)}
 }
 
 // Record makes durable, in the state, that items whose keys took the
@@ -111,8 +112,12 @@ func (d *DefaultUses) Record(ctx context.Context, used transform.DefaultSet) err
 	if d == nil || used == 0 || used&^transform.DefaultSet(d.recorded.Load()) == 0 {
 		return nil
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	select {
+	case d.turn <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("record the key defaults used: %w", ctx.Err())
+	}
+	defer func() { <-d.turn }()
 	fresh := used &^ transform.DefaultSet(d.recorded.Load())
 	if fresh == 0 {
 		return nil

@@ -191,3 +191,49 @@ func TestDefaultUsesRecord(t *testing.T) {
 		t.Fatal("a nil DefaultUses must record nothing")
 	}
 }
+
+// stallingMeta holds meta reads until release is closed, telling entered
+// when one is waiting.
+type stallingMeta struct {
+	lease.Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *stallingMeta) ReadMeta(ctx context.Context) (lease.Meta, error) {
+	s.entered <- struct{}{}
+	<-s.release
+	return s.Store.ReadMeta(ctx)
+}
+
+// A Record that waits for another's request to the state gives up when
+// its context ends: no lock is held across the request.
+func TestDefaultUsesRecordWaitingGivesUpWithItsContext(t *testing.T) {
+	ctx := context.Background()
+	tr := testTransformer(t, "/pk={c?none}-{d?n}")
+	files := openStore(t)
+	if _, err := OpenMeta(ctx, files, NewMeta("src", "dst", tr, time.Time{}), "state"); err != nil {
+		t.Fatal(err)
+	}
+	store := &stallingMeta{Store: files, entered: make(chan struct{}), release: make(chan struct{})}
+	d := NewDefaultUses(store, tr)
+	first := make(chan error, 1)
+	go func() { first <- d.Record(ctx, transform.DefaultSet(1)) }()
+	<-store.entered
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	second := make(chan error, 1)
+	go func() { second <- d.Record(short, transform.DefaultSet(2)) }()
+	select {
+	case err := <-second:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("the waiting Record: %v, want its context's end", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting Record did not give up when its context ended")
+	}
+	close(store.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -59,6 +59,39 @@ type Target interface {
 	CreateBatch(ctx context.Context, key Key, bodies [][]byte) (BatchResult, error)
 }
 
+// VersionSource is a Source that can also read the
+// all-versions-and-deletes change feed. internal/cosmos implements it;
+// the pipeline finds it on its Source with a type assertion.
+type VersionSource interface {
+	// VersionsBookmark takes the position "now" of a feed range's
+	// all-versions feed without reading a change: reading from it later
+	// returns every change made after it, while it stays within the
+	// container's retention window. ErrAllVersionsNotEnabled when the
+	// container does not keep versions.
+	VersionsBookmark(ctx context.Context, fr FeedRange) (string, error)
+	// ReadVersions reads one page from a bookmark or a continuation.
+	// ErrOutOfRetention when the position is older than the retention
+	// window; ErrAllVersionsNotEnabled when the container stopped keeping
+	// versions (both also match ErrBadRequest: check them first).
+	ReadVersions(ctx context.Context, req VersionRequest) (VersionPage, error)
+}
+
+// CopyFinder is a Target that can find the copies of one source item
+// wherever the new key put them: the items with the id whose source key
+// fields (at sourcePaths) hold sourceKey. It answers with an empty list
+// when there are none, and with what the search cost. internal/cosmos
+// implements it with a cross-partition query.
+type CopyFinder interface {
+	FindCopies(ctx context.Context, id string, sourcePaths []string, sourceKey Key) ([]Item, float64, error)
+}
+
+// TimeToLive is a container that can say its default time to live
+// (defaultTtl): 0 when time to live is off, -1 when it is on without a
+// default, else seconds.
+type TimeToLive interface {
+	DefaultTTL(ctx context.Context) (int, error)
+}
+
 // Containers manages containers of an account: what --create-target needs.
 type Containers interface {
 	// ContainerDefinition returns a container's partition key definition;

@@ -56,7 +56,7 @@ func (r *Retrier) Do(ctx context.Context, op func() error) error {
 				wait = backoff(throttles)
 			}
 			throttles++
-			wait += time.Duration(rand.Int64N(int64(wait)/10 + 1))
+			wait += time.Duration(r.jitter(int64(wait)/10 + 1))
 			if r.OnThrottle != nil {
 				r.OnThrottle(wait)
 			}
@@ -71,7 +71,7 @@ func (r *Retrier) Do(ctx context.Context, op func() error) error {
 			if r.OnRetry != nil {
 				r.OnRetry(err)
 			}
-			wait := time.Duration(rand.Int64N(int64(backoff(transient-1)) + 1))
+			wait := time.Duration(r.jitter(int64(backoff(transient-1)) + 1))
 			if err := r.Clock.Sleep(ctx, wait); err != nil {
 				return err
 			}
@@ -79,6 +79,15 @@ func (r *Retrier) Do(ctx context.Context, op func() error) error {
 			return err
 		}
 	}
+}
+
+// jitter returns a random number in [0, n): from the clock when it is a
+// Jitter, else from math/rand/v2.
+func (r *Retrier) jitter(n int64) int64 {
+	if j, ok := r.Clock.(Jitter); ok {
+		return j.Int64N(n)
+	}
+	return rand.Int64N(n)
 }
 
 // backoff is the exponential wait of attempt n (0-based), capped.

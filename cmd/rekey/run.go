@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +42,8 @@ type runOptions struct {
 	maxRU            float64
 	maxSourceRU      float64
 	controlFile      string
+	mode             string
+	ttlExpiries      string
 	settings         settingsFlags
 }
 
@@ -89,6 +92,26 @@ It is read every second; a field left out keeps its flag's value, 0 removes an
 RU cap, deleting the file restores the flags. Each change is logged and shows
 in the progress line; a file that does not parse is reported and ignored.
 
+Feeds (--mode): the latest-version change feed carries each changed item once,
+at its latest version, and no deletes; an update of a field the new key is
+built from writes the item under a second key. In mode latest rekey follows it
+and leaves deleted items (extra) and old copies (orphaned) to 'rekey verify
+--fix' and cutover. In mode all-versions each range takes a bookmark of the
+source's all-versions-and-deletes change feed before its copy starts, copies
+from the latest-version feed, and once its copy has caught up follows the
+all-versions feed from the bookmark: creates, replaces and deletes in order,
+each delete and each key change removing the old copy (with If-Match, only a
+copy of the same source item), so verify finds nothing extra or orphaned.
+That feed needs a change feed policy on the source container (or continuous
+backup on the account) whose retention outlasts the copy; a range whose
+bookmark falls out of the retention says so, falls back to the latest-version
+feed and records it in its lease (rekey status shows it). auto (the default)
+is all-versions when the source keeps that feed, else latest.
+--ttl-expiries: what a source item's expiry by time to live does to its copy in
+all-versions mode: apply deletes it, skip leaves it to expire by the target's
+own time to live; the default is skip when the target has the source's
+defaultTtl, else apply.
+
 With --state cosmos://DATABASE/CONTAINER the leases (and the dead letters)
 live in a lease container in the target's account, and any number of rekey run
 processes share the work, as the pods of a Kubernetes Job do: each takes a
@@ -111,8 +134,8 @@ requested while it runs.
 
 Exit codes: 0 caught up (--until-caught-up), or stopped for a cutover that was
 recorded; 1 the run failed; 2 bad flags, configuration or state (including a
-run after the cutover, without --until-cutover); 130 stopped by SIGINT/SIGTERM
-after checkpointing.`,
+run after the cutover, without --until-cutover, and --mode all-versions on a
+source without that feed); 130 stopped by SIGINT/SIGTERM after checkpointing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runMigration(cmd.Context(), cmd, o)
@@ -136,6 +159,8 @@ after checkpointing.`,
 	f.Float64Var(&o.maxRU, "max-ru", 0, "cap on the RU/s spent on the target, from the actual request charges (0: no cap)")
 	f.Float64Var(&o.maxSourceRU, "max-source-ru", 0, "cap on the RU/s spent reading the source's change feed (0: no cap)")
 	f.StringVar(&o.controlFile, "control", "", "control file to change --max-ru, --max-source-ru and --max-concurrency while running (default: control.json in the --state directory)")
+	f.StringVar(&o.mode, "mode", pipeline.ModeAuto, "change feed to sync from: auto (all-versions when the source keeps it), latest, or all-versions (deletes and key changes applied while syncing)")
+	f.StringVar(&o.ttlExpiries, "ttl-expiries", "", "all-versions mode: what a source item's expiry by time to live does to its copy: apply (delete it) or skip (it expires by the target's TTL); default skip when the target has the source's defaultTtl, else apply")
 	return cmd
 }
 
@@ -190,7 +215,7 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	cfg := pipeline.RunConfig{
 		PageSize: o.pageSize, PollInterval: o.pollInterval,
 		UntilCaughtUp: o.untilCaughtUp, ShutdownTimeout: o.shutdownTimeout,
-		Owner: owner(), LeaseTTL: o.leaseTTL,
+		Owner: owner(), LeaseTTL: o.leaseTTL, Mode: o.mode, TTLExpiries: o.ttlExpiries,
 	}
 	_, _, cfg.Shared = cosmosState(o.mig.state)
 	switch {
@@ -231,6 +256,14 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 		return exitFor(err)
 	}
 
+	if cfg.TTLExpiries == "" {
+		cfg.TTLExpiries, err = pipeline.DefaultTTLExpiries(ctx, &migrate.Retrier{Clock: migrate.SystemClock{}}, mg.source, mg.target)
+		if err != nil {
+			slog.Warn("could not compare the containers' time to live; a source item's expiry deletes its copy (--ttl-expiries apply)", "err", err)
+			cfg.TTLExpiries = pipeline.TTLApply
+		}
+	}
+
 	total, err := mg.source.ItemCount(ctx)
 	if err != nil {
 		slog.Warn("could not read the source's item count; progress shows no total", "err", err)
@@ -245,6 +278,7 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	controlPath := controlFilePath(o.controlFile, mg.flags.state)
 	slog.Info("migration starting", "source", mg.srcRef.String(), "target", mg.dstRef.String(),
 		"key", strings.Join(mg.tr.Spec().Strings(), " "), "state", mg.stateName, "sourceItems", total,
+		"mode", cfg.Mode, "ttlExpiries", cfg.TTLExpiries,
 		"settings", controls.Current().String(), "controlFile", controlPath)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
@@ -295,6 +329,8 @@ func work(ctx context.Context, w worker) error {
 			return nil
 		case errors.Is(err, migrate.ErrCutOver):
 			return exitFor(err)
+		case errors.Is(err, migrate.ErrAllVersionsNotEnabled) && !sum.AllVersions && sum.Ranges == 0:
+			return exitFor(usageErrf("--mode %s: %w", w.cfg.Mode, err))
 		case errors.Is(err, migrate.ErrCutoverInProgress):
 			slog.Info("a cutover is in progress; waiting for it to be recorded or withdrawn", "reason", err)
 		case sum.StoppedForCutover && err == nil:
@@ -338,10 +374,25 @@ func printSummary(w io.Writer, sum pipeline.Summary, deadPath string) {
 	fmt.Fprintf(w, "rekey run: %s after %s (%d feed ranges)\n", state, s.Elapsed.Round(time.Millisecond), sum.Ranges)
 	fmt.Fprintf(w, "  items read        %d\n", s.Read)
 	fmt.Fprintf(w, "  items written     %d (created %d, updated %d, already there %d; %d batches)\n", s.Written(), s.Created, s.Updated, s.Unchanged, s.Batches)
-	fmt.Fprintf(w, "  dead-lettered     %d now in %s (this run: %d, of which collisions %d)\n", sum.DeadLetters, deadPath, s.DeadLettered, s.Collisions)
-	fmt.Fprintf(w, "  request units     target %.0f (creates %.0f, conflict checks %.0f, replaces %.0f); source %.0f\n", s.TargetRU(), s.CreateRU, s.CheckRU, s.ReplaceRU, s.SourceRU)
+	now := strconv.Itoa(sum.DeadLetters)
+	if sum.DeadLetters < 0 {
+		now = "(could not be counted; see rekey status)"
+	}
+	fmt.Fprintf(w, "  dead-lettered     %s now in %s (this run: %d, of which collisions %d)\n", now, deadPath, s.DeadLettered, s.Collisions)
+	feed := "latest-version"
+	if sum.AllVersions {
+		feed = "all-versions-and-deletes (after each range's copy)"
+	}
+	fmt.Fprintf(w, "  change feed       %s\n", feed)
+	if sum.AllVersions {
+		fmt.Fprintf(w, "  copies deleted    %d (deleted source items and old copies of key changes; %d searches for copies); expiries left to the target's TTL %d\n", s.Deleted, s.Lookups, s.TTLSkipped)
+	}
+	fmt.Fprintf(w, "  request units     target %.0f (creates %.0f, conflict checks %.0f, replaces %.0f, deletes %.0f, searches %.0f); source %.0f\n", s.TargetRU(), s.CreateRU, s.CheckRU, s.ReplaceRU, s.DeleteRU, s.LookupRU, s.SourceRU)
 	fmt.Fprintf(w, "  throttled (429)   %d (target: %d of %d requests, %.2f%%; source: %d); transient retries %d\n",
 		s.Throttled, s.WritesThrottled, s.WriteRequests, 100*s.ThrottledShare(), s.Throttled-s.WritesThrottled, s.Retries)
+	if sum.Fallbacks > 0 {
+		fmt.Fprintf(w, "  %d feed ranges fell back from the all-versions feed (rekey status says when and why): deletes and key changes they missed are left to 'rekey verify --fix' and cutover\n", sum.Fallbacks)
+	}
 	if sum.DeadLetters > 0 {
 		fmt.Fprintf(w, "  %d items could not be copied: 'rekey deadletter list' shows why; cutover is refused until they are replayed or accepted\n", sum.DeadLetters)
 	}

@@ -27,9 +27,11 @@ func newStatusCommand() *cobra.Command {
 		Long: `Show where a migration is: its phase (copying until every feed range has
 reached the end of its feed once, then syncing, cutting over while a cutover
 runs, then cut over, with what the application writes from then on; rolled
-back once a rollback handed the source back), and per feed
-range the checkpoint position, items copied, the age of the last checkpoint
-and its owner. With connection flags and --source it also probes the source for
+back once a rollback handed the source back), and per feed range the change
+feed it follows (latest, all-versions, or latest until its copy caught up,
+then all-versions), the checkpoint position, items copied, the age of the
+last checkpoint and its owner, and any fallback from the all-versions feed
+(when and why). With connection flags and --source it also probes the source for
 each range's lag: the changes waiting after the checkpoint and the age of the
 oldest. It reads the state without locking it, so it works while rekey run
 runs. Exit codes: 0; 2 when there is no state, the state or its dead letters
@@ -199,7 +201,7 @@ func printStatus(w io.Writer, st status.Report) {
 // printRanges writes a table of the ranges of a status.
 func printRanges(w io.Writer, ranges []status.Range) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RANGE\tITEMS\tCHECKPOINT\tAGE\tCAUGHT UP\tLAG\tOWNER")
+	fmt.Fprintln(tw, "RANGE\tFEED\tITEMS\tCHECKPOINT\tAGE\tCAUGHT UP\tLAG\tOWNER")
 	for _, r := range ranges {
 		age, caught, lag := "-", "no", "-"
 		if !r.CheckpointedAt.IsZero() {
@@ -215,11 +217,29 @@ func printRanges(w io.Writer, ranges []status.Range) {
 			}
 			lag = fmt.Sprintf("%d%s items, %s", *r.LagItems, more, time.Duration(*r.LagSeconds)*time.Second)
 		}
+		if r.OutOfRetention {
+			lag = "out of retention: the next run falls back"
+		}
 		owner := r.Owner
 		if r.Fence != "" {
 			owner = strings.TrimSpace(owner + " (fenced by cutover " + r.Fence + ")")
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Items, r.Position, age, caught, lag, owner)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, feedOf(r), r.Items, r.Position, age, caught, lag, owner)
 	}
 	tw.Flush()
+	for _, r := range ranges {
+		if r.Fallback != "" {
+			fmt.Fprintf(w, "range %s fell back from the all-versions feed at %s: %s; deletes and key changes it missed are left to 'rekey verify --fix' and cutover\n",
+				r.ID, r.FallbackAt.Format(time.RFC3339), r.Fallback)
+		}
+	}
+}
+
+// feedOf names the change feed a range follows: latest, all-versions, or
+// latest until its copy caught up, then all-versions.
+func feedOf(r status.Range) string {
+	if r.SwitchesToAllVersions {
+		return "latest -> all-versions"
+	}
+	return r.Mode
 }

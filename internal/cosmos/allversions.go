@@ -37,13 +37,15 @@ var (
 	// ErrAllVersionsNotEnabled: the container cannot serve the
 	// all-versions-and-deletes feed: it has no change feed policy and the
 	// account no continuous backup. The service answers 400 even to a
-	// start from now; read the latest-version feed instead.
-	ErrAllVersionsNotEnabled = errors.New("the all-versions-and-deletes change feed is not enabled on the container (no change feed policy, no continuous backup)")
+	// start from now; read the latest-version feed instead. It is
+	// migrate.ErrAllVersionsNotEnabled, which the pipeline decides on.
+	ErrAllVersionsNotEnabled = migrate.ErrAllVersionsNotEnabled
 	// ErrOutOfRetention: the continuation points at changes the service no
 	// longer keeps (older than the change feed policy's retention). The
 	// service answers 400; the same range still serves a start from now,
 	// so the range must be reconciled and restarted from a new bookmark.
-	ErrOutOfRetention = errors.New("the continuation is older than the all-versions-and-deletes retention window")
+	// It is migrate.ErrOutOfRetention.
+	ErrOutOfRetention = migrate.ErrOutOfRetention
 )
 
 // Operation types of a change's metadata.

@@ -125,6 +125,11 @@ func (e *Emulator) writeError(w http.ResponseWriter, rc *requestContext, err err
 	activity := ""
 	if rc != nil {
 		activity = rc.activityID
+		if rc.charge > 0 {
+			// A request the service executed and refused (404, 409, 412)
+			// still costs what it consumed, and says so.
+			h.Set("x-ms-request-charge", strconv.FormatFloat(rc.charge, 'f', 2, 64))
+		}
 	}
 	body := struct {
 		Code           string `json:"code"`

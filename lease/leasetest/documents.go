@@ -31,9 +31,10 @@ type MemDocuments struct {
 }
 
 type memDoc struct {
-	body []byte
-	etag string
-	rid  uint64
+	body   []byte // as written
+	served []byte // as reads return it (see out)
+	etag   string
+	rid    uint64
 }
 
 var _ lease.Documents = (*MemDocuments)(nil)
@@ -212,24 +213,32 @@ func (m *MemDocuments) put(id string, body []byte) string {
 	if rid == 0 {
 		rid = m.seq
 	}
-	m.docs[id] = memDoc{body: append([]byte(nil), body...), etag: etag, rid: rid}
+	d := memDoc{body: append([]byte(nil), body...), etag: etag, rid: rid}
+	d.served = served(d)
+	m.docs[id] = d
 	return etag
 }
 
-// out returns a stored document as the service would: with "_rid",
-// "_etag" and "_ts" in its body.
+// out returns a stored document as the service would (see served).
 func (m *MemDocuments) out(id string, d memDoc) lease.Doc {
-	body := d.body
+	return lease.Doc{ID: id, Body: append([]byte(nil), d.served...), ETag: d.etag}
+}
+
+// served is a document's body as the service returns it: with "_rid",
+// "_etag" and "_ts" (the time of the write) added.
+func served(d memDoc) []byte {
 	var obj map[string]json.RawMessage
-	if json.Unmarshal(d.body, &obj) == nil && obj != nil {
-		obj["_rid"], _ = json.Marshal(strconv.FormatUint(d.rid, 36))
-		obj["_etag"], _ = json.Marshal(d.etag)
-		obj["_ts"], _ = json.Marshal(time.Now().Unix())
-		if b, err := json.Marshal(obj); err == nil {
-			body = b
-		}
+	if json.Unmarshal(d.body, &obj) != nil || obj == nil {
+		return d.body
 	}
-	return lease.Doc{ID: id, Body: body, ETag: d.etag}
+	obj["_rid"], _ = json.Marshal(strconv.FormatUint(d.rid, 36))
+	obj["_etag"], _ = json.Marshal(d.etag)
+	obj["_ts"], _ = json.Marshal(time.Now().Unix())
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return d.body
+	}
+	return b
 }
 
 // checkBody refuses what the service refuses with a 400.

@@ -361,6 +361,10 @@ func FullLease(id string, r lease.Range) lease.Lease {
 		CaughtUpAt:     Epoch.Add(-time.Second).Truncate(100 * time.Nanosecond),
 		LastChangeTS:   1741964966,
 		HandoffTo:      "rekey-7d9f-1/1",
+		Mode:           lease.ModeAllVersions,
+		Bookmark:       `{"format":"rekey.allVersions.v1"}`,
+		FallbackAt:     Epoch.Add(-time.Hour).Truncate(100 * time.Nanosecond),
+		Fallback:       "the bookmark left the retention window",
 		Fence:          "cutover-host/42",
 		TTL:            90 * time.Second,
 	}

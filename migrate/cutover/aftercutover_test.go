@@ -9,6 +9,7 @@ import (
 	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
 	"github.com/rekey-dev/rekey/migrate/internal/rig"
+	"github.com/rekey-dev/rekey/migrate/migratetest"
 	"github.com/rekey-dev/rekey/migrate/pipeline"
 	"github.com/rekey-dev/rekey/migrate/verify"
 )
@@ -17,7 +18,7 @@ import (
 // still reads. Run, Replay and a second cutover refuse too.
 func TestWritingRefusedAfterCutover(t *testing.T) {
 	r := rig.New(t)
-	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("a", "eu", "t1", 1))
+	migratetest.MustUpsert(t, r.Src, rig.Doc("a", "eu", "t1", 1))
 	r.CopyAll(t)
 	ctx := context.Background()
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -28,9 +29,9 @@ func TestWritingRefusedAfterCutover(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The application owns the target now: it adds an item.
-	r.Dst.Upsert(t, rig.Key("t9"), `{"id":"new","region":"eu","tenant":"t9","pk":"t9"}`)
+	migratetest.MustUpsert(t, r.Dst, `{"id":"new","region":"eu","tenant":"t9","pk":"t9"}`)
 	writes := func() int {
-		return r.Dst.Calls["create"] + r.Dst.Calls["replace"] + r.Dst.Calls["delete"] + r.Dst.Calls["batch"]
+		return r.Dst.Calls()["create"] + r.Dst.Calls()["replace"] + r.Dst.Calls()["delete"] + r.Dst.Calls()["batch"]
 	}
 	before := writes()
 

@@ -83,13 +83,18 @@ type Report struct {
 // be stopped: cutover cannot stop them), refuses while dead letters are
 // pending unless accepted, and runs the final verify with fix. It then
 // proves the source stayed quiet across that verify: it marks the end of
-// every range's change feed before the verify and reads the feed after
-// each mark once the verify is done. A change means the verify may have
+// every range's change feed before the verify; once the verify is done it
+// scans the source for the items it holds (the change feed carries no
+// deletes) and reads the feed after each mark (changeDuringVerify). A
+// change means the verify may have
 // compared an outdated version, so it drains, waits and verifies again,
-// until the timeout. It records the cutover in the state only after a
-// verify, across which the source did not change, found no difference
-// other than accepted dead letters, and only while its request still
-// holds; with the record go what the application must write from now on
+// until the timeout. With a Follow (the target) it also marks Follow's
+// feed before the verify, and verifies again when the verify fixed
+// anything or Follow was written across it (a stopped worker's write that
+// landed late: followChangedDuringVerify). It records the cutover in the
+// state only after a verify, across which the source did not change (nor
+// Follow), found no difference other than accepted dead letters, and only
+// while its request still holds; with the record go what the application must write from now on
 // and where the change feed of Follow stood, for a rollback. A cutover
 // that does not record withdraws its request and fences, and the workers
 // resume.
@@ -125,8 +130,13 @@ type Gate struct {
 
 // Checker is the final check of a cutover: *verify.Verifier, or a
 // rollback's reverse check. Verify with cfg.Fix repairs what differs.
+// SourceIdentities scans, after a Verify, the items whose identities that
+// Verify's report holds (Report.SourceIdentities) and returns theirs now:
+// the Gate compares the two to see a delete the change feed does not
+// carry.
 type Checker interface {
 	Verify(ctx context.Context, cfg verify.Config) (*verify.Report, error)
+	SourceIdentities(ctx context.Context) (verify.Identities, error)
 }
 
 // Run performs the cutover. A refusal is an error wrapping ErrCutOver or
@@ -268,6 +278,10 @@ func (c *Gate) drainAndVerify(ctx context.Context, cfg Config, rep *Report, star
 		if err != nil {
 			return err
 		}
+		followMarks, err := c.markFollow(ctx, start)
+		if err != nil {
+			return err
+		}
 		c.say("verifying every item (the final check%s)", map[bool]string{true: "", false: ", with fix"}[cfg.DryRun])
 		vcfg := cfg.Verify
 		vcfg.Fix = !cfg.DryRun
@@ -277,18 +291,29 @@ func (c *Gate) drainAndVerify(ctx context.Context, cfg Config, rep *Report, star
 		}
 		rep.Verify = vrep
 		rep.Verifies++
-		changed, err := c.changedSince(ctx, marks)
+		change, err := c.changeDuringVerify(ctx, vrep, marks)
 		if err != nil {
 			return err
 		}
-		if changed == nil {
-			break
+		if change == "" {
+			again, err := c.followChangedDuringVerify(ctx, vrep, followMarks)
+			if err != nil {
+				return err
+			}
+			if again == "" {
+				break
+			}
+			if c.Clock.Now().Sub(start) >= cfg.Timeout {
+				return fmt.Errorf("%w: %s, and the %s timeout passed before a verify found nothing to fix with the target unchanged across it; run cutover again", ErrCopyDiffers, again, cfg.Timeout)
+			}
+			c.say("%s: verifying again, to prove the copy with a verify across which nothing wrote to it", again)
+			continue
 		}
 		lastChange = c.Clock.Now()
 		if lastChange.Sub(start) >= cfg.Timeout {
-			return fmt.Errorf("%w: %s changed during the final verify (feed range [%s, %s)) and the %s timeout passed; stop the application's writes to %s (cutover cannot stop them), then run cutover again", ErrStillWriting, c.from(), changed.Min, changed.Max, cfg.Timeout, c.from())
+			return fmt.Errorf("%w: %s changed during the final verify (%s) and the %s timeout passed; stop the application's writes to %s (cutover cannot stop them), then run cutover again", ErrStillWriting, c.from(), change, cfg.Timeout, c.from())
 		}
-		c.say("%s changed during the final verify (feed range [%s, %s)): the application's writes to %s must be stopped; draining and verifying again", c.from(), changed.Min, changed.Max, c.from())
+		c.say("%s changed during the final verify (%s): the application's writes to %s must be stopped; draining and verifying again", c.from(), change, c.from())
 	}
 	remaining := rep.Verify.Differences()
 	if cfg.AcceptDeadLetter {
@@ -318,52 +343,112 @@ func (c *Gate) say(format string, args ...any) {
 // feed to its end.
 const markPageSize = 1000
 
-// feedMark is where one lease range's change feed ended at a moment.
-type feedMark struct {
-	rng          migrate.FeedRange
-	continuation string
-}
-
 // markFeeds reads each lease range's change feed from its checkpoint to the
 // end and returns where each ends: a change after a mark was written after
 // markFeeds read that range. The changes it passes over were written before
 // the verify that follows, which compares their current versions.
-func (c *Gate) markFeeds(ctx context.Context) ([]feedMark, error) {
+func (c *Gate) markFeeds(ctx context.Context) ([]pipeline.FeedMark, error) {
 	r := c.Runner
 	leases, err := r.Store.List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list leases: %w", err)
 	}
 	retry := &migrate.Retrier{Clock: c.runnerClock(), Tries: migrate.DefaultTransientTries}
-	marks := make([]feedMark, 0, len(leases))
+	marks := make([]pipeline.FeedMark, 0, len(leases))
 	for _, l := range leases {
-		req := migrate.ChangeRequest{Range: migrate.FeedRangeOf(l.Range), Continuation: l.Continuation, PageSize: markPageSize}
-		for {
-			page, err := migrate.ReadPage(ctx, r.Source, retry, req)
-			if err != nil {
-				return nil, err
-			}
-			req.Continuation = page.Continuation
-			if len(page.Items) == 0 {
-				break
-			}
+		m, err := pipeline.MarkFeedEnd(ctx, r.Source, retry, l, markPageSize)
+		if err != nil {
+			return nil, err
 		}
-		marks = append(marks, feedMark{rng: req.Range, continuation: req.Continuation})
+		marks = append(marks, m)
 	}
 	return marks, nil
 }
 
-// changedSince returns the range of the first mark after which the source's
-// change feed holds a change, or nil when none does.
-func (c *Gate) changedSince(ctx context.Context, marks []feedMark) (*migrate.FeedRange, error) {
+// changeDuringVerify says how the source changed while the final verify
+// ran ("" when it did not). The latest-version change feed carries creates
+// and updates but no deletes, so it looks twice. First it scans the source
+// again and compares the items it holds with those the verify's scan saw
+// (verify.Identities): an item deleted (or expired) after the verify read
+// it is missing now. Then it reads each range's feed after its mark
+// (changedSince): an item created or updated after the mark is there. The
+// feed is read last, so the window in which a change goes unseen is, for a
+// create or an update, one read of a page per range, and for a delete, the
+// time since the scan read the item. The all-versions-and-deletes change
+// feed carries deletes too and would shrink the latter to the former; it
+// needs a change feed policy on the source container (issue 13).
+func (c *Gate) changeDuringVerify(ctx context.Context, vrep *verify.Report, marks []pipeline.FeedMark) (string, error) {
+	now, err := c.Verifier.SourceIdentities(ctx)
+	if err != nil {
+		return "", err
+	}
+	if was := vrep.SourceIdentities; now != was {
+		return fmt.Sprintf("the verify saw %d items, the source holds %d, not all the same: an item was deleted or created", was.Count, now.Count), nil
+	}
+	changed, err := c.changedSince(ctx, marks)
+	if err != nil || changed == nil {
+		return "", err
+	}
+	return fmt.Sprintf("feed range [%s, %s)", changed.Min, changed.Max), nil
+}
+
+// markFollow marks where each of Follow's feed ranges ends before the
+// final verify (nil when the Gate has no Follow), as the record finds
+// them (feedEnds).
+func (c *Gate) markFollow(ctx context.Context, start time.Time) ([]lease.FeedPosition, error) {
+	if c.Follow == nil {
+		return nil, nil
+	}
+	from := c.runnerClock().Now().Add(-followMargin - c.Clock.Now().Sub(start))
+	marks, err := feedEnds(ctx, c.Follow, c.runnerClock(), from)
+	if err != nil {
+		return nil, fmt.Errorf("mark where the change feed of the container the application writes next ends: %w", err)
+	}
+	return marks, nil
+}
+
+// followChangedDuringVerify says why the final verify must run again
+// although the source stayed quiet across it ("" when it need not): the
+// verify's fix wrote to Follow (the target), or something else did. A
+// worker's write can land after the worker stopped (the request was sent
+// before it stopped and took long to arrive) and bring back an outdated
+// version the verify had already compared, or a copy of an item deleted
+// since; so only a verify that fixed nothing, across which Follow's feed
+// did not move past its marks, proves the copy. Deletes do not show in
+// the feed; only the fix deletes from the target, and a fix that deleted
+// counts as a fix.
+func (c *Gate) followChangedDuringVerify(ctx context.Context, vrep *verify.Report, marks []lease.FeedPosition) (string, error) {
+	if c.Follow == nil {
+		return "", nil
+	}
+	if f := vrep.Fix; f != nil && f.Copied+f.Deleted > 0 {
+		return fmt.Sprintf("the final verify fixed %d items", f.Copied+f.Deleted), nil
+	}
 	retry := &migrate.Retrier{Clock: c.runnerClock(), Tries: migrate.DefaultTransientTries}
 	for _, m := range marks {
-		page, err := migrate.ReadPage(ctx, c.Runner.Source, retry, migrate.ChangeRequest{Range: m.rng, Continuation: m.continuation, PageSize: 1})
+		req := migrate.ChangeRequest{Range: migrate.FeedRangeOf(m.Range), Continuation: m.Continuation, PageSize: 1}
+		page, err := migrate.ReadPage(ctx, c.Follow, retry, req)
+		if err != nil {
+			return "", fmt.Errorf("read the change feed of the container the application writes next: %w", err)
+		}
+		if len(page.Items) > 0 {
+			return fmt.Sprintf("the container the application writes next was written during the final verify (feed range [%s, %s)), by a write of a stopped worker that landed late or by the application", m.Range.Min, m.Range.Max), nil
+		}
+	}
+	return "", nil
+}
+
+// changedSince returns the range of the first mark after which the source's
+// change feed holds a change, or nil when none does.
+func (c *Gate) changedSince(ctx context.Context, marks []pipeline.FeedMark) (*migrate.FeedRange, error) {
+	retry := &migrate.Retrier{Clock: c.runnerClock(), Tries: migrate.DefaultTransientTries}
+	for _, m := range marks {
+		moved, err := m.Moved(ctx, c.Runner.Source, retry)
 		if err != nil {
 			return nil, err
 		}
-		if len(page.Items) > 0 {
-			return &m.rng, nil
+		if moved {
+			return &m.Range, nil
 		}
 	}
 	return nil, nil

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/rekey-dev/rekey/migrate"
-	"github.com/rekey-dev/rekey/migrate/internal/fake"
 	"github.com/rekey-dev/rekey/migrate/internal/rig"
+	"github.com/rekey-dev/rekey/migrate/migratetest"
 	"github.com/rekey-dev/rekey/migrate/pipeline"
 	"github.com/rekey-dev/rekey/migrate/verify"
 )
@@ -20,6 +20,15 @@ import (
 // during each final verify, right after the verify's scan read it. It
 // returns how many writes it made.
 func appDuringVerify(t *testing.T, r *rig.Rig, c *Gate, id string, times int) func() int {
+	return appActsDuringVerify(t, r, c, id, times, func(written int) {
+		migratetest.MustUpsert(t, r.Src, rig.Doc(id, "eu", "t1", 100+written))
+	})
+}
+
+// appActsDuringVerify has the application act on the source item id (the
+// nth time: act(n)) once during each final verify, right after the
+// verify's scan read it, at most times times. It returns how often it did.
+func appActsDuringVerify(t *testing.T, r *rig.Rig, c *Gate, id string, times int, act func(n int)) func() int {
 	var mu sync.Mutex
 	armed, written := false, 0
 	c.Progress = func(step string) {
@@ -29,17 +38,17 @@ func appDuringVerify(t *testing.T, r *rig.Rig, c *Gate, id string, times int) fu
 			armed = true
 		}
 	}
-	r.Src.OnFeed = func(_ migrate.ChangeRequest, page migrate.ChangePage) {
+	r.Src.AfterFeed(func(_ migrate.ChangeRequest, page migrate.ChangePage) {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, body := range page.Items {
-			if armed && fake.IDOf(body) == id {
+			if armed && rig.IDOf(string(body)) == id {
 				armed = false
 				written++
-				r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", "t1", 100+written))
+				act(written)
 			}
 		}
-	}
+	})
 	return func() int {
 		mu.Lock()
 		defer mu.Unlock()
@@ -55,7 +64,7 @@ func appDuringVerify(t *testing.T, r *rig.Rig, c *Gate, id string, times int) fu
 func TestCutoverVerifiesAgainWhenTheSourceChangesDuringItsVerify(t *testing.T) {
 	r := rig.New(t)
 	for _, id := range []string{"a", "b", "c", "d"} {
-		r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", "t1", 1))
+		migratetest.MustUpsert(t, r.Src, rig.Doc(id, "eu", "t1", 1))
 	}
 	r.CopyAll(t)
 	c := &Gate{Runner: r.Runner(), Verifier: r.Verifier(), Clock: r.Clock}
@@ -94,7 +103,7 @@ func mustCopy(t *testing.T, r *rig.Rig, body string) string {
 func TestCutoverRefusesWhileTheSourceChangesDuringEveryVerify(t *testing.T) {
 	r := rig.New(t)
 	for _, id := range []string{"a", "b"} {
-		r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", "t1", 1))
+		migratetest.MustUpsert(t, r.Src, rig.Doc(id, "eu", "t1", 1))
 	}
 	r.CopyAll(t)
 	c := &Gate{Runner: r.Runner(), Verifier: r.Verifier(), Clock: r.Clock}
@@ -117,14 +126,14 @@ func TestCutoverRefusesWhileTheSourceChangesDuringEveryVerify(t *testing.T) {
 func TestCutoverAcceptsDeadLetteredItems(t *testing.T) {
 	r := rig.New(t)
 	for _, id := range []string{"a", "big"} {
-		r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", "t"+id, 1))
+		migratetest.MustUpsert(t, r.Src, rig.Doc(id, "eu", "t"+id, 1))
 	}
-	r.Dst.Fail = func(op string, key migrate.Key, id string) error {
-		if id == "big" && (op == "create" || op == "replace") {
+	r.Dst.Intercept(func(op string, key migrate.Key, id string) error {
+		if id == "big" && (op == migratetest.OpCreate || op == migratetest.OpReplace) {
 			return &migrate.RequestError{Status: http.StatusRequestEntityTooLarge}
 		}
 		return nil
-	}
+	})
 	r.CopyAll(t)
 	cfg := Config{QuietPeriod: time.Second, Timeout: time.Minute, Run: pipeline.RunConfig{PollInterval: time.Millisecond}, Verify: verify.Config{RecheckDelay: -1, TempDir: t.TempDir()}}
 	c := &Gate{Runner: r.Runner(), Verifier: r.Verifier(), Clock: r.Clock}
@@ -147,7 +156,7 @@ func TestCutoverAcceptsDeadLetteredItems(t *testing.T) {
 // after a cutover as before.
 func TestCutoverLeavesItsPartsAsGiven(t *testing.T) {
 	r := rig.New(t)
-	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("a", "eu", "t1", 1))
+	migratetest.MustUpsert(t, r.Src, rig.Doc("a", "eu", "t1", 1))
 	r.CopyAll(t)
 	v := r.Verifier()
 	v.State, v.Clock = nil, nil
@@ -159,5 +168,72 @@ func TestCutoverLeavesItsPartsAsGiven(t *testing.T) {
 	}
 	if c.Clock != nil || *c.Runner != runner || c.Verifier != v || *v != verifier {
 		t.Fatalf("cutover changed what it was given: clock %v, runner %+v, verifier %+v", c.Clock, *c.Runner, *v)
+	}
+}
+
+// An item copied and then changed so that it no longer transforms leaves
+// its old copy behind, orphaned. The final verify's fix deletes it, and
+// the difference settles once the target no longer holds it: the item
+// itself remains, untransformable and dead-lettered, which
+// --accept-dead-letter accepts. Before, the orphan never settled (its
+// source item could not be examined as a copy) and cutover refused for
+// good.
+func TestCutoverSettlesTheOrphanOfAnItemThatNoLongerTransforms(t *testing.T) {
+	r := rig.New(t)
+	for _, id := range []string{"a", "b"} {
+		migratetest.MustUpsert(t, r.Src, rig.Doc(id, "eu", "t1", 1))
+	}
+	r.CopyAll(t)
+	old, ok := r.TargetCopy(t, rig.Doc("b", "eu", "t1", 1))
+	if !ok {
+		t.Fatal("b was not copied")
+	}
+	migratetest.MustUpsert(t, r.Src, `{"id":"b","region":"eu","v":2}`) // no tenant: no key
+	r.CopyAll(t)
+	if n := r.DeadCount(t); n != 1 {
+		t.Fatalf("dead letters %d, want b's", n)
+	}
+	c := &Gate{Runner: r.Runner(), Verifier: r.Verifier(), Clock: r.Clock}
+	cfg := Config{QuietPeriod: time.Second, Timeout: time.Minute, AcceptDeadLetter: true,
+		Run: pipeline.RunConfig{PollInterval: time.Millisecond}, Verify: verify.Config{RecheckDelay: -1, TempDir: t.TempDir()}}
+	rep, err := c.Run(context.Background(), cfg)
+	if err != nil || !rep.Recorded {
+		t.Fatalf("cutover: %v, %+v", err, rep)
+	}
+	v := rep.Verify
+	if v.Orphaned.Count != 0 || v.Untransformable.Count != 1 || v.Accepted() != v.Differences() || v.Fix == nil || v.Fix.Deleted != 1 {
+		t.Fatalf("final verify %+v, fix %+v: want the orphan deleted and b the one accepted difference", v, v.Fix)
+	}
+	if _, ok := r.Dst.Get(old.Key, "b"); ok {
+		t.Fatal("b's old copy is still in the target")
+	}
+}
+
+// The application deletes a source item during the final verify, after
+// the verify compared it: the change feed does not carry deletes, so only
+// the scan of the source after the verify sees it. Cutover drains,
+// verifies again (whose fix deletes the copy) and records only then.
+// Before, it recorded with the deleted item's copy still in the target.
+func TestCutoverVerifiesAgainWhenTheSourceDeletesDuringItsVerify(t *testing.T) {
+	r := rig.New(t)
+	for _, id := range []string{"a", "b", "c", "d"} {
+		migratetest.MustUpsert(t, r.Src, rig.Doc(id, "eu", "t1", 1))
+	}
+	r.CopyAll(t)
+	c := &Gate{Runner: r.Runner(), Verifier: r.Verifier(), Clock: r.Clock}
+	deletes := appActsDuringVerify(t, r, c, "c", 1, func(int) {
+		if _, err := r.Src.Delete(context.Background(), rig.Key("eu"), "c", ""); err != nil {
+			t.Error(err)
+		}
+	})
+	rep, err := c.Run(context.Background(), Config{QuietPeriod: time.Second, Timeout: time.Minute, Run: pipeline.RunConfig{PollInterval: time.Millisecond}, Verify: verify.Config{RecheckDelay: -1, TempDir: t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deletes() != 1 || rep.Verifies != 2 || !rep.Recorded || !rep.Verify.Clean || rep.Verify.Fix == nil || rep.Verify.Fix.Deleted != 1 {
+		t.Fatalf("deletes %d, report %+v (fix %+v): want a second verify that deleted c's copy, clean, recorded", deletes(), rep, rep.Verify.Fix)
+	}
+	if _, ok := r.TargetCopy(t, rig.Doc("c", "eu", "t1", 1)); ok {
+		t.Fatal("the copy of the deleted item is still in the target")
 	}
 }

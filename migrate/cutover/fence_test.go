@@ -9,6 +9,7 @@ import (
 	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
 	"github.com/rekey-dev/rekey/migrate/internal/rig"
+	"github.com/rekey-dev/rekey/migrate/migratetest"
 	"github.com/rekey-dev/rekey/migrate/pipeline"
 	"github.com/rekey-dev/rekey/migrate/verify"
 )
@@ -27,7 +28,7 @@ func fencedConfig(t *testing.T) Config {
 func TestCutoverStopsRunningWorkers(t *testing.T) {
 	r := rig.New(t)
 	for _, id := range []string{"a", "b", "c"} {
-		r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", "t"+id, 1))
+		migratetest.MustUpsert(t, r.Src, rig.Doc(id, "eu", "t"+id, 1))
 	}
 	ctx := context.Background()
 	worker := pipeline.RunConfig{Shared: true, Owner: "worker-1", LeaseTTL: 300 * time.Millisecond, PollInterval: time.Millisecond}
@@ -86,7 +87,7 @@ func TestCutoverStopsRunningWorkers(t *testing.T) {
 // lapsed request.
 func TestACutoverRequestExcludesEveryOtherWriter(t *testing.T) {
 	r := rig.New(t)
-	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("a", "eu", "t1", 1))
+	migratetest.MustUpsert(t, r.Src, rig.Doc("a", "eu", "t1", 1))
 	r.CopyAll(t)
 	ctx := context.Background()
 	now := time.Now().UTC()
@@ -154,7 +155,7 @@ func TestACutoverRequestExcludesEveryOtherWriter(t *testing.T) {
 // and its fences: the workers resume.
 func TestARefusedCutoverWithdrawsItsRequest(t *testing.T) {
 	r := rig.New(t)
-	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("a", "eu", "t1", 1))
+	migratetest.MustUpsert(t, r.Src, rig.Doc("a", "eu", "t1", 1))
 	r.CopyAll(t)
 	c := &Gate{Runner: r.Runner(), Verifier: r.Verifier(), Clock: r.Clock}
 	writes := appDuringVerify(t, r, c, "a", 1000)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/rekey-dev/rekey/internal/epk"
 	"github.com/rekey-dev/rekey/migrate"
-	"github.com/rekey-dev/rekey/migrate/internal/fake"
+	"github.com/rekey-dev/rekey/migrate/migratetest"
 	"github.com/rekey-dev/rekey/transform"
 )
 
@@ -48,7 +48,7 @@ func keyIn(t *testing.T, i int) migrate.Key {
 
 // write sends one scripted request through the limiter: acquire (whose
 // waits move the fake clock), a request of latency, then release with o.
-func write(t *testing.T, l *AdaptiveLimiter, clk *fake.Clock, key migrate.Key, latency time.Duration, o migrate.Outcome) {
+func write(t *testing.T, l *AdaptiveLimiter, clk *migratetest.Clock, key migrate.Key, latency time.Duration, o migrate.Outcome) {
 	t.Helper()
 	release, err := l.Acquire(context.Background(), key)
 	if err != nil {
@@ -59,7 +59,7 @@ func write(t *testing.T, l *AdaptiveLimiter, clk *fake.Clock, key migrate.Key, l
 }
 
 func TestPacedControllerBacksOffAndRecovers(t *testing.T) {
-	clk := &fake.Clock{}
+	clk := &migratetest.Clock{}
 	target := &twoPartitions{}
 	l := NewAdaptiveLimiter(target, AdaptiveConfig{Clock: clk, InitialPartitionRU: 1000, MaxConcurrency: 32})
 	hot, cold := keyIn(t, 0), keyIn(t, 1)
@@ -142,7 +142,7 @@ func TestPacedControllerBacksOffAndRecovers(t *testing.T) {
 }
 
 func TestPacedControllerSpendsItsPace(t *testing.T) {
-	clk := &fake.Clock{}
+	clk := &migratetest.Clock{}
 	l := NewAdaptiveLimiter(&twoPartitions{}, AdaptiveConfig{Clock: clk, InitialPartitionRU: 2000})
 	key := keyIn(t, 1)
 	// A few throttles end the slow start; then the pace settles.
@@ -174,7 +174,7 @@ func TestCutsEscalateWhileTheyComeQuickly(t *testing.T) {
 			t.Errorf("cut %d: x%.3f, want x%.3f", k+1, got, w)
 		}
 	}
-	clk := &fake.Clock{}
+	clk := &migratetest.Clock{}
 	l := NewAdaptiveLimiter(&twoPartitions{}, AdaptiveConfig{Clock: clk, InitialPartitionRU: 8000})
 	key := keyIn(t, 0)
 	pace := func() float64 { return l.Partitions()[0].PaceRU }
@@ -216,7 +216,7 @@ func TestCutsEscalateWhileTheyComeQuickly(t *testing.T) {
 }
 
 func TestKnownThroughputSkipsTheSlowStart(t *testing.T) {
-	clk := &fake.Clock{}
+	clk := &migratetest.Clock{}
 	l := NewAdaptiveLimiter(&twoPartitions{}, AdaptiveConfig{Clock: clk, ProvisionedRU: 12000})
 	write(t, l, clk, keyIn(t, 0), 0, migrate.Outcome{RU: 5})
 	for i, r := range l.Partitions() {
@@ -227,7 +227,7 @@ func TestKnownThroughputSkipsTheSlowStart(t *testing.T) {
 }
 
 func TestPaceDoesNotGrowWithoutDemand(t *testing.T) {
-	clk := &fake.Clock{}
+	clk := &migratetest.Clock{}
 	l := NewAdaptiveLimiter(&twoPartitions{}, AdaptiveConfig{Clock: clk, InitialPartitionRU: 1000})
 	key := keyIn(t, 0)
 	// 5 RU every 10ms is 500 RU/s: the 1000 RU/s pace never holds a
@@ -241,7 +241,7 @@ func TestPaceDoesNotGrowWithoutDemand(t *testing.T) {
 }
 
 func TestWindowedControllerFollowsDotNetRule(t *testing.T) {
-	clk := &fake.Clock{}
+	clk := &migratetest.Clock{}
 	l := NewAdaptiveLimiter(&twoPartitions{}, AdaptiveConfig{Clock: clk, Mode: ControllerWindowed, MaxConcurrency: 64})
 	key := keyIn(t, 0)
 	limit := func() int { return l.Partitions()[0].InFlightLimit }
@@ -278,7 +278,7 @@ func TestWindowedControllerFollowsDotNetRule(t *testing.T) {
 }
 
 func TestAdaptiveLimiterRefreshesRanges(t *testing.T) {
-	clk := &fake.Clock{}
+	clk := &migratetest.Clock{}
 	target := &twoPartitions{}
 	l := NewAdaptiveLimiter(target, AdaptiveConfig{Clock: clk, RefreshInterval: time.Minute})
 	key := keyIn(t, 0)

@@ -5,12 +5,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rekey-dev/rekey/migrate/internal/fake"
+	"github.com/rekey-dev/rekey/migrate/migratetest"
 )
 
 // spend runs requests of the given charges through b one after another on
 // the fake clock, each taking latency, and returns the RU/s spent.
-func spend(t *testing.T, b *RUCap, clk *fake.Clock, charges []float64, latency time.Duration) float64 {
+func spend(t *testing.T, b *RUCap, clk *migratetest.Clock, charges []float64, latency time.Duration) float64 {
 	t.Helper()
 	start := clk.Now()
 	total := 0.0
@@ -48,7 +48,7 @@ func TestRUCapKeepsWithinTheCap(t *testing.T) {
 		{"charges above a burst", 100, repeat(550, 20)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := &fake.Clock{}
+			clk := &migratetest.Clock{}
 			b := NewRUCap(tc.cap, clk)
 			got := spend(t, b, clk, tc.charges, time.Millisecond)
 			if got > tc.cap*1.05 || got < tc.cap*0.9 {
@@ -59,7 +59,7 @@ func TestRUCapKeepsWithinTheCap(t *testing.T) {
 }
 
 func TestRUCapAdjustsWhileRunning(t *testing.T) {
-	clk := &fake.Clock{}
+	clk := &migratetest.Clock{}
 	b := NewRUCap(0, clk)
 	if got := spend(t, b, clk, repeat(5.5, 100), time.Millisecond); got < 5000 {
 		t.Fatalf("an unlimited cap held requests back: %.0f RU/s", got)
@@ -87,7 +87,7 @@ func TestRUCapAdjustsWhileRunning(t *testing.T) {
 }
 
 func TestRUCapGivesBackCancelledReservations(t *testing.T) {
-	clk := &fake.Clock{}
+	clk := &migratetest.Clock{}
 	b := NewRUCap(1000, clk)
 	spend(t, b, clk, repeat(5.5, 200), 0) // spend the burst, learn the charge
 	ctx, cancel := context.WithCancel(context.Background())

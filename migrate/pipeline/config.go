@@ -3,6 +3,8 @@ package pipeline
 import (
 	"fmt"
 	"time"
+
+	"github.com/rekey-dev/rekey/lease"
 )
 
 // Defaults of RunConfig.
@@ -12,6 +14,32 @@ const (
 	DefaultShutdownTimeout = 10 * time.Second
 	DefaultMaxInFlightMB   = 256
 	DefaultLeaseTTL        = 60 * time.Second
+)
+
+// Modes of RunConfig.Mode: which change feed the ranges follow.
+const (
+	// ModeAuto follows the all-versions feed when the source keeps one
+	// (a change feed policy or continuous backup), else the latest-version
+	// feed.
+	ModeAuto = "auto"
+	// ModeLatest copies and syncs from the latest-version change feed:
+	// each changed item once at its latest version, no deletes; deletes
+	// and key changes are left to reconciliation (verify --fix, cutover).
+	ModeLatest = lease.ModeLatest
+	// ModeAllVersions copies from the latest-version feed, then follows
+	// the all-versions-and-deletes feed from a bookmark taken before the
+	// copy, applying creates, replaces, deletes and key changes; it fails
+	// when the source does not keep versions.
+	ModeAllVersions = lease.ModeAllVersions
+)
+
+// What RunConfig.TTLExpiries does with a source item's deletion by its
+// time to live (all-versions mode only).
+const (
+	// TTLApply deletes the item's copy, as for any delete.
+	TTLApply = "apply"
+	// TTLSkip leaves the copy to expire by the target's own time to live.
+	TTLSkip = "skip"
 )
 
 // RunConfig is how `rekey run` reads and checkpoints. Zero values take the
@@ -36,6 +64,13 @@ type RunConfig struct {
 	Owner string
 	// LeaseTTL is how long a lease stays owned without renewal.
 	LeaseTTL time.Duration
+	// Mode is the change feed the ranges follow: ModeAuto (the default),
+	// ModeLatest or ModeAllVersions.
+	Mode string
+	// TTLExpiries says what a source item's expiry by its time to live
+	// does to its copy: TTLApply (the default) or TTLSkip. See
+	// DefaultTTLExpiries.
+	TTLExpiries string
 	// Shared makes this run one of many workers sharing the leases (a
 	// Kubernetes Job's pods on a cosmos:// state): it takes a fair share of
 	// the leases, renews them, takes over the leases of workers that died,
@@ -65,6 +100,12 @@ func (c RunConfig) withDefaults() RunConfig {
 	if c.Owner == "" {
 		c.Owner = "rekey"
 	}
+	if c.Mode == "" {
+		c.Mode = ModeAuto
+	}
+	if c.TTLExpiries == "" {
+		c.TTLExpiries = TTLApply
+	}
 	return c
 }
 
@@ -79,6 +120,10 @@ func (c RunConfig) Validate() error {
 		return fmt.Errorf("shutdown timeout %v: must not be negative", c.ShutdownTimeout)
 	case c.MaxInFlightMB < 0:
 		return fmt.Errorf("max in-flight MB %d: must not be negative", c.MaxInFlightMB)
+	case c.Mode != "" && c.Mode != ModeAuto && c.Mode != ModeLatest && c.Mode != ModeAllVersions:
+		return fmt.Errorf("mode %q: want %s, %s or %s", c.Mode, ModeAuto, ModeLatest, ModeAllVersions)
+	case c.TTLExpiries != "" && c.TTLExpiries != TTLApply && c.TTLExpiries != TTLSkip:
+		return fmt.Errorf("ttl expiries %q: want %s or %s", c.TTLExpiries, TTLApply, TTLSkip)
 	}
 	return nil
 }

@@ -6,7 +6,13 @@
 // with a shared state its fair share, see lease.Leaser) and runs one range
 // loop per lease (rangeloop.go): a reader fetches the next change-feed page
 // while the applier transforms the previous one, writes it and checkpoints
-// the lease. A heartbeat renews each lease whatever the pages do; writes
+// the lease. The feed a range follows is its lease's mode (modes.go): the
+// latest-version feed, or, in all-versions mode, the latest-version feed
+// for the copy and then the all-versions-and-deletes feed from a bookmark
+// taken before it, whose pages a versionWriter applies (versionwriter.go):
+// each item's net change written, deleted copies and the old copies of key
+// changes removed with If-Match, only when they are copies of the same
+// source item. A heartbeat renews each lease whatever the pages do; writes
 // stop at the lease's fence once the hold is lost (leases.go).
 //
 // Every command that writes to the target does so through a WritePath

@@ -18,9 +18,6 @@ import (
 const (
 	renewEvery   = 6 // TTL / renewEvery
 	balanceEvery = 4 // TTL / balanceEvery
-	// releaseTimeout bounds the release of a lease when a range stops, so
-	// that a store that cannot be reached does not delay the exit.
-	releaseTimeout = 2 * time.Second
 )
 
 // leaser is this run's view of the leases it shares with other workers.
@@ -39,14 +36,19 @@ func (run *run) leases(ctx context.Context, meta lease.Meta) ([]*lease.Hold, err
 	lr := run.leaser()
 	if cfg.Shared {
 		taken, err := lr.Acquire(ctx)
-		if err != nil {
-			return nil, err
-		}
-		run.log.Info("took leases", "owner", cfg.Owner, "leases", len(taken))
 		holds := make([]*lease.Hold, len(taken))
 		for i, l := range taken {
 			holds[i] = lr.Hold(l, l.Timestamp)
 		}
+		if err != nil {
+			// Acquire may have taken some before it failed: give them
+			// back rather than leave them owned and unworked for a TTL.
+			for _, h := range holds {
+				run.release(h)
+			}
+			return nil, fmt.Errorf("take leases: %w", err)
+		}
+		run.log.Info("took leases", "owner", cfg.Owner, "leases", len(taken))
 		return holds, nil
 	}
 	existing, err := run.store.List(ctx)
@@ -124,7 +126,7 @@ func (run *run) coverSource(ctx context.Context, meta lease.Meta) error {
 // takes the leases it is due (free ones, those of workers that died, those
 // handed over at its request, see lease.Leaser) and starts working on
 // them; with UntilCaughtUp it stops reading once every lease of every
-// worker is caught up.
+// worker has caught up since this run started (everyLeaseCaughtUp).
 func (run *run) balance(ctx context.Context, start func(*lease.Hold)) error {
 	lr := run.leaser()
 	every := max(run.cfg.LeaseTTL/balanceEvery, 10*time.Millisecond)
@@ -140,16 +142,18 @@ func (run *run) balance(ctx context.Context, start func(*lease.Hold)) error {
 		}
 		sent := run.clock.Now()
 		taken, err := lr.Acquire(ctx)
+		// What Acquire took before an error is this worker's now: work on
+		// it, rather than leave it owned and unworked until it expires.
+		for _, l := range taken {
+			run.log.Info("took over a lease", "range", l.ID)
+			start(lr.Hold(l, sent))
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			run.log.Warn("could not rebalance leases; will retry", "err", err)
 			continue
-		}
-		for _, l := range taken {
-			run.log.Info("took over a lease", "range", l.ID)
-			start(lr.Hold(l, sent))
 		}
 		if run.cfg.UntilCaughtUp && run.everyLeaseCaughtUp(ctx) {
 			run.allCaughtUp.Store(true)
@@ -188,16 +192,24 @@ func (run *run) cutoverRequested(ctx context.Context) bool {
 	return false
 }
 
-// everyLeaseCaughtUp reports whether every lease is at the end of its feed:
-// caught up since its last checkpoint, whoever owns it (a lease released by
-// a worker that caught up and stopped is caught up too).
+// everyLeaseCaughtUp reports whether every lease reached the end of its
+// feed after this run started (its CaughtUpAt, when the read that found the
+// end was sent, is not before run.began) and holds no page checkpointed
+// since, whoever owns it: a lease released by a worker that caught up after
+// this run started is caught up too. An older mark says nothing of the
+// changes made since: such a lease is followed to its end first, by its
+// owner (a live worker records the mark again while it stays at the end,
+// see applyPages) or, when its worker is gone, by whoever balance gives it
+// to once it is free. Marks written by other workers are read by this
+// worker's clock: the workers' clocks must agree, as lease expiry already
+// requires.
 func (run *run) everyLeaseCaughtUp(ctx context.Context) bool {
 	leases, err := run.store.List(ctx)
 	if err != nil || len(leases) == 0 {
 		return false
 	}
 	for _, l := range leases {
-		if l.CaughtUpAt.IsZero() || l.CaughtUpAt.Before(l.CheckpointedAt) {
+		if l.CaughtUpAt.IsZero() || l.CaughtUpAt.Before(run.began) || l.CaughtUpAt.Before(l.CheckpointedAt) {
 			return false
 		}
 	}
@@ -227,6 +239,32 @@ func (run *run) release(h *lease.Hold) {
 	defer cancel()
 	if err := run.retry.Do(ctx, func() error { return h.Release(ctx) }); err != nil {
 		run.log.Warn("could not release a lease; it expires after the TTL", "range", h.Lease().ID, "err", err)
+	}
+}
+
+// releaseStrays gives up, as a shared run ends, the leases that still name
+// this worker although none of its loops works on them any more: a take
+// whose answer the shutdown cut off may have landed all the same, and
+// would keep the lease from the other workers for a TTL. ctx bounds it.
+func (run *run) releaseStrays(ctx context.Context) {
+	var leases []lease.Lease
+	err := run.retry.Do(ctx, func() error {
+		var err error
+		leases, err = run.store.List(ctx)
+		return err
+	})
+	if err != nil {
+		run.log.Warn("could not look for leases left in this worker's name; they expire after the TTL", "err", err)
+		return
+	}
+	lr := run.leaser()
+	for _, l := range leases {
+		if l.Owner != run.cfg.Owner {
+			continue
+		}
+		if _, err := lr.Release(ctx, l); err != nil && !errors.Is(err, lease.ErrLeaseLost) {
+			run.log.Warn("could not release a lease left in this worker's name; it expires after the TTL", "range", l.ID, "err", err)
+		}
 	}
 }
 

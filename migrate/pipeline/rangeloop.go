@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -11,18 +12,27 @@ import (
 )
 
 // page is a change-feed page on its way from a range's reader to its
-// applier, holding its share of the bytes in flight (RunConfig.MaxInFlightMB).
+// applier, holding its share of the bytes in flight (RunConfig.MaxInFlightMB):
+// items of the latest-version feed or changes of the all-versions feed.
 type page struct {
-	migrate.ChangePage
-	bytes int64
+	items        [][]byte                // latest-version feed
+	changes      []migrate.VersionChange // all-versions feed
+	continuation string
+	bytes        int64
+	// readAt is when the read of the page was sent: an empty page says
+	// the range was at the end of its feed then.
+	readAt time.Time
 }
 
-// rangeLoop migrates the feed range of one held lease: a reader fetches
-// pages ahead (one at most) while the applier writes the previous one and
-// checkpoints it. Pages are applied strictly in order, so two versions of an
-// item are never written concurrently. A heartbeat renews the lease
-// whatever the pages do; when the hold is lost, reading and writing stop at
-// once and nothing more is checkpointed.
+func (p *page) empty() bool { return len(p.items) == 0 && len(p.changes) == 0 }
+
+// rangeLoop migrates the feed range of one held lease. It follows the
+// feed the lease's mode names (followFeed) and, when the range changes
+// feed (its copy caught up and it switches to the all-versions feed, or
+// its all-versions position left the retention window and it falls back),
+// follows the next one. A heartbeat renews the lease whatever the pages
+// do; when the hold is lost, reading and writing stop at once and nothing
+// more is checkpointed.
 //
 // It returns nil when reading stopped (readCtx) and the page in hand was
 // written and checkpointed or abandoned (writeCtx), and when it handed the
@@ -47,17 +57,17 @@ func (run *run) rangeLoop(readCtx, writeCtx context.Context, h *lease.Hold) erro
 	}()
 	go run.heartbeat(writeCtx, h)
 
-	pages := make(chan page, 1)
-	readErr := make(chan error, 1)
-	go func() {
-		defer close(pages)
-		readErr <- run.readRange(readCtx, h.Lease(), pages)
-	}()
-	err := run.applyPages(readCtx, writeCtx, h, pages, log)
-	stopReading()
-	drain(pages, run)
-	if rerr := <-readErr; err == nil && rerr != nil && running.Err() == nil {
-		err = rerr
+	err := run.prepareFeed(readCtx, writeCtx, h, log)
+	caughtUp := false // told to the run once, whatever feeds the range follows
+	for err == nil && readCtx.Err() == nil {
+		var again bool
+		again, err = run.followFeed(readCtx, writeCtx, h, log, &caughtUp)
+		if !again {
+			break
+		}
+	}
+	if running.Err() != nil && h.Err() == nil && errors.Is(err, context.Canceled) {
+		err = nil // stopped while preparing or switching: nothing half done
 	}
 	if lost := h.Err(); lost != nil {
 		return fmt.Errorf("feed range %s: %w: %w", id, ErrStopped, lost)
@@ -69,47 +79,98 @@ func (run *run) rangeLoop(readCtx, writeCtx context.Context, h *lease.Hold) erro
 	return nil
 }
 
-// applyPages applies the pages of one range in order until they end, the
-// write context ends (the page in hand is abandoned), a page fails, or
-// another worker asked for the lease (handed over after the checkpoint).
-func (run *run) applyPages(readCtx, writeCtx context.Context, h *lease.Hold, pages <-chan page, log *slog.Logger) error {
-	caughtUp, behind := false, true
+// followFeed reads the feed the lease's mode names and applies its pages
+// in order, a reader fetching one page ahead while the applier writes the
+// previous one and checkpoints it, until reading stops, a page fails, the
+// lease is handed over, or the range changes feed: then again is true and
+// the lease names the next feed. *caughtUp is set once the range has
+// caught up, which is told to the run the first time.
+func (run *run) followFeed(readCtx, writeCtx context.Context, h *lease.Hold, log *slog.Logger, caughtUp *bool) (again bool, err error) {
+	feedCtx, stopFeed := context.WithCancel(readCtx)
+	defer stopFeed()
+	l := h.Lease()
+	pages := make(chan page, 1)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(pages)
+		if l.ReadsAllVersions() {
+			readErr <- run.readPages(feedCtx, pages, run.versionPages(l))
+		} else {
+			readErr <- run.readPages(feedCtx, pages, run.latestPages(l))
+		}
+	}()
+	again, err = run.applyPages(feedCtx, writeCtx, h, pages, log, caughtUp)
+	stopFeed()
+	drain(pages, run)
+	rerr := <-readErr
+	switch {
+	case err != nil || again:
+	case errors.Is(rerr, migrate.ErrOutOfRetention) && readCtx.Err() == nil:
+		return true, run.fallBack(writeCtx, h, log, rerr)
+	case errors.Is(rerr, migrate.ErrAllVersionsNotEnabled) && run.cfg.Mode == ModeAuto && readCtx.Err() == nil:
+		return true, run.leaveVersions(writeCtx, h, log, "the source stopped keeping an all-versions change feed", "")
+	case rerr != nil && readCtx.Err() == nil:
+		err = rerr
+	}
+	return again, err
+}
+
+// applyPages applies the pages of one feed in order until they end, the
+// write context ends (the page in hand is abandoned), a page fails,
+// another worker asked for the lease (handed over after the checkpoint),
+// or the range switched feeds (again).
+func (run *run) applyPages(readCtx, writeCtx context.Context, h *lease.Hold, pages <-chan page, log *slog.Logger, caughtUp *bool) (again bool, err error) {
+	behind := true
+	var marked time.Time // the CaughtUpAt last recorded
 	for p := range pages {
-		if len(p.Items) == 0 {
+		if p.empty() {
 			run.inFlight.Release(p.bytes)
-			if behind {
-				// Record reaching the end of the feed: status reports it,
-				// and a resume starts after everything seen.
+			if run.switchDue(h.Lease()) {
+				return true, run.switchToVersions(writeCtx, h, p.continuation, log)
+			}
+			if behind || run.cfg.Shared && p.readAt.Sub(marked) >= run.cfg.LeaseTTL/renewEvery || run.quietCheckpointDue(h.Lease(), p.continuation) {
+				// Record reaching the end of the feed, as of when the read
+				// was sent: status reports it, a resume starts after
+				// everything seen, and shared workers waiting for every
+				// range to catch up after they started see it. While the
+				// range stays at the end, a shared run records it again at
+				// the heartbeat's pace.
 				behind = false
-				now := run.clock.Now().UTC()
-				if err := run.checkpoint(writeCtx, h, func(l *lease.Lease) { l.CaughtUpAt, l.Continuation = now, p.Continuation }); err != nil {
-					return err
+				at := p.readAt.UTC()
+				if err := run.checkpoint(writeCtx, h, func(l *lease.Lease) { l.CaughtUpAt, l.Continuation = at, p.continuation }); err != nil {
+					return false, err
 				}
+				marked = p.readAt
 				log.Debug("range caught up")
 			}
-			if !caughtUp {
-				caughtUp = true
+			if !*caughtUp {
+				*caughtUp = true
 				run.markCaughtUp(true)
 			}
 		} else {
 			behind = true
-			err := run.apply(writeCtx, h, p)
+			var err error
+			if len(p.changes) > 0 {
+				err = run.applyVersions(writeCtx, h, p)
+			} else {
+				err = run.apply(writeCtx, h, p)
+			}
 			run.inFlight.Release(p.bytes)
 			switch {
 			case err == nil:
 			case writeCtx.Err() != nil && h.Err() == nil:
 				log.Warn("shutdown timeout: abandoned a page; it will be read again on resume")
-				return nil
+				return false, nil
 			default:
-				return err
+				return false, err
 			}
 		}
 		if to := h.HandoffRequested(); to != "" && readCtx.Err() == nil {
 			log.Info("handing the lease over to the worker that asked for it", "to", to)
-			return nil
+			return false, nil
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // drain releases the bytes in flight of pages nobody will apply.
@@ -119,55 +180,48 @@ func drain(pages <-chan page, run *run) {
 	}
 }
 
-// readRange feeds pages of the range's change feed into out until ctx ends.
-func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) error {
-	req := migrate.ChangeRequest{
-		Range:        migrate.FeedRangeOf(l.Range),
-		Continuation: l.Continuation,
-		PageSize:     run.cfg.PageSize,
-	}
-	if req.Continuation == "" {
-		req.StartFrom = run.startFrom
-	}
+// readPages feeds the pages next reads into out until ctx ends, next
+// fails, or out is abandoned. Every read goes under the source's RU cap
+// and the retry policy; an empty page (the end of the feed for now) is
+// followed by a poll interval's wait.
+func (run *run) readPages(ctx context.Context, out chan<- page, next func(ctx context.Context) (page, float64, error)) error {
 	for ctx.Err() == nil {
-		var cp migrate.ChangePage
+		var p page
+		var sent time.Time
 		err := run.retry.Do(ctx, func() error {
 			reserved, err := run.sourceCap.Acquire(ctx)
 			if err != nil {
 				return err
 			}
-			cp, err = run.source.ReadChanges(ctx, req)
-			ru := cp.RU
+			var ru float64
+			sent = run.clock.Now()
+			p, ru, err = next(ctx)
 			if err != nil {
 				ru = migrate.ErrorRU(err)
 			}
 			run.sourceCap.Settle(reserved, ru)
+			run.stats.sourceRU.add(ru)
 			return err
 		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("read change feed: %w", err)
+			return err
 		}
-		run.stats.sourceRU.add(cp.RU)
-		run.stats.read.Add(int64(len(cp.Items)))
-		n := int64(0)
-		for _, it := range cp.Items {
-			n += int64(len(it))
-		}
-		n = min(max(n, 1), int64(run.cfg.MaxInFlightMB)<<20)
-		if err := run.inFlight.Acquire(ctx, n); err != nil {
+		p.readAt = sent
+		run.stats.read.Add(int64(len(p.items) + len(p.changes)))
+		p.bytes = min(max(p.bytes, 1), int64(run.cfg.MaxInFlightMB)<<20)
+		if err := run.inFlight.Acquire(ctx, p.bytes); err != nil {
 			return nil
 		}
 		select {
-		case out <- page{ChangePage: cp, bytes: n}:
+		case out <- p:
 		case <-ctx.Done():
-			run.inFlight.Release(n)
+			run.inFlight.Release(p.bytes)
 			return nil
 		}
-		req.Continuation, req.StartFrom = cp.Continuation, time.Time{}
-		if len(cp.Items) == 0 {
+		if p.empty() {
 			if err := run.clock.Sleep(ctx, run.cfg.PollInterval); err != nil {
 				return nil
 			}
@@ -176,12 +230,39 @@ func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) e
 	return nil
 }
 
-// apply transforms and writes one page behind the hold's fence (or hands
-// it to the Runner's Applier), then checkpoints the lease.
+// latestPages reads the lease's range of the latest-version change feed,
+// one page a call, from its checkpoint. The migration's start goes with
+// every request: it applies to the partitions of the range the
+// continuation has not read yet.
+func (run *run) latestPages(l lease.Lease) func(ctx context.Context) (page, float64, error) {
+	req := migrate.ChangeRequest{
+		Range:        migrate.FeedRangeOf(l.Range),
+		Continuation: l.Continuation,
+		PageSize:     run.cfg.PageSize,
+		StartFrom:    run.startFrom,
+	}
+	return func(ctx context.Context) (page, float64, error) {
+		cp, err := run.source.ReadChanges(ctx, req)
+		if err != nil {
+			return page{}, cp.RU, fmt.Errorf("read change feed: %w", err)
+		}
+		req.Continuation = cp.Continuation
+		p := page{items: cp.Items, continuation: cp.Continuation}
+		for _, it := range cp.Items {
+			p.bytes += int64(len(it))
+		}
+		return p, cp.RU, nil
+	}
+}
+
+// apply transforms and writes one page of the latest-version feed behind
+// the hold's fence (or hands it to the Runner's Applier), then checkpoints
+// the lease.
 func (run *run) apply(ctx context.Context, h *lease.Hold, p page) error {
-	changes := make([]Change, 0, len(p.Items))
+	defer run.observe(h)()
+	changes := make([]Change, 0, len(p.items))
 	var newest int64
-	for _, item := range p.Items {
+	for _, item := range p.items {
 		if ts := migrate.LastTS(item); ts > newest {
 			newest = ts
 		}
@@ -190,7 +271,7 @@ func (run *run) apply(ctx context.Context, h *lease.Hold, p page) error {
 		}
 		res, err := run.tr.Apply(item)
 		if err != nil {
-			if err := run.w.deadLetterTransform(item, err); err != nil {
+			if err := run.w.DeadLetterUntransformable(item, err); err != nil {
 				return err
 			}
 			continue
@@ -200,20 +281,43 @@ func (run *run) apply(ctx context.Context, h *lease.Hold, p page) error {
 	var ru float64
 	var err error
 	if run.applier != nil {
-		ru, err = run.applier.ApplyPage(ctx, p.Items, h.Fence)
+		ru, err = run.applier.ApplyPage(ctx, p.items, h.Fence)
 	} else {
 		ru, err = run.w.writePage(ctx, changes, h.Fence)
 	}
 	if err != nil {
 		return err
 	}
+	return run.checkpointPage(ctx, h, p, len(p.items), ru, newest)
+}
+
+// observe tells the Observer, when set, that a page of the hold's range is
+// being applied, and returns what tells it that nothing of the page will be
+// written any more: call it after the checkpoint, or when the page is
+// abandoned (an error, the shutdown timeout, a fence that refused because
+// the hold was lost).
+func (run *run) observe(h *lease.Hold) (applied func()) {
+	obs := run.observer
+	if obs == nil {
+		return func() {}
+	}
+	l := h.Lease()
+	r := migrate.FeedRangeOf(l.Range)
+	obs.PageApplying(run.cfg.Owner, l.ID, r)
+	return func() { obs.PageApplied(run.cfg.Owner, l.ID, r) }
+}
+
+// checkpointPage records in the lease that page p, of n changes, is
+// durable: its dead letters are synced, then its continuation, counters
+// and newest change time are written.
+func (run *run) checkpointPage(ctx context.Context, h *lease.Hold, p page, n int, ru float64, newest int64) error {
 	if err := run.dead.Sync(); err != nil {
 		return err
 	}
 	now := run.clock.Now().UTC()
-	err = run.checkpoint(ctx, h, func(l *lease.Lease) {
-		l.Continuation = p.Continuation
-		l.Items += int64(len(p.Items))
+	err := run.checkpoint(ctx, h, func(l *lease.Lease) {
+		l.Continuation = p.continuation
+		l.Items += int64(n)
 		l.RU += ru
 		l.CheckpointedAt = now
 		if newest > l.LastChangeTS {

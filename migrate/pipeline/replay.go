@@ -53,7 +53,7 @@ func (r *Runner) Replay(ctx context.Context, entries []migrate.DeadLetter) (Repl
 		tr, terr := r.Transformer.Apply(body)
 		if terr != nil {
 			res.StillFailing++
-			if err := w.deadLetterTransform(body, terr); err != nil {
+			if err := w.DeadLetterUntransformable(body, terr); err != nil {
 				return res, err
 			}
 			continue

@@ -39,10 +39,15 @@ type Runner struct {
 	// Stats, when set, counts the run, so that progress output can read it
 	// while Run works; each call counts into stats of its own when nil.
 	Stats *Stats
+	// Observer, when set, is told when each page starts and ends being
+	// applied (migrate.Observer); nil in production.
+	Observer migrate.Observer
 	// Applier, when set, writes each page in place of the Transformer and
 	// the write path's Writer: a rollback writes the target's changes back
 	// into the source by its own rules. The range loops, leases and
-	// checkpoints are the same.
+	// checkpoints are the same; such a run follows the latest-version
+	// change feed only (RunConfig.Mode auto resolves to latest, and
+	// all-versions is refused).
 	Applier PageApplier
 }
 
@@ -59,7 +64,8 @@ type PageApplier interface {
 // Summary is the outcome of Run.
 type Summary struct {
 	Stats StatsSnapshot
-	// DeadLetters is the number of items in the dead-letter file now.
+	// DeadLetters is the number of items in the dead-letter store now; -1
+	// when a run stopped by its context could not count them in time.
 	DeadLetters int
 	// CaughtUp: every range reached the end of its feed (UntilCaughtUp).
 	CaughtUp bool
@@ -71,6 +77,13 @@ type Summary struct {
 	// released its leases, for the cutover to drain them.
 	StoppedForCutover bool
 	Ranges            int
+	// AllVersions: this run followed the all-versions-and-deletes feed
+	// once each range's copy had caught up (RunConfig.Mode, and what the
+	// source keeps). Fallbacks counts the ranges whose lease records a
+	// fallback: deletes and key changes that feed may not have carried,
+	// left to reconciliation (verify --fix, cutover).
+	AllVersions bool
+	Fallbacks   int
 }
 
 // ErrStopped is returned with a Summary when Run stopped before finishing
@@ -111,7 +124,11 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	}
 	cfg = cfg.withDefaults()
 	run := r.newRun(cfg)
+	run.began = run.clock.Now()
 	if err := run.refuseDuringCutover(ctx); err != nil {
+		return Summary{}, err
+	}
+	if err := run.resolveFeed(ctx); err != nil {
 		return Summary{}, err
 	}
 	meta, err := r.Store.ReadMeta(ctx)
@@ -124,6 +141,11 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	}
 	holds, err := run.leases(ctx, meta)
 	if err != nil {
+		if cfg.Shared {
+			wctx, cancel := wrapUpContext(ctx)
+			run.releaseStrays(wctx)
+			cancel()
+		}
 		return Summary{}, err
 	}
 
@@ -182,9 +204,21 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	if serr := r.DeadLetters.Sync(); err == nil && serr != nil {
 		err = serr
 	}
-	dead, cerr := r.DeadLetters.Count()
-	if err == nil && cerr != nil {
+	wctx, cancel := wrapUpContext(ctx)
+	defer cancel()
+	dead, cerr := run.countDeadLetters(wctx)
+	switch {
+	case cerr == nil:
+	case err == nil && ctx.Err() != nil:
+		// Stopped cleanly: the count is only for the summary, and no
+		// reason to turn the stop into a failure.
+		run.log.Warn("could not count the dead letters as the run stopped; rekey status counts them", "err", cerr)
+		dead = -1
+	case err == nil:
 		err = fmt.Errorf("count dead letters: %w", cerr)
+	}
+	if cfg.Shared {
+		run.releaseStrays(wctx)
 	}
 	sum := Summary{
 		Stats:       run.stats.Snapshot(),
@@ -192,10 +226,42 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 		CaughtUp:    run.caughtUp(),
 		Interrupted: ctx.Err() != nil,
 		Ranges:      int(run.started.Load()),
+		AllVersions: run.versions != nil,
+		Fallbacks:   run.fallbacks(context.WithoutCancel(ctx)),
 
 		StoppedForCutover: run.stoppedForCutover.Load(),
 	}
 	return sum, err
+}
+
+// How long Run may take to end once its work stopped: each lease's release
+// (its loops release in parallel) and then the wrap-up, the final count of
+// the dead letters and, shared, the release of leases left in this
+// worker's name. Each request is retried within its bound, then given up.
+const (
+	releaseTimeout = 2 * time.Second
+	wrapUpTimeout  = 3 * time.Second
+	// ExitGrace is how long Run may take, past its ShutdownTimeout (or a
+	// fatal error's retries), to return.
+	ExitGrace = releaseTimeout + wrapUpTimeout
+)
+
+// wrapUpContext bounds the wrap-up of a run, whether or not ctx, the
+// run's, was cancelled: a run stopped by SIGTERM still wraps up.
+func wrapUpContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), wrapUpTimeout)
+}
+
+// countDeadLetters counts the dead letters for the Summary under the run's
+// retry policy: a lease container throttles like any other.
+func (run *run) countDeadLetters(ctx context.Context) (int, error) {
+	var n int
+	err := run.retry.Do(ctx, func() error {
+		var err error
+		n, err = run.dead.Count()
+		return err
+	})
+	return n, err
 }
 
 // errNoWritePath is returned by a Runner without a WritePath.
@@ -214,15 +280,19 @@ func (r *Runner) newRun(cfg RunConfig) *run {
 	}
 	stats.start(time.Now())
 	wp := r.Writes
-	return &run{
+	w := wp.writer(r.Transformer, r.DeadLetters, migrate.NewDefaultUses(r.Store, r.Transformer), stats)
+	rn := &run{
 		source: r.Source, tr: r.Transformer, store: r.Store, dead: r.DeadLetters,
 		clock: clock, log: wp.log, stats: stats, retry: wp.retrier(stats), sourceCap: wp.flow.SourceCap,
-		w:        wp.writer(r.Transformer, r.DeadLetters, migrate.NewDefaultUses(r.Store, r.Transformer), stats),
+		w:        w,
 		applier:  r.Applier,
 		cfg:      cfg,
+		observer: r.Observer,
 		inFlight: semaphore.NewWeighted(int64(cfg.MaxInFlightMB) << 20),
 		loops:    map[string]chan struct{}{},
 	}
+	rn.vw = newVersionWriter(rn, w, r.Transformer, cfg.TTLExpiries == TTLSkip)
+	return rn
 }
 
 // run is the shared state of one Run.
@@ -237,9 +307,15 @@ type run struct {
 	retry     *migrate.Retrier // the write path's policy, counting into stats
 	sourceCap migrate.RUCap    // the RU cap of the source's reads
 	w         *Writer
-	applier   PageApplier // writes pages in place of w, when set
+	vw        *versionWriter // applies the all-versions feed through w
+	applier   PageApplier    // writes pages in place of w, when set
+	// versions is the source's all-versions feed when this run follows it
+	// (resolveFeed); nil: the latest-version feed only.
+	versions migrate.VersionSource
 
 	cfg       RunConfig
+	began     time.Time           // when Run started, by clock
+	observer  migrate.Observer    // nil in production
 	startFrom time.Time           // where ranges without a continuation start
 	inFlight  *semaphore.Weighted // bytes of pages read and not yet checkpointed
 

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -16,104 +14,44 @@ import (
 	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
 	"github.com/rekey-dev/rekey/migrate/deadletter"
-	"github.com/rekey-dev/rekey/migrate/internal/fake"
+	"github.com/rekey-dev/rekey/migrate/migratetest"
 	"github.com/rekey-dev/rekey/migrate/pacing"
 )
 
-// memSource is an in-memory Source: items in two feed ranges (by the parity
-// of their id's length, enough to spread them), a latest-version change feed
-// per range ordered by a global LSN, continuations that are LSNs.
-type memSource struct {
-	mu    sync.Mutex
-	lsn   int
-	items map[string]memItem // by id
-	fail  func() error
+// newSource is an in-memory source keyed on /region with two partitions,
+// on a clock that stands at 1,700,000,000 s: every item's _ts.
+func newSource(t *testing.T) *migratetest.Container {
+	t.Helper()
+	return migratetest.MustNew(t, migrate.Definition{Paths: []string{"/region"}, Kind: "Hash", Version: 2},
+		migratetest.WithPartitions(2), migratetest.WithClock(func() time.Time { return time.Unix(1_700_000_000, 0) }))
 }
 
-type memItem struct {
-	body []byte
-	lsn  int
-	rng  int
+// newTarget is an in-memory target keyed on /pk, one partition.
+func newTarget(t *testing.T) *migratetest.Container {
+	t.Helper()
+	return migratetest.MustNew(t, migrate.Definition{Paths: []string{"/pk"}, Kind: "Hash", Version: 2})
 }
 
-var memRanges = []migrate.FeedRange{{Min: "", Max: "80"}, {Min: "80", Max: "FF"}}
-
-func newMemSource() *memSource { return &memSource{items: map[string]memItem{}} }
-
-func (s *memSource) upsert(id, region, tenant string, v int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.lsn++
-	s.items[id] = memItem{body: []byte(item(id, region, tenant, v)), lsn: s.lsn, rng: len(id) % 2}
+// upsert writes a source item as the application does.
+func upsert(t *testing.T, src *migratetest.Container, id, region, tenant string, v int) {
+	t.Helper()
+	migratetest.MustUpsert(t, src, item(id, region, tenant, v))
 }
 
-func (s *memSource) Definition(context.Context) (migrate.Definition, error) {
-	return migrate.Definition{Paths: []string{"/region"}, Kind: "Hash", Version: 2}, nil
-}
-
-func (s *memSource) FeedRanges(context.Context) ([]migrate.FeedRange, error) { return memRanges, nil }
-
-func (s *memSource) ReadChanges(ctx context.Context, req migrate.ChangeRequest) (migrate.ChangePage, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.fail != nil {
-		if err := s.fail(); err != nil {
-			return migrate.ChangePage{}, err
-		}
-	}
-	rng := 0
-	if req.Range.Min != "" {
-		rng = 1
-	}
-	after, _ := strconv.Atoi(req.Continuation)
-	var found []memItem
-	for _, it := range s.items {
-		if it.rng == rng && it.lsn > after {
-			found = append(found, it)
-		}
-	}
-	sort.Slice(found, func(i, j int) bool { return found[i].lsn < found[j].lsn })
-	if len(found) > req.PageSize {
-		found = found[:req.PageSize]
-	}
-	page := migrate.ChangePage{Continuation: req.Continuation, RU: 2}
-	for _, it := range found {
-		page.Items = append(page.Items, it.body)
-		page.Continuation = strconv.Itoa(it.lsn)
-	}
-	return page, nil
-}
-
-func (s *memSource) ReadItem(ctx context.Context, key migrate.Key, id string) (migrate.Item, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	it, ok := s.items[id]
-	if !ok {
-		return migrate.Item{}, &migrate.RequestError{Status: http.StatusNotFound}
-	}
-	return migrate.Item{ID: id, Body: it.body}, nil
-}
-
-func (s *memSource) ItemCount(context.Context) (int64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return int64(len(s.items)), nil
-}
-
-// testRunner builds a Runner over a memSource and a fake target with a file
+// testRunner builds a Runner over an in-memory source and target with a file
 // lease store in a temporary directory, on the real clock: run it inside
 // synctest.Test, where that clock is virtual. It writes with a fixed limit
 // of 32 writes in flight and no RU caps.
-func testRunner(t *testing.T, src *memSource, dst *fake.Target, dir string) *Runner {
+func testRunner(t *testing.T, src *migratetest.Container, dst *migratetest.Container, dir string) *Runner {
 	t.Helper()
-	tr := fake.Transformer(t, "/pk={tenant}-x")
+	tr := migratetest.Transformer(t, "/region", "/pk={tenant}-x")
 	store, err := lease.OpenFile(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
 	meta := migrate.NewMeta("src", "dst", tr, time.Time{})
-	for _, r := range memRanges {
+	for _, r := range src.Partitions() {
 		meta.Ranges = append(meta.Ranges, r.LeaseRange())
 	}
 	if _, err := migrate.OpenMeta(context.Background(), store, meta, dir); err != nil {
@@ -135,11 +73,12 @@ func fixedWritePath(dst migrate.Target, tries int) *WritePath {
 
 func TestRunUntilCaughtUpCopiesEverything(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		src, dst := newMemSource(), fake.NewTarget()
+		src, dst := newSource(t), newTarget(t)
 		for i := 0; i < 250; i++ {
-			src.upsert(fmt.Sprintf("item-%d", i), "eu", fmt.Sprintf("t%d", i%7), 1)
+			region := []string{"eu", "in"}[i%2] // one in each partition
+			upsert(t, src, fmt.Sprintf("item-%d", i), region, fmt.Sprintf("t%d", i%7), 1)
 		}
-		src.upsert("bad", "eu", "", 1) // an empty tenant still makes a key: "-x"
+		upsert(t, src, "bad", "eu", "", 1) // an empty tenant still makes a key: "-x"
 		dir := t.TempDir()
 		r := testRunner(t, src, dst, dir)
 		sum, err := r.Run(context.Background(), RunConfig{PageSize: 40, UntilCaughtUp: true})
@@ -149,8 +88,8 @@ func TestRunUntilCaughtUpCopiesEverything(t *testing.T) {
 		if !sum.CaughtUp || sum.Interrupted || sum.Ranges != 2 {
 			t.Fatalf("summary %+v", sum)
 		}
-		if dst.Count() != 251 || sum.Stats.Written() != 251 || sum.Stats.Read != 251 {
-			t.Fatalf("target has %d items, stats %+v", dst.Count(), sum.Stats)
+		if len(dst.Items()) != 251 || sum.Stats.Written() != 251 || sum.Stats.Read != 251 {
+			t.Fatalf("target has %d items, stats %+v", len(dst.Items()), sum.Stats)
 		}
 		leases, err := r.Store.List(context.Background())
 		if err != nil || len(leases) != 2 {
@@ -171,9 +110,9 @@ func TestRunUntilCaughtUpCopiesEverything(t *testing.T) {
 
 func TestRunResumesWithoutRewriting(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		src, dst := newMemSource(), fake.NewTarget()
+		src, dst := newSource(t), newTarget(t)
 		for i := 0; i < 100; i++ {
-			src.upsert(fmt.Sprintf("item-%d", i), "eu", "a", 1)
+			upsert(t, src, fmt.Sprintf("item-%d", i), "eu", "a", 1)
 		}
 		dir := t.TempDir()
 		r := testRunner(t, src, dst, dir)
@@ -182,11 +121,11 @@ func TestRunResumesWithoutRewriting(t *testing.T) {
 		}
 		r.Store.Close()
 		r.DeadLetters.Close()
-		creates := dst.Calls["create"] + dst.Calls["batch"]
+		creates := dst.Calls()["create"] + dst.Calls()["batch"]
 
 		// Changes after the first run: one update, one new item.
-		src.upsert("item-7", "eu", "a", 2)
-		src.upsert("item-new", "eu", "a", 1)
+		upsert(t, src, "item-7", "eu", "a", 2)
+		upsert(t, src, "item-new", "eu", "a", 1)
 		r2 := testRunner(t, src, dst, dir)
 		sum, err := r2.Run(context.Background(), RunConfig{PageSize: 30, UntilCaughtUp: true})
 		if err != nil {
@@ -197,17 +136,17 @@ func TestRunResumesWithoutRewriting(t *testing.T) {
 		}
 		// One batch of the two changes under key a-x, which falls back item by
 		// item because item-7 exists: two creates, a read and a replace.
-		if got := dst.Calls["create"] + dst.Calls["batch"] - creates; got != 3 || dst.Calls["replace"] != 1 || dst.Count() != 101 {
-			t.Fatalf("resume made %d create calls (want 3), calls %v, target %d", got, dst.Calls, dst.Count())
+		if got := dst.Calls()["create"] + dst.Calls()["batch"] - creates; got != 3 || dst.Calls()["replace"] != 1 || len(dst.Items()) != 101 {
+			t.Fatalf("resume made %d create calls (want 3), calls %v, target %d", got, dst.Calls(), len(dst.Items()))
 		}
 	})
 }
 
 func TestRunStopsOnCancelAndFailsOnPersistentErrors(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		src, dst := newMemSource(), fake.NewTarget()
+		src, dst := newSource(t), newTarget(t)
 		for i := 0; i < 10; i++ {
-			src.upsert(fmt.Sprintf("item-%d", i), "eu", "a", 1)
+			upsert(t, src, fmt.Sprintf("item-%d", i), "eu", "a", 1)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		r := testRunner(t, src, dst, t.TempDir())
@@ -218,7 +157,7 @@ func TestRunStopsOnCancelAndFailsOnPersistentErrors(t *testing.T) {
 			sum, err = r.Run(ctx, RunConfig{PollInterval: time.Millisecond})
 			close(done)
 		}()
-		for dst.Count() < 10 {
+		for len(dst.Items()) < 10 {
 			time.Sleep(time.Millisecond)
 		}
 		cancel()
@@ -231,12 +170,71 @@ func TestRunStopsOnCancelAndFailsOnPersistentErrors(t *testing.T) {
 			t.Fatalf("after cancel: %+v %v", sum, err)
 		}
 
-		src.fail = func() error { return &migrate.RequestError{Status: http.StatusServiceUnavailable} }
+		src.Intercept(func(op string, _ migrate.Key, _ string) error {
+			if op == migratetest.OpFeed {
+				return &migrate.RequestError{Status: http.StatusServiceUnavailable}
+			}
+			return nil
+		})
 		r2 := testRunner(t, src, dst, t.TempDir())
 		r2.Writes = fixedWritePath(dst, 3)
 		_, err = r2.Run(context.Background(), RunConfig{UntilCaughtUp: true})
 		if !errors.Is(err, migrate.ErrTransient) {
 			t.Fatalf("want the source's transient error, got %v", err)
+		}
+	})
+}
+
+// throttledCount is a dead-letter store whose Count is throttled the first
+// throttles times, as a lease container's query may be.
+type throttledCount struct {
+	migrate.DeadLetterStore
+	mu        sync.Mutex
+	throttles int
+}
+
+func (d *throttledCount) Count() (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.throttles > 0 {
+		d.throttles--
+		return 0, &migrate.RequestError{Op: "count dead letters", Status: http.StatusTooManyRequests, RetryAfter: 100 * time.Millisecond}
+	}
+	return d.DeadLetterStore.Count()
+}
+
+// A run stopped by its context (SIGTERM) counts its dead letters for the
+// summary under the retry policy, after the stop: a throttled count is
+// retried, and the run still ends interrupted without an error (exit 130).
+// Before, the count ran once, and a 429 made the run fail (exit 1).
+func TestRunStoppedRetriesAThrottledDeadLetterCount(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src, dst := newSource(t), newTarget(t)
+		upsert(t, src, "item-1", "eu", "a", 1)
+		r := testRunner(t, src, dst, t.TempDir())
+		r.DeadLetters = &throttledCount{DeadLetterStore: r.DeadLetters, throttles: 2}
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			for len(dst.Items()) < 1 {
+				time.Sleep(time.Millisecond)
+			}
+			cancel()
+		}()
+		sum, err := r.Run(ctx, RunConfig{PollInterval: time.Millisecond})
+		if err != nil || !sum.Interrupted || sum.DeadLetters != 0 {
+			t.Fatalf("stopped run: %+v %v; want interrupted, no error", sum, err)
+		}
+
+		// Throttled for longer than the wrap-up may take: the count is
+		// given up, and the stop is still no failure.
+		r.DeadLetters = &throttledCount{DeadLetterStore: r.DeadLetters, throttles: 1000}
+		stopped, stop := context.WithCancel(context.Background())
+		time.AfterFunc(100*time.Millisecond, stop)
+		begun := time.Now()
+		sum, err = r.Run(stopped, RunConfig{PollInterval: time.Millisecond})
+		if err != nil || !sum.Interrupted || sum.DeadLetters != -1 || time.Since(begun) > 100*time.Millisecond+ExitGrace {
+			t.Fatalf("stopped run, count throttled for good: %+v %v after %v; want interrupted, no error, dead letters unknown, within %v",
+				sum, err, time.Since(begun), ExitGrace)
 		}
 	})
 }

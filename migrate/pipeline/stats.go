@@ -22,6 +22,9 @@ type Stats struct {
 	throttled    atomic.Int64 // 429 answers, source and target
 	retries      atomic.Int64 // transient failures retried
 	batches      atomic.Int64 // transactional batches committed
+	deleted      atomic.Int64 // copies deleted: deletions and key changes (all-versions mode)
+	ttlSkipped   atomic.Int64 // expiries by time to live left to the target's (--ttl-expiries skip)
+	lookups      atomic.Int64 // searches for an item's copies (changes without a previous image)
 
 	writeRequests   atomic.Int64 // requests to the target, every attempt
 	writesThrottled atomic.Int64 // of which answered 429
@@ -30,6 +33,8 @@ type Stats struct {
 	createRU  atomicFloat // creates and committed batches
 	checkRU   atomicFloat // conflict checks: failed creates and reads of the existing item
 	replaceRU atomicFloat // replaces
+	deleteRU  atomicFloat // deletes of copies and the reads that examine them
+	lookupRU  atomicFloat // searches for an item's copies
 }
 
 // atomicFloat is a float64 updated atomically.
@@ -62,6 +67,15 @@ type StatsSnapshot struct {
 	CreateRU     float64       `json:"createRU"`
 	CheckRU      float64       `json:"checkRU"`
 	ReplaceRU    float64       `json:"replaceRU"`
+	// Deleted, TTLSkipped and Lookups count the all-versions feed's
+	// deletions: copies deleted (deleted source items and the old copies
+	// of key changes), expiries left to the target's time to live, and
+	// searches for copies; DeleteRU and LookupRU what they cost.
+	Deleted    int64   `json:"deleted"`
+	TTLSkipped int64   `json:"ttlSkipped"`
+	Lookups    int64   `json:"lookups"`
+	DeleteRU   float64 `json:"deleteRU"`
+	LookupRU   float64 `json:"lookupRU"`
 
 	// WriteRequests counts every request to the target (creates, batches,
 	// conflict reads, replaces), retries included; WritesThrottled those
@@ -74,7 +88,9 @@ type StatsSnapshot struct {
 func (s StatsSnapshot) Written() int64 { return s.Created + s.Updated + s.Unchanged }
 
 // TargetRU is every request unit spent on the target.
-func (s StatsSnapshot) TargetRU() float64 { return s.CreateRU + s.CheckRU + s.ReplaceRU }
+func (s StatsSnapshot) TargetRU() float64 {
+	return s.CreateRU + s.CheckRU + s.ReplaceRU + s.DeleteRU + s.LookupRU
+}
 
 // ThrottledShare is the share of requests to the target answered 429: the
 // figure the service's guidance keeps within 1-5%.
@@ -116,5 +132,10 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		CreateRU:        s.createRU.load(),
 		CheckRU:         s.checkRU.load(),
 		ReplaceRU:       s.replaceRU.load(),
+		Deleted:         s.deleted.Load(),
+		TTLSkipped:      s.ttlSkipped.Load(),
+		Lookups:         s.lookups.Load(),
+		DeleteRU:        s.deleteRU.load(),
+		LookupRU:        s.lookupRU.load(),
 	}
 }

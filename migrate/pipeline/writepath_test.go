@@ -11,7 +11,6 @@ import (
 	"testing/synctest"
 
 	"github.com/rekey-dev/rekey/migrate"
-	"github.com/rekey-dev/rekey/migrate/internal/fake"
 	"github.com/rekey-dev/rekey/migrate/pacing"
 )
 
@@ -20,8 +19,8 @@ import (
 // them as before.
 func TestRunAndReplayLeaveTheRunnerAsGiven(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		src, dst := newMemSource(), fake.NewTarget()
-		src.upsert("item-1", "eu", "a", 1)
+		src, dst := newSource(t), newTarget(t)
+		upsert(t, src, "item-1", "eu", "a", 1)
 		r := testRunner(t, src, dst, t.TempDir())
 		before := *r
 		if _, err := r.Run(context.Background(), RunConfig{UntilCaughtUp: true}); err != nil {
@@ -45,8 +44,8 @@ func TestRunAndReplayLeaveTheRunnerAsGiven(t *testing.T) {
 // of its own.
 func TestReplayRetriesAndWarnsThroughTheWritePath(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		src, dst := newMemSource(), fake.NewTarget()
-		src.upsert("item-1", "eu", "a", 1)
+		src, dst := newSource(t), newTarget(t)
+		upsert(t, src, "item-1", "eu", "a", 1)
 		r := testRunner(t, src, dst, t.TempDir())
 		var logs bytes.Buffer
 		r.Writes = NewWritePath(dst, WritePathConfig{
@@ -54,16 +53,16 @@ func TestReplayRetriesAndWarnsThroughTheWritePath(t *testing.T) {
 			Log:  slog.New(slog.NewTextHandler(&logs, nil)),
 		})
 		fails := 1
-		dst.Fail = func(op string, _ migrate.Key, _ string) error {
+		dst.Intercept(func(op string, _ migrate.Key, _ string) error {
 			if op == "create" && fails > 0 {
 				fails--
 				return &migrate.RequestError{Op: op, Status: http.StatusServiceUnavailable}
 			}
 			return nil
-		}
+		})
 		res, err := r.Replay(context.Background(), []migrate.DeadLetter{{SourceID: "item-1", SourceKey: json.RawMessage(`["eu"]`), Kind: "missing-field"}})
-		if err != nil || res.Written != 1 || dst.Count() != 1 {
-			t.Fatalf("replay %+v %v, target %d items", res, err, dst.Count())
+		if err != nil || res.Written != 1 || len(dst.Items()) != 1 {
+			t.Fatalf("replay %+v %v, target %d items", res, err, len(dst.Items()))
 		}
 		if !strings.Contains(logs.String(), "retrying after a transient failure") {
 			t.Fatalf("the retry was not logged through the write path:\n%s", logs.String())

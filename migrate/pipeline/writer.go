@@ -375,8 +375,9 @@ func (w *Writer) deadLetter(c *Change, kind, reason string) error {
 	})
 }
 
-// deadLetterTransform records an item the key spec cannot transform.
-func (w *Writer) deadLetterTransform(item []byte, err error) error {
+// DeadLetterUntransformable records item as one the key spec cannot
+// transform, err being the transform's error (a *transform.Error).
+func (w *Writer) DeadLetterUntransformable(item []byte, err error) error {
 	var te *transform.Error
 	if !errors.As(err, &te) {
 		return fmt.Errorf("transform: %w", err)

@@ -32,7 +32,7 @@ func TestWriterTellsTheLimiterEachOutcome(t *testing.T) {
 	ruCap := pacing.NewRUCap(1000, clk)
 	w.ruCap = ruCap
 	throttles := 1
-	dst.Fail = func(op string, _ migrate.Key, _ string) error {
+	dst.Intercept(func(op string, _ migrate.Key, _ string) error {
 		if op == "create" && throttles > 0 {
 			throttles--
 			return &migrate.RequestError{Op: op, Status: http.StatusTooManyRequests, RetryAfter: 40 * time.Millisecond}
@@ -41,7 +41,7 @@ func TestWriterTellsTheLimiterEachOutcome(t *testing.T) {
 			return &migrate.RequestError{Op: op, Status: http.StatusGone, RU: 1}
 		}
 		return nil
-	}
+	})
 	if _, err := w.writePage(context.Background(), changes(t, w, item("1", "eu", "a", 1)), nil); err != nil {
 		t.Fatal(err)
 	}

@@ -13,24 +13,24 @@ import (
 	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
 	"github.com/rekey-dev/rekey/migrate/deadletter"
-	"github.com/rekey-dev/rekey/migrate/internal/fake"
+	"github.com/rekey-dev/rekey/migrate/migratetest"
 	"github.com/rekey-dev/rekey/migrate/pacing"
 	"github.com/rekey-dev/rekey/transform"
 )
 
 // testWriter builds a writer over a fake target for the spec
 // /pk={tenant}-x with the source keyed on /region.
-func testWriter(t *testing.T) (*Writer, *fake.Target, *fake.Clock) {
+func testWriter(t *testing.T) (*Writer, *migratetest.Container, *migratetest.Clock) {
 	t.Helper()
-	tr := fake.Transformer(t, "/pk={tenant}-x")
+	tr := migratetest.Transformer(t, "/region", "/pk={tenant}-x")
 	dead, err := deadletter.OpenFile(filepath.Join(t.TempDir(), "deadletter.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dead.Close() })
-	clk := &fake.Clock{}
+	clk := &migratetest.Clock{}
 	stats := &Stats{}
-	dst := fake.NewTarget()
+	dst := newTarget(t)
 	w := &Writer{dst: dst, tr: tr, limit: pacing.NewFixedLimiter(8), ruCap: pacing.NewRUCap(0, clk), dead: dead, stats: stats,
 		retry: &migrate.Retrier{Clock: clk, Tries: 4, OnThrottle: func(time.Duration) { stats.throttled.Add(1) }}}
 	return w, dst, clk
@@ -61,19 +61,19 @@ func TestWriterCopiesAndBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dst.Count() != 4 {
-		t.Fatalf("target has %d items, want 4", dst.Count())
+	if len(dst.Items()) != 4 {
+		t.Fatalf("target has %d items, want 4", len(dst.Items()))
 	}
 	s := w.stats.Snapshot()
-	if s.Created != 4 || s.Batches != 1 || dst.Calls["batch"] != 1 || dst.Calls["create"] != 1 {
-		t.Fatalf("want the three items of key a-x in one batch and b-x alone: stats %+v, calls %v", s, dst.Calls)
+	if s.Created != 4 || s.Batches != 1 || dst.Calls()["batch"] != 1 || dst.Calls()["create"] != 1 {
+		t.Fatalf("want the three items of key a-x in one batch and b-x alone: stats %+v, calls %v", s, dst.Calls())
 	}
 	if ru != s.TargetRU() || ru <= 0 {
 		t.Fatalf("page RU %.1f, stats %.1f", ru, s.TargetRU())
 	}
 	got, _ := dst.Get(migrate.Key{transform.StringValue("a-x")}, "1")
-	if !strings.Contains(string(got.Body), `"pk":"a-x"`) || strings.Contains(string(got.Body), "_ts") {
-		t.Fatalf("target item %s: want the key property and no system properties", got.Body)
+	if !strings.Contains(string(got.Body), `"pk":"a-x"`) || strings.Contains(string(got.Body), `"_ts":1700000000`) {
+		t.Fatalf("target item %s: want the key property and the target's system properties, not the source's", got.Body)
 	}
 }
 
@@ -89,8 +89,8 @@ func TestWriterReplayIsUnchangedAndUpdateReplaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := w.stats.Snapshot()
-	if s.Unchanged != 3 || s.Updated != 0 || dst.Calls["replace"] != 0 {
-		t.Fatalf("replay: want 3 unchanged and no replace, got %+v calls %v", s, dst.Calls)
+	if s.Unchanged != 3 || s.Updated != 0 || dst.Calls()["replace"] != 0 {
+		t.Fatalf("replay: want 3 unchanged and no replace, got %+v calls %v", s, dst.Calls())
 	}
 	// A newer version replaces the copy, with If-Match on what was read.
 	if _, err := w.writePage(ctx, changes(t, w, item("3", "us", "b", 2)), nil); err != nil {
@@ -117,8 +117,8 @@ func TestWriterCollisionsAreDeadLettered(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if dst.Count() != 1 {
-				t.Fatalf("target has %d items, want 1", dst.Count())
+			if len(dst.Items()) != 1 {
+				t.Fatalf("target has %d items, want 1", len(dst.Items()))
 			}
 			if err := w.dead.Sync(); err != nil {
 				t.Fatal(err)
@@ -146,7 +146,7 @@ func TestWriterCollisionsAreDeadLettered(t *testing.T) {
 func TestWriterHonoursThrottlingAndRetriesTransients(t *testing.T) {
 	w, dst, clk := testWriter(t)
 	throttles, transients := 3, 2
-	dst.Fail = func(op string, key migrate.Key, id string) error {
+	dst.Intercept(func(op string, key migrate.Key, id string) error {
 		switch {
 		case op == "create" && throttles > 0:
 			throttles--
@@ -156,11 +156,11 @@ func TestWriterHonoursThrottlingAndRetriesTransients(t *testing.T) {
 			return &migrate.RequestError{Op: op, Status: http.StatusServiceUnavailable}
 		}
 		return nil
-	}
+	})
 	if _, err := w.writePage(context.Background(), changes(t, w, item("1", "eu", "a", 1)), nil); err != nil {
 		t.Fatal(err)
 	}
-	if dst.Count() != 1 {
+	if len(dst.Items()) != 1 {
 		t.Fatal("the item was not written")
 	}
 	waitedForThrottle := 0
@@ -174,9 +174,9 @@ func TestWriterHonoursThrottlingAndRetriesTransients(t *testing.T) {
 	}
 
 	// A transient failure that does not go away stops the run.
-	dst.Fail = func(op string, key migrate.Key, id string) error {
+	dst.Intercept(func(op string, key migrate.Key, id string) error {
 		return &migrate.RequestError{Op: op, Status: http.StatusServiceUnavailable}
-	}
+	})
 	_, err := w.writePage(context.Background(), changes(t, w, item("2", "eu", "a", 1)), nil)
 	if !errors.Is(err, migrate.ErrTransient) || !strings.Contains(err.Error(), "giving up after 4 attempts") {
 		t.Fatalf("want the transient error after 4 attempts, got %v", err)
@@ -185,7 +185,7 @@ func TestWriterHonoursThrottlingAndRetriesTransients(t *testing.T) {
 
 func TestWriterDeadLettersRefusedItems(t *testing.T) {
 	w, dst, _ := testWriter(t)
-	dst.Fail = func(op string, key migrate.Key, id string) error {
+	dst.Intercept(func(op string, key migrate.Key, id string) error {
 		switch id {
 		case "bad":
 			return &migrate.RequestError{Op: op, Status: http.StatusBadRequest, Message: "One of the specified inputs is invalid"}
@@ -193,7 +193,7 @@ func TestWriterDeadLettersRefusedItems(t *testing.T) {
 			return &migrate.RequestError{Op: op, Status: http.StatusRequestEntityTooLarge}
 		}
 		return nil
-	}
+	})
 	if _, err := w.writePage(context.Background(), changes(t, w, item("bad", "eu", "a", 1), item("big", "eu", "b", 1), item("ok", "eu", "c", 1)), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -205,8 +205,8 @@ func TestWriterDeadLettersRefusedItems(t *testing.T) {
 	for _, d := range dl {
 		kinds[d.SourceID] = d.Kind
 	}
-	if kinds["bad"] != migrate.KindRejected || kinds["big"] != migrate.KindTooLarge || len(kinds) != 2 || dst.Count() != 1 {
-		t.Fatalf("dead letters %v, target %d items", kinds, dst.Count())
+	if kinds["bad"] != migrate.KindRejected || kinds["big"] != migrate.KindTooLarge || len(kinds) != 2 || len(dst.Items()) != 1 {
+		t.Fatalf("dead letters %v, target %d items", kinds, len(dst.Items()))
 	}
 	if !strings.Contains(dl[0].Reason+dl[1].Reason, "One of the specified inputs is invalid") {
 		t.Fatalf("the service's message should be in the reason: %+v", dl)
@@ -220,19 +220,19 @@ func TestWriterRereadsOnPreconditionFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	raced := false
-	dst.Fail = func(op string, key migrate.Key, id string) error {
+	dst.Intercept(func(op string, key migrate.Key, id string) error {
 		if op == "replace" && !raced {
 			raced = true
 			return &migrate.RequestError{Op: op, Status: http.StatusPreconditionFailed}
 		}
 		return nil
-	}
+	})
 	if _, err := w.writePage(ctx, changes(t, w, item("1", "eu", "a", 2)), nil); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := dst.Get(migrate.Key{transform.StringValue("a-x")}, "1")
-	if !raced || !strings.Contains(string(got.Body), `"v":2`) || dst.Calls["read"] != 2 {
-		t.Fatalf("want a second read after the 412 and the new version written; body %s calls %v", got.Body, dst.Calls)
+	if !raced || !strings.Contains(string(got.Body), `"v":2`) || dst.Calls()["read"] != 2 {
+		t.Fatalf("want a second read after the 412 and the new version written; body %s calls %v", got.Body, dst.Calls())
 	}
 }
 
@@ -254,7 +254,7 @@ func (s *failingState) UpdateMeta(ctx context.Context, m lease.Meta) error {
 func TestWriterRecordsDefaultsBeforeWriting(t *testing.T) {
 	ctx := context.Background()
 	w, dst, _ := testWriter(t)
-	w.tr = fake.Transformer(t, "/pk={tenant?none}-x")
+	w.tr = migratetest.Transformer(t, "/region", "/pk={tenant?none}-x")
 	files, err := lease.OpenFile(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -271,15 +271,15 @@ func TestWriterRecordsDefaultsBeforeWriting(t *testing.T) {
 	if _, err := w.writePage(ctx, cs, nil); !errors.Is(err, full) {
 		t.Fatalf("writePage with the state unwritable: %v", err)
 	}
-	if dst.Count() != 0 {
-		t.Fatalf("%d items written although their default's use was not recorded", dst.Count())
+	if len(dst.Items()) != 0 {
+		t.Fatalf("%d items written although their default's use was not recorded", len(dst.Items()))
 	}
 	store.err = nil
 	if _, err := w.writePage(ctx, cs, nil); err != nil {
 		t.Fatal(err)
 	}
-	if m, _ := store.ReadMeta(ctx); dst.Count() != 2 || len(m.DefaultsUsed) != 1 {
-		t.Fatalf("%d items written, uses %+v", dst.Count(), m.DefaultsUsed)
+	if m, _ := store.ReadMeta(ctx); len(dst.Items()) != 2 || len(m.DefaultsUsed) != 1 {
+		t.Fatalf("%d items written, uses %+v", len(dst.Items()), m.DefaultsUsed)
 	}
 }
 
@@ -291,12 +291,12 @@ func TestWriterRecordsDefaultsBeforeWriting(t *testing.T) {
 func TestWriterDeadLettersUniqueKeyViolations(t *testing.T) {
 	w, dst, _ := testWriter(t)
 	conflict := &migrate.RequestError{Op: "write", Status: http.StatusConflict, Message: "Unique index constraint violation."}
-	dst.Fail = func(op string, key migrate.Key, id string) error {
-		if id == "dup" && op == "create" || id == "upd" && op == "replace" {
+	dst.Intercept(func(op string, key migrate.Key, id string) error {
+		if id == "dup" && op == migratetest.OpCreate || id == "upd" && op == migratetest.OpReplace {
 			return conflict
 		}
 		return nil
-	}
+	})
 	if _, err := w.writePage(context.Background(), changes(t, w, item("upd", "eu", "u", 1)), nil); err != nil {
 		t.Fatal(err)
 	}

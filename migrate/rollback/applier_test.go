@@ -2,14 +2,17 @@ package rollback
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rekey-dev/rekey/lease/leasetest"
 	"github.com/rekey-dev/rekey/migrate"
 	"github.com/rekey-dev/rekey/migrate/deadletter"
-	"github.com/rekey-dev/rekey/migrate/internal/fake"
+	"github.com/rekey-dev/rekey/migrate/migratetest"
 	"github.com/rekey-dev/rekey/migrate/pacing"
 	"github.com/rekey-dev/rekey/migrate/pipeline"
 	"github.com/rekey-dev/rekey/transform"
@@ -17,11 +20,26 @@ import (
 
 const horizon = 1000
 
-// testApplier writes back into an in-memory source keyed on /region, from
-// a target keyed on /pk={tenant}.
-func testApplier(t *testing.T) (*Applier, *fake.Target) {
+// source is the in-memory source a rollback writes into, keyed on /region,
+// with the clock its writes are stamped by (_ts, in seconds).
+type source struct {
+	*migratetest.Container
+	now time.Time
+}
+
+// put writes an item as the application does, at _ts.
+func (s *source) put(t *testing.T, ts int64, body string) {
 	t.Helper()
-	rev, err := Reverse(fake.Transformer(t, "/pk={tenant}"))
+	s.now = time.Unix(ts, 0)
+	migratetest.MustUpsert(t, s.Container, body)
+}
+
+// testApplier writes back into an in-memory source keyed on /region, from
+// a target keyed on /pk={tenant}. The source's clock stands after the
+// cutover's horizon, so the rollback's writes are stamped after it.
+func testApplier(t *testing.T) (*Applier, *source) {
+	t.Helper()
+	rev, err := Reverse(migratetest.Transformer(t, "/region", "/pk={tenant}"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,8 +53,10 @@ func testApplier(t *testing.T) (*Applier, *fake.Target) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := fake.NewTarget()
-	writes := pipeline.NewWritePath(src, pipeline.WritePathConfig{Flow: pacing.Config{Controller: pacing.ControllerFixed}})
+	src := &source{now: time.Unix(horizon+500, 0)}
+	src.Container = migratetest.MustNew(t, migrate.Definition{Paths: []string{"/region"}, Kind: "Hash", Version: 2},
+		migratetest.WithClock(func() time.Time { return src.now }))
+	writes := pipeline.NewWritePath(src.Container, pipeline.WritePathConfig{Flow: pacing.Config{Controller: pacing.ControllerFixed}})
 	return &Applier{Reverse: rev, Writer: writes.NewWriter(rev, dead, nil), Dead: dead, Ledger: ledger, Horizon: horizon}, src
 }
 
@@ -57,13 +77,27 @@ func apply(t *testing.T, a *Applier, items ...string) {
 	}
 }
 
-func body(t *testing.T, src *fake.Target, id string) string {
+// body is the source item id as stored, "" when there is none.
+func body(t *testing.T, src *source, id string) string {
 	t.Helper()
 	it, ok := src.Get(region("eu"), id)
 	if !ok {
 		return ""
 	}
 	return string(it.Body)
+}
+
+// userFields is a stored item without the service's system properties.
+func userFields(t *testing.T, stored string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(stored), &m); err != nil {
+		t.Fatalf("stored item %q: %v", stored, err)
+	}
+	for _, sys := range []string{"_rid", "_self", "_etag", "_ts", "_attachments", "_lsn"} {
+		delete(m, sys)
+	}
+	return m
 }
 
 func deadKinds(t *testing.T, a *Applier) map[string]string {
@@ -87,8 +121,8 @@ func deadKinds(t *testing.T, a *Applier) map[string]string {
 // source key's field cannot go back and is dead-lettered.
 func TestApplierWritesBackByTheForwardRules(t *testing.T) {
 	a, src := testApplier(t)
-	src.Put(region("eu"), "old", []byte(`{"id":"old","region":"eu","tenant":"t1","v":1,"_ts":900}`))
-	src.Put(region("eu"), "theirs", []byte(`{"id":"theirs","region":"eu","tenant":"t1","v":1,"_ts":2000}`))
+	src.put(t, 900, `{"id":"old","region":"eu","tenant":"t1","v":1}`)
+	src.put(t, 2000, `{"id":"theirs","region":"eu","tenant":"t1","v":1}`)
 
 	apply(t, a,
 		`{"id":"new","region":"eu","tenant":"t2","pk":"t2","v":1,"_ts":3000}`,
@@ -96,7 +130,8 @@ func TestApplierWritesBackByTheForwardRules(t *testing.T) {
 		`{"id":"theirs","region":"eu","tenant":"t1","pk":"t1","v":2,"_ts":3000}`,
 		`{"id":"lost","tenant":"t3","pk":"t3","v":1,"_ts":3000}`,
 	)
-	if got := body(t, src, "new"); got != `{"id":"new","region":"eu","tenant":"t2","pk":"t2","v":1}` {
+	want := map[string]any{"id": "new", "region": "eu", "tenant": "t2", "pk": "t2", "v": 1.0}
+	if got := body(t, src, "new"); got == "" || !reflect.DeepEqual(userFields(t, got), want) {
 		t.Errorf("new item in the source: %s", got)
 	}
 	if got := body(t, src, "old"); !strings.Contains(got, `"v":2`) {
@@ -124,8 +159,7 @@ func TestApplierWritesBackByTheForwardRules(t *testing.T) {
 		t.Errorf("a replay replaced the item")
 	}
 	// Someone writes the rollback's copy: no longer the rollback's.
-	it, _ := src.Get(region("eu"), "old")
-	src.Put(region("eu"), "old", append([]byte(nil), it.Body...))
+	src.put(t, 2001, body(t, src, "old"))
 	apply(t, a, `{"id":"old","region":"eu","tenant":"t1","pk":"t1","v":4,"_ts":3002}`)
 	if got := body(t, src, "old"); !strings.Contains(got, `"v":3`) || deadKinds(t, a)["old"] != migrate.KindConflict {
 		t.Errorf("a source item rewritten by someone else was overwritten: %s, %v", got, deadKinds(t, a))
@@ -139,8 +173,8 @@ func TestApplierWritesBackByTheForwardRules(t *testing.T) {
 func TestApplierDeletesOnlyTheMigrationsCopies(t *testing.T) {
 	a, src := testApplier(t)
 	ctx := context.Background()
-	src.Put(region("eu"), "cut", []byte(`{"id":"cut","region":"eu","tenant":"t1","_ts":900}`))
-	src.Put(region("eu"), "theirs", []byte(`{"id":"theirs","region":"eu","tenant":"t1","_ts":2000}`))
+	src.put(t, 900, `{"id":"cut","region":"eu","tenant":"t1"}`)
+	src.put(t, 2000, `{"id":"theirs","region":"eu","tenant":"t1"}`)
 	apply(t, a, `{"id":"mine","region":"eu","tenant":"t1","pk":"t1","_ts":3000}`)
 	for _, id := range []string{"cut", "mine", "theirs", "absent"} {
 		if _, err := a.Delete(ctx, id, region("eu")); err != nil {

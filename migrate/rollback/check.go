@@ -84,6 +84,15 @@ func (c *Check) Verify(ctx context.Context, cfg verify.Config) (*verify.Report, 
 	return again, nil
 }
 
+// SourceIdentities scans the source the comparison reads (the one the
+// rollback writes into) and returns the identities of the items it holds
+// now, as Verify's report counts them (cutover.Checker): after a fix, the
+// report is the second comparison's, so only a writer other than the
+// rollback changes them.
+func (c *Check) SourceIdentities(ctx context.Context) (verify.Identities, error) {
+	return c.Verifier.SourceIdentities(ctx)
+}
+
 // classifyDeadLettered counts a difference whose item has a dead letter of
 // the rollback (a conflict: the source item someone else changed after the
 // cutover is left as it is) as dead-lettered, which a reverse cutover with

@@ -2,6 +2,7 @@ package status
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -40,6 +41,19 @@ type Range struct {
 	CheckpointAgeSeconds float64 `json:"checkpointAgeSeconds"`
 	// Position summarizes the checkpoint: "start" before the first.
 	Position string `json:"position"`
+	// Mode is the change feed the range follows (lease.ModeLatest or
+	// lease.ModeAllVersions); SwitchesToAllVersions: it follows the
+	// latest-version feed until its copy has caught up, then the
+	// all-versions feed from the bookmark taken before the copy.
+	Mode                  string `json:"mode"`
+	SwitchesToAllVersions bool   `json:"switchesToAllVersions,omitempty"`
+	// Fallback, when set, says why deletes and key changes of the range may
+	// have been missed (since FallbackAt): they are left to reconciliation.
+	Fallback   string    `json:"fallback,omitempty"`
+	FallbackAt time.Time `json:"fallbackAt,omitzero"`
+	// OutOfRetention: the lag probe found the range's all-versions
+	// position older than the source's retention; the next run falls back.
+	OutOfRetention bool `json:"outOfRetention,omitempty"`
 	// Lag, when the source was probed: the changes waiting after the
 	// checkpoint (capped at 10,000, then LagItemsAtLeast is set) and how old
 	// the oldest of them is.
@@ -85,6 +99,11 @@ func Read(ctx context.Context, meta lease.Meta, store lease.Store, deadLetters i
 		rs := Range{
 			ID: l.ID, Min: l.Range.Min, Max: l.Range.Max, Owner: l.Owner, Fence: l.Fence, Items: l.Items, RU: l.RU,
 			CheckpointedAt: l.CheckpointedAt, CaughtUpAt: l.CaughtUpAt, Position: position(l),
+			Mode: lease.ModeLatest, SwitchesToAllVersions: !l.ReadsAllVersions() && l.Bookmark != "",
+			Fallback: l.Fallback, FallbackAt: l.FallbackAt,
+		}
+		if l.ReadsAllVersions() {
+			rs.Mode = lease.ModeAllVersions
 		}
 		if !l.CheckpointedAt.IsZero() {
 			rs.CheckpointAgeSeconds = now.Sub(l.CheckpointedAt).Round(time.Second).Seconds()
@@ -129,30 +148,42 @@ func position(l lease.Lease) string {
 	return "checkpointed"
 }
 
-// probeLag reads the source's change feed after the lease's checkpoint
-// (without moving it) to count the changes waiting and date the oldest.
+// probeLag reads the source's change feed the lease follows after its
+// checkpoint (without moving it) to count the changes waiting and date the
+// oldest.
 func probeLag(ctx context.Context, source migrate.Source, l lease.Lease, rs *Range, now time.Time) error {
-	req := migrate.ChangeRequest{Range: migrate.FeedRangeOf(l.Range), Continuation: l.Continuation, PageSize: 1000}
+	next := latestProbe(source, l)
+	if l.ReadsAllVersions() {
+		vs, ok := source.(migrate.VersionSource)
+		if !ok {
+			return nil // the lag of a feed the source cannot read is unknown
+		}
+		next = versionsProbe(vs, l)
+	}
 	var count int64
 	var oldest int64
 	for count < maxLagProbe {
-		var page migrate.ChangePage
+		var n int
+		var ts int64
 		err := migrate.Retry(ctx, func() error {
 			var err error
-			page, err = source.ReadChanges(ctx, req)
+			n, ts, err = next(ctx)
 			return err
 		})
+		if errors.Is(err, migrate.ErrOutOfRetention) {
+			rs.OutOfRetention = true
+			return nil
+		}
 		if err != nil {
 			return err
 		}
-		if len(page.Items) == 0 {
+		if n == 0 {
 			break
 		}
 		if oldest == 0 {
-			oldest = migrate.LastTS(page.Items[0])
+			oldest = ts
 		}
-		count += int64(len(page.Items))
-		req.Continuation = page.Continuation
+		count += int64(n)
 	}
 	rs.LagItems = &count
 	rs.LagItemsAtLeast = count >= maxLagProbe
@@ -162,4 +193,31 @@ func probeLag(ctx context.Context, source migrate.Source, l lease.Lease, rs *Ran
 	}
 	rs.LagSeconds = &lag
 	return nil
+}
+
+// latestProbe reads the lease's latest-version feed a page a call: how
+// many changes, and the _ts of the first.
+func latestProbe(source migrate.Source, l lease.Lease) func(ctx context.Context) (int, int64, error) {
+	req := migrate.ChangeRequest{Range: migrate.FeedRangeOf(l.Range), Continuation: l.Continuation, PageSize: 1000}
+	return func(ctx context.Context) (int, int64, error) {
+		page, err := source.ReadChanges(ctx, req)
+		if err != nil || len(page.Items) == 0 {
+			return 0, 0, err
+		}
+		req.Continuation = page.Continuation
+		return len(page.Items), migrate.LastTS(page.Items[0]), nil
+	}
+}
+
+// versionsProbe reads the lease's all-versions feed a page a call.
+func versionsProbe(vs migrate.VersionSource, l lease.Lease) func(ctx context.Context) (int, int64, error) {
+	req := migrate.VersionRequest{Range: migrate.FeedRangeOf(l.Range), Continuation: l.Continuation, PageSize: 1000}
+	return func(ctx context.Context) (int, int64, error) {
+		page, err := vs.ReadVersions(ctx, req)
+		if err != nil || len(page.Changes) == 0 {
+			return 0, 0, err
+		}
+		req.Continuation = page.Continuation
+		return len(page.Changes), page.Changes[0].TS, nil
+	}
 }

@@ -4,7 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"maps"
 	"math/bits"
+	"slices"
+	"strings"
 
 	"github.com/rekey-dev/rekey/migrate"
 )
@@ -30,6 +33,9 @@ type suspect struct {
 	kind string
 	diff Diff
 	src  seen
+	// deadLettered: a current dead letter records the source item
+	// (untransformable suspects: else the fix records one).
+	deadLettered bool
 }
 
 // comparer classifies the records of each bucket.
@@ -47,12 +53,17 @@ func newComparer(rep *Report, cfg Config) *comparer {
 // add records a difference about record r; src is its source item as the
 // scan saw it (nil: none).
 func (c *comparer) add(kind string, r *record, reason string, src *record) {
-	d := Diff{ID: r.id, SourceKey: r.srcKey, TargetKey: r.tgtKey, Reason: reason}
+	c.addSuspect(suspect{kind: kind, diff: Diff{ID: r.id, SourceKey: r.srcKey, TargetKey: r.tgtKey, Reason: reason}, src: seenOf(src)})
+}
+
+// addSuspect counts a difference and keeps it to recheck (or to list).
+func (c *comparer) addSuspect(s suspect) {
+	d, kind := s.diff, s.kind
 	cat := c.rep.category(kind)
 	cat.Count++
 	// Keep every suspect that will be rechecked, and enough to list.
 	if len(c.suspects) < c.cfg.MaxRecheck {
-		c.suspects = append(c.suspects, suspect{kind: kind, diff: d, src: seenOf(src)})
+		c.suspects = append(c.suspects, s)
 	} else if len(cat.Items) < c.cfg.MaxIDs {
 		cat.Items = append(cat.Items, d)
 	}
@@ -78,11 +89,20 @@ func (c *comparer) bucket(recs []record) {
 			sources[r.ident()] = r
 		}
 	}
-	for ident, s := range sources {
+	// In the order of the identities, each one's copies in the order of
+	// their keys: the suspects, and so the recheck's and the fix's
+	// requests, go in the same order on every run of the same data.
+	for _, ident := range slices.Sorted(maps.Keys(sources)) {
+		s := sources[ident]
 		copies := targets[ident]
+		slices.SortFunc(copies, func(a, b *record) int { return strings.Compare(a.tgtKey, b.tgtKey) })
 		delete(targets, ident)
 		if s.flags&recUntransformed != 0 {
-			c.add(DiffUntransformable, s, s.reason, s)
+			u := suspect{kind: DiffUntransformable, diff: Diff{ID: s.id, SourceKey: s.srcKey, Reason: s.reason}, src: seenOf(s), deadLettered: dead[ident] != nil}
+			if !u.deadLettered {
+				u.diff.Reason += "; no dead letter records it yet (rekey run or verify --fix records it)"
+			}
+			c.addSuspect(u)
 			for _, t := range copies {
 				c.add(DiffOrphaned, t, "its source item no longer transforms", s)
 			}
@@ -114,7 +134,9 @@ func (c *comparer) bucket(recs []record) {
 			}
 		}
 	}
-	for _, ts := range targets {
+	for _, ident := range slices.Sorted(maps.Keys(targets)) {
+		ts := targets[ident]
+		slices.SortFunc(ts, func(a, b *record) int { return strings.Compare(a.tgtKey, b.tgtKey) })
 		for _, t := range ts {
 			c.add(DiffExtra, t, "no source item has this id and source key", nil)
 		}

@@ -13,6 +13,7 @@ import (
 type fixOutcome struct {
 	deadKind string // the item was dead-lettered with this kind
 	skipped  bool   // the target changed since the examination: nothing overwritten
+	recorded bool   // an untransformable item's dead letter was recorded
 }
 
 // fix repairs the differences that remained after the recheck, then
@@ -23,8 +24,10 @@ type fixOutcome struct {
 // or 404 leaves the target as it is: the item is examined again and, if it
 // still differs, reported, never overwritten. What the target refuses (400,
 // 413) or what another source item holds is dead-lettered, as the copy
-// does, and counted as such, not as copied. Collisions, dead-lettered and
-// untransformable items are left to `rekey deadletter replay`.
+// does, and counted as such, not as copied. An untransformable item that
+// no dead letter records is recorded as one, so that every difference
+// cutover accepts is a counted dead letter. Collisions, dead-lettered and
+// untransformable items are otherwise left to `rekey deadletter replay`.
 //
 // It refuses with a *CutOverError when the state records a cutover, and
 // while another owner's cutover is requested.
@@ -36,7 +39,7 @@ func (v *Verifier) fix(ctx context.Context, retry *migrate.Retrier, rep *Report,
 	w := v.Writes.NewWriter(v.Transformer, v.DeadLetters, v.Defaults)
 	var still []pending
 	for _, p := range todo {
-		if !fixable(p.s.kind) {
+		if !fixable(p.s.kind) || p.s.kind == DiffUntransformable && p.s.deadLettered && p.ex.cur.untrans {
 			still = append(still, p)
 			continue
 		}
@@ -54,6 +57,9 @@ func (v *Verifier) fix(ctx context.Context, retry *migrate.Retrier, rep *Report,
 		}
 		p.ex = ex
 		switch {
+		case out.recorded:
+			p.s.deadLettered = true
+			p.s.diff.Reason = p.ex.cur.terr.Error() + "; dead-lettered by the fix"
 		case out.deadKind != "":
 			rep.category(p.s.kind).Count--
 			p.s.kind = DiffDeadLettered
@@ -75,7 +81,7 @@ func (v *Verifier) fix(ctx context.Context, retry *migrate.Retrier, rep *Report,
 // fixable reports whether verify repairs a kind of difference itself.
 func fixable(kind string) bool {
 	switch kind {
-	case DiffMissing, DiffChanged, DiffExtra, DiffOrphaned:
+	case DiffMissing, DiffChanged, DiffExtra, DiffOrphaned, DiffUntransformable:
 		return true
 	}
 	return false
@@ -86,6 +92,13 @@ func (v *Verifier) fixOne(ctx context.Context, w *pipeline.Writer, fr *FixReport
 	out, err := v.removeStray(ctx, w, fr, p)
 	if err != nil {
 		return out, err
+	}
+	if ex := p.ex; ex.cur.untrans && p.s.kind == DiffUntransformable && !p.s.deadLettered {
+		fr.DeadLettered++
+		out.recorded = true
+		if err := w.DeadLetterUntransformable(ex.cur.body, ex.cur.terr); err != nil {
+			return out, fmt.Errorf("fix: dead-letter item %q: %w", p.s.diff.ID, err)
+		}
 	}
 	if ex := p.ex; !ex.cur.gone && !ex.cur.untrans && !ex.wantOK {
 		if out, err = v.copyCurrent(ctx, w, fr, p.ex, out); err != nil {

@@ -1,9 +1,12 @@
 package verify
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/rekey-dev/rekey/migrate"
 	"github.com/rekey-dev/rekey/transform"
@@ -33,6 +36,11 @@ func (v *Verifier) recheckAndFix(ctx context.Context, cfg Config, rep *Report, s
 		}
 		return nil
 	}
+	// By item: the requests below go in the same order on every run.
+	slices.SortStableFunc(suspects, func(a, b suspect) int {
+		return cmp.Or(strings.Compare(a.diff.ID, b.diff.ID), strings.Compare(a.diff.SourceKey, b.diff.SourceKey),
+			strings.Compare(a.kind, b.kind), strings.Compare(a.diff.TargetKey, b.diff.TargetKey))
+	})
 	retry := &migrate.Retrier{Clock: v.Clock, Tries: migrate.DefaultTransientTries}
 	if cfg.RecheckDelay > 0 {
 		v.Log.Info("rechecking differences", "count", len(suspects), "after", cfg.RecheckDelay)
@@ -75,6 +83,7 @@ func (v *Verifier) recheckAndFix(ctx context.Context, cfg Config, rep *Report, s
 type current struct {
 	gone    bool
 	untrans bool
+	terr    error // why it does not transform (untrans)
 	res     transform.Result
 	digest  migrate.Digest // of res.Item
 	body    []byte
@@ -116,7 +125,11 @@ func (v *Verifier) examine(ctx context.Context, retry *migrate.Retrier, s suspec
 	case cur.gone:
 		ex.wantOK = true // nothing to copy
 	case cur.untrans:
-		// A dead-letter matter: never settled by the target.
+		// The item itself is a dead-letter matter, never settled by the
+		// target. A difference about a copy of it (orphaned: the copy of
+		// a version that transformed) has nothing to copy: it settles once
+		// the target no longer holds that copy.
+		ex.wantOK = s.kind != DiffUntransformable
 	default:
 		wantKey = migrate.Key(cur.res.Key).String()
 		it, ok, err := v.readTarget(ctx, retry, migrate.Key(cur.res.Key), cur.res.ID)
@@ -197,7 +210,7 @@ func (v *Verifier) readCurrent(ctx context.Context, retry *migrate.Retrier, d Di
 	cur := current{body: it.Body, ts: migrate.LastTS(it.Body)}
 	res, terr := v.Transformer.Apply(it.Body)
 	if terr != nil {
-		cur.untrans = true
+		cur.untrans, cur.terr = true, terr
 		return cur, nil
 	}
 	cur.res = res

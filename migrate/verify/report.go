@@ -41,7 +41,10 @@ type Report struct {
 	SamplePercent float64   `json:"samplePercent"`
 	SourceItems   int64     `json:"sourceItems"`
 	TargetItems   int64     `json:"targetItems"`
-	Matched       int64     `json:"matched"`
+	// SourceIdentities are the source items the scan saw (all of them,
+	// whatever the sample).
+	SourceIdentities Identities `json:"sourceIdentities"`
+	Matched          int64      `json:"matched"`
 
 	Missing         Category `json:"missing"`
 	Extra           Category `json:"extra"`

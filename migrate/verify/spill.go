@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/maphash"
+	"hash/fnv"
 	"io"
 	"os"
 	"path/filepath"
@@ -53,9 +53,8 @@ const maxSplitDepth = 8
 // whatever the containers' sizes.
 type spill struct {
 	dir      string
-	maxBytes int64        // a bucket past this is split again (maxBucketBytes)
-	seed     maphash.Seed // each spill its own: sub-buckets hash independently of their bucket
-	depth    int          // 0 for verify's spill, +1 for each split
+	maxBytes int64 // a bucket past this is split again (maxBucketBytes)
+	depth    int   // 0 for verify's spill, +1 for each split: the hash's salt
 	mu       []sync.Mutex
 	files    []*os.File
 	writers  []*bufio.Writer
@@ -64,7 +63,7 @@ type spill struct {
 }
 
 func newSpill(dir string, buckets int) (*spill, error) {
-	s := &spill{dir: dir, maxBytes: maxBucketBytes, seed: maphash.MakeSeed(), n: buckets, mu: make([]sync.Mutex, buckets), sizes: make([]int64, buckets)}
+	s := &spill{dir: dir, maxBytes: maxBucketBytes, n: buckets, mu: make([]sync.Mutex, buckets), sizes: make([]int64, buckets)}
 	for i := 0; i < buckets; i++ {
 		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("bucket-%03d", i)))
 		if err != nil {
@@ -77,9 +76,20 @@ func newSpill(dir string, buckets int) (*spill, error) {
 	return s, nil
 }
 
-// bucketOf picks a record's bucket from its source identity.
+// bucketOf picks a record's bucket from its source identity: a hash
+// salted with the spill's depth, so that a bucket's records spread over its
+// sub-buckets, and fixed, so that a verify of the same containers compares
+// (and rechecks, and fixes) in the same order every time.
 func (s *spill) bucketOf(ident string) int {
-	return int(maphash.String(s.seed, ident) % uint64(s.n))
+	h := fnv.New64a()
+	h.Write([]byte{byte(s.depth)})
+	h.Write([]byte(ident))
+	// FNV's low bits spread poorly: mix them (SplitMix64's finalizer).
+	x := h.Sum64()
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	x ^= x >> 31
+	return int(x % uint64(s.n))
 }
 
 // add appends a record to its bucket; safe for concurrent use.
@@ -110,7 +120,7 @@ func (r *record) appendTo(b []byte) []byte {
 
 // each calls fn with the records of every bucket in turn. A bucket over
 // maxBucketBytes is first split into sub-buckets in a directory of its own
-// (recursively, with another hash seed each level), so fn never holds more
+// (recursively, with another hash salt each level), so fn never holds more
 // than about maxBucketBytes of records. Every record of one source identity
 // reaches fn in the same call.
 func (s *spill) each(fn func([]record) error) error {

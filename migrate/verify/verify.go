@@ -164,10 +164,12 @@ func (v *Verifier) verify(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{SamplePercent: cfg.SamplePercent, StartedAt: start.UTC()}
 	retry := &migrate.Retrier{Clock: v.Clock, Tries: migrate.DefaultTransientTries}
 	var srcN, tgtN atomic.Int64
+	var idents identitySet
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		return scanContainer(gctx, v.Source, retry, func(body []byte) error {
 			srcN.Add(1)
+			idents.add(v.sourceIdentity(body))
 			return v.spillSource(sp, body, cfg)
 		})
 	})
@@ -181,6 +183,7 @@ func (v *Verifier) verify(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("verify scan: %w", err)
 	}
 	rep.SourceItems, rep.TargetItems = srcN.Load(), tgtN.Load()
+	rep.SourceIdentities = idents.result()
 	v.Log.Info("verify scanned both containers", "source", rep.SourceItems, "target", rep.TargetItems)
 	if err := v.spillDeadLetters(sp, cfg); err != nil {
 		return nil, err

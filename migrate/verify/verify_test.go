@@ -2,22 +2,25 @@ package verify_test
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/rekey-dev/rekey/migrate"
-	"github.com/rekey-dev/rekey/migrate/internal/fake"
 	"github.com/rekey-dev/rekey/migrate/internal/rig"
+	"github.com/rekey-dev/rekey/migrate/migratetest"
 	"github.com/rekey-dev/rekey/migrate/verify"
 )
 
 // sleepHook is a fake clock that runs a function at its first sleep: the
 // recheck delay, between verify's scan and its recheck.
 type sleepHook struct {
-	fake.Clock
+	migratetest.Clock
 	once sync.Once
 	fn   func()
 }
@@ -44,23 +47,24 @@ func TestVerifyRechecksAgainstTheSourcesNewVersion(t *testing.T) {
 		{name: "source written and copied", targetToo: true, wantClean: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := rig.New(t)
-			if tc.sameSecond {
-				r.Src.TS = 1_700_000_000
+			var opts []migratetest.Option
+			if tc.sameSecond { // a source clock that stands still
+				opts = append(opts, migratetest.WithClock(func() time.Time { return time.Unix(1_700_000_000, 0) }))
 			}
+			r := rig.New(t, opts...)
 			for _, id := range []string{"a", "b", "c"} {
-				r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", "t1", 1))
+				migratetest.MustUpsert(t, r.Src, rig.Doc(id, "eu", "t1", 1))
 			}
 			r.CopyAll(t)
 			// The target's copy of b is stale: an update was never copied.
-			r.Src.Upsert(t, rig.Key("eu"), rig.Doc("b", "eu", "t1", 2))
+			migratetest.MustUpsert(t, r.Src, rig.Doc("b", "eu", "t1", 2))
 			v2 := rig.Doc("b", "eu", "t1", 3)
 			v := r.Verifier()
 			v.Clock = &sleepHook{fn: func() {
-				r.Src.Upsert(t, rig.Key("eu"), v2) // the application writes b again
+				migratetest.MustUpsert(t, r.Src, v2) // the application writes b again
 				if tc.targetToo {
-					key, body := r.CopyOf(t, v2)
-					r.Dst.Upsert(t, key, body)
+					_, body := r.CopyOf(t, v2)
+					migratetest.MustUpsert(t, r.Dst, body)
 				}
 			}}
 			rep, err := v.Verify(context.Background(), verify.Config{RecheckDelay: time.Second, TempDir: t.TempDir()})
@@ -90,15 +94,15 @@ func TestVerifyRechecksAgainstTheSourcesNewVersion(t *testing.T) {
 func TestVerifySettlesOnlyWhatTheTargetMatches(t *testing.T) {
 	r := rig.New(t)
 	for _, id := range []string{"a", "b", "c"} {
-		r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", "t1", 1))
+		migratetest.MustUpsert(t, r.Src, rig.Doc(id, "eu", "t1", 1))
 	}
 	r.CopyAll(t)
-	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("a", "eu", "t1", 2)) // changed: copied before the recheck
-	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("b", "eu", "t1", 2)) // changed: deleted from the source before the recheck
+	migratetest.MustUpsert(t, r.Src, rig.Doc("a", "eu", "t1", 2)) // changed: copied before the recheck
+	migratetest.MustUpsert(t, r.Src, rig.Doc("b", "eu", "t1", 2)) // changed: deleted from the source before the recheck
 	v := r.Verifier()
 	v.Clock = &sleepHook{fn: func() {
-		key, body := r.CopyOf(t, rig.Doc("a", "eu", "t1", 2))
-		r.Dst.Upsert(t, key, body)
+		_, body := r.CopyOf(t, rig.Doc("a", "eu", "t1", 2))
+		migratetest.MustUpsert(t, r.Dst, body)
 		if _, err := r.Src.Delete(context.Background(), rig.Key("eu"), "b", ""); err != nil {
 			t.Error(err)
 		}
@@ -119,10 +123,10 @@ func TestVerifySettlesOnlyWhatTheTargetMatches(t *testing.T) {
 func TestVerifyFixWritesOnlyTheVersionItCompared(t *testing.T) {
 	r := rig.New(t)
 	for _, id := range []string{"changed", "missing", "extra", "orphan", "fine"} {
-		r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", "t1", 1))
+		migratetest.MustUpsert(t, r.Src, rig.Doc(id, "eu", "t1", 1))
 	}
 	r.CopyAll(t)
-	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("changed", "eu", "t1", 2))
+	migratetest.MustUpsert(t, r.Src, rig.Doc("changed", "eu", "t1", 2))
 	key, _ := r.CopyOf(t, rig.Doc("missing", "eu", "t1", 1))
 	if _, err := r.Dst.Delete(context.Background(), key, "missing", ""); err != nil {
 		t.Fatal(err)
@@ -131,7 +135,7 @@ func TestVerifyFixWritesOnlyTheVersionItCompared(t *testing.T) {
 		t.Fatal(err)
 	}
 	// orphan moved to tenant t2: its copy under t1 is orphaned and fixed normally.
-	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("orphan", "eu", "t2", 1))
+	migratetest.MustUpsert(t, r.Src, rig.Doc("orphan", "eu", "t2", 1))
 
 	written := map[string]string{ // what the application writes in the target, by id
 		"changed": `{"id":"changed","region":"eu","tenant":"t1","v":99,"pk":"t1"}`,
@@ -139,13 +143,13 @@ func TestVerifyFixWritesOnlyTheVersionItCompared(t *testing.T) {
 		"extra":   `{"id":"extra","region":"eu","tenant":"t1","v":97,"pk":"t1"}`,
 	}
 	app := maps.Clone(written) // not yet written
-	r.Dst.Fail = func(op string, key migrate.Key, id string) error {
-		if body, ok := app[id]; ok && (op == "create" || op == "replace" || op == "delete") {
+	r.Dst.Intercept(func(op string, key migrate.Key, id string) error {
+		if body, ok := app[id]; ok && (op == migratetest.OpCreate || op == migratetest.OpReplace || op == migratetest.OpDelete) {
 			delete(app, id)
-			r.Dst.Put(key, id, []byte(body)) // under the lock: just before the fix's write
+			migratetest.MustUpsert(t, r.Dst, body) // just before the fix's write
 		}
 		return nil
-	}
+	})
 	rep, err := r.Verifier().Verify(context.Background(), verify.Config{RecheckDelay: -1, Fix: true, TempDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -176,9 +180,9 @@ func TestVerifyFixWritesOnlyTheVersionItCompared(t *testing.T) {
 func TestVerifyClassifiesDeadLetteredItems(t *testing.T) {
 	r := rig.New(t)
 	for _, id := range []string{"ok", "big", "refused", "later"} {
-		r.Src.Upsert(t, rig.Key("eu"), rig.Doc(id, "eu", "t1", 1))
+		migratetest.MustUpsert(t, r.Src, rig.Doc(id, "eu", "t1", 1))
 	}
-	r.Dst.Fail = func(op string, key migrate.Key, id string) error {
+	refuse := func(op string, key migrate.Key, id string) error {
 		switch {
 		case id == "big" && (op == "create" || op == "replace"):
 			return &migrate.RequestError{Status: http.StatusRequestEntityTooLarge}
@@ -189,6 +193,7 @@ func TestVerifyClassifiesDeadLetteredItems(t *testing.T) {
 		}
 		return nil
 	}
+	r.Dst.Intercept(refuse)
 	r.CopyAll(t)
 	if n := r.DeadCount(t); n != 2 {
 		t.Fatalf("dead letters %d, want big and refused", n)
@@ -207,13 +212,12 @@ func TestVerifyClassifiesDeadLetteredItems(t *testing.T) {
 		t.Fatalf("want big and refused dead-lettered, later missing: %+v", rep)
 	}
 
-	prev := r.Dst.Fail
-	r.Dst.Fail = func(op string, key migrate.Key, id string) error {
+	r.Dst.Intercept(func(op string, key migrate.Key, id string) error {
 		if id == "later" && op == "create" {
 			return &migrate.RequestError{Status: http.StatusRequestEntityTooLarge}
 		}
-		return prev(op, key, id)
-	}
+		return refuse(op, key, id)
+	})
 	rep, err = r.Verifier().Verify(context.Background(), verify.Config{RecheckDelay: -1, Fix: true, TempDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +234,7 @@ func TestVerifyClassifiesDeadLetteredItems(t *testing.T) {
 // caller's is the same after it as before.
 func TestVerifyLeavesTheVerifierAsGiven(t *testing.T) {
 	r := rig.New(t)
-	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("a", "eu", "t1", 1))
+	migratetest.MustUpsert(t, r.Src, rig.Doc("a", "eu", "t1", 1))
 	r.CopyAll(t)
 	v := r.Verifier()
 	v.Clock = nil
@@ -240,5 +244,70 @@ func TestVerifyLeavesTheVerifierAsGiven(t *testing.T) {
 	}
 	if *v != before {
 		t.Fatalf("Verify changed its Verifier: %+v, was %+v", *v, before)
+	}
+}
+
+// A source item that does not transform and that no dead letter records
+// (the copy never read it) is recorded as a dead letter by --fix, so that
+// every difference --accept-dead-letter accepts is a counted dead letter.
+func TestVerifyFixDeadLettersAnUntransformableItem(t *testing.T) {
+	r := rig.New(t)
+	migratetest.MustUpsert(t, r.Src, rig.Doc("a", "eu", "t1", 1))
+	r.CopyAll(t)
+	migratetest.MustUpsert(t, r.Src, `{"id":"b","region":"eu","v":1}`) // no tenant: no key
+	rep, err := r.Verifier().Verify(context.Background(), verify.Config{RecheckDelay: -1, TempDir: t.TempDir()})
+	if err != nil || rep.Untransformable.Count != 1 || !strings.Contains(rep.Untransformable.Items[0].Reason, "no dead letter") {
+		t.Fatalf("verify: %v %+v: want b untransformable, not dead-lettered yet", err, rep.Untransformable)
+	}
+	rep, err = r.Verifier().Verify(context.Background(), verify.Config{RecheckDelay: -1, Fix: true, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := r.DeadCount(t); n != 1 || rep.Untransformable.Count != 1 || rep.Fix.DeadLettered != 1 || rep.Accepted() != rep.Differences() || rep.DeadLetters != 1 {
+		t.Fatalf("fix: dead letters %d, report %+v, fix %+v: want b dead-lettered and accepted", n, rep, rep.Fix)
+	}
+}
+
+// Verify rechecks and fixes its differences by item, in the same order on
+// every run of the same data. Before, they went in the order of a map and
+// of spill buckets hashed with a random seed: a replay of a simulated
+// migration could not reproduce a verify.
+func TestVerifyRechecksAndFixesInTheSameOrderEveryTime(t *testing.T) {
+	order := func() []string {
+		r := rig.New(t)
+		for i := range 40 {
+			migratetest.MustUpsert(t, r.Src, rig.Doc(fmt.Sprintf("i%02d", i), "eu", "t1", 1))
+		}
+		r.CopyAll(t)
+		for i := range 40 { // every copy is now outdated
+			migratetest.MustUpsert(t, r.Src, rig.Doc(fmt.Sprintf("i%02d", i), "eu", "t1", 2))
+		}
+		var ops []string
+		r.Dst.Intercept(func(op string, _ migrate.Key, id string) error {
+			if op != migratetest.OpFeed {
+				ops = append(ops, op+" "+id)
+			}
+			return nil
+		})
+		rep, err := r.Verifier().Verify(context.Background(), verify.Config{RecheckDelay: -1, Fix: true, TempDir: t.TempDir()})
+		if err != nil || rep.Fix == nil || rep.Fix.Copied != 40 {
+			t.Fatalf("verify --fix: %v %+v", err, rep)
+		}
+		return ops
+	}
+	first := order()
+	var ids []string
+	for _, op := range first {
+		if id, ok := strings.CutPrefix(op, "replace "); ok {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) != 40 || !slices.IsSorted(ids) {
+		t.Fatalf("the fix replaced %v: want the 40 items in the order of their ids", ids)
+	}
+	for range 3 {
+		if again := order(); !slices.Equal(again, first) {
+			t.Fatalf("another run went in another order:\n%v\nthen\n%v", first, again)
+		}
 	}
 }

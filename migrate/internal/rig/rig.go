@@ -1,11 +1,13 @@
-// Package rig is a migration over in-memory containers for the tests of
-// the subsystems that work on a whole migration (verify, cutover): a
-// source keyed on /region, a target keyed on /pk={tenant}, a file state, a
-// dead-letter file, and the Runner and Verifier that work on them.
+// Package rig is a migration over in-memory containers (migratetest) for
+// the tests of the subsystems that work on a whole migration (verify,
+// cutover): a source keyed on /region with two partitions, a target keyed
+// on /pk={tenant}, a file state, a dead-letter file, and the Runner and
+// Verifier that work on them.
 package rig
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -14,7 +16,7 @@ import (
 	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
 	"github.com/rekey-dev/rekey/migrate/deadletter"
-	"github.com/rekey-dev/rekey/migrate/internal/fake"
+	"github.com/rekey-dev/rekey/migrate/migratetest"
 	"github.com/rekey-dev/rekey/migrate/pacing"
 	"github.com/rekey-dev/rekey/migrate/pipeline"
 	"github.com/rekey-dev/rekey/migrate/verify"
@@ -23,22 +25,28 @@ import (
 
 // Rig is one migration's containers and state.
 type Rig struct {
-	Src, Dst *fake.Container
+	Src, Dst *migratetest.Container
 	Tr       *transform.Transformer
 	Store    *lease.FileStore
 	Dead     *deadletter.FileStore
 	// Clock is verify's and cutover's; the Runner keeps real time.
-	Clock *fake.Clock
+	Clock *migratetest.Clock
 	// Writes is the write path to Dst that the Runner and the Verifier
 	// share: 32 writes in flight, no RU caps, real time.
 	Writes *pipeline.WritePath
 }
 
+// SourceKey and TargetKey are the rig's partition key definitions.
+var (
+	SourceKey = migrate.Definition{Paths: []string{"/region"}, Kind: "Hash", Version: 2}
+	TargetKey = migrate.Definition{Paths: []string{"/pk"}, Kind: "Hash", Version: 2}
+)
+
 // New returns a rig with empty containers and a fresh state, closed when
-// the test ends.
-func New(t testing.TB) *Rig {
+// the test ends. srcOpts adjust the source container (its clock, say).
+func New(t testing.TB, srcOpts ...migratetest.Option) *Rig {
 	t.Helper()
-	tr := fake.Transformer(t, "/pk={tenant}")
+	tr := migratetest.Transformer(t, "/region", "/pk={tenant}")
 	dir := t.TempDir()
 	store, err := lease.OpenFile(dir)
 	if err != nil {
@@ -53,14 +61,24 @@ func New(t testing.TB) *Rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dead.Close() })
-	dst := fake.NewContainer()
+	dst := migratetest.MustNew(t, TargetKey)
+	src := migratetest.MustNew(t, SourceKey, append([]migratetest.Option{migratetest.WithPartitions(2)}, srcOpts...)...)
 	writes := pipeline.NewWritePath(dst, pipeline.WritePathConfig{Flow: pacing.Config{Controller: pacing.ControllerFixed}})
-	return &Rig{Src: fake.NewContainer(), Dst: dst, Tr: tr, Store: store, Dead: dead, Clock: &fake.Clock{}, Writes: writes}
+	return &Rig{Src: src, Dst: dst, Tr: tr, Store: store, Dead: dead, Clock: &migratetest.Clock{}, Writes: writes}
 }
 
 // Doc is a source item of the rig.
 func Doc(id, region, tenant string, v int) string {
 	return fmt.Sprintf(`{"id":%q,"region":%q,"tenant":%q,"v":%d}`, id, region, tenant, v)
+}
+
+// IDOf reads an item body's id.
+func IDOf(body string) string {
+	var d struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal([]byte(body), &d)
+	return d.ID
 }
 
 // Key is a single-component string key.
@@ -80,7 +98,7 @@ func (r *Rig) CopyOf(t testing.TB, body string) (migrate.Key, string) {
 func (r *Rig) TargetCopy(t testing.TB, body string) (migrate.Item, bool) {
 	t.Helper()
 	key, _ := r.CopyOf(t, body)
-	return r.Dst.Get(key, fake.IDOf([]byte(body)))
+	return r.Dst.Get(key, IDOf(body))
 }
 
 // Runner copies on real time: its heartbeats and polls would spin on a

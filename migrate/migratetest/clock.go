@@ -1,4 +1,4 @@
-package fake
+package migratetest
 
 import (
 	"context"
@@ -7,7 +7,8 @@ import (
 )
 
 // Clock is a migrate.Clock whose Sleep returns at once, moving its time on
-// by the wait and recording it. Its time starts at 1,700,000,000 s.
+// by the wait and recording it. Its time starts at 1,700,000,000 s. Safe
+// for concurrent use.
 type Clock struct {
 	mu    sync.Mutex
 	now   time.Time
@@ -26,9 +27,10 @@ func (c *Clock) Now() time.Time {
 
 // Sleep moves the time on by d and records d; it returns ctx.Err().
 func (c *Clock) Sleep(ctx context.Context, d time.Duration) error {
+	now := c.Now()
 	c.mu.Lock()
 	c.slept = append(c.slept, d)
-	c.now = c.now.Add(d)
+	c.now = now.Add(d)
 	c.mu.Unlock()
 	return ctx.Err()
 }

@@ -1,7 +1,0 @@
-// Package fake holds in-memory stand-ins for the migration's tests: Target
-// (a container with the service's item semantics: identity, ETags,
-// conflicts, atomic batches, failures injected per call), Container (a
-// Target that is also a Source, with a latest-version change feed over two
-// feed ranges), Clock (a clock whose sleeps take no time) and Transformer
-// (a key spec for the fakes' source, keyed on /region).
-package fake
