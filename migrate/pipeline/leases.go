@@ -232,6 +232,22 @@ func (run *run) heartbeat(ctx context.Context, h *lease.Hold) {
 	}
 }
 
+// expire loses the hold at its expiry unless the heartbeat renewed it
+// first (lease.Hold.Expire), until ctx ends or the hold is lost: a loop
+// whose lease store throttles or fails every renewal and checkpoint stops
+// working on the range by then, instead of holding its page open while it
+// retries.
+func (run *run) expire(ctx context.Context, h *lease.Hold) {
+	for {
+		if err := run.clock.Sleep(ctx, h.ExpiresAt().Sub(run.clock.Now())); err != nil {
+			return
+		}
+		if h.Expire() {
+			return
+		}
+	}
+}
+
 // release gives up the hold when its range stops, so another worker (or
 // the one that asked for it) takes it at once instead of after the TTL.
 func (run *run) release(h *lease.Hold) {

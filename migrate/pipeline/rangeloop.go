@@ -25,7 +25,9 @@ type page struct {
 // checkpoints it. Pages are applied strictly in order, so two versions of an
 // item are never written concurrently. A heartbeat renews the lease
 // whatever the pages do; when the hold is lost, reading and writing stop at
-// once and nothing more is checkpointed.
+// once and nothing more is checkpointed; a hold the heartbeat could not
+// renew within the TTL is lost when it expires, before another worker may
+// take the lease over, even while the lease store cannot be reached.
 //
 // It returns nil when reading stopped (readCtx) and the page in hand was
 // written and checkpointed or abandoned (writeCtx), and when it handed the
@@ -49,6 +51,7 @@ func (run *run) rangeLoop(readCtx, writeCtx context.Context, h *lease.Hold) erro
 		}
 	}()
 	go run.heartbeat(writeCtx, h)
+	go run.expire(writeCtx, h)
 
 	pages := make(chan page, 1)
 	readErr := make(chan error, 1)
