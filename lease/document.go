@@ -42,6 +42,7 @@ const (
 	propRU             = "ru"
 	propCheckpointedAt = "checkpointedAt"
 	propCaughtUpAt     = "caughtUpAt"
+	propUnansweredAt   = "unansweredAt"
 	propLastChangeTS   = "lastChangeTs"
 	propHandoffTo      = "handoffTo"
 	propFence          = "fence"
@@ -127,6 +128,9 @@ func encodeLease(docID string, l Lease, etag string) ([]byte, error) {
 	}
 	if s := formatTime(l.CaughtUpAt); s != nil {
 		doc.Properties[propCaughtUpAt] = *s
+	}
+	if s := formatTime(l.UnansweredAt); s != nil {
+		doc.Properties[propUnansweredAt] = *s
 	}
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
@@ -225,6 +229,11 @@ func decodeProperties(p map[string]string, l *Lease) error {
 			return fmt.Errorf("property %q: %w", propCaughtUpAt, err)
 		}
 	}
+	if s, ok := p[propUnansweredAt]; ok {
+		if l.UnansweredAt, err = parseTime(s); err != nil {
+			return fmt.Errorf("property %q: %w", propUnansweredAt, err)
+		}
+	}
 	return nil
 }
 
@@ -236,7 +245,7 @@ func checkLease(l Lease) error {
 	if math.IsNaN(l.RU) || math.IsInf(l.RU, 0) {
 		return fmt.Errorf("lease %s: RU %v is not a finite number", l.ID, l.RU)
 	}
-	for _, t := range []time.Time{l.Timestamp, l.CheckpointedAt, l.CaughtUpAt} {
+	for _, t := range []time.Time{l.Timestamp, l.CheckpointedAt, l.CaughtUpAt, l.UnansweredAt} {
 		if _, err := checkTime(t); err != nil {
 			return fmt.Errorf("lease %s: %w", l.ID, err)
 		}

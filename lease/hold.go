@@ -200,6 +200,12 @@ func (h *Hold) Write(ctx context.Context, change func(*Lease)) (Lease, error) {
 // take it at once, or the worker that asked for it (HandoffTo) when one did.
 // Later writes fail. Releasing a lost hold does nothing.
 func (h *Hold) Release(ctx context.Context) error {
+	return h.ReleaseUnanswered(ctx, time.Time{})
+}
+
+// ReleaseUnanswered is Release by a holder that sent writes it got no
+// answer to, the last at unanswered (Lease.UnansweredAt); zero is Release.
+func (h *Hold) ReleaseUnanswered(ctx context.Context, unanswered time.Time) error {
 	if err := h.takeTurn(ctx); err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
@@ -210,7 +216,13 @@ func (h *Hold) Release(ctx context.Context) error {
 	if done {
 		return nil
 	}
-	if _, err := h.write(ctx, func(l *Lease) { l.Owner = "" }); err != nil {
+	release := func(l *Lease) {
+		l.Owner = ""
+		if unanswered.After(l.UnansweredAt) {
+			l.UnansweredAt = unanswered.UTC()
+		}
+	}
+	if _, err := h.write(ctx, release); err != nil {
 		return fmt.Errorf("release lease %s: %w", id, err)
 	}
 	h.mu.Lock()

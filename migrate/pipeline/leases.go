@@ -44,7 +44,7 @@ func (run *run) leases(ctx context.Context, meta lease.Meta) ([]*lease.Hold, err
 			// Acquire may have taken some before it failed: give them
 			// back rather than leave them owned and unworked for a TTL.
 			for _, h := range holds {
-				run.release(h)
+				run.release(h, time.Time{})
 			}
 			return nil, fmt.Errorf("take leases: %w", err)
 		}
@@ -250,10 +250,10 @@ func (run *run) expire(ctx context.Context, h *lease.Hold) {
 
 // release gives up the hold when its range stops, so another worker (or
 // the one that asked for it) takes it at once instead of after the TTL.
-func (run *run) release(h *lease.Hold) {
+func (run *run) release(h *lease.Hold, unanswered time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancel()
-	if err := run.retry.Do(ctx, func() error { return h.Release(ctx) }); err != nil {
+	if err := run.retry.Do(ctx, func() error { return h.ReleaseUnanswered(ctx, unanswered) }); err != nil {
 		run.log.Warn("could not release a lease; it expires after the TTL", "range", h.Lease().ID, "err", err)
 	}
 }

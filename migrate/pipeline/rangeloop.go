@@ -68,7 +68,14 @@ func (run *run) rangeLoop(readCtx, writeCtx context.Context, h *lease.Hold) erro
 	if lost := h.Err(); lost != nil {
 		return fmt.Errorf("feed range %s: %w: %w", id, ErrStopped, lost)
 	}
-	run.release(h)
+	// A page abandoned at the shutdown timeout, or a range stopped by an
+	// error, may leave writes sent without an answer, which may still
+	// take effect: the lease says so, for a cutover to wait for them.
+	var unanswered time.Time
+	if err != nil || writeCtx.Err() != nil {
+		unanswered = run.clock.Now()
+	}
+	run.release(h, unanswered)
 	if err != nil {
 		return fmt.Errorf("feed range %s: %w", id, err)
 	}
