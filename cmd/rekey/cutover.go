@@ -51,7 +51,11 @@ func newCutoverCommand() *cobra.Command {
      their next balancing pass (a quarter of their --lease-ttl), checkpoint
      what they wrote, release their leases and stop; cutover waits for them,
      or for their leases to expire, and fences every lease so that no worker
-     takes one again. Give the workers' --lease-ttl;
+     takes one again. Give the workers' --lease-ttl. A write a worker sent
+     may take effect after it stopped waiting for it: when a worker stopped
+     with writes unanswered (its --shutdown-timeout cut a page short) or
+     died, cutover waits until --max-request-time has passed since, so that
+     its final verify sees them;
   3. drain every range to the end of its feed itself;
   4. wait until the source has had no changes for --quiet-period. The
      application's writes to the source must be stopped first: cutover cannot
