@@ -159,10 +159,12 @@ func (p *process) runCommand(ctx context.Context, st *state, untilCaughtUp bool)
 			return sum, err
 		}
 		p.w.trace.add(p.name, "await", "", "waiting for the cutover")
+		p.paused <- true
 		outcome, err := migrate.AwaitCutover(ctx, st.store, clock, max(sc.LeaseTTL/4, 10*time.Millisecond))
 		if err != nil || outcome == migrate.CutoverRecorded {
 			return sum, err
 		}
+		p.paused <- false
 	}
 }
 

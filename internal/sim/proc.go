@@ -46,6 +46,13 @@ type process struct {
 	// fatalBy is when the process must have given up on a permanent
 	// fault: the strike plus the time its retries may take.
 	fatalBy time.Duration
+	// fatalBudget is how long its retries may take, counted again from
+	// when it resumes after waiting for a cutover.
+	fatalBudget time.Duration
+	// paused tells supervise when the process starts (true) and stops
+	// (false) waiting for a cutover's outcome: it retries nothing
+	// meanwhile, so a permanent fault's deadline waits too.
+	paused chan bool
 
 	accept  bool // a cutover that accepts dead letters
 	stopped bool // it was told to stop (SIGTERM); set by supervise
@@ -55,7 +62,7 @@ func (w *world) newProcess(name string, slot int) *process {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &process{
 		w: w, name: name, slot: slot, start: w.elapsed(), ctx: ctx, cancel: cancel,
-		dead: make(chan struct{}), fatal: make(chan struct{}),
+		dead: make(chan struct{}), fatal: make(chan struct{}), paused: make(chan bool, 8),
 	}
 	if slot >= 0 && w.sc.Crashes && !w.healed.Load() {
 		p.plan = drawCrashPlan(w.dice.fixed("crash", name), w.sc)
@@ -202,10 +209,17 @@ func (p *process) struck(by time.Duration) {
 	select {
 	case <-p.fatal:
 	default:
-		p.fatalBy = p.w.elapsed() + by
+		p.fatalBy, p.fatalBudget = p.w.elapsed()+by, by
 		p.w.trace.add(p.name, "fatal", "", fmt.Sprintf("a permanent fault struck; the process must give up by %.6f", p.fatalBy.Seconds()))
 		close(p.fatal)
 	}
+}
+
+// retryBudget is how long the retries of a permanent fault may take.
+func (p *process) retryBudget() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fatalBudget
 }
 
 func (p *process) fatalDeadline() time.Duration {

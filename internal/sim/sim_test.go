@@ -192,6 +192,7 @@ var regressions = []struct {
 	{1253, InvReleased, "a take whose answer the stop cut off landed, and the lease stayed in the stopped worker's name"},
 	{1441, InvReleased, "the same"},
 	{17, InvExit, "the wrap-up after the stop (final count, stray leases) had no shared bound"},
+	{2686, InvExit, "a worker retrying a 503 that never ends stopped for a cutover and waited for it longer than its retries: the check counted the wait (the retries start over when it resumes)"},
 	{3405, InvOneLoop, "a hold whose renewals the lease store throttled stayed in its page past its expiry, until another worker took the lease over"},
 	{1367, InvCutover, "the same (found by 2,000 seeds of b5d65bc); replays up to the cutover, which now waits and deletes the orphan"},
 	{3413, InvCutover, "a create of a stopped worker that took 24 s landed after the cutover's final verify: the cutover did not wait for unanswered writes"},

@@ -114,7 +114,9 @@ func (w *world) startFrom() time.Time {
 
 // supervise runs body as process p's command until it returns, and holds
 // it to its exit invariants: once a permanent fault struck, it must return
-// within its retries, the shutdown timeout and a grace; once stopped (stop
+// within its retries, the shutdown timeout and a grace (not counting the
+// time it waits for a cutover's outcome, having stopped for it: it retries
+// nothing then, and its retries start over when it resumes); once stopped (stop
 // closed, as SIGTERM), within the shutdown timeout and the grace. A
 // process that does not is stopped, then killed; one that survives even
 // that is abandoned as a zombie.
@@ -127,7 +129,7 @@ func (w *world) supervise(p *process, stop <-chan struct{}, body func(ctx contex
 		planned = time.After(p.plan.at)
 	}
 	fatal, dead := p.fatal, p.dead
-	stopped := false
+	stopped, paused, struck := false, false, false
 	for {
 		select {
 		case err := <-done:
@@ -146,8 +148,17 @@ func (w *world) supervise(p *process, stop <-chan struct{}, body func(ctx contex
 			dead, fatal, stopBy, fatalBy = nil, nil, nil, nil
 			killBy = time.After(time.Minute)
 		case <-fatal:
-			fatal = nil
-			fatalBy = time.After(p.fatalDeadline() + limit - w.elapsed())
+			fatal, struck = nil, true
+			if !paused {
+				fatalBy = time.After(p.fatalDeadline() + limit - w.elapsed())
+			}
+		case paused = <-p.paused:
+			switch {
+			case paused:
+				fatalBy = nil
+			case struck && !stopped:
+				fatalBy = time.After(p.retryBudget() + limit)
+			}
 		case <-fatalBy:
 			fatalBy = nil
 			w.check.violate(InvExit, p.name, "still running %v after a fatal error (retries included); stopping it", limit)
