@@ -42,6 +42,7 @@ const (
 	propRU             = "ru"
 	propCheckpointedAt = "checkpointedAt"
 	propCaughtUpAt     = "caughtUpAt"
+	propUnansweredAt   = "unansweredAt"
 	propLastChangeTS   = "lastChangeTs"
 	propHandoffTo      = "handoffTo"
 	propMode           = "mode"
@@ -137,8 +138,10 @@ func encodeLease(docID string, l Lease, etag string) ([]byte, error) {
 			doc.Properties[name] = v
 		}
 	}
-	if s := formatTime(l.FallbackAt); s != nil {
-		doc.Properties[propFallbackAt] = *s
+	for name, t := range map[string]time.Time{propFallbackAt: l.FallbackAt, propUnansweredAt: l.UnansweredAt} {
+		if s := formatTime(t); s != nil {
+			doc.Properties[name] = *s
+		}
 	}
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
@@ -248,6 +251,11 @@ func decodeProperties(p map[string]string, l *Lease) error {
 			return fmt.Errorf("property %q: %w", propCaughtUpAt, err)
 		}
 	}
+	if s, ok := p[propUnansweredAt]; ok {
+		if l.UnansweredAt, err = parseTime(s); err != nil {
+			return fmt.Errorf("property %q: %w", propUnansweredAt, err)
+		}
+	}
 	return nil
 }
 
@@ -259,7 +267,7 @@ func checkLease(l Lease) error {
 	if math.IsNaN(l.RU) || math.IsInf(l.RU, 0) {
 		return fmt.Errorf("lease %s: RU %v is not a finite number", l.ID, l.RU)
 	}
-	for _, t := range []time.Time{l.Timestamp, l.CheckpointedAt, l.CaughtUpAt, l.FallbackAt} {
+	for _, t := range []time.Time{l.Timestamp, l.CheckpointedAt, l.CaughtUpAt, l.FallbackAt, l.UnansweredAt} {
 		if _, err := checkTime(t); err != nil {
 			return fmt.Errorf("lease %s: %w", l.ID, err)
 		}

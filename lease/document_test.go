@@ -235,3 +235,29 @@ func FuzzDecodeLease(f *testing.F) {
 		}
 	})
 }
+
+// When a holder left writes unanswered survives the document (a cutover
+// waits for them), and a lease without it encodes as before.
+func TestUnansweredAtRoundTrips(t *testing.T) {
+	l := sampleLease()
+	l.Owner = ""
+	l.UnansweredAt = l.Timestamp.Add(-time.Second)
+	b, err := encodeLease("rekey..05C1E0-0AAAAA", l, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := decodeLease(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.UnansweredAt.Equal(l.UnansweredAt) {
+		t.Fatalf("unansweredAt %v after a round trip, want %v\n%s", got.UnansweredAt, l.UnansweredAt, b)
+	}
+	plain, err := encodeLease("rekey..05C1E0-0AAAAA", sampleLease(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(plain), propUnansweredAt) {
+		t.Fatalf("a lease without unanswered writes carries %q:\n%s", propUnansweredAt, plain)
+	}
+}

@@ -27,13 +27,18 @@ import (
 // TTL/2 (every TTL/6, say) from a heartbeat that does not wait for the
 // work, so a slow page never loses its lease.
 //
-// A compare-and-swap write that fails (ErrLeaseLost) re-reads the lease. If
-// it still names this worker and the hold has not expired, the only writes
-// in between were handoff requests (Lease.HandoffTo) by other workers: the
-// hold takes the new version and retries, and HandoffRequested reports the
-// request. Otherwise the hold is lost for good: Lost is closed, every later
-// call fails with ErrLeaseLost, and the worker must abandon the work it has
-// not checkpointed.
+// A hold that was not renewed within the TTL has expired: from then on
+// another worker may take the lease over, so the hold is lost for good
+// (Expire, Fence and every write check it), whether or not the store could
+// be reached to see it. A compare-and-swap write that fails (ErrLeaseLost)
+// within the TTL re-reads the lease. If it still names this worker, the only
+// writes in between were handoff requests (Lease.HandoffTo) by other
+// workers: the hold takes the new version and retries, and HandoffRequested
+// reports the request. Otherwise the hold is lost for good: Lost is closed,
+// every later call fails with ErrLeaseLost, and the worker must abandon the
+// work it has not checkpointed at once. A worker that cannot renew (the
+// lease store throttles it) thus abandons its page by ExpiresAt at the
+// latest, before any other worker may take the lease: call Expire then.
 type Hold struct {
 	store Store
 	owner string
@@ -107,10 +112,40 @@ func (h *Hold) WritableUntil() time.Time {
 	return h.sent.Add(h.ttl / 2)
 }
 
+// ExpiresAt is when the hold expires unless it is renewed first: a TTL
+// after the last renewal was sent. No other worker may take the lease
+// before then.
+func (h *Hold) ExpiresAt() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.sent.Add(h.ttl)
+}
+
+// Expire loses the hold if it was not renewed within the TTL (ExpiresAt is
+// not after now) and reports whether the hold is lost. The holder calls it
+// at ExpiresAt, so that it stops waiting for a renewal that can no longer
+// keep the lease.
+func (h *Hold) Expire() bool {
+	h.mu.Lock()
+	expired := h.lostErr == nil && h.expiredLocked()
+	h.mu.Unlock()
+	if expired {
+		h.lose(h.expiredErr())
+	}
+	return h.Err() != nil
+}
+
+// expiredLocked says whether the hold expired; h.mu is held.
+func (h *Hold) expiredLocked() bool { return !h.now().Before(h.sent.Add(h.ttl)) }
+
+func (h *Hold) expiredErr() error {
+	return fmt.Errorf("lease %s: %w (it expired: not renewed within its TTL of %v)", h.Lease().ID, ErrLeaseLost, h.ttl)
+}
+
 // Fence returns nil when the holder may start a write now. Past
 // WritableUntil it waits for the next renewal; it returns an error wrapping
-// ErrLeaseLost once the hold is lost or released, and ctx.Err() when ctx
-// ends first.
+// ErrLeaseLost once the hold is lost, released or expired, and ctx.Err()
+// when ctx ends first.
 func (h *Hold) Fence(ctx context.Context) error {
 	for {
 		h.mu.Lock()
@@ -122,6 +157,9 @@ func (h *Hold) Fence(ctx context.Context) error {
 		case h.released:
 			h.mu.Unlock()
 			return fmt.Errorf("lease %s: %w (released)", h.l.ID, ErrLeaseLost)
+		case h.expiredLocked():
+			h.mu.Unlock()
+			return h.lose(h.expiredErr())
 		case h.now().Before(h.sent.Add(h.ttl / 2)):
 			h.mu.Unlock()
 			return nil
@@ -162,6 +200,12 @@ func (h *Hold) Write(ctx context.Context, change func(*Lease)) (Lease, error) {
 // take it at once, or the worker that asked for it (HandoffTo) when one did.
 // Later writes fail. Releasing a lost hold does nothing.
 func (h *Hold) Release(ctx context.Context) error {
+	return h.ReleaseUnanswered(ctx, time.Time{})
+}
+
+// ReleaseUnanswered is Release by a holder that sent writes it got no
+// answer to, the last at unanswered (Lease.UnansweredAt); zero is Release.
+func (h *Hold) ReleaseUnanswered(ctx context.Context, unanswered time.Time) error {
 	if err := h.takeTurn(ctx); err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
@@ -172,7 +216,13 @@ func (h *Hold) Release(ctx context.Context) error {
 	if done {
 		return nil
 	}
-	if _, err := h.write(ctx, func(l *Lease) { l.Owner = "" }); err != nil {
+	release := func(l *Lease) {
+		l.Owner = ""
+		if unanswered.After(l.UnansweredAt) {
+			l.UnansweredAt = unanswered.UTC()
+		}
+	}
+	if _, err := h.write(ctx, release); err != nil {
 		return fmt.Errorf("release lease %s: %w", id, err)
 	}
 	h.mu.Lock()
@@ -194,6 +244,11 @@ func (h *Hold) write(ctx context.Context, change func(*Lease)) (Lease, error) {
 		return Lease{}, fmt.Errorf("lease %s: %w (released)", cur.ID, ErrLeaseLost)
 	}
 	for attempt := 0; ; attempt++ {
+		if !h.now().Before(last.Add(h.ttl)) {
+			// Expired: another worker may own it by now; a write in our
+			// name would take it back from under that worker's feet.
+			return Lease{}, h.lose(h.expiredErr())
+		}
 		next := cur
 		next.Owner, next.TTL = h.owner, h.ttl
 		if change != nil {
@@ -211,6 +266,11 @@ func (h *Hold) write(ctx context.Context, change func(*Lease)) (Lease, error) {
 		}
 		if !errors.Is(err, ErrLeaseLost) || attempt == maxAdopts {
 			return Lease{}, err
+		}
+		if !h.now().Before(last.Add(h.ttl)) {
+			// Changed and expired: whoever changed it may own it, even if
+			// it names this worker again. No need to read it.
+			return Lease{}, h.lose(fmt.Errorf("lease %s: %w (it changed and expired before it could be renewed)", cur.ID, ErrLeaseLost))
 		}
 		fresh, rerr := h.store.Read(ctx, cur.ID)
 		switch {

@@ -176,3 +176,87 @@ func TestHoldWriteWaitingForAnotherGivesUpWithItsContext(t *testing.T) {
 		}
 	})
 }
+
+// throttledStore answers every update of a lease with updateErr and every
+// read with a throttling error, counting the updates sent.
+type throttledStore struct {
+	lease.Store
+	updateErr error
+	updates   int
+	// slow, when set, is run while an update travels.
+	slow func()
+}
+
+var errThrottled = errors.New("429: request rate is large")
+
+func (s *throttledStore) Update(context.Context, lease.Lease) (lease.Lease, error) {
+	s.updates++
+	if s.slow != nil {
+		s.slow()
+	}
+	return lease.Lease{}, s.updateErr
+}
+
+func (s *throttledStore) Read(context.Context, string) (lease.Lease, error) {
+	return lease.Lease{}, errThrottled
+}
+
+// A hold the lease store keeps from renewing expires a TTL after its last
+// renewal: Expire loses it then (not before), the fence refuses, and no
+// later write is sent. Before, a hold whose renewals were throttled stayed
+// unlost until a re-read got through, so its loop sat in its page past the
+// time another worker could take the lease over (simulator seed 3405).
+func TestHoldExpiresWhileItCannotBeRenewed(t *testing.T) {
+	eachStore(t, func(t *testing.T, s lease.Store, clock *leasetest.Clock) {
+		ctx := context.Background()
+		h0 := holdOne(t, s, clock, leaser(s, clock, "a"))
+		ts := &throttledStore{Store: s, updateErr: errThrottled}
+		h := leaser(ts, clock, "a").Hold(h0.Lease(), clock.Now())
+		if !h.ExpiresAt().Equal(clock.Now().Add(ttl)) {
+			t.Fatalf("expires at %v, want %v", h.ExpiresAt(), clock.Now().Add(ttl))
+		}
+		clock.Advance(ttl - time.Second)
+		if err := h.Renew(ctx); !errors.Is(err, errThrottled) || h.Err() != nil {
+			t.Fatalf("throttled renewal within the TTL = %v (Err %v), want the throttling and the hold kept", err, h.Err())
+		}
+		if h.Expire() {
+			t.Fatal("Expire lost the hold before its expiry")
+		}
+		clock.Advance(time.Second)
+		if !h.Expire() || !errors.Is(h.Err(), lease.ErrLeaseLost) {
+			t.Fatalf("Expire at the expiry: Err = %v, want ErrLeaseLost", h.Err())
+		}
+		select {
+		case <-h.Lost():
+		default:
+			t.Fatal("Lost is not closed at the expiry")
+		}
+		if err := h.Fence(ctx); !errors.Is(err, lease.ErrLeaseLost) {
+			t.Fatalf("fence of the expired hold = %v", err)
+		}
+		sent := ts.updates
+		if err := h.Renew(ctx); !errors.Is(err, lease.ErrLeaseLost) || ts.updates != sent {
+			t.Fatalf("renewal of the expired hold = %v after %d more updates sent, want ErrLeaseLost and none", err, ts.updates-sent)
+		}
+	})
+}
+
+// A conflict once the hold expired loses it without the re-read that the
+// store throttles: whoever changed the lease may own it.
+func TestHoldChangedAfterExpiryIsLostWithoutARead(t *testing.T) {
+	eachStore(t, func(t *testing.T, s lease.Store, clock *leasetest.Clock) {
+		ctx := context.Background()
+		h0 := holdOne(t, s, clock, leaser(s, clock, "a"))
+		ts := &throttledStore{Store: s, updateErr: lease.ErrLeaseLost}
+		h := leaser(ts, clock, "a").Hold(h0.Lease(), clock.Now())
+		if err := h.Renew(ctx); !errors.Is(err, errThrottled) || h.Err() != nil {
+			t.Fatalf("conflict within the TTL, re-read throttled = %v (Err %v), want the throttling and the hold kept", err, h.Err())
+		}
+		// The write is sent just before the expiry and answered after it.
+		clock.Advance(ttl - time.Millisecond)
+		ts.slow = func() { clock.Advance(time.Second) }
+		if err := h.Renew(ctx); !errors.Is(err, lease.ErrLeaseLost) || !errors.Is(h.Err(), lease.ErrLeaseLost) {
+			t.Fatalf("conflict answered after the expiry = %v (Err %v), want ErrLeaseLost", err, h.Err())
+		}
+	})
+}

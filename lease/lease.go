@@ -88,6 +88,14 @@ type Lease struct {
 	// leases written before it was kept.
 	TTL time.Duration
 
+	// UnansweredAt is when a holder of the lease, as it released it, had
+	// last sent a write it got no answer to (it gave up waiting at its
+	// shutdown timeout, or the range stopped on an error); zero when every
+	// write was answered. Such a write may still take effect later: a
+	// cutover waits for it (cutover.Config.MaxRequestTime). Later holders
+	// keep it.
+	UnansweredAt time.Time
+
 	// Counters, kept with the lease so they survive restarts.
 	Items          int64     // items copied (written or verified identical)
 	RU             float64   // request units spent on the target for this range

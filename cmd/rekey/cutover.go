@@ -29,6 +29,7 @@ type cutoverOptions struct {
 	leaseTTL     time.Duration
 	quietPeriod  time.Duration
 	timeout      time.Duration
+	maxRequest   time.Duration
 	acceptDead   bool
 	dryRun       bool
 	recheckDelay time.Duration
@@ -50,7 +51,11 @@ func newCutoverCommand() *cobra.Command {
      their next balancing pass (a quarter of their --lease-ttl), checkpoint
      what they wrote, release their leases and stop; cutover waits for them,
      or for their leases to expire, and fences every lease so that no worker
-     takes one again. Give the workers' --lease-ttl;
+     takes one again. Give the workers' --lease-ttl. A write a worker sent
+     may take effect after it stopped waiting for it: when a worker stopped
+     with writes unanswered (its --shutdown-timeout cut a page short) or
+     died, cutover waits until --max-request-time has passed since, so that
+     its final verify sees them;
   3. drain every range to the end of its feed itself;
   4. wait until the source has had no changes for --quiet-period. The
      application's writes to the source must be stopped first: cutover cannot
@@ -100,6 +105,7 @@ func (o *cutoverOptions) register(f *pflag.FlagSet, from, acceptDead string) {
 	f.DurationVar(&o.leaseTTL, "lease-ttl", pipeline.DefaultLeaseTTL, "the workers' --lease-ttl: how long a lease (and the cutover's own request) lasts without renewal")
 	f.DurationVar(&o.quietPeriod, "quiet-period", cutover.DefaultQuietPeriod, "how long "+from+" must have no changes")
 	f.DurationVar(&o.timeout, "timeout", cutover.DefaultTimeout, "give up when "+from+" is not quiet by then")
+	f.DurationVar(&o.maxRequest, "max-request-time", cutover.DefaultMaxRequestTime, "the longest a worker's write may take to take effect after it was sent, even one it gave up on: after a worker stopped with writes unanswered (or died), cutover waits that long before its final verify")
 	f.BoolVar(&o.acceptDead, "accept-dead-letter", false, acceptDead)
 	f.BoolVar(&o.dryRun, "dry-run", false, "check everything; fix and record nothing")
 	f.DurationVar(&o.recheckDelay, "recheck-delay", time.Second, "verify: wait before rechecking differences")
@@ -161,9 +167,9 @@ func (o *cutoverOptions) runGate(cmd *cobra.Command, g *cutover.Gate, app *lease
 	}
 	rep, err := g.Run(cmd.Context(), cutover.Config{
 		LeaseTTL: o.leaseTTL, QuietPeriod: o.quietPeriod, Timeout: o.timeout, AcceptDeadLetter: o.acceptDead, DryRun: o.dryRun,
-		Application: app,
-		Run:         pipeline.RunConfig{Owner: owner(), PollInterval: 200 * time.Millisecond},
-		Verify:      verify.Config{RecheckDelay: o.recheckDelay},
+		MaxRequestTime: o.maxRequest, Application: app,
+		Run:    pipeline.RunConfig{Owner: owner(), PollInterval: 200 * time.Millisecond},
+		Verify: verify.Config{RecheckDelay: o.recheckDelay},
 	})
 	if o.output == "json" {
 		enc := json.NewEncoder(out)

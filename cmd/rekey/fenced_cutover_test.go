@@ -249,7 +249,9 @@ func TestCutoverWaitsForTheLeasesOfADeadWorker(t *testing.T) {
 			expiry = at
 		}
 	}
-	r := runCLI(t, append([]string{"cutover", "--lease-ttl", "2s", "--quiet-period", "300ms", "--recheck-delay", "1ms"}, e.args("orders", "target", keys...)...)...)
+	// A dead worker's writes may still be in flight: the cutover waits
+	// --max-request-time past its fence too (kept short here).
+	r := runCLI(t, append([]string{"cutover", "--lease-ttl", "2s", "--max-request-time", "2s", "--quiet-period", "300ms", "--recheck-delay", "1ms"}, e.args("orders", "target", keys...)...)...)
 	if r.code != 0 {
 		t.Fatalf("cutover after a worker died: exit %d\n%s%s\nworker: %s", r.code, r.out, r.errOut, out)
 	}

@@ -205,8 +205,9 @@ func (p *process) cutoverCommand(ctx context.Context, st *state, quiet, timeout 
 	}
 	return c.Run(ctx, cutover.Config{
 		LeaseTTL: p.w.sc.LeaseTTL, QuietPeriod: quiet, Timeout: timeout, AcceptDeadLetter: acceptDead,
-		Run:    pipeline.RunConfig{Owner: p.name, PollInterval: 200 * time.Millisecond},
-		Verify: verify.Config{RecheckDelay: time.Second, TempDir: p.w.dir},
+		MaxRequestTime: p.w.sc.longestRequest(),
+		Run:            pipeline.RunConfig{Owner: p.name, PollInterval: 200 * time.Millisecond},
+		Verify:         verify.Config{RecheckDelay: time.Second, TempDir: p.w.dir},
 	})
 }
 

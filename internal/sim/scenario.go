@@ -75,6 +75,20 @@ type Fault struct {
 	Min, Max time.Duration // the retry-after (429) or the added latency (slow)
 }
 
+// longestRequest is the longest a request of the scenario takes to take
+// effect after it was sent (its latency and a slow fault's delay), whether
+// or not its process still waits for it: what a cutover must wait for
+// (cutover.Config.MaxRequestTime).
+func (sc Scenario) longestRequest() time.Duration {
+	var longest time.Duration
+	for _, f := range sc.Faults {
+		if f.Kind == faultSlow { // the delays of overlapping windows add up
+			longest += f.Max
+		}
+	}
+	return maxLatency + longest
+}
+
 // Split is a partition split of the source (or the target) at a time.
 type Split struct {
 	At     time.Duration

@@ -231,7 +231,9 @@ var regressions = []struct {
 	{1441, InvReleased, "the same"},
 	{17, InvExit, "the wrap-up after the stop (final count, stray leases) had no shared bound"},
 	{2686, InvExit, "the sim's check: a run a cutover stopped before it gave up on a permanent fault waits for the cutover, and was held to the fault's deadline"},
+	{3405, InvOneLoop, "a hold whose renewals the lease store throttled stayed in its page past its expiry, until another worker took the lease over"},
 	{1367, InvCutover, "a stopped worker's create of an item deleted since landed on the target during the final verify, after its scan: the cutover recorded over the extra copy"},
+	{3413, InvCutover, "a create of a stopped worker that took 24 s landed after the cutover's final verify: the cutover did not wait for unanswered writes"},
 }
 
 // TestRegressionSeeds runs the seeds that found bugs.

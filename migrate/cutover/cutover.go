@@ -18,6 +18,12 @@ import (
 const (
 	DefaultQuietPeriod = 30 * time.Second
 	DefaultTimeout     = 15 * time.Minute
+	// DefaultMaxRequestTime is how long after it was sent a write is
+	// taken to be able to take effect: rekey ends every attempt of a
+	// request after 65 seconds (the gateway's own budget is 60), and a
+	// request the client gave up on is assumed to take effect by then or
+	// never (docs/verify-and-cutover.md).
+	DefaultMaxRequestTime = 65 * time.Second
 )
 
 // Errors for which cutover refuses to switch, decided with errors.Is.
@@ -44,6 +50,15 @@ type Config struct {
 	Application *lease.ApplicationWrites
 	// QuietPeriod is how long the source must have no changes.
 	QuietPeriod time.Duration
+	// MaxRequestTime is the longest a write request of a worker may take
+	// to take effect after it was sent, even one its worker gave up on
+	// or died waiting for; DefaultMaxRequestTime when zero. Once the
+	// workers stopped, the cutover waits until that long has passed since
+	// the last write any of them can have sent, before it drains and
+	// verifies: a write that lands after the final verify would be a
+	// difference the cutover never saw. The wait does not count against
+	// Timeout.
+	MaxRequestTime time.Duration
 	// Timeout is how long to wait for the quiet period before giving up.
 	Timeout time.Duration
 	// AcceptDeadLetter cuts over although dead-lettered items were not copied.
@@ -151,6 +166,9 @@ func (c *Gate) Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = pipeline.DefaultLeaseTTL
 	}
+	if cfg.MaxRequestTime <= 0 {
+		cfg.MaxRequestTime = DefaultMaxRequestTime
+	}
 	if cfg.Run.Owner == "" {
 		cfg.Run.Owner = "rekey-cutover"
 	}
@@ -226,10 +244,16 @@ func (c *Gate) run(ctx context.Context, cfg Config) (*Report, error) {
 		case <-ctx.Done():
 		}
 	}()
-	if err := req.fence(ctx, cfg.Timeout-c.Clock.Now().Sub(start), c.say); err != nil {
+	lastSent, err := req.fence(ctx, cfg.Timeout-c.Clock.Now().Sub(start), c.say)
+	if err != nil {
 		return rep, lostOr(ctx, err)
 	}
-	if err := c.drainAndVerify(ctx, cfg, rep, start); err != nil {
+	waited, err := c.waitForLateWrites(ctx, lastSent.Add(cfg.MaxRequestTime))
+	if err != nil {
+		return rep, lostOr(ctx, err)
+	}
+	// The wait does not count against the timeout.
+	if err := c.drainAndVerify(ctx, cfg, rep, start.Add(waited)); err != nil {
 		return rep, lostOr(ctx, err)
 	}
 	if cfg.DryRun {
@@ -245,6 +269,27 @@ func (c *Gate) run(ctx context.Context, cfg Config) (*Report, error) {
 	recorded = true
 	rep.Recorded, rep.At, rep.Cutover = true, cut.At, &cut
 	return rep, nil
+}
+
+// waitForLateWrites waits, on the clock the leases are stamped by, until
+// until: the workers are stopped and fenced, but a write one of them sent
+// before it stopped may still take effect until then (a slow request, one
+// whose worker gave up on it at its shutdown timeout, or one of a worker
+// that died). The final verify must see such a write: one that landed
+// after it would be a difference the cutover never saw (simulator seed
+// 3413: a create that took 24 seconds left an orphan behind a recorded
+// cutover). It returns how long it waited.
+func (c *Gate) waitForLateWrites(ctx context.Context, until time.Time) (time.Duration, error) {
+	clock := c.runnerClock()
+	wait := until.Sub(clock.Now())
+	if wait <= 0 {
+		return 0, nil
+	}
+	c.say("waiting %s for writes the workers sent before they stopped to take effect or lapse", wait.Round(time.Second))
+	if err := clock.Sleep(ctx, wait); err != nil {
+		return 0, fmt.Errorf("wait for the workers' last writes: %w", err)
+	}
+	return wait, nil
 }
 
 // lostOr is err, or the loss of the request when that is what ended ctx.

@@ -128,16 +128,24 @@ func (r *request) err() error {
 // takes or asks for one. A lease whose owner stopped renewing it (by the
 // longer of ttl and the TTL the lease records) counts as let go. It gives
 // up after wait, naming the workers that still hold leases.
-func (r *request) fence(ctx context.Context, wait time.Duration, say func(string, ...any)) error {
+//
+// It returns when the workers sent the last writes that may still take
+// effect, at the latest: for a lease its worker released, the last write
+// it got no answer to (Lease.UnansweredAt; a worker's range loop waits
+// for the answers to its writes before it releases, unless its shutdown
+// timeout or an error cut that short); for one whose owner let it expire
+// (it died), half its TTL past its last renewal (lease.Hold's fence stops
+// the holder's writes then).
+func (r *request) fence(ctx context.Context, wait time.Duration, say func(string, ...any)) (lastSent time.Time, err error) {
 	deadline := r.clock.Now().Add(wait)
 	announced := ""
 	for {
 		if err := r.err(); err != nil {
-			return err
+			return lastSent, err
 		}
 		leases, err := r.store.List(ctx)
 		if err != nil {
-			return fmt.Errorf("list leases: %w", err)
+			return lastSent, fmt.Errorf("list leases: %w", err)
 		}
 		now := r.clock.Now()
 		held := map[string]int{}
@@ -149,19 +157,25 @@ func (r *request) fence(ctx context.Context, wait time.Duration, say func(string
 				held[l.Owner]++
 				continue
 			}
+			sent := l.UnansweredAt
+			if l.Owner != "" && l.Owner != r.owner {
+				sent = l.Timestamp.Add(max(r.ttl, l.TTL) / 2)
+			}
 			l.Owner, l.HandoffTo, l.Fence = "", "", r.owner
 			if _, err := r.store.Update(ctx, l); err != nil && !errors.Is(err, lease.ErrLeaseLost) {
-				return fmt.Errorf("fence lease %s: %w", l.ID, err)
+				return lastSent, fmt.Errorf("fence lease %s: %w", l.ID, err)
 			} else if err != nil {
 				held["(changed; looking again)"]++
+			} else if sent.After(lastSent) {
+				lastSent = sent
 			}
 		}
 		if len(held) == 0 {
-			return nil
+			return lastSent, nil
 		}
 		workers := describeHolders(held)
 		if now.After(deadline) {
-			return fmt.Errorf("%w: workers still hold leases: %s. They stop at their next balancing pass (a quarter of their --lease-ttl); a worker that cannot read the state keeps its leases until it stops: stop it, or wait for its leases to expire, and run cutover again",
+			return lastSent, fmt.Errorf("%w: workers still hold leases: %s. They stop at their next balancing pass (a quarter of their --lease-ttl); a worker that cannot read the state keeps its leases until it stops: stop it, or wait for its leases to expire, and run cutover again",
 				ErrWorkersRunning, workers)
 		}
 		if workers != announced {
@@ -169,7 +183,7 @@ func (r *request) fence(ctx context.Context, wait time.Duration, say func(string
 			announced = workers
 		}
 		if err := r.clock.Sleep(ctx, fencePoll(r.ttl)); err != nil {
-			return err
+			return lastSent, err
 		}
 	}
 }

@@ -44,7 +44,7 @@ func (run *run) leases(ctx context.Context, meta lease.Meta) ([]*lease.Hold, err
 			// Acquire may have taken some before it failed: give them
 			// back rather than leave them owned and unworked for a TTL.
 			for _, h := range holds {
-				run.release(h)
+				run.release(h, time.Time{})
 			}
 			return nil, fmt.Errorf("take leases: %w", err)
 		}
@@ -232,12 +232,28 @@ func (run *run) heartbeat(ctx context.Context, h *lease.Hold) {
 	}
 }
 
+// expire loses the hold at its expiry unless the heartbeat renewed it
+// first (lease.Hold.Expire), until ctx ends or the hold is lost: a loop
+// whose lease store throttles or fails every renewal and checkpoint stops
+// working on the range by then, instead of holding its page open while it
+// retries.
+func (run *run) expire(ctx context.Context, h *lease.Hold) {
+	for {
+		if err := run.clock.Sleep(ctx, h.ExpiresAt().Sub(run.clock.Now())); err != nil {
+			return
+		}
+		if h.Expire() {
+			return
+		}
+	}
+}
+
 // release gives up the hold when its range stops, so another worker (or
 // the one that asked for it) takes it at once instead of after the TTL.
-func (run *run) release(h *lease.Hold) {
+func (run *run) release(h *lease.Hold, unanswered time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancel()
-	if err := run.retry.Do(ctx, func() error { return h.Release(ctx) }); err != nil {
+	if err := run.retry.Do(ctx, func() error { return h.ReleaseUnanswered(ctx, unanswered) }); err != nil {
 		run.log.Warn("could not release a lease; it expires after the TTL", "range", h.Lease().ID, "err", err)
 	}
 }

@@ -126,3 +126,60 @@ func TestRunTellsTheObserverOfAPageAbandonedWithItsHold(t *testing.T) {
 		}
 	})
 }
+
+// A page abandoned at the shutdown timeout while a write of it is still
+// with the service leaves that write unanswered: the lease, released,
+// records when (Lease.UnansweredAt), so that a cutover waits for the write
+// to land or lapse. A stop whose writes were all answered records nothing.
+func TestAbandonedPageMarksItsLeaseUnanswered(t *testing.T) {
+	for _, slow := range []bool{false, true} {
+		t.Run(map[bool]string{false: "answered", true: "abandoned"}[slow], func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				src, dst := newSource(t), newTarget(t)
+				upsert(t, src, "item-1", "eu", "a", 1)
+				r := testRunner(t, src, dst, t.TempDir())
+				ctx, stop := context.WithCancel(context.Background())
+				sending := make(chan struct{})
+				dst.Intercept(func(op string, _ migrate.Key, _ string) error {
+					if op == migratetest.OpCreate {
+						close(sending)
+						if slow {
+							time.Sleep(20 * time.Second) // past the shutdown timeout, within the TTL
+						}
+					}
+					return nil
+				})
+				done := make(chan error, 1)
+				go func() {
+					_, err := r.Run(ctx, RunConfig{ShutdownTimeout: time.Second, Owner: "w1"})
+					done <- err
+				}()
+				<-sending
+				stop()
+				<-done
+				// Run returns at its shutdown timeout and its grace; the
+				// range's loop, still waiting for the write, releases its
+				// lease once the write returns. (A process that exits
+				// first leaves the lease to expire: a cutover then waits
+				// from its last renewal.)
+				time.Sleep(2 * time.Minute)
+				ls, err := r.Store.List(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				var marked int
+				for _, l := range ls {
+					if l.Owner != "" {
+						t.Fatalf("lease %s still owned by %q after the stop", l.ID, l.Owner)
+					}
+					if !l.UnansweredAt.IsZero() {
+						marked++
+					}
+				}
+				if want := map[bool]int{false: 0, true: 1}[slow]; marked != want {
+					t.Fatalf("%d leases record unanswered writes, want %d: %+v", marked, want, ls)
+				}
+			})
+		})
+	}
+}

@@ -32,7 +32,9 @@ func (p *page) empty() bool { return len(p.items) == 0 && len(p.changes) == 0 }
 // its all-versions position left the retention window and it falls back),
 // follows the next one. A heartbeat renews the lease whatever the pages
 // do; when the hold is lost, reading and writing stop at once and nothing
-// more is checkpointed.
+// more is checkpointed; a hold the heartbeat could not renew within the
+// TTL is lost when it expires, before another worker may take the lease
+// over, even while the lease store cannot be reached.
 //
 // It returns nil when reading stopped (readCtx) and the page in hand was
 // written and checkpointed or abandoned (writeCtx), and when it handed the
@@ -56,6 +58,7 @@ func (run *run) rangeLoop(readCtx, writeCtx context.Context, h *lease.Hold) erro
 		}
 	}()
 	go run.heartbeat(writeCtx, h)
+	go run.expire(writeCtx, h)
 
 	err := run.prepareFeed(readCtx, writeCtx, h, log)
 	caughtUp := false // told to the run once, whatever feeds the range follows
@@ -72,7 +75,14 @@ func (run *run) rangeLoop(readCtx, writeCtx context.Context, h *lease.Hold) erro
 	if lost := h.Err(); lost != nil {
 		return fmt.Errorf("feed range %s: %w: %w", id, ErrStopped, lost)
 	}
-	run.release(h)
+	// A page abandoned at the shutdown timeout, or a range stopped by an
+	// error, may leave writes sent without an answer, which may still
+	// take effect: the lease says so, for a cutover to wait for them.
+	var unanswered time.Time
+	if err != nil || writeCtx.Err() != nil {
+		unanswered = run.clock.Now()
+	}
+	run.release(h, unanswered)
 	if err != nil {
 		return fmt.Errorf("feed range %s: %w", id, err)
 	}
