@@ -34,7 +34,7 @@ func TestBenchSmoke(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 	rk, nv := rep.Results[0], rep.Results[1]
-	if rk.Writer != "rekey (paced)" || rk.InTarget != 300 || rk.Written != 300 || rk.Lost != 0 {
+	if rk.Writer != "rekey bulk (paced)" || rk.InTarget != 300 || rk.Written != 300 || rk.Lost != 0 {
 		t.Fatalf("rekey result %+v", rk)
 	}
 	if nv.Writer != "naive" || nv.InTarget+nv.Lost != 300 {

@@ -170,7 +170,7 @@ func TestRunAppliesTheControlFile(t *testing.T) {
 			_ = json.Unmarshal([]byte(line), &start)
 		}
 	}
-	if start.Settings != "max-ru 800  max-source-ru none  max-concurrency 32" {
+	if start.Settings != "max-ru 800  max-source-ru none  max-concurrency none" {
 		t.Fatalf("the start line shows settings %q", start.Settings)
 	}
 }

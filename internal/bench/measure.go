@@ -129,6 +129,29 @@ func (s *sampler) steady(total int64) (window, bool) {
 	return between(s.samples[first], s.samples[last]), true
 }
 
+// worstSecond is the highest RU/s the target spent over any window of
+// samples one second or a little more apart (the sampling interval
+// longer), and that of the run's first second.
+func (s *sampler) worstSecond() (worst, first float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := 0
+	for i := range s.samples {
+		for j < len(s.samples) && s.samples[j].at.Sub(s.samples[i].at) < time.Second {
+			j++
+		}
+		if j == len(s.samples) {
+			break
+		}
+		w := between(s.samples[i], s.samples[j])
+		if i == 0 {
+			first = w.ruPerSec
+		}
+		worst = max(worst, w.ruPerSec)
+	}
+	return worst, first
+}
+
 // overall is the window of the whole run.
 func (s *sampler) overall() window {
 	s.mu.Lock()

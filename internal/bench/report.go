@@ -27,6 +27,11 @@ type Result struct {
 	ProvisionedRU float64 `json:"provisionedRU"`
 	Partitions    int     `json:"partitions"`
 	MaxRU         float64 `json:"maxRU,omitempty"`
+	// WorstSecondRU is the most RU/s the target spent over any one
+	// second of the run (from samples a tenth of a second apart),
+	// FirstSecondRU over its first second.
+	WorstSecondRU float64 `json:"worstSecondRU"`
+	FirstSecondRU float64 `json:"firstSecondRU"`
 	// Overall is the whole run; Steady leaves out the first and last 10%
 	// of the items (SteadyFromSamples false: too short to tell).
 	Overall           Figures `json:"overall"`
@@ -86,13 +91,17 @@ func (rep *Report) Write(w io.Writer, format string) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
-			Items    int     `json:"items"`
-			ItemSize int     `json:"itemSize"`
-			TargetRU int     `json:"targetRU"`
-			MaxRU    float64 `json:"maxRU"`
-			Skew     float64 `json:"skew"`
+			Items     int     `json:"items"`
+			ItemSize  int     `json:"itemSize"`
+			TargetRU  int     `json:"targetRU"`
+			MaxRU     float64 `json:"maxRU"`
+			Skew      float64 `json:"skew"`
+			Keys      string  `json:"keys"`
+			Bulk      bool    `json:"bulk"`
+			LatencyMs int64   `json:"latencyMs"`
 			*Report
-		}{rep.Options.Items, rep.Options.ItemSize, rep.Options.TargetRU, rep.Options.MaxRU, rep.Options.Skew, rep})
+		}{rep.Options.Items, rep.Options.ItemSize, rep.Options.TargetRU, rep.Options.MaxRU, rep.Options.Skew,
+			rep.Options.Keys, rep.Options.Bulk, rep.Options.Latency.Milliseconds(), rep})
 	}
 	o := rep.Options
 	capText := "none"
@@ -103,8 +112,8 @@ func (rep *Report) Write(w io.Writer, format string) error {
 	if len(rep.Results) > 0 {
 		parts = rep.Results[0].Partitions
 	}
-	fmt.Fprintf(w, "rekey bench: %d items of %d bytes; targets of %d RU/s over %d partitions; skew %.2f; rekey --max-ru %s; source seeded in %.1fs\n\n",
-		o.Items, o.ItemSize, o.TargetRU, parts, o.Skew, capText, rep.SeedSeconds)
+	fmt.Fprintf(w, "rekey bench: %d items of %d bytes, %s keys; targets of %d RU/s over %d partitions; latency %v; skew %.2f; rekey --bulk=%v --max-ru %s; source seeded in %.1fs\n\n",
+		o.Items, o.ItemSize, o.Keys, o.TargetRU, parts, o.Latency, o.Skew, o.Bulk, capText, rep.SeedSeconds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	row := func(name string, cell func(r Result) string) {
 		cells := []string{name}
@@ -125,6 +134,10 @@ func (rep *Report) Write(w io.Writer, format string) error {
 	if o.MaxRU > 0 {
 		row("RU/s over --max-ru, steady", func(r Result) string { return fmt.Sprintf("%.3f", r.Steady.CapUse) })
 		row("RU/s over --max-ru, overall", func(r Result) string { return fmt.Sprintf("%.3f", r.Overall.CapUse) })
+		row("worst second over --max-ru", func(r Result) string { return fmt.Sprintf("%.3f", r.WorstSecondRU/o.MaxRU) })
+		row("first second over --max-ru", func(r Result) string { return fmt.Sprintf("%.3f", r.FirstSecondRU/o.MaxRU) })
+	} else {
+		row("worst second, RU/s", func(r Result) string { return fmt.Sprintf("%.0f", r.WorstSecondRU) })
 	}
 	row("429 share, steady", func(r Result) string { return pct(r.Steady.Share429) })
 	row("429 share, overall", func(r Result) string { return pct(r.Overall.Share429) })

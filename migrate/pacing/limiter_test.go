@@ -48,9 +48,15 @@ func keyIn(t *testing.T, i int) migrate.Key {
 
 // write sends one scripted request through the limiter: acquire (whose
 // waits move the fake clock), a request of latency, then release with o.
+// The request is expected to cost what o charges (10 RU when o has no
+// charge).
 func write(t *testing.T, l *AdaptiveLimiter, clk *fake.Clock, key migrate.Key, latency time.Duration, o migrate.Outcome) {
 	t.Helper()
-	release, err := l.Acquire(context.Background(), key)
+	expected := o.RU
+	if expected == 0 {
+		expected = 10
+	}
+	release, err := l.Acquire(context.Background(), key, expected)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,8 +112,8 @@ func TestPacedControllerBacksOffAndRecovers(t *testing.T) {
 	// still too high: it cuts again, and cuts that follow one another
 	// quickly escalate.
 	ctx := context.Background()
-	r1, _ := l.Acquire(ctx, hot)
-	r2, _ := l.Acquire(ctx, hot)
+	r1, _ := l.Acquire(ctx, hot, 10)
+	r2, _ := l.Acquire(ctx, hot, 10)
 	r1(migrate.Outcome{Throttled: true})
 	r2(migrate.Outcome{Throttled: true})
 	cut1 := pace(0)
@@ -299,30 +305,30 @@ func TestAdaptiveLimiterBoundsConcurrency(t *testing.T) {
 	l := NewAdaptiveLimiter(&twoPartitions{}, AdaptiveConfig{MaxConcurrency: 2, Mode: ControllerWindowed})
 	ctx := context.Background()
 	k0, k1 := keyIn(t, 0), keyIn(t, 1)
-	r0, err := l.Acquire(ctx, k0)
+	r0, err := l.Acquire(ctx, k0, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r1, err := l.Acquire(ctx, k1)
+	r1, err := l.Acquire(ctx, k1, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
 	// Range 0 is at its limit of 1 (windowed start).
-	if _, err := l.Acquire(short, k0); err == nil {
+	if _, err := l.Acquire(short, k0, 10); err == nil {
 		t.Fatal("a second request to a partition at its in-flight limit went out")
 	}
 	r0(migrate.Outcome{RU: 1})
 	l.SetMaxConcurrency(1)
 	r1(migrate.Outcome{RU: 1})
-	r, err := l.Acquire(ctx, k0)
+	r, err := l.Acquire(ctx, k0, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	short2, cancel2 := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel2()
-	if _, err := l.Acquire(short2, k1); err == nil {
+	if _, err := l.Acquire(short2, k1, 10); err == nil {
 		t.Fatal("max concurrency 1 let a second request out")
 	}
 	r(migrate.Outcome{RU: 1})

@@ -131,8 +131,9 @@ func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) e
 	}
 	for ctx.Err() == nil {
 		var cp migrate.ChangePage
+		req.PageSize = run.sourcePages.size(run.cfg.PageSize, run.sourceCap.RequestLimit())
 		err := run.retry.Do(ctx, func() error {
-			reserved, err := run.sourceCap.Acquire(ctx)
+			res, err := run.sourceCap.Acquire(ctx, run.sourcePages.expected(req.PageSize))
 			if err != nil {
 				return err
 			}
@@ -141,7 +142,7 @@ func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) e
 			if err != nil {
 				ru = migrate.ErrorRU(err)
 			}
-			run.sourceCap.Settle(reserved, ru)
+			run.sourceCap.Settle(res, ru)
 			return err
 		})
 		if err != nil {
@@ -152,6 +153,7 @@ func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) e
 		}
 		run.stats.sourceRU.add(cp.RU)
 		run.stats.read.Add(int64(len(cp.Items)))
+		run.sourcePages.observe(cp)
 		n := int64(0)
 		for _, it := range cp.Items {
 			n += int64(len(it))

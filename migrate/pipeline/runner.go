@@ -207,7 +207,9 @@ type run struct {
 	stats     *Stats
 	retry     *migrate.Retrier // the write path's policy, counting into stats
 	sourceCap migrate.RUCap    // the RU cap of the source's reads
-	w         *Writer
+	// sourcePages sizes the source's pages to its RU cap.
+	sourcePages sourcePages
+	w           *Writer
 
 	cfg       RunConfig
 	startFrom time.Time           // where ranges without a continuation start

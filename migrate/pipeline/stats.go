@@ -22,6 +22,7 @@ type Stats struct {
 	throttled    atomic.Int64 // 429 answers, source and target
 	retries      atomic.Int64 // transient failures retried
 	batches      atomic.Int64 // transactional batches committed
+	bulkRequests atomic.Int64 // bulk requests sent, every attempt
 
 	writeRequests   atomic.Int64 // requests to the target, every attempt
 	writesThrottled atomic.Int64 // of which answered 429
@@ -58,14 +59,17 @@ type StatsSnapshot struct {
 	Throttled    int64         `json:"throttled"`
 	Retries      int64         `json:"retries"`
 	Batches      int64         `json:"batches"`
+	BulkRequests int64         `json:"bulkRequests"`
 	SourceRU     float64       `json:"sourceRU"`
 	CreateRU     float64       `json:"createRU"`
 	CheckRU      float64       `json:"checkRU"`
 	ReplaceRU    float64       `json:"replaceRU"`
 
 	// WriteRequests counts every request to the target (creates, batches,
-	// conflict reads, replaces), retries included; WritesThrottled those
-	// answered 429.
+	// conflict reads, replaces), retries included, and each operation of a
+	// bulk request answered on its own as one; WritesThrottled those
+	// answered 429 (the service counts a bulk request's operations so
+	// too).
 	WriteRequests   int64 `json:"writeRequests"`
 	WritesThrottled int64 `json:"writesThrottled"`
 }
@@ -109,6 +113,7 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		Throttled:    s.throttled.Load(),
 		Retries:      s.retries.Load(),
 		Batches:      s.batches.Load(),
+		BulkRequests: s.bulkRequests.Load(),
 
 		WriteRequests:   s.writeRequests.Load(),
 		WritesThrottled: s.writesThrottled.Load(),
