@@ -58,7 +58,10 @@ func (s *sampler) sample(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	smp := snapshot{at: time.Now(), written: s.written(), ru: m.RU, requests: m.Requests, throttle: m.Throttled}
+	smp := snapshot{at: m.At, written: s.written(), ru: m.RU, requests: m.Requests, throttle: m.Throttled}
+	if smp.at.IsZero() {
+		smp.at = time.Now()
+	}
 	for _, p := range m.Partitions {
 		smp.partRU = append(smp.partRU, p.RU)
 		smp.budget = p.BudgetRU

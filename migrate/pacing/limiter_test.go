@@ -333,3 +333,96 @@ func TestAdaptiveLimiterBoundsConcurrency(t *testing.T) {
 	}
 	r(migrate.Outcome{RU: 1})
 }
+
+// TestInFlightFollowsTheLatencyWithoutAGlobalCap: with no MaxConcurrency,
+// a partition whose requests take 40 ms keeps as many in flight as its pace
+// needs at that latency (2 x rate x latency / charge + 1), far more than the
+// 32 the whole run was once capped at, and they can all be acquired at once.
+func TestInFlightFollowsTheLatencyWithoutAGlobalCap(t *testing.T) {
+	clk := &fake.Clock{}
+	l := NewAdaptiveLimiter(&twoPartitions{}, AdaptiveConfig{Clock: clk, ProvisionedRU: 20000})
+	key := keyIn(t, 0)
+	for range 50 {
+		write(t, l, clk, key, 40*time.Millisecond, migrate.Outcome{RU: 5.5})
+	}
+	p := l.Partitions()[0]
+	want := int(math.Ceil(2*p.PaceRU*0.040/5.5)) + 1
+	if p.InFlightLimit < want-2 || p.InFlightLimit > want+2 || p.InFlightLimit <= 32 {
+		t.Fatalf("in-flight limit %d at 40 ms and %.0f RU/s, want about %d", p.InFlightLimit, p.PaceRU, want)
+	}
+	var releases []func(migrate.Outcome)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for range p.InFlightLimit {
+		r, err := l.Acquire(ctx, key, 0)
+		if err != nil {
+			t.Fatalf("acquire %d of %d: %v", len(releases)+1, p.InFlightLimit, err)
+		}
+		releases = append(releases, r)
+	}
+	for _, r := range releases {
+		r(migrate.Outcome{})
+	}
+	// --max-concurrency, when given, bounds them.
+	l.SetMaxConcurrency(8)
+	short, cancelShort := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancelShort()
+	releases = releases[:0]
+	for range 8 {
+		r, err := l.Acquire(ctx, key, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		releases = append(releases, r)
+	}
+	if _, err := l.Acquire(short, keyIn(t, 1), 0); err == nil {
+		t.Fatal("a ninth request went out under --max-concurrency 8")
+	}
+	for _, r := range releases {
+		r(migrate.Outcome{})
+	}
+}
+
+// TestThrottledRequestsShrinkAndGiveNothingBack: a 429 halves how large a
+// request to the partition may be (RequestLimit), clean windows double it
+// back; and what a throttled request did not cost does not let the next
+// request out sooner.
+func TestThrottledRequestsShrinkAndGiveNothingBack(t *testing.T) {
+	clk := &fake.Clock{}
+	l := NewAdaptiveLimiter(&twoPartitions{}, AdaptiveConfig{Clock: clk, ProvisionedRU: 20000})
+	key := keyIn(t, 0)
+	ctx := context.Background()
+	full := l.RequestLimit(ctx, key)
+	if want := startShare * 10000 * partitionBurst.Seconds(); full != want {
+		t.Fatalf("request limit %.0f, want the pace's burst %.0f", full, want)
+	}
+	write(t, l, clk, key, time.Millisecond, migrate.Outcome{RU: 100, Throttled: true})
+	write(t, l, clk, key, time.Millisecond, migrate.Outcome{RU: 100, Throttled: true})
+	if got, pace := l.RequestLimit(ctx, key), l.Partitions()[0].PaceRU; math.Abs(got-pace*partitionBurst.Seconds()/4) > 1e-6 {
+		t.Fatalf("after two cuts the request limit is %.1f, want a quarter of the pace's burst (%.1f)", got, pace*partitionBurst.Seconds()/4)
+	}
+	for range 4 {
+		clk.Advance(paceWindow)
+		write(t, l, clk, key, time.Millisecond, migrate.Outcome{RU: 5})
+	}
+	if got, pace := l.RequestLimit(ctx, key), l.Partitions()[0].PaceRU; math.Abs(got-pace*partitionBurst.Seconds()) > 1e-6 {
+		t.Fatalf("after clean windows the request limit is %.1f, want the pace's burst %.1f", got, pace*partitionBurst.Seconds())
+	}
+
+	// A request reserving 400 RU of which 300 were throttled (charged 100):
+	// the next 400 RU request still waits for its full reservation.
+	clk.Advance(time.Second)
+	rate := l.Partitions()[0].PaceRU
+	write(t, l, clk, key, 0, migrate.Outcome{RU: 400}) // spends the saved burst
+	release, err := l.Acquire(ctx, key, 400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release(migrate.Outcome{RU: 100, Throttled: true, RetryAfter: time.Millisecond})
+	rate = l.Partitions()[0].PaceRU
+	before := clk.Now()
+	write(t, l, clk, key, 0, migrate.Outcome{RU: 400})
+	if waited := clk.Now().Sub(before).Seconds(); waited < 400/rate*0.9 {
+		t.Fatalf("the request after a throttled one waited %.3fs, want about %.3fs: the throttled one's unspent reservation came back", waited, 400/rate)
+	}
+}

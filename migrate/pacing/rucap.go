@@ -9,12 +9,13 @@ import (
 
 // capBurst is how much unspent budget an RU cap saves while idle, and
 // capRequestShare the largest share of a second's budget one request
-// should reserve: together they keep every second within a tenth of the
-// cap (a second spends at most the cap plus the larger of the two, plus
-// what the cost model misjudged), the first second included.
+// should reserve: a second spends at most the cap plus the larger of the
+// two, plus what the cost model misjudged of the requests in flight, so
+// at a fortieth of the cap each they keep every second within a tenth of
+// it, the first second included, with room for the misjudgement.
 const (
-	capBurst        = 50 * time.Millisecond
-	capRequestShare = 0.05
+	capBurst        = 25 * time.Millisecond
+	capRequestShare = 0.025
 )
 
 // RUCap caps the request units a run spends per second on one side: the
@@ -58,7 +59,7 @@ func (c *RUCap) Limit() float64 {
 }
 
 // RequestLimit is the largest charge one request should be expected to
-// cost under the cap in force (a twentieth of a second's budget); 0 when
+// cost under the cap in force (a fortieth of a second's budget); 0 when
 // there is no cap.
 func (c *RUCap) RequestLimit() float64 {
 	return capRequestShare * c.Limit()

@@ -77,7 +77,7 @@ func TestRUCapAdjustsWhileRunning(t *testing.T) {
 	if got := spend(t, b, clk, repeat(5.5, 500), time.Millisecond); got > 525 || got < 450 {
 		t.Fatalf("after SetLimit(500): %.0f RU/s", got)
 	}
-	if b.Limit() != 500 || b.RequestLimit() != 25 {
+	if b.Limit() != 500 || b.RequestLimit() != 12.5 {
 		t.Fatalf("Limit %v, RequestLimit %v", b.Limit(), b.RequestLimit())
 	}
 	b.SetLimit(0)
@@ -198,8 +198,8 @@ func TestRUCapHoldsEverySecondFromTheFirst(t *testing.T) {
 	}{
 		{"single creates", 1000, func(int) float64 { return 5.5 }, 1},
 		{"single creates costing a third more", 1000, func(int) float64 { return 5.5 }, 1.33},
-		{"bulk requests at the request limit", 10_000, func(int) float64 { return 5.5 * 90 }, 1},
-		{"mixed sizes costing a third less", 5000, func(i int) float64 { return []float64{5.5, 11, 55, 250}[i%4] }, 0.67},
+		{"bulk requests at the request limit", 10_000, func(int) float64 { return 5.5 * 45 }, 1},
+		{"mixed sizes costing a third less", 5000, func(i int) float64 { return []float64{5.5, 11, 55, 125}[i%4] }, 0.67},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

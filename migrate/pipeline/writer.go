@@ -167,19 +167,22 @@ type answer struct {
 	gone         bool          // a 410, to the request or to an operation
 }
 
-// attempt sends one request behind the page's fence, under the RU cap and
-// the limiter, once: op sends it and says what the answer was; a failed
+// attempt sends one request behind the page's fence, under the limiter and
+// the RU cap, once: op sends it and says what the answer was; a failed
 // request's charge, throttling and 410 come from its error. Every attempt
 // is counted and told to the limiter. The fence is passed last, just
 // before the request leaves.
 func (w *pageWriter) attempt(ctx context.Context, req request, op func(ctx context.Context) (answer, error)) error {
-	res, err := w.ruCap.Acquire(ctx, req.expected)
+	release, err := w.limit.Acquire(ctx, req.key, req.expected)
 	if err != nil {
 		return err
 	}
-	release, err := w.limit.Acquire(ctx, req.key, req.expected)
+	// The RU cap comes last, so that the request leaves when the cap lets
+	// it: a request let through by the cap and then held by its partition
+	// could leave in a burst with others.
+	res, err := w.ruCap.Acquire(ctx, req.expected)
 	if err != nil {
-		w.ruCap.Settle(res, 0)
+		release(migrate.Outcome{})
 		return err
 	}
 	if w.fence != nil {
