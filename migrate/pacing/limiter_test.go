@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rekey-dev/rekey/internal/epk"
@@ -383,11 +384,9 @@ func TestInFlightFollowsTheLatencyWithoutAGlobalCap(t *testing.T) {
 	}
 }
 
-// TestThrottledRequestsShrinkAndGiveNothingBack: a 429 halves how large a
-// request to the partition may be (RequestLimit), clean windows double it
-// back; and what a throttled request did not cost does not let the next
-// request out sooner.
-func TestThrottledRequestsShrinkAndGiveNothingBack(t *testing.T) {
+// TestThrottledRequestsShrink: a 429 halves how large a request to the
+// partition may be (RequestLimit), clean windows double it back.
+func TestThrottledRequestsShrink(t *testing.T) {
 	clk := &fake.Clock{}
 	l := NewAdaptiveLimiter(&twoPartitions{}, AdaptiveConfig{Clock: clk, ProvisionedRU: 20000})
 	key := keyIn(t, 0)
@@ -408,21 +407,44 @@ func TestThrottledRequestsShrinkAndGiveNothingBack(t *testing.T) {
 	if got, pace := l.RequestLimit(ctx, key), l.Partitions()[0].PaceRU; math.Abs(got-pace*partitionBurst.Seconds()) > 1e-6 {
 		t.Fatalf("after clean windows the request limit is %.1f, want the pace's burst %.1f", got, pace*partitionBurst.Seconds())
 	}
+}
 
-	// A request reserving 400 RU of which 300 were throttled (charged 100):
-	// the next 400 RU request still waits for its full reservation.
-	clk.Advance(time.Second)
-	rate := l.Partitions()[0].PaceRU
-	write(t, l, clk, key, 0, migrate.Outcome{RU: 400}) // spends the saved burst
-	release, err := l.Acquire(ctx, key, 400)
-	if err != nil {
-		t.Fatal(err)
-	}
-	release(migrate.Outcome{RU: 100, Throttled: true, RetryAfter: time.Millisecond})
-	rate = l.Partitions()[0].PaceRU
-	before := clk.Now()
-	write(t, l, clk, key, 0, migrate.Outcome{RU: 400})
-	if waited := clk.Now().Sub(before).Seconds(); waited < 400/rate*0.9 {
-		t.Fatalf("the request after a throttled one waited %.3fs, want about %.3fs: the throttled one's unspent reservation came back", waited, 400/rate)
+// TestThrottledRequestGivesNothingBack: what a throttled bulk request did
+// not cost (its throttled operations) is no room in the partition, so the
+// requests waiting behind it do not leave sooner. Time is synctest's.
+func TestThrottledRequestGivesNothingBack(t *testing.T) {
+	for _, throttled := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			l := NewAdaptiveLimiter(&twoPartitions{}, AdaptiveConfig{ProvisionedRU: 2000 / startShare}) // 1000 RU/s a partition
+			key := keyIn(t, 0)
+			ctx := context.Background()
+			r, err := l.Acquire(ctx, key, 100) // spends the saved burst
+			if err != nil {
+				t.Fatal(err)
+			}
+			r(migrate.Outcome{RU: 100})
+			first, err := l.Acquire(ctx, key, 400)
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			went := make(chan time.Duration)
+			go func() {
+				r, err := l.Acquire(ctx, key, 400) // waits for 400 RU at 1000 RU/s
+				if err == nil {
+					r(migrate.Outcome{RU: 400})
+				}
+				went <- time.Since(start)
+			}()
+			synctest.Wait()
+			first(migrate.Outcome{RU: 100, Throttled: throttled}) // 300 RU of it not spent
+			waited := <-went
+			switch {
+			case throttled && waited < 390*time.Millisecond:
+				t.Fatalf("after a throttled request the next one waited %v, want 400ms", waited)
+			case !throttled && waited > 150*time.Millisecond:
+				t.Fatalf("after a request that cost 100 of its 400 RU the next one waited %v, want about 100ms", waited)
+			}
+		})
 	}
 }
