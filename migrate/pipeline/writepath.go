@@ -111,7 +111,12 @@ func (p *WritePath) NewWriter(tr *transform.Transformer, dead migrate.DeadLetter
 
 // writer returns a writer counting into stats.
 func (p *WritePath) writer(tr *transform.Transformer, dead migrate.DeadLetterStore, defaults *migrate.DefaultUses, stats *Stats) *Writer {
-	return &Writer{dst: p.target, bulk: p.bulk, tr: tr, retry: p.retrier(stats), limit: p.flow.Limiter, ruCap: p.flow.TargetCap,
+	retry := p.retrier(stats)
+	// The writer counts its 429s itself, each throttled operation of a
+	// bulk request as one (pageWriter.attempt); the policy's wait may
+	// cover several.
+	retry.OnThrottle = nil
+	return &Writer{dst: p.target, bulk: p.bulk, tr: tr, retry: retry, limit: p.flow.Limiter, ruCap: p.flow.TargetCap,
 		dead: dead, stats: stats, defaults: defaults}
 }
 

@@ -206,6 +206,7 @@ func (w *pageWriter) attempt(ctx context.Context, req request, op func(ctx conte
 	w.ruCap.Settle(res, a.ru)
 	w.stats.writeRequests.Add(int64(answered))
 	w.stats.writesThrottled.Add(int64(a.throttledOps))
+	w.stats.throttled.Add(int64(a.throttledOps))
 	if req.bulk {
 		w.stats.bulkRequests.Add(1)
 	}

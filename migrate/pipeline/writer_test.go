@@ -32,7 +32,7 @@ func testWriter(t *testing.T) (*Writer, *fake.Target, *fake.Clock) {
 	stats := &Stats{}
 	dst := fake.NewTarget()
 	w := &Writer{dst: dst, tr: tr, limit: pacing.NewFixedLimiter(8), ruCap: pacing.NewRUCap(0, clk), dead: dead, stats: stats,
-		retry: &migrate.Retrier{Clock: clk, Tries: 4, OnThrottle: func(time.Duration) { stats.throttled.Add(1) }}}
+		retry: &migrate.Retrier{Clock: clk, Tries: 4}}
 	return w, dst, clk
 }
 
