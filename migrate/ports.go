@@ -108,10 +108,12 @@ const (
 
 // BulkOp is one operation of a bulk request.
 type BulkOp struct {
-	Type    BulkOpType
-	Key     Key
-	ID      string // Read and Replace; a Create's id is in its Body
-	Body    []byte // Create and Replace
+	Type BulkOpType
+	Key  Key
+	ID   string // Read and Replace; a Create's id is in its Body
+	// Body is the item of a Create or Replace: a JSON object, which an
+	// implementation may send without checking it again.
+	Body    []byte
 	IfMatch string // Replace
 }
 

@@ -55,11 +55,12 @@ func (c *Container) PartitionsOf(ctx context.Context, keys []migrate.Key) ([]str
 	return out, nil
 }
 
-// Bulk sends ops to partition key range partition with ExecuteBulk. A
-// request ExecuteBulk refuses as over the 2 MB limit is an error wrapping
-// migrate.ErrTooLarge (and ErrBulkRequestTooLarge), which the caller
-// splits. Each operation's result keeps its error and says whether to
-// resend it (BulkResult.Resend).
+// Bulk sends ops to partition key range partition as ExecuteBulk does,
+// trusting each body to be a JSON object, as the port says. A request
+// over the 2 MB limit is an error wrapping migrate.ErrTooLarge (and
+// ErrBulkRequestTooLarge), which the caller splits. Each operation's
+// result keeps its error and says whether to resend it
+// (BulkResult.Resend).
 func (c *Container) Bulk(ctx context.Context, partition string, ops []migrate.BulkOp) (migrate.BulkResponse, error) {
 	in := make([]BulkOperation, len(ops))
 	for i, o := range ops {
@@ -69,7 +70,7 @@ func (c *Container) Bulk(ctx context.Context, partition string, ops []migrate.Bu
 		}
 		in[i] = BulkOperation{Type: t, Key: o.Key, ID: o.ID, Body: o.Body, IfMatch: o.IfMatch}
 	}
-	resp, err := c.ExecuteBulk(ctx, partition, in)
+	resp, err := c.executeBulk(ctx, partition, in, false)
 	if errors.Is(err, ErrBulkRequestTooLarge) {
 		return migrate.BulkResponse{}, fmt.Errorf("%w: %w", migrate.ErrTooLarge, err)
 	}

@@ -24,6 +24,7 @@ func testBulkWriter(t *testing.T) (*Writer, *fake.BulkTarget, *fake.Clock) {
 	w, _, clk := testWriter(t)
 	dst := fake.NewBulkTarget()
 	w.dst, w.bulk = dst, dst
+	w.queue = newBulkQueue(w)
 	return w, dst, clk
 }
 
@@ -251,9 +252,13 @@ func TestBulkWriterHandlesWholeRequestFailures(t *testing.T) {
 	}
 	// 16 (429), 16 (410), 16 (413), 8+8, 4+4, 2+2, 1+1: the half without
 	// i007 of each split is written.
-	last := dst.Requests()[len(dst.Requests())-1]
-	if len(dst.Requests()) != 11 || len(last) != 1 {
-		t.Fatalf("%d requests, the last of %d operations", len(dst.Requests()), len(last))
+	var sizes []int
+	for _, r := range dst.Requests() {
+		sizes = append(sizes, len(r))
+	}
+	sort.Ints(sizes)
+	if fmt.Sprint(sizes) != "[1 1 2 2 4 4 8 8 16 16 16]" {
+		t.Fatalf("requests of %v operations, want 16 three times, then halves down to the item at fault", sizes)
 	}
 }
 
@@ -337,5 +342,61 @@ func TestBulkWriterStopsOnAFailureItCannotHandle(t *testing.T) {
 	_, err := w.writePage(context.Background(), changes(t, w, manyItems(5, 5, 1)...), nil)
 	if !errors.Is(err, migrate.ErrUnauthorized) || !strings.Contains(err.Error(), `"i002"`) {
 		t.Fatalf("want the 403 naming the item, got %v", err)
+	}
+}
+
+// Pages written at once share bulk requests: while a partition's request
+// is out, the items of other pages queue behind it and leave together.
+func TestBulkWriterGathersPagesIntoRequests(t *testing.T) {
+	w, dst, _ := testBulkWriter(t)
+	release := make(chan struct{})
+	first := true
+	var mu sync.Mutex
+	dst.BulkFail = func(string, []migrate.BulkOp) error {
+		mu.Lock()
+		block := first
+		first = false
+		mu.Unlock()
+		if block {
+			<-release
+		}
+		return nil
+	}
+	ctx := context.Background()
+	errs := make(chan error, 3)
+	write := func(items ...string) {
+		_, err := w.writePage(ctx, changes(t, w, items...), nil)
+		errs <- err
+	}
+	go write(item("x", "eu", "x", 1))
+	waitUntil(t, func() bool { return len(dst.Requests()) == 1 })
+	go write(item("a1", "eu", "a", 1), item("a2", "eu", "a", 1))
+	go write(item("b1", "us", "b", 1), item("b2", "us", "b", 1))
+	waitUntil(t, func() bool {
+		w.queue.mu.Lock()
+		defer w.queue.mu.Unlock()
+		return len(w.queue.parts["0"].items) == 4
+	})
+	close(release)
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	reqs := dst.Requests()
+	if len(reqs) != 2 || len(reqs[1]) != 4 || dst.Count() != 5 {
+		t.Fatalf("requests %v, %d items: want the two pages' four items in one request after the first", reqs, dst.Count())
+	}
+}
+
+// waitUntil polls cond for up to 10 seconds.
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -116,8 +116,12 @@ func (p *WritePath) writer(tr *transform.Transformer, dead migrate.DeadLetterSto
 	// bulk request as one (pageWriter.attempt); the policy's wait may
 	// cover several.
 	retry.OnThrottle = nil
-	return &Writer{dst: p.target, bulk: p.bulk, tr: tr, retry: retry, limit: p.flow.Limiter, ruCap: p.flow.TargetCap,
+	w := &Writer{dst: p.target, bulk: p.bulk, tr: tr, retry: retry, limit: p.flow.Limiter, ruCap: p.flow.TargetCap,
 		dead: dead, stats: stats, defaults: defaults}
+	if w.bulk != nil {
+		w.queue = newBulkQueue(w)
+	}
+	return w
 }
 
 // retrier is the retry policy counting into stats: every 429 and every

@@ -53,8 +53,10 @@ func (c *Change) sourceKey() []byte { return migrate.Key(c.Result.SourceKey).App
 // is safe for concurrent use.
 type Writer struct {
 	dst migrate.Target
-	// bulk is dst when the write path sends bulk requests; nil otherwise.
+	// bulk is dst when the write path sends bulk requests, through queue;
+	// nil otherwise.
 	bulk  migrate.BulkTarget
+	queue *bulkQueue
 	tr    *transform.Transformer
 	retry *migrate.Retrier
 	limit migrate.Limiter
