@@ -23,6 +23,10 @@ import (
 //   - A worker's fair share is ceil(leases / active owners). A worker below
 //     its share takes the leases reserved for it, then free leases in Range
 //     order, until it reaches it.
+//   - A fenced lease (Lease.Fence, written by a cutover that holds the
+//     migration) is neither taken nor asked for by any worker but the
+//     fence's owner, and does not count towards the shares: a cutover is
+//     draining, and the workers are stopping.
 //   - When no free lease is left and the worker is still below its share,
 //     it asks the owner holding the most, if that owner holds at least two
 //     more than this worker (so a steal never just moves the imbalance),
@@ -87,7 +91,12 @@ func (lr Leaser) Acquire(ctx context.Context) ([]Lease, error) {
 	held := map[string][]Lease{lr.Owner: nil} // active owner -> live leases
 	var mine, free []Lease                    // reserved for this worker; free for anyone
 	asked := 0                                // this worker's pending handoff requests
+	fenced := 0
 	for _, l := range all {
+		if l.Fence != "" && l.Fence != lr.Owner {
+			fenced++
+			continue
+		}
 		if w, ok := l.ReservedFor(now, lr.TTL); ok {
 			if w == lr.Owner {
 				mine = append(mine, l)
@@ -105,7 +114,7 @@ func (lr Leaser) Acquire(ctx context.Context) ([]Lease, error) {
 			asked++
 		}
 	}
-	share := (len(all) + len(held) - 1) / len(held)
+	share := (len(all) - fenced + len(held) - 1) / len(held)
 	need := share - len(held[lr.Owner]) - asked
 
 	var taken []Lease
@@ -156,7 +165,7 @@ func (lr Leaser) ask(ctx context.Context, victims []Lease) error {
 // take writes lr.Owner into l with CAS; ok is false when another worker
 // wrote l first.
 func (lr Leaser) take(ctx context.Context, l Lease) (Lease, bool, error) {
-	l.Owner, l.HandoffTo = lr.Owner, ""
+	l.Owner, l.HandoffTo, l.TTL = lr.Owner, "", lr.TTL
 	got, err := lr.Store.Update(ctx, l)
 	switch {
 	case errors.Is(err, ErrLeaseLost):

@@ -346,3 +346,58 @@ func TestLeaserValidates(t *testing.T) {
 		}
 	}
 }
+
+// A lease fenced by a cutover is neither taken nor asked for by a worker,
+// free, expired or owned; the fence's owner takes it. A lease is expired
+// only after the longer of the judge's TTL and the TTL its writer recorded.
+func TestAcquireLeavesFencedLeasesAlone(t *testing.T) {
+	eachStore(t, func(t *testing.T, s lease.Store, clock *leasetest.Clock) {
+		ctx := context.Background()
+		createLeases(t, s, 4)
+		a := leaser(s, clock, "a")
+		if got, err := a.Acquire(ctx); err != nil || len(got) != 4 {
+			t.Fatalf("a took %d leases (%v), want 4", len(got), err)
+		}
+		// The cutover fences the first two once a lets them go.
+		list, _ := s.List(ctx)
+		for _, l := range list[:2] {
+			l.Owner, l.Fence = "", "cutover"
+			if _, err := s.Update(ctx, l); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b := leaser(s, clock, "b")
+		got, err := b.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range got {
+			if l.Fence != "" {
+				t.Fatalf("worker b took the fenced lease %s", l.ID)
+			}
+		}
+		list, _ = s.List(ctx)
+		for _, l := range list {
+			if l.Fence != "" && (l.Owner != "" || l.HandoffTo != "") {
+				t.Fatalf("a fenced lease was taken or asked for: %+v", l)
+			}
+		}
+		clock.Advance(2 * ttl)
+		if got, _ := b.Acquire(ctx); len(got) != 2 {
+			t.Fatalf("after a's leases expired, b took %d, want the 2 unfenced", len(got))
+		}
+		if got, _ := leaser(s, clock, "cutover").Acquire(ctx); len(got) == 0 {
+			t.Fatal("the fence's owner could not take its fenced leases")
+		}
+	})
+}
+
+func TestExpiredHonoursTheRecordedTTL(t *testing.T) {
+	l := lease.Lease{Owner: "w", Timestamp: leasetest.Epoch, TTL: 3 * time.Minute}
+	if l.Expired(leasetest.Epoch.Add(2*time.Minute), time.Minute) {
+		t.Fatal("a lease written with a 3-minute TTL expired after 2 minutes for a judge with 1")
+	}
+	if !l.Expired(leasetest.Epoch.Add(4*time.Minute), time.Minute) {
+		t.Fatal("a lease not written for 4 minutes with a 3-minute TTL is not expired")
+	}
+}

@@ -14,6 +14,10 @@ import (
 // files also start with '.', which no lease id or state file does.
 const tempMarker = ".tmp-"
 
+// WriteFileAtomic writes dir/name as the file store writes every file (see
+// writeFileAtomic), for state kept beside it: a rollback's ledger.
+func WriteFileAtomic(dir, name string, data []byte) error { return writeFileAtomic(dir, name, data) }
+
 // writeFileAtomic replaces dir/name with data so that a crash at any moment
 // leaves either the old file or the new one, whole: the data goes to a temp
 // file in the same directory, is fsynced, renamed over the target, and the

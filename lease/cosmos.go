@@ -108,9 +108,10 @@ func (s *CosmosStore) readMeta(ctx context.Context) (Meta, string, error) {
 }
 
 // UpdateMeta replaces the recorded meta (creating it when absent). The last
-// writer wins, except for DefaultsUsed: the recorded uses are merged in,
-// and the replace is conditional on the document read, so no use recorded
-// by another worker is lost.
+// writer wins, except for DefaultsUsed, whose recorded uses are merged in,
+// and the phase (CutoverRequest, Cutover, RolledBack), which is kept as
+// recorded: the replace is conditional on the document read, so no use
+// recorded and no phase set by another worker is lost.
 func (s *CosmosStore) UpdateMeta(ctx context.Context, m Meta) error {
 	for range metaRetries {
 		doc, err := s.docs.Read(ctx, s.metaID())
@@ -125,7 +126,7 @@ func (s *CosmosStore) UpdateMeta(ctx context.Context, m Meta) error {
 			if derr != nil {
 				return corrupt("document "+s.metaID(), derr)
 			}
-			merged := m
+			merged := keepPhase(m, rec)
 			merged.DefaultsUsed = MergeDefaultUses(rec.DefaultsUsed, m.DefaultsUsed)
 			if b, err = encodeMeta(s.metaID(), merged); err == nil {
 				_, err = s.docs.Replace(ctx, s.metaID(), b, doc.ETag)
@@ -139,6 +140,35 @@ func (s *CosmosStore) UpdateMeta(ctx context.Context, m Meta) error {
 		}
 	}
 	return fmt.Errorf("update state %s: the meta document keeps changing", s.metaID())
+}
+
+// SwapMeta reads the meta document, lets change edit it, and replaces it
+// with If-Match on the ETag read; when another writer was first (412) it
+// reads again and calls change again.
+func (s *CosmosStore) SwapMeta(ctx context.Context, change func(*Meta) error) (Meta, error) {
+	for range metaSwaps {
+		m, etag, err := s.readMeta(ctx)
+		if err != nil {
+			return Meta{}, err
+		}
+		if err := change(&m); err != nil {
+			return Meta{}, err
+		}
+		b, err := encodeMeta(s.metaID(), m)
+		if err != nil {
+			return Meta{}, fmt.Errorf("update state %s: %w", s.metaID(), err)
+		}
+		_, err = s.docs.Replace(ctx, s.metaID(), b, etag)
+		switch {
+		case err == nil:
+			return decodeMeta(b)
+		case errors.Is(err, ErrDocNotFound):
+			return Meta{}, fmt.Errorf("update state %s: %w", s.metaID(), ErrNoMeta)
+		case !errors.Is(err, ErrDocChanged):
+			return Meta{}, fmt.Errorf("update state %s: %w", s.metaID(), err)
+		}
+	}
+	return Meta{}, fmt.Errorf("update state %s: the meta document keeps changing", s.metaID())
 }
 
 // List returns every lease under the prefix, ordered by Range.Min. A

@@ -177,7 +177,7 @@ func TestCosmosUpdateMetaRetries(t *testing.T) {
 		}
 		return nil
 	}
-	want := lease.Meta{Version: 1, Source: "s", Cutover: &lease.Cutover{Items: 3}}
+	want := lease.Meta{Version: 1, Source: "s", StartFrom: "2025-01-01T00:00:00Z"}
 	if err := s.UpdateMeta(ctx, want); err != nil {
 		t.Fatal(err)
 	}

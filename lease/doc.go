@@ -39,7 +39,17 @@
 //
 // Leaser applies the ownership rule on top of any Store: take free or
 // expired leases up to a fair share, ceil(leases / active owners), steal one
-// per pass from an overloaded owner, renew, release. See Leaser.
+// per pass from an overloaded owner, renew, release; never a lease a
+// cutover fenced (Lease.Fence). A lease is expired after the longer of the
+// judge's TTL and the one its writer recorded (Lease.TTL). See Leaser.
+//
+// # The phase
+//
+// The Meta records a migration's phase: a cutover's request
+// (CutoverRequest, itself a lease on the migration), the cutover's record
+// (Cutover: what the application writes now, where the target's change
+// feed stood, the source's newest _ts), a rollback's (RolledBack). Only
+// SwapMeta, a compare-and-swap, changes them; UpdateMeta keeps them.
 //
 // # Errors
 //

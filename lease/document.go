@@ -44,6 +44,8 @@ const (
 	propCaughtUpAt     = "caughtUpAt"
 	propLastChangeTS   = "lastChangeTs"
 	propHandoffTo      = "handoffTo"
+	propFence          = "fence"
+	propTTL            = "ttl"
 )
 
 // timeLayout is how lease documents write instants: UTC with seven
@@ -117,6 +119,12 @@ func encodeLease(docID string, l Lease, etag string) ([]byte, error) {
 	if l.HandoffTo != "" {
 		doc.Properties[propHandoffTo] = l.HandoffTo
 	}
+	if l.Fence != "" {
+		doc.Properties[propFence] = l.Fence
+	}
+	if l.TTL > 0 {
+		doc.Properties[propTTL] = l.TTL.String()
+	}
 	if s := formatTime(l.CaughtUpAt); s != nil {
 		doc.Properties[propCaughtUpAt] = *s
 	}
@@ -186,6 +194,12 @@ func decodeLease(b []byte) (Lease, string, error) {
 func decodeProperties(p map[string]string, l *Lease) error {
 	var err error
 	l.HandoffTo = p[propHandoffTo]
+	l.Fence = p[propFence]
+	if s, ok := p[propTTL]; ok {
+		if l.TTL, err = time.ParseDuration(s); err != nil || l.TTL < 0 {
+			return fmt.Errorf("property %q: %q is not a duration", propTTL, s)
+		}
+	}
 	if s, ok := p[propItems]; ok {
 		if l.Items, err = strconv.ParseInt(s, 10, 64); err != nil {
 			return fmt.Errorf("property %q: %w", propItems, err)
@@ -252,7 +266,27 @@ func decodeMeta(b []byte) (Meta, error) {
 	if doc.ID == "" {
 		return Meta{}, errors.New(`no "id"`)
 	}
+	for _, c := range []*Cutover{doc.Meta.Cutover, doc.Meta.RolledBack} {
+		if c != nil && c.Application != nil {
+			// The meta is written indented, examples included: give them
+			// back as they were recorded.
+			c.Application.Before = compactJSON(c.Application.Before)
+			c.Application.After = compactJSON(c.Application.After)
+		}
+	}
 	return doc.Meta, nil
+}
+
+// compactJSON returns raw without insignificant whitespace (nil stays nil).
+func compactJSON(raw json.RawMessage) json.RawMessage {
+	if raw == nil {
+		return nil
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return raw
+	}
+	return b.Bytes()
 }
 
 // strictUnmarshal decodes exactly one JSON object; trailing data (a torn or

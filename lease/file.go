@@ -147,7 +147,8 @@ func (s *FileStore) ReadMeta(ctx context.Context) (Meta, error) {
 	return s.readMeta()
 }
 
-// UpdateMeta replaces the recorded meta, keeping the recorded DefaultUses.
+// UpdateMeta replaces the recorded meta, keeping the recorded DefaultUses
+// and phase.
 func (s *FileStore) UpdateMeta(ctx context.Context, m Meta) error {
 	if err := s.check(ctx, true); err != nil {
 		return fmt.Errorf("update state: %w", err)
@@ -157,11 +158,34 @@ func (s *FileStore) UpdateMeta(ctx context.Context, m Meta) error {
 	rec, err := s.readMeta()
 	switch {
 	case err == nil:
+		m = keepPhase(m, rec)
 		m.DefaultsUsed = MergeDefaultUses(rec.DefaultsUsed, m.DefaultsUsed)
 	case !errors.Is(err, ErrNoMeta):
 		return fmt.Errorf("update state: %w", err)
 	}
 	return s.writeMeta(m)
+}
+
+// SwapMeta edits the recorded meta with change and writes it, all under the
+// store's meta lock: only the process holding the directory's lock writes
+// state.json, so no other write can land in between.
+func (s *FileStore) SwapMeta(ctx context.Context, change func(*Meta) error) (Meta, error) {
+	if err := s.check(ctx, true); err != nil {
+		return Meta{}, fmt.Errorf("update state: %w", err)
+	}
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
+	m, err := s.readMeta()
+	if err != nil {
+		return Meta{}, fmt.Errorf("update state: %w", err)
+	}
+	if err := change(&m); err != nil {
+		return Meta{}, err
+	}
+	if err := s.writeMeta(m); err != nil {
+		return Meta{}, err
+	}
+	return s.readMeta()
 }
 
 func (s *FileStore) readMeta() (Meta, error) {

@@ -158,7 +158,7 @@ func (h *Hold) writeLocked(ctx context.Context, change func(*Lease)) (Lease, err
 	}
 	for attempt := 0; ; attempt++ {
 		next := h.l
-		next.Owner = h.owner
+		next.Owner, next.TTL = h.owner, h.ttl
 		if change != nil {
 			change(&next)
 		}

@@ -60,6 +60,15 @@ type Lease struct {
 	// anyone. See Leaser.
 	HandoffTo string
 
+	// Fence names the cutover (its owner) that holds the migration while it
+	// drains and verifies: no other worker takes the lease or asks for it,
+	// whoever owns it, until the fence is cleared. See Leaser.
+	Fence string
+	// TTL is the lease duration its last writer worked with, so that a
+	// worker with another --lease-ttl judges its expiry the same; zero in
+	// leases written before it was kept.
+	TTL time.Duration
+
 	// Counters, kept with the lease so they survive restarts.
 	Items          int64     // items copied (written or verified identical)
 	RU             float64   // request units spent on the target for this range
@@ -74,9 +83,10 @@ type Lease struct {
 	ETag string
 }
 
-// Expired reports whether the lease's owner has not renewed it within ttl.
+// Expired reports whether the lease's owner has not renewed it within ttl,
+// or within the TTL its writer recorded when that is longer.
 func (l Lease) Expired(now time.Time, ttl time.Duration) bool {
-	return l.Owner == "" || now.Sub(l.Timestamp) > ttl
+	return l.Owner == "" || now.Sub(l.Timestamp) > max(ttl, l.TTL)
 }
 
 // ReservedFor reports whether the lease was released for worker (or for
@@ -103,8 +113,15 @@ type Meta struct {
 	// written before it was recorded have none.
 	Ranges    []Range   `json:"ranges,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
-	// Cutover is set once `rekey cutover` recorded a clean switch.
+	// CutoverRequest is set while a cutover runs: workers stop and take no
+	// lease (see CutoverRequest). Only SwapMeta changes it.
+	CutoverRequest *CutoverRequest `json:"cutoverRequest,omitempty"`
+	// Cutover is set once `rekey cutover` recorded a clean switch. Only
+	// SwapMeta changes it.
 	Cutover *Cutover `json:"cutover,omitempty"`
+	// RolledBack is set once a rollback handed the source back to the
+	// application (the reverse cutover). Only SwapMeta changes it.
+	RolledBack *Cutover `json:"rolledBack,omitempty"`
 	// DefaultsUsed lists the placeholder defaults that keys of items
 	// written to the target were built with, recorded before the writes.
 	// It only grows: UpdateMeta keeps every use already recorded.
@@ -140,6 +157,23 @@ type Cutover struct {
 	At           time.Time `json:"at"`
 	Items        int64     `json:"items"`
 	VerifyDigest string    `json:"verifyDigest"`
+	// Application is what the application must write from the cutover on;
+	// cutovers recorded before it was kept have none.
+	Application *ApplicationWrites `json:"application,omitempty"`
+	// Follow is where the change feed of the container the application
+	// writes from now on stood, per feed range, when the cutover was
+	// recorded: a rollback reads it from there.
+	Follow []FeedPosition `json:"follow,omitempty"`
+	// SourceHorizon is the newest _ts (epoch seconds) of the items the
+	// cutover left in the container it switched away from: one with a
+	// later _ts was written after the cutover.
+	SourceHorizon int64 `json:"sourceHorizon,omitempty"`
+}
+
+// FeedPosition is a position in one feed range's change feed.
+type FeedPosition struct {
+	Range        Range  `json:"range"`
+	Continuation string `json:"continuation"`
 }
 
 // Store persists a migration's meta and leases. Writes are compare-and-swap
@@ -152,8 +186,16 @@ type Store interface {
 	// ReadMeta returns the recorded meta; ErrNoMeta when there is none.
 	ReadMeta(ctx context.Context) (Meta, error)
 	// UpdateMeta replaces the recorded meta, keeping every DefaultUse
-	// already recorded (m's list is merged into the stored one).
+	// already recorded (m's list is merged into the stored one) and the
+	// recorded phase (CutoverRequest, Cutover, RolledBack), which only
+	// SwapMeta changes.
 	UpdateMeta(ctx context.Context, m Meta) error
+	// SwapMeta is a compare-and-swap of the meta: it reads the recorded
+	// meta, lets change edit it, and writes the result only if no other
+	// write landed in between; otherwise it reads again and calls change
+	// again. An error from change is returned as it is and nothing is
+	// written. It returns the meta written; ErrNoMeta when there is none.
+	SwapMeta(ctx context.Context, change func(*Meta) error) (Meta, error)
 	// List returns every lease, ordered by Range.Min.
 	List(ctx context.Context) ([]Lease, error)
 	// Read returns one lease; ErrLeaseNotFound when there is none.

@@ -8,9 +8,9 @@ import (
 	"github.com/rekey-dev/rekey/lease/leasetest"
 )
 
-// UpdateMeta never drops a recorded default use: a writer that read the
-// meta before another recorded one (cutover recording its switch while a
-// worker records a use) keeps it.
+// UpdateMeta never drops a recorded default use, nor the recorded phase: a
+// writer that read the meta before another recorded a use or a cutover
+// (a worker recording a use while cutover records its switch) keeps both.
 func TestUpdateMetaKeepsDefaultUses(t *testing.T) {
 	ctx := context.Background()
 	file, err := lease.OpenFile(t.TempDir())
@@ -34,7 +34,12 @@ func TestUpdateMetaKeepsDefaultUses(t *testing.T) {
 			if err := s.UpdateMeta(ctx, withUse); err != nil {
 				t.Fatal(err)
 			}
-			stale.Cutover = &lease.Cutover{Items: 1}
+			if _, err := s.SwapMeta(ctx, func(m *lease.Meta) error {
+				m.Cutover = &lease.Cutover{Items: 1}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
 			if err := s.UpdateMeta(ctx, stale); err != nil {
 				t.Fatal(err)
 			}

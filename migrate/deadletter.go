@@ -8,9 +8,11 @@ import (
 // Dead-letter kinds besides the transform package's error kinds
 // (missing-field, wrong-type, ...).
 const (
-	KindCollision = "collision" // another source item already holds this (id, target key)
-	KindRejected  = "rejected"  // the service refused the item (400)
-	KindTooLarge  = "too-large" // over 2 MB with the key added (413)
+	KindCollision = "collision"  // another source item already holds this (id, target key)
+	KindRejected  = "rejected"   // the service refused the item (400)
+	KindTooLarge  = "too-large"  // over 2 MB with the key added (413)
+	KindUniqueKey = "unique-key" // the target's unique key policy refuses it (409 with no item under its id and key)
+	KindConflict  = "conflict"   // rollback: the source item changed after the cutover, not by the rollback
 )
 
 // DeadLetter is an item the migration could not write, with why. Every

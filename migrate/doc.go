@@ -12,11 +12,26 @@
 //	  +--- checkpoint(continuation) once the whole page ----+             limiter per partition
 //	       is durable (lease store: file | lease container)
 //
-//	verify : scan both sides -> records spilled by source identity -> compare
-//	         bucket by bucket -> recheck against the source's current version
-//	         -> (--fix) conditional writes through the same writer
-//	cutover: refuse before caught up -> drain -> quiet period -> final verify
-//	         with fix -> no change during it -> record
+//	verify  : scan both sides -> records spilled by source identity -> compare
+//	          bucket by bucket -> recheck against the source's current version
+//	          -> (--fix) conditional writes through the same writer
+//	cutover : refuse before caught up -> request (compare-and-swap) -> workers
+//	          stop -> wait for their leases, fence them -> drain -> quiet period
+//	          -> final verify with fix -> no change during it -> record (what
+//	          the application writes now, where the target's feed stands)
+//	rollback: the pipeline from the target's feed (from the cutover's
+//	          positions) into the source, by the copy's rules plus a ledger of
+//	          its own writes; its cutover fixes the source (deletes included)
+//
+// # Phases
+//
+// A migration's state records its phase (lease.Meta): copying and syncing
+// until a cutover is requested (lease.CutoverRequest: workers stop and take
+// no lease, the cutover fences them), cut over once it is recorded
+// (lease.Cutover), and, after a rollback's cutover, rolled back. Every
+// command that writes checks the phase first (RefuseAfterCutover,
+// RefuseDuringCutover) and refuses with an error that names it and says what
+// to do (*CutOverError, *CutoverInProgressError).
 //
 // # Checkpoint only what is durable
 //
@@ -37,7 +52,10 @@
 //     classes (errors.go) and the one retry policy (retry.go); the content
 //     digest (content.go); the rule for whether a state is this migration's
 //     (meta.go, meta_defaults.go); the lease prefix (leaseprefix.go); the
-//     refusal to write after a cutover (aftercutover.go).
+//     refusal to write after a cutover (aftercutover.go) and during one,
+//     and how a stopped worker learns a cutover's outcome (phase.go); the
+//     settings a created target gets (settings.go); what the application
+//     writes after a cutover (application.go).
 //   - migrate/pipeline: rekey run: the Runner, its range loops, lease holds
 //     and balancing, the writer, dead-letter replay, and the write path
 //     (NewWritePath) every command that writes goes through.
@@ -46,7 +64,10 @@
 //   - migrate/deadletter: the dead-letter stores: a file, or documents in
 //     the lease container.
 //   - migrate/verify: the item-by-item comparison, its recheck and --fix.
-//   - migrate/cutover: the gate that records a cutover.
+//   - migrate/cutover: the gate that records a cutover: its request, the
+//     fences, the record.
+//   - migrate/rollback: rekey rollback: the reverse Applier, the ledger of
+//     its writes, the check of its cutover.
 //   - migrate/plan and migrate/status: rekey plan's sample and rekey
 //     status's view of a state.
 //

@@ -150,6 +150,13 @@ type Containers interface {
 	// with the key definition and either manual or autoscale throughput
 	// (neither: the service's default).
 	CreateContainer(ctx context.Context, database, container string, def Definition, manualRU, autoscaleMaxRU int) error
+	// ContainerSettings returns a container's settings (its indexing
+	// policy, default TTL, unique keys, ...); ErrNotFound when it does not
+	// exist.
+	ContainerSettings(ctx context.Context, database, container string) (ContainerSettings, error)
+	// CreateContainerWith is CreateContainer with settings in the new
+	// container's definition.
+	CreateContainerWith(ctx context.Context, database, container string, def Definition, settings ContainerSettings, manualRU, autoscaleMaxRU int) error
 }
 
 // Limiter decides when a request to the target may start. Acquire blocks

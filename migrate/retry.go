@@ -101,6 +101,19 @@ func Retry(ctx context.Context, op func() error) error {
 	return r.Do(ctx, op)
 }
 
+// ReadFeedRanges lists a container's feed ranges under the retry policy r.
+func ReadFeedRanges(ctx context.Context, c Partitioning, r *Retrier) ([]FeedRange, error) {
+	var ranges []FeedRange
+	if err := r.Do(ctx, func() error {
+		var err error
+		ranges, err = c.FeedRanges(ctx)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("feed ranges: %w", err)
+	}
+	return ranges, nil
+}
+
 // ReadPage reads one page of a change feed under the retry policy r.
 func ReadPage(ctx context.Context, src Source, r *Retrier, req ChangeRequest) (ChangePage, error) {
 	var page ChangePage

@@ -32,6 +32,7 @@ func newDeadLetterCommand() *cobra.Command {
 func newDeadLetterListCommand() *cobra.Command {
 	var mig migrationFlags
 	var output string
+	var ofRollback bool
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "Show the items that could not be written, with why",
@@ -41,7 +42,10 @@ invalid-id, not-object, collision, rejected, too-large) and the reason. Items
 written since (by a replay, or a newer version from the change feed) are not
 shown. The listing streams: memory holds one item at a time, whatever the
 size of the file. Exit codes: 0; 2 when the dead letters cannot be read (a
-corrupt line is named with its file and line number).`,
+corrupt line is named with its file and line number). With --rollback, the
+items a rollback could not write back into the source (conflicts: source items
+changed after the cutover by someone else; target items without the source
+key's fields), named by their id and their key in the source.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var client *cosmos.Client
@@ -56,7 +60,11 @@ corrupt line is named with its file and line number).`,
 			if output != "table" && output != "json" {
 				return withExitCode(ExitError, fmt.Errorf("-o %q: want table or json", output))
 			}
-			store, err := openDeadLetters(cmd.Context(), &mig, client, true)
+			open := openDeadLetters
+			if ofRollback {
+				open = openRollbackDeadLetters
+			}
+			store, err := open(cmd.Context(), &mig, client, true)
 			if err != nil {
 				return readExit(err)
 			}
@@ -69,6 +77,7 @@ corrupt line is named with its file and line number).`,
 	}
 	mig.register(cmd.Flags())
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().BoolVar(&ofRollback, "rollback", false, "list the rollback's dead letters")
 	return cmd
 }
 
@@ -148,7 +157,7 @@ cut over.`,
 			r := &pipeline.Runner{Source: mg.source, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead,
 				Writes: mg.writePath(ctx, pacing.Config{}, slog.Default())}
 			res, err := r.Replay(ctx, entries)
-			if errors.Is(err, migrate.ErrCutOver) {
+			if refusedByPhase(err) {
 				return exitFor(err)
 			}
 			remain, cerr := mg.dead.Count()

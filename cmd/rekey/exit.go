@@ -55,13 +55,19 @@ func isUsage(err error) bool {
 }
 
 // exitFor maps an error to its exit code: 2 for usage and configuration and
-// for a writing command refused after a cutover, 1 for anything that failed
-// while working.
+// for a writing command refused after a cutover or during one, 1 for
+// anything that failed while working.
 func exitFor(err error) error {
-	if errors.Is(err, migrate.ErrCutOver) || isUsage(err) {
+	if refusedByPhase(err) || isUsage(err) {
 		return withExitCode(ExitError, err)
 	}
 	return withExitCode(ExitRunFailed, err)
+}
+
+// refusedByPhase reports whether a writing command was refused because the
+// migration is cut over or a cutover is in progress.
+func refusedByPhase(err error) bool {
+	return errors.Is(err, migrate.ErrCutOver) || errors.Is(err, migrate.ErrCutoverInProgress)
 }
 
 // readExit is how a command that only reads a migration (status,

@@ -31,6 +31,7 @@ type planOptions struct {
 	targetAutoscale  int
 	createTarget     bool
 	output           string
+	settings         settingsFlags
 }
 
 func newPlanCommand() *cobra.Command {
@@ -48,9 +49,19 @@ and the RU and time the copy needs. --create-target creates the target with
 the spec's key definition (MultiHash for several paths, version 2) or checks an
 existing one, so re-running is safe.
 
+It also shows what the application must write once it switches to the target
+(the new key paths, each synthetic key's template, a sampled item before and
+after), and which of the source's settings a target created by --create-target
+gets: its default TTL, indexing policy, computed properties and the other
+settings the service takes at creation are carried; unique keys need
+--unique-keys copy|drop (a unique key is unique only within a logical
+partition, so under the new key it means something else); a setting rekey
+cannot carry is named and needs --drop-setting NAME.
+
 Exit codes: 0 the plan looks sound; 1 it found a problem (untransformable
-items, a hot physical partition, a logical partition estimated over 20 GB);
-2 bad flags or configuration.`,
+items, a hot physical partition, a logical partition estimated over 20 GB, a
+setting that needs --unique-keys or --drop-setting); 2 bad flags or
+configuration.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runPlan(cmd, o)
@@ -61,7 +72,8 @@ items, a hot physical partition, a logical partition estimated over 20 GB);
 	f.IntVar(&o.sample, "sample", 10_000, "source items to sample")
 	f.IntVar(&o.targetThroughput, "target-throughput", 0, "planned manual RU/s of the target (default: the source's)")
 	f.IntVar(&o.targetAutoscale, "target-autoscale-max", 0, "planned autoscale maximum RU/s of the target")
-	f.BoolVar(&o.createTarget, "create-target", false, "create the target container (needs --target)")
+	f.BoolVar(&o.createTarget, "create-target", false, "create the target container with the source's settings (needs --target)")
+	o.settings.register(f)
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
 	return cmd
 }
@@ -73,6 +85,9 @@ func runPlan(cmd *cobra.Command, o *planOptions) error {
 	}
 	if o.createTarget && o.mig.target == "" {
 		return withExitCode(ExitError, errors.New("--create-target needs --target DATABASE/CONTAINER"))
+	}
+	if err := o.settings.choice().Validate(); err != nil {
+		return withExitCode(ExitError, err)
 	}
 	src, err := migrate.ParseContainerRef(o.mig.source)
 	if err != nil {
@@ -112,6 +127,11 @@ func runPlan(cmd *cobra.Command, o *planOptions) error {
 	if err != nil {
 		return withExitCode(ExitRunFailed, err)
 	}
+	settings, err := sourceSettings(ctx, client, src, o.settings.choice(), def.Paths, tr.TargetPaths())
+	if err != nil {
+		return withExitCode(ExitRunFailed, err)
+	}
+	est.Settings = &settings
 	if o.createTarget {
 		dst, err := migrate.ParseContainerRef(o.mig.target)
 		if err != nil {
@@ -123,7 +143,8 @@ func runPlan(cmd *cobra.Command, o *planOptions) error {
 		}
 		defer dstClient.Close()
 		created, err := pipeline.EnsureTarget(ctx, dstClient, dst, migrate.TargetDefinition(tr.TargetPaths()),
-			pipeline.TargetOptions{Create: true, ManualRU: o.targetThroughput, AutoscaleMaxRU: o.targetAutoscale})
+			pipeline.TargetOptions{Create: true, ManualRU: o.targetThroughput, AutoscaleMaxRU: o.targetAutoscale,
+				Settings: carriedSettings(client, src, o.settings.choice(), def.Paths, tr.TargetPaths())})
 		if err != nil {
 			return withExitCode(ExitError, err)
 		}
@@ -138,7 +159,7 @@ func runPlan(cmd *cobra.Command, o *planOptions) error {
 	} else {
 		printPlan(cmd.OutOrStdout(), src, tr, est)
 	}
-	if est.FailureShare > 0 || est.HotPartitions > 0 || est.OversizedKeys > 0 {
+	if est.FailureShare > 0 || est.HotPartitions > 0 || est.OversizedKeys > 0 || settings.Err() != nil {
 		return withExitCode(ExitPlanWarnings, nil)
 	}
 	return nil
@@ -180,4 +201,11 @@ func printPlan(w io.Writer, src migrate.ContainerRef, tr *transform.Transformer,
 		fmt.Fprintln(w, "  no hot partition")
 	}
 	fmt.Fprintf(w, "copy: ~%.0f RU, ~%s at 90%% of %d RU/s (plus the source's ~1 RU per item read)\n", p.CopyRU, (time.Duration(p.CopySeconds) * time.Second).String(), p.TargetRU)
+	if p.Application != nil {
+		fmt.Fprintln(w, "after the cutover the application writes the new key:")
+		printApplicationWrites(w, "  ", p.Application)
+	}
+	if p.Settings != nil {
+		printSettings(w, *p.Settings)
+	}
 }

@@ -31,6 +31,7 @@ type runOptions struct {
 	maxConcurrency   int
 	startFrom        string
 	untilCaughtUp    bool
+	untilCutover     bool
 	createTarget     bool
 	targetThroughput int
 	targetAutoscale  int
@@ -41,6 +42,7 @@ type runOptions struct {
 	maxSourceRU      float64
 	controlFile      string
 	bulk             bool
+	settings         settingsFlags
 }
 
 func newRunCommand() *cobra.Command {
@@ -63,6 +65,15 @@ Writes go in bulk requests (--bulk, the default): a page's items grouped by
 the target's physical partition, up to 100 per request, each with its own
 answer, as the official SDKs' bulk mode sends them. --bulk=false sends one
 request per item and the items of one new key as transactional batches.
+
+--create-target creates an absent target with the source's settings: its
+default TTL, indexing policy, computed properties and the other settings the
+service takes at creation ('rekey plan' lists them). A unique key is unique
+only within a logical partition, so under the new key it means something
+else: a source with unique keys needs --unique-keys copy or drop. A setting
+rekey cannot carry (Always Encrypted, a custom conflict resolution procedure,
+one it does not know) is named, and the target is not created unless
+--drop-setting NAME leaves it out.
 
 Throttling: writes are paced per physical partition of the target, each at a
 rate found by AIMD on the 429s it meets (starting from its share of the
@@ -93,10 +104,24 @@ processes share the work, as the pods of a Kubernetes Job do: each takes a
 fair share of the feed ranges, renews its leases, takes over those of a worker
 that stopped renewing within --lease-ttl, and releases its own when it stops;
 with --until-caught-up each exits once every range of every worker has caught
-up (see deploy/kubernetes/job.yaml).
+up.
 
-Exit codes: 0 caught up (--until-caught-up); 1 the run failed; 2 bad flags,
-configuration or state; 130 stopped by SIGINT/SIGTERM after checkpointing.`,
+Cutover: when 'rekey cutover' requests the cutover, every worker stops at its
+next balancing pass (a quarter of --lease-ttl), checkpoints what it wrote,
+releases its leases and waits: once the cutover is recorded it exits 0
+("stopped for cutover"); if the cutover is withdrawn (it refused, failed, or
+was a dry run) it resumes. A run started while a cutover runs waits the same
+way. A run started after the cutover is recorded refuses (exit 2), except with
+--until-cutover, which exits 0 at once: the pods of a Kubernetes Job run
+--until-cutover, so the Job completes at the cutover, even for a pod that
+restarts after it (see deploy/kubernetes/job.yaml). --until-cutover needs a
+cosmos:// state: a state directory is locked by the run, so no cutover can be
+requested while it runs.
+
+Exit codes: 0 caught up (--until-caught-up), or stopped for a cutover that was
+recorded; 1 the run failed; 2 bad flags, configuration or state (including a
+run after the cutover, without --until-cutover); 130 stopped by SIGINT/SIGTERM
+after checkpointing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runMigration(cmd.Context(), cmd, o)
@@ -110,7 +135,9 @@ configuration or state; 130 stopped by SIGINT/SIGTERM after checkpointing.`,
 	f.BoolVar(&o.bulk, "bulk", true, "write in bulk requests, grouped by the target's physical partition (false: one request per item, transactional batches per key)")
 	f.StringVar(&o.startFrom, "start-from", "beginning", "where a new migration starts reading: beginning, now, or an RFC 3339 time (delta-only sync)")
 	f.BoolVar(&o.untilCaughtUp, "until-caught-up", false, "exit 0 once every range has reached the end of its feed")
-	f.BoolVar(&o.createTarget, "create-target", false, "create the target container when absent (its key definition is checked when present)")
+	f.BoolVar(&o.untilCutover, "until-cutover", false, "keep syncing until a cutover is recorded, then exit 0 (also when started after it): for the pods of a Kubernetes Job")
+	f.BoolVar(&o.createTarget, "create-target", false, "create the target container when absent, with the source's settings (its key definition is checked when present)")
+	o.settings.register(f)
 	f.IntVar(&o.targetThroughput, "target-throughput", 0, "manual RU/s of a target created by --create-target")
 	f.IntVar(&o.targetAutoscale, "target-autoscale-max", 0, "autoscale maximum RU/s of a target created by --create-target")
 	f.DurationVar(&o.progressInterval, "progress-interval", 10*time.Second, "how often to log progress when not on a terminal")
@@ -176,12 +203,21 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 		Owner: owner(), LeaseTTL: o.leaseTTL,
 	}
 	_, _, cfg.Shared = cosmosState(o.mig.state)
+	switch {
+	case o.untilCutover && o.untilCaughtUp:
+		return withExitCode(ExitError, errors.New("--until-cutover and --until-caught-up: give one"))
+	case o.untilCutover && !cfg.Shared:
+		return withExitCode(ExitError, fmt.Errorf("--until-cutover needs a cosmos://DATABASE/CONTAINER state shared with the cutover; --state %s is a directory, which the run locks, so no cutover can be requested while it runs", o.mig.state))
+	}
 	flow := pacing.Config{MaxConcurrency: o.maxConcurrency, MaxRU: o.maxRU, MaxSourceRU: o.maxSourceRU}
 	if err := cfg.Validate(); err != nil {
 		return withExitCode(ExitError, fmt.Errorf("flags: %w", err))
 	}
 	if err := flow.Validate(); err != nil {
 		return withExitCode(ExitError, fmt.Errorf("flags: %w", err))
+	}
+	if err := o.settings.choice().Validate(); err != nil {
+		return withExitCode(ExitError, err)
 	}
 	mg, err := o.mig.connect(ctx)
 	if err != nil {
@@ -190,6 +226,7 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	defer mg.close()
 	created, err := pipeline.EnsureTarget(ctx, mg.dstClient, mg.dstRef, migrate.TargetDefinition(mg.tr.TargetPaths()), pipeline.TargetOptions{
 		Create: o.createTarget, ManualRU: o.targetThroughput, AutoscaleMaxRU: o.targetAutoscale,
+		Settings: carriedSettings(mg.srcClient, mg.srcRef, o.settings.choice(), mg.srcDef.Paths, mg.tr.TargetPaths()),
 	})
 	if err != nil {
 		return exitFor(usageErr(err))
@@ -230,19 +267,74 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	}
 	progress := &progressReporter{stats: stats, total: total, interval: o.progressInterval, terminal: isTerminal(cmd.ErrOrStderr()), out: cmd.ErrOrStderr(), extra: writes.Flow().Describe}
 	stopProgress := progress.start(ctx)
-	sum, err := r.Run(ctx, cfg)
-	stopProgress()
-	if errors.Is(err, migrate.ErrCutOver) {
-		return exitFor(err)
+	defer stopProgress()
+	return work(ctx, worker{
+		name: "rekey run", runner: r, cfg: cfg, store: mg.store, untilCutover: o.untilCutover, out: cmd.OutOrStdout(),
+		summary: func(sum pipeline.Summary, final bool) {
+			if final {
+				stopProgress()
+			}
+			printSummary(cmd.OutOrStdout(), sum, mg.dead.Where())
+		},
+	})
+}
+
+// worker is a command that runs a Runner until it is done: rekey run, or
+// rekey rollback.
+type worker struct {
+	name         string
+	runner       *pipeline.Runner
+	cfg          pipeline.RunConfig
+	store        lease.Store
+	untilCutover bool
+	out          io.Writer
+	// summary prints a Run's summary; final when the command ends with it.
+	summary func(sum pipeline.Summary, final bool)
+}
+
+// work runs w's Runner; when a cutover stops it (or is in progress when it
+// starts), it waits for the outcome: exit 0 once the cutover is recorded,
+// run again when it is withdrawn. A run started after the cutover refuses
+// (exit 2), or exits 0 with --until-cutover.
+func work(ctx context.Context, w worker) error {
+	poll := max(w.cfg.LeaseTTL/4, 10*time.Millisecond)
+	if w.cfg.LeaseTTL == 0 {
+		poll = pipeline.DefaultLeaseTTL / 4
 	}
-	printSummary(cmd.OutOrStdout(), sum, mg.dead.Where())
-	switch {
-	case err != nil:
-		return withExitCode(ExitRunFailed, err)
-	case sum.Interrupted:
-		return withExitCode(ExitInterrupted, nil)
+	for {
+		sum, err := w.runner.Run(ctx, w.cfg)
+		switch {
+		case errors.Is(err, migrate.ErrCutOver) && w.untilCutover:
+			fmt.Fprintf(w.out, "%s: the migration is cut over; nothing to do (--until-cutover)\n", w.name)
+			return nil
+		case errors.Is(err, migrate.ErrCutOver):
+			return exitFor(err)
+		case errors.Is(err, migrate.ErrCutoverInProgress):
+			slog.Info("a cutover is in progress; waiting for it to be recorded or withdrawn", "reason", err)
+		case sum.StoppedForCutover && err == nil:
+			w.summary(sum, false)
+		default:
+			w.summary(sum, true)
+			switch {
+			case err != nil:
+				return withExitCode(ExitRunFailed, err)
+			case sum.Interrupted:
+				return withExitCode(ExitInterrupted, nil)
+			}
+			return nil
+		}
+		outcome, err := migrate.AwaitCutover(ctx, w.store, migrate.SystemClock{}, poll)
+		switch {
+		case ctx.Err() != nil:
+			return withExitCode(ExitInterrupted, nil)
+		case err != nil:
+			return withExitCode(ExitRunFailed, err)
+		case outcome == migrate.CutoverRecorded:
+			fmt.Fprintf(w.out, "%s: stopped for cutover: the migration is cut over\n", w.name)
+			return nil
+		}
+		slog.Info("the cutover was withdrawn; resuming")
 	}
-	return nil
 }
 
 // printSummary writes the run's final numbers.
@@ -250,6 +342,8 @@ func printSummary(w io.Writer, sum pipeline.Summary, deadPath string) {
 	s := sum.Stats
 	state := "stopped"
 	switch {
+	case sum.StoppedForCutover && !sum.Interrupted:
+		state = "stopped for cutover; progress checkpointed, leases released"
 	case sum.CaughtUp && !sum.Interrupted:
 		state = "caught up"
 	case sum.Interrupted:

@@ -25,7 +25,9 @@ func newStatusCommand() *cobra.Command {
 		Use:   "status --state DIR|cosmos://DB/CONTAINER [--source ... connection flags]",
 		Short: "Show a migration's progress: phase, ranges, checkpoints, lag, dead letters",
 		Long: `Show where a migration is: its phase (copying until every feed range has
-reached the end of its feed once, then syncing, then cut over), and per feed
+reached the end of its feed once, then syncing, cutting over while a cutover
+runs, then cut over, with what the application writes from then on; rolled
+back once a rollback handed the source back), and per feed
 range the checkpoint position, items copied, the age of the last checkpoint
 and its owner. With connection flags and --source it also probes the source for
 each range's lag: the changes waiting after the checkpoint and the age of the
@@ -81,6 +83,9 @@ number), or bad flags.`,
 			if err != nil {
 				return withExitCode(ExitRunFailed, err)
 			}
+			if err := addRollbackStatus(ctx, &mig, client, &st); err != nil {
+				return readExit(err)
+			}
 			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -93,6 +98,42 @@ number), or bad flags.`,
 	mig.register(cmd.Flags())
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	return cmd
+}
+
+// addRollbackStatus adds the progress of the migration's rollback, when
+// one has started, to its status.
+func addRollbackStatus(ctx context.Context, mig *migrationFlags, client *cosmos.Client, st *status.Report) error {
+	if st.Meta.Cutover == nil {
+		return nil
+	}
+	var docs lease.Documents
+	if db, coll, ok := cosmosState(mig.state); ok && client != nil {
+		docs = client.LeaseDocuments(db, coll)
+	}
+	store, err := openRollbackReadOnly(ctx, mig, docs)
+	if err != nil || store == nil {
+		return err
+	}
+	defer store.Close()
+	meta, err := store.ReadMeta(ctx)
+	if err != nil {
+		return fmt.Errorf("read the rollback's state: %w", err)
+	}
+	dl, err := openRollbackDeadLetters(ctx, mig, client, true)
+	if err != nil {
+		return err
+	}
+	defer dl.Close()
+	n, err := dl.Count()
+	if err != nil {
+		return err
+	}
+	rb, err := status.Read(ctx, meta, store, n, nil, time.Now())
+	if err != nil {
+		return fmt.Errorf("read the rollback's state: %w", err)
+	}
+	st.WithRollback(rb)
+	return nil
 }
 
 // countDeadLetters counts a migration's dead items without writing to the
@@ -129,13 +170,38 @@ func openStateReadOnly(ctx context.Context, m *migrationFlags, client *cosmos.Cl
 func printStatus(w io.Writer, st status.Report) {
 	fmt.Fprintf(w, "migration %s -> %s, key %s\n", st.Meta.Source, st.Meta.Target, strings.Join(st.Meta.KeySpec, " "))
 	fmt.Fprintf(w, "phase: %s", st.Phase)
-	if st.Meta.Cutover != nil {
-		fmt.Fprintf(w, " at %s (%d items, verify digest %s)", st.Meta.Cutover.At.Format(time.RFC3339), st.Meta.Cutover.Items, st.Meta.Cutover.VerifyDigest)
+	switch m := st.Meta; {
+	case m.Cutover != nil:
+		fmt.Fprintf(w, " at %s (%d items, verify digest %s)", m.Cutover.At.Format(time.RFC3339), m.Cutover.Items, m.Cutover.VerifyDigest)
+		if m.RolledBack != nil {
+			fmt.Fprintf(w, "; rolled back at %s: the application writes to the source again", m.RolledBack.At.Format(time.RFC3339))
+		}
+	case st.Phase == status.PhaseCuttingOver:
+		fmt.Fprintf(w, " (requested by %s at %s; workers stop and wait)", m.CutoverRequest.Owner, m.CutoverRequest.At.Format(time.RFC3339))
 	}
-	fmt.Fprintf(w, "\nitems copied: %d, target RU: %.0f, dead letters: %d\n", st.Items, st.RU, st.DeadLetters)
+	fmt.Fprintln(w)
+	if c := st.Meta.Cutover; c != nil && c.Application != nil && st.Meta.RolledBack == nil {
+		fmt.Fprintln(w, "the application writes to the target now:")
+		printApplicationWrites(w, "  ", c.Application)
+	}
+	fmt.Fprintf(w, "items copied: %d, target RU: %.0f, dead letters: %d\n", st.Items, st.RU, st.DeadLetters)
+	printRanges(w, st.Ranges)
+	if rb := st.Rollback; rb != nil {
+		phase := rb.Phase
+		if phase == status.PhaseCutOver {
+			phase = "handed the source back"
+		}
+		fmt.Fprintf(w, "rollback (%s -> %s): %s; items copied back: %d, dead letters: %d (rekey deadletter list --rollback)\n",
+			rb.Meta.Source, rb.Meta.Target, phase, rb.Items, rb.DeadLetters)
+		printRanges(w, rb.Ranges)
+	}
+}
+
+// printRanges writes a table of the ranges of a status.
+func printRanges(w io.Writer, ranges []status.Range) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RANGE\tITEMS\tCHECKPOINT\tAGE\tCAUGHT UP\tLAG\tOWNER")
-	for _, r := range st.Ranges {
+	for _, r := range ranges {
 		age, caught, lag := "-", "no", "-"
 		if !r.CheckpointedAt.IsZero() {
 			age = (time.Duration(r.CheckpointAgeSeconds) * time.Second).String()
@@ -150,7 +216,11 @@ func printStatus(w io.Writer, st status.Report) {
 			}
 			lag = fmt.Sprintf("%d%s items, %s", *r.LagItems, more, time.Duration(*r.LagSeconds)*time.Second)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Items, r.Position, age, caught, lag, r.Owner)
+		owner := r.Owner
+		if r.Fence != "" {
+			owner = strings.TrimSpace(owner + " (fenced by cutover " + r.Fence + ")")
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Items, r.Position, age, caught, lag, owner)
 	}
 	tw.Flush()
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rekey-dev/rekey/migrate"
 	"github.com/rekey-dev/rekey/migrate/pacing"
 	"github.com/rekey-dev/rekey/migrate/verify"
 )
@@ -116,7 +114,7 @@ func runVerify(cmd *cobra.Command, o *verifyOptions) error {
 		v.DeadLetters = dead
 	}
 	rep, err := v.Verify(ctx, cfg)
-	if errors.Is(err, migrate.ErrCutOver) {
+	if refusedByPhase(err) {
 		return exitFor(err)
 	}
 	if err != nil {

@@ -2,6 +2,7 @@ package cosmos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -35,12 +36,11 @@ func (c *Client) CreateContainer(ctx context.Context, db, id string, def migrate
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	if err := checkThroughput(manualRU, autoscaleMaxRU); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
 	var opts azcosmos.CreateContainerOptions
 	switch {
-	case manualRU < 0 || autoscaleMaxRU < 0 || manualRU > math.MaxInt32 || autoscaleMaxRU > math.MaxInt32:
-		return fmt.Errorf("%s: throughput %d/%d RU/s: out of range", op, manualRU, autoscaleMaxRU)
-	case manualRU > 0 && autoscaleMaxRU > 0:
-		return fmt.Errorf("%s: give manual or autoscale throughput, not both", op)
 	case manualRU > 0:
 		tp := azcosmos.NewManualThroughputProperties(int32(manualRU))
 		opts.ThroughputProperties = &tp
@@ -62,6 +62,18 @@ func (c *Client) CreateContainer(ctx context.Context, db, id string, def migrate
 		_, err = database.CreateContainer(ctx, props, &opts)
 	}
 	return c.classify(ctx, op, err)
+}
+
+// checkThroughput refuses a new container's throughput that is out of
+// range, or both manual and autoscale.
+func checkThroughput(manualRU, autoscaleMaxRU int) error {
+	switch {
+	case manualRU < 0 || autoscaleMaxRU < 0 || manualRU > math.MaxInt32 || autoscaleMaxRU > math.MaxInt32:
+		return fmt.Errorf("throughput %d/%d RU/s: out of range", manualRU, autoscaleMaxRU)
+	case manualRU > 0 && autoscaleMaxRU > 0:
+		return errors.New("give manual or autoscale throughput, not both")
+	}
+	return nil
 }
 
 // containerProperties builds the properties of a new container.

@@ -59,7 +59,7 @@ func RunStore(t *testing.T, open OpenStore) {
 		if _, err := s.Init(ctx, m); err != nil {
 			t.Fatal(err)
 		}
-		m.Cutover = &lease.Cutover{At: Epoch.Add(time.Hour), Items: 42, VerifyDigest: "sha256:ab"}
+		m.StartFrom = "2025-03-14T15:00:00Z"
 		if err := s.UpdateMeta(ctx, m); err != nil {
 			t.Fatal(err)
 		}
@@ -69,6 +69,80 @@ func RunStore(t *testing.T, open OpenStore) {
 		}
 		if !reflect.DeepEqual(got, m) {
 			t.Fatalf("after UpdateMeta, Init = %+v, want %+v", got, m)
+		}
+	})
+
+	t.Run("SwapMetaSetsThePhaseUpdateMetaKeepsIt", func(t *testing.T) {
+		s, _ := fresh(t)
+		if _, err := s.SwapMeta(ctx, func(*lease.Meta) error { return nil }); !errors.Is(err, lease.ErrNoMeta) {
+			t.Fatalf("SwapMeta on a fresh store = %v, want ErrNoMeta", err)
+		}
+		stale, err := s.Init(ctx, sampleMeta("/tenantId"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := &lease.CutoverRequest{Owner: "cutover-1", At: Epoch, RenewedAt: Epoch, TTL: time.Minute}
+		cut := &lease.Cutover{At: Epoch.Add(time.Hour), Items: 42, VerifyDigest: "sha256:ab",
+			Application:   &lease.ApplicationWrites{KeyPaths: []string{"/pk"}, Synthetic: []lease.SyntheticKey{{Path: "/pk", Template: "{a}-{b}"}}, Before: []byte(`{"id":"1"}`), After: []byte(`{"id":"1","pk":"x-y"}`)},
+			Follow:        []lease.FeedPosition{{Range: lease.Range{Max: "FF"}, Continuation: "c1"}},
+			SourceHorizon: 1700000000}
+		got, err := s.SwapMeta(ctx, func(m *lease.Meta) error {
+			m.CutoverRequest, m.Cutover, m.RolledBack = req, cut, cut
+			return nil
+		})
+		if err != nil || !reflect.DeepEqual(got.Cutover, cut) || !reflect.DeepEqual(got.CutoverRequest, req) {
+			t.Fatalf("SwapMeta = %+v, %v", got, err)
+		}
+		stale.StartFrom = "2025-03-14T15:00:00Z"
+		if err := s.UpdateMeta(ctx, stale); err != nil {
+			t.Fatal(err)
+		}
+		read, err := s.ReadMeta(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if read.StartFrom != stale.StartFrom || !reflect.DeepEqual(read.Cutover, cut) || !reflect.DeepEqual(read.RolledBack, cut) || !reflect.DeepEqual(read.CutoverRequest, req) {
+			t.Fatalf("after a stale UpdateMeta: %+v", read)
+		}
+		refused := errors.New("refused")
+		if _, err := s.SwapMeta(ctx, func(m *lease.Meta) error { m.Source = "changed"; return refused }); err != refused {
+			t.Fatalf("SwapMeta whose change refuses = %v, want its error", err)
+		}
+		if read, _ := s.ReadMeta(ctx); read.Source == "changed" {
+			t.Fatal("a refused SwapMeta wrote the meta")
+		}
+	})
+
+	t.Run("ConcurrentSwapMetaOneWins", func(t *testing.T) {
+		s, _ := fresh(t)
+		if _, err := s.Init(ctx, sampleMeta("/tenantId")); err != nil {
+			t.Fatal(err)
+		}
+		const n = 8
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		won := 0
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := s.SwapMeta(ctx, func(m *lease.Meta) error {
+					if m.CutoverRequest != nil {
+						return errors.New("taken")
+					}
+					m.CutoverRequest = &lease.CutoverRequest{Owner: fmt.Sprint("c", i), TTL: time.Minute}
+					return nil
+				})
+				if err == nil {
+					mu.Lock()
+					won++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if won != 1 {
+			t.Fatalf("%d of %d concurrent swaps that each require no request won, want 1", won, n)
 		}
 	})
 
@@ -287,6 +361,8 @@ func FullLease(id string, r lease.Range) lease.Lease {
 		CaughtUpAt:     Epoch.Add(-time.Second).Truncate(100 * time.Nanosecond),
 		LastChangeTS:   1741964966,
 		HandoffTo:      "rekey-7d9f-1/1",
+		Fence:          "cutover-host/42",
+		TTL:            90 * time.Second,
 	}
 }
 

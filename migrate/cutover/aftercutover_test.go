@@ -20,13 +20,11 @@ func TestWritingRefusedAfterCutover(t *testing.T) {
 	r.Src.Upsert(t, rig.Key("eu"), rig.Doc("a", "eu", "t1", 1))
 	r.CopyAll(t)
 	ctx := context.Background()
-	meta, err := r.Store.ReadMeta(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	meta.Cutover = &lease.Cutover{At: at, Items: 1}
-	if err := r.Store.UpdateMeta(ctx, meta); err != nil {
+	if _, err := r.Store.SwapMeta(ctx, func(m *lease.Meta) error {
+		m.Cutover = &lease.Cutover{At: at, Items: 1}
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	// The application owns the target now: it adds an item.
@@ -36,7 +34,7 @@ func TestWritingRefusedAfterCutover(t *testing.T) {
 	}
 	before := writes()
 
-	_, err = r.Verifier().Verify(ctx, verify.Config{Fix: true, RecheckDelay: -1, TempDir: t.TempDir()})
+	_, err := r.Verifier().Verify(ctx, verify.Config{Fix: true, RecheckDelay: -1, TempDir: t.TempDir()})
 	var coe *migrate.CutOverError
 	if !errors.Is(err, migrate.ErrCutOver) || !errors.As(err, &coe) || coe.Command != "verify --fix" || !coe.At.Equal(at) {
 		t.Fatalf("verify --fix after the cutover: %v", err)

@@ -152,12 +152,12 @@ func TestCutoverLeavesItsPartsAsGiven(t *testing.T) {
 	v := r.Verifier()
 	v.State, v.Clock = nil, nil
 	c := &Gate{Runner: r.Runner(), Verifier: v}
-	runner, verifier := *c.Runner, *c.Verifier
+	runner, verifier := *c.Runner, *v
 	rep, err := c.Run(context.Background(), Config{QuietPeriod: time.Millisecond, Timeout: time.Minute, Run: pipeline.RunConfig{PollInterval: time.Millisecond}, Verify: verify.Config{RecheckDelay: -1, TempDir: t.TempDir()}})
 	if err != nil || !rep.Recorded {
 		t.Fatalf("cutover %+v %v", rep, err)
 	}
-	if c.Clock != nil || *c.Runner != runner || *c.Verifier != verifier {
-		t.Fatalf("cutover changed what it was given: clock %v, runner %+v, verifier %+v", c.Clock, *c.Runner, *c.Verifier)
+	if c.Clock != nil || *c.Runner != runner || c.Verifier != v || *v != verifier {
+		t.Fatalf("cutover changed what it was given: clock %v, runner %+v, verifier %+v", c.Clock, *c.Runner, *v)
 	}
 }

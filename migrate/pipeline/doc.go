@@ -14,7 +14,13 @@
 // policy and the command's logger. Its Writer (writer.go) never overwrites
 // silently: it creates, reads what exists and replaces only a copy of the
 // same source item; anything it cannot write becomes a dead letter.
-// Replay (replay.go) writes dead-lettered items again.
+// Replay (replay.go) writes dead-lettered items again. A Runner with an
+// Applier writes each page by the Applier's rules instead (a rollback).
+//
+// A shared Runner looks for a cutover request at each balancing pass: it
+// then stops as on a shutdown (every range checkpoints what it wrote and
+// releases its lease) and reports StoppedForCutover; it never takes a
+// lease a cutover fenced (lease.Leaser).
 //
 // The checkpoint rule: a page's continuation is written only after every
 // item of the page is written or dead-lettered and the dead letters are

@@ -132,6 +132,12 @@ func (run *run) balance(ctx context.Context, start func(*lease.Hold)) error {
 		if err := run.clock.Sleep(ctx, every); err != nil {
 			return nil
 		}
+		if run.cutoverRequested(ctx) {
+			run.stoppedForCutover.Store(true)
+			run.log.Info("stopped for cutover: a cutover was requested; checkpointing and releasing every lease")
+			run.allDone()
+			return nil
+		}
 		sent := run.clock.Now()
 		taken, err := lr.Acquire(ctx)
 		if err != nil {
@@ -152,6 +158,34 @@ func (run *run) balance(ctx context.Context, start func(*lease.Hold)) error {
 			return nil
 		}
 	}
+}
+
+// refuseDuringCutover refuses a run once a cutover is recorded or while
+// another worker's cutover is requested, after withdrawing a request whose
+// cutover died (and its fences), so that workers resume after it.
+func (run *run) refuseDuringCutover(ctx context.Context) error {
+	if cleared, err := migrate.ClearAbandonedCutover(ctx, run.store, run.clock.Now()); err != nil {
+		return err
+	} else if cleared {
+		run.log.Warn("withdrew the request of a cutover that stopped renewing it (it died); resuming")
+	}
+	return migrate.RefuseDuringCutover(ctx, run.store, "run", run.cfg.Owner, run.clock.Now())
+}
+
+// cutoverRequested reports whether a cutover is now requested or recorded
+// by another owner; a state that cannot be read is logged, not a request.
+func (run *run) cutoverRequested(ctx context.Context) bool {
+	err := migrate.RefuseDuringCutover(ctx, run.store, "run", run.cfg.Owner, run.clock.Now())
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, migrate.ErrCutoverInProgress), errors.Is(err, migrate.ErrCutOver):
+		return true
+	}
+	if ctx.Err() == nil {
+		run.log.Warn("could not read the state to look for a cutover request; will look again", "err", err)
+	}
+	return false
 }
 
 // everyLeaseCaughtUp reports whether every lease is at the end of its feed:

@@ -178,14 +178,17 @@ func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) e
 	return nil
 }
 
-// apply transforms and writes one page behind the hold's fence, then
-// checkpoints the lease.
+// apply transforms and writes one page behind the hold's fence (or hands
+// it to the Runner's Applier), then checkpoints the lease.
 func (run *run) apply(ctx context.Context, h *lease.Hold, p page) error {
 	changes := make([]Change, 0, len(p.Items))
 	var newest int64
 	for _, item := range p.Items {
 		if ts := migrate.LastTS(item); ts > newest {
 			newest = ts
+		}
+		if run.applier != nil {
+			continue
 		}
 		res, err := run.tr.Apply(item)
 		if err != nil {
@@ -196,7 +199,13 @@ func (run *run) apply(ctx context.Context, h *lease.Hold, p page) error {
 		}
 		changes = append(changes, Change{Result: res, Source: item})
 	}
-	ru, err := run.w.writePage(ctx, changes, h.Fence)
+	var ru float64
+	var err error
+	if run.applier != nil {
+		ru, err = run.applier.ApplyPage(ctx, p.Items, h.Fence)
+	} else {
+		ru, err = run.w.writePage(ctx, changes, h.Fence)
+	}
 	if err != nil {
 		return err
 	}

@@ -22,15 +22,16 @@ type ReplayResult struct {
 // older than the source's current one; an item the source no longer has
 // needs no copy. Items that succeed are resolved in the dead-letter file;
 // items that fail again get a new dead letter with the current reason.
-// After a cutover it refuses with a *CutOverError (ErrCutOver).
+// After a cutover it refuses with a *CutOverError (ErrCutOver), and while
+// one is requested with a *CutoverInProgressError.
 func (r *Runner) Replay(ctx context.Context, entries []migrate.DeadLetter) (ReplayResult, error) {
 	if r.Writes == nil {
 		return ReplayResult{}, errNoWritePath
 	}
-	if err := migrate.RefuseAfterCutover(ctx, r.Store, "deadletter replay"); err != nil {
+	run := r.newRun(RunConfig{}.withDefaults())
+	if err := migrate.RefuseDuringCutover(ctx, r.Store, "deadletter replay", "", run.clock.Now()); err != nil {
 		return ReplayResult{}, err
 	}
-	run := r.newRun(RunConfig{}.withDefaults())
 	w := run.w
 	var res ReplayResult
 	for _, dl := range entries {

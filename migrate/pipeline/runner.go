@@ -39,6 +39,21 @@ type Runner struct {
 	// Stats, when set, counts the run, so that progress output can read it
 	// while Run works; each call counts into stats of its own when nil.
 	Stats *Stats
+	// Applier, when set, writes each page in place of the Transformer and
+	// the write path's Writer: a rollback writes the target's changes back
+	// into the source by its own rules. The range loops, leases and
+	// checkpoints are the same.
+	Applier PageApplier
+}
+
+// PageApplier writes one page of changes for a Runner (Runner.Applier).
+// ApplyPage writes or dead-letters every item of the page, calling fence
+// before every request (it may hold the request back or refuse it, see
+// lease.Hold.Fence), and returns the request units it spent; an error
+// stops the run and the page is not checkpointed. The Runner syncs the
+// dead letters and checkpoints the page after it returns.
+type PageApplier interface {
+	ApplyPage(ctx context.Context, items [][]byte, fence func(context.Context) error) (ru float64, err error)
 }
 
 // Summary is the outcome of Run.
@@ -51,7 +66,11 @@ type Summary struct {
 	// Interrupted: the context was cancelled; what was durable is
 	// checkpointed.
 	Interrupted bool
-	Ranges      int
+	// StoppedForCutover: a cutover was requested (or recorded) while the
+	// run worked: it stopped reading, checkpointed what it had written and
+	// released its leases, for the cutover to drain them.
+	StoppedForCutover bool
+	Ranges            int
 }
 
 // ErrStopped is returned with a Summary when Run stopped before finishing
@@ -61,6 +80,13 @@ var ErrStopped = errors.New("migration stopped")
 // Run migrates until the context is cancelled or, with UntilCaughtUp, until
 // every range has caught up. The store must hold the migration's Meta
 // (OpenMeta): ranges without a continuation start at its StartFrom.
+//
+// It refuses once a cutover is recorded (*migrate.CutOverError) or while
+// another worker's cutover is requested (*migrate.CutoverInProgressError),
+// after withdrawing a request whose cutover died. With Shared, a cutover
+// requested while it runs stops it at its next balancing pass, as a
+// shutdown does (Summary.StoppedForCutover), and it takes no lease a
+// cutover fenced.
 //
 // Before anything is read, the leases must cover the whole EPK space: gaps
 // (a crash while the first leases were created) are filled from the
@@ -80,14 +106,14 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	if r.Writes == nil {
 		return Summary{}, errNoWritePath
 	}
-	if err := migrate.RefuseAfterCutover(ctx, r.Store, "run"); err != nil {
-		return Summary{}, err
-	}
 	if err := cfg.Validate(); err != nil {
 		return Summary{}, err
 	}
 	cfg = cfg.withDefaults()
 	run := r.newRun(cfg)
+	if err := run.refuseDuringCutover(ctx); err != nil {
+		return Summary{}, err
+	}
 	meta, err := r.Store.ReadMeta(ctx)
 	if err != nil {
 		return Summary{}, fmt.Errorf("read the migration's state: %w", err)
@@ -166,6 +192,8 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 		CaughtUp:    run.caughtUp(),
 		Interrupted: ctx.Err() != nil,
 		Ranges:      int(run.started.Load()),
+
+		StoppedForCutover: run.stoppedForCutover.Load(),
 	}
 	return sum, err
 }
@@ -190,6 +218,7 @@ func (r *Runner) newRun(cfg RunConfig) *run {
 		source: r.Source, tr: r.Transformer, store: r.Store, dead: r.DeadLetters,
 		clock: clock, log: wp.log, stats: stats, retry: wp.retrier(stats), sourceCap: wp.flow.SourceCap,
 		w:        wp.writer(r.Transformer, r.DeadLetters, migrate.NewDefaultUses(r.Store, r.Transformer), stats),
+		applier:  r.Applier,
 		cfg:      cfg,
 		inFlight: semaphore.NewWeighted(int64(cfg.MaxInFlightMB) << 20),
 		loops:    map[string]chan struct{}{},
@@ -210,6 +239,7 @@ type run struct {
 	// sourcePages sizes the source's pages to its RU cap.
 	sourcePages sourcePages
 	w           *Writer
+	applier     PageApplier // writes pages in place of w, when set
 
 	cfg       RunConfig
 	startFrom time.Time           // where ranges without a continuation start
@@ -220,8 +250,9 @@ type run struct {
 	allDone func()
 	loops   map[string]chan struct{} // lease id -> closed when its loop ended
 
-	started     atomic.Int64 // ranges this run worked on
-	allCaughtUp atomic.Bool  // shared: every lease of every worker caught up
+	started           atomic.Int64 // ranges this run worked on
+	allCaughtUp       atomic.Bool  // shared: every lease of every worker caught up
+	stoppedForCutover atomic.Bool  // shared: stopped because a cutover was requested
 }
 
 // markCaughtUp records that a range reached the end of its feed; with

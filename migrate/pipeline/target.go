@@ -14,12 +14,19 @@ type TargetOptions struct {
 	Create         bool
 	ManualRU       int
 	AutoscaleMaxRU int
+	// Settings, when set, decides the settings a target it creates gets
+	// (migrate.CarrySettings on the source's); it is called only when the
+	// target is created, and its error refuses the creation.
+	Settings func(ctx context.Context) (migrate.ContainerSettings, error)
 }
 
 // EnsureTarget makes sure the target container exists with the key
 // definition want before anything is written: it checks an existing one
-// (safe to re-run, as a restarted Kubernetes Job does) and creates an absent
-// one when allowed. A mismatch is an error naming both definitions.
+// (safe to re-run, as a restarted Kubernetes Job does; its settings are
+// left as they are) and creates an absent one when allowed, with the
+// settings opts.Settings decides; when another worker creates it first
+// (409), it checks that one. A mismatch is an error naming both
+// definitions.
 func EnsureTarget(ctx context.Context, c migrate.Containers, ref migrate.ContainerRef, want migrate.Definition, opts TargetOptions) (created bool, err error) {
 	if opts.ManualRU > 0 && opts.AutoscaleMaxRU > 0 {
 		return false, fmt.Errorf("give either a manual throughput or an autoscale maximum for the target, not both")
@@ -32,10 +39,22 @@ func EnsureTarget(ctx context.Context, c migrate.Containers, ref migrate.Contain
 	})
 	switch {
 	case errors.Is(err, migrate.ErrNotFound) && opts.Create:
+		var settings migrate.ContainerSettings
+		if opts.Settings != nil {
+			if settings, err = opts.Settings(ctx); err != nil {
+				return false, fmt.Errorf("create target container %s: %w", ref, err)
+			}
+		}
 		err := migrate.Retry(ctx, func() error {
-			return c.CreateContainer(ctx, ref.Database, ref.Container, want, opts.ManualRU, opts.AutoscaleMaxRU)
+			return c.CreateContainerWith(ctx, ref.Database, ref.Container, want, settings, opts.ManualRU, opts.AutoscaleMaxRU)
 		})
-		if err != nil {
+		switch {
+		case errors.Is(err, migrate.ErrConflict):
+			// Another worker (a pod of the same Job) created it first:
+			// check its definition as an existing target's.
+			opts.Create = false
+			return EnsureTarget(ctx, c, ref, want, opts)
+		case err != nil:
 			return false, fmt.Errorf("create target container %s: %w", ref, err)
 		}
 		return true, nil

@@ -22,6 +22,12 @@ const (
 // concurrent changes to the target (412s, deletes between the steps).
 const maxReconcileRounds = 8
 
+// uniqueKeyRounds is how many creates refused with 409 Conflict, each
+// followed by a read that finds no item under (id, key), tell a unique key
+// violation from an item deleted in between: the target's unique key
+// policy (--unique-keys copy) refuses the item.
+const uniqueKeyRounds = 2
+
 // Change is one transformed source item on its way to the target.
 type Change struct {
 	Result transform.Result
@@ -279,6 +285,7 @@ func (w *pageWriter) writeBatch(ctx context.Context, chunk []*Change) error {
 // unchanged replay, an update and a collision.
 func (w *pageWriter) writeOne(ctx context.Context, c *Change) error {
 	key := c.Key()
+	vanished := 0 // creates refused with 409 while a read finds no item
 	for round := 0; round < maxReconcileRounds; round++ {
 		var wr migrate.WriteResult
 		err := w.call(ctx, key, migrate.CreateCharge(len(c.Result.Item)), func(ctx context.Context) (float64, error) {
@@ -296,6 +303,11 @@ func (w *pageWriter) writeOne(ctx context.Context, c *Change) error {
 			done, err := w.reconcile(ctx, c)
 			if done || err != nil {
 				return err
+			}
+			if vanished++; vanished == uniqueKeyRounds {
+				// No item holds (id, key), yet the create conflicts: another
+				// item of the logical partition holds its unique key values.
+				return w.deadLetterUniqueKey(c)
 			}
 		case errors.Is(err, migrate.ErrBadRequest), errors.Is(err, migrate.ErrTooLarge):
 			_, err := w.DeadLetterRefused(c, err)
@@ -344,6 +356,9 @@ func (w *pageWriter) reconcile(ctx context.Context, c *Change) (done bool, err e
 		return true, w.Resolve(c)
 	case errors.Is(err, migrate.ErrPreconditionFailed), errors.Is(err, migrate.ErrNotFound):
 		return false, nil // changed or deleted meanwhile: start over
+	case errors.Is(err, migrate.ErrConflict):
+		// A replace conflicts only on a unique key.
+		return true, w.deadLetterUniqueKey(c)
 	case errors.Is(err, migrate.ErrBadRequest), errors.Is(err, migrate.ErrTooLarge):
 		_, err := w.DeadLetterRefused(c, err)
 		return true, err
@@ -403,6 +418,14 @@ func (w *Writer) DeadLetterCollision(c *Change, existing []byte) error {
 	}
 	return w.deadLetter(c, migrate.KindCollision, fmt.Sprintf("the target already holds item %q under key %s, copied from the source item with key %s; this item's source key is %s",
 		c.Result.ID, c.Key(), ownerText, migrate.Key(c.Result.SourceKey)))
+}
+
+// deadLetterUniqueKey records c as refused by the target's unique key
+// policy: another item of its logical partition has the same unique key
+// values.
+func (w *Writer) deadLetterUniqueKey(c *Change) error {
+	return w.deadLetter(c, migrate.KindUniqueKey, fmt.Sprintf("the target refused item %q under key %s with 409 Conflict although no item holds that id and key: another item of the logical partition has the same values of a unique key of the target (its unique key policy, --unique-keys copy)",
+		c.Result.ID, c.Key()))
 }
 
 // deadLetter records c as not written.

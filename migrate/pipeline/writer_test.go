@@ -282,3 +282,36 @@ func TestWriterRecordsDefaultsBeforeWriting(t *testing.T) {
 		t.Fatalf("%d items written, uses %+v", dst.Count(), m.DefaultsUsed)
 	}
 }
+
+// A target with a unique key policy (--unique-keys copy) refuses an item
+// whose unique key values another item of its logical partition holds:
+// its create answers 409 although no item holds its id and key, and a
+// replace answers 409. Both are dead-lettered as unique-key, not retried
+// until the run fails.
+func TestWriterDeadLettersUniqueKeyViolations(t *testing.T) {
+	w, dst, _ := testWriter(t)
+	conflict := &migrate.RequestError{Op: "write", Status: http.StatusConflict, Message: "Unique index constraint violation."}
+	dst.Fail = func(op string, key migrate.Key, id string) error {
+		if id == "dup" && op == "create" || id == "upd" && op == "replace" {
+			return conflict
+		}
+		return nil
+	}
+	if _, err := w.writePage(context.Background(), changes(t, w, item("upd", "eu", "u", 1)), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.writePage(context.Background(), changes(t, w, item("dup", "eu", "a", 1), item("upd", "eu", "u", 2), item("ok", "eu", "c", 1)), nil); err != nil {
+		t.Fatalf("a unique key violation stopped the page: %v", err)
+	}
+	if err := w.dead.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	dl, _ := w.dead.List()
+	kinds := map[string]string{}
+	for _, d := range dl {
+		kinds[d.SourceID] = d.Kind
+	}
+	if kinds["dup"] != migrate.KindUniqueKey || kinds["upd"] != migrate.KindUniqueKey || len(kinds) != 2 {
+		t.Fatalf("dead letters %v, want dup and upd as unique-key", kinds)
+	}
+}

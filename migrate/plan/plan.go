@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/rekey-dev/rekey/internal/epk"
+	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
 	"github.com/rekey-dev/rekey/transform"
 )
@@ -66,6 +67,13 @@ type Plan struct {
 	OversizedKeys int              `json:"oversizedKeys"` // logical partitions estimated over 20 GB
 	CopyRU        float64          `json:"copyRU"`        // RU to write every item once
 	CopySeconds   float64          `json:"copySeconds"`   // at 90% of TargetRU
+	// Application is what the application must write once it switches to
+	// the target, with the first sampled item that transforms as the
+	// example (none when no sampled item transforms).
+	Application *lease.ApplicationWrites `json:"application"`
+	// Settings is what a target created by --create-target gets of the
+	// source's settings; the caller reads them (Estimate leaves it nil).
+	Settings *migrate.SettingsPlan `json:"settings,omitempty"`
 }
 
 // Estimate samples the source, transforms the sample with tr, and
@@ -87,6 +95,9 @@ func Estimate(ctx context.Context, src migrate.Source, tr *transform.Transformer
 		return nil, err
 	}
 	p := &Plan{SourceItems: total, Sampled: len(items), Failures: map[string]int{}, TargetRU: cfg.TargetRU}
+	if p.Application, err = migrate.ApplicationWritesOf(tr, nil); err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
 	if len(items) == 0 {
 		return p, nil
 	}
@@ -115,6 +126,12 @@ func Estimate(ctx context.Context, src migrate.Source, tr *transform.Transformer
 				p.Examples = append(p.Examples, err.Error())
 			}
 			continue
+		}
+		if ok == 0 {
+			// The first item that transforms is the application's example.
+			if p.Application, err = migrate.ApplicationWritesOf(tr, body); err != nil {
+				return nil, fmt.Errorf("plan: %w", err)
+			}
 		}
 		ok++
 		keys[migrate.Key(res.Key).String()]++

@@ -11,10 +11,13 @@ import (
 
 // Phases of a migration, as `rekey status` names them.
 const (
-	PhaseNotStarted = "not started" // no lease yet
-	PhaseCopying    = "copying"     // some range has not yet reached the end of its feed
-	PhaseSyncing    = "syncing"     // every range caught up at least once; following the feed
-	PhaseCutOver    = "cut over"    // rekey cutover recorded a clean switch
+	PhaseNotStarted  = "not started"  // no lease yet
+	PhaseCopying     = "copying"      // some range has not yet reached the end of its feed
+	PhaseSyncing     = "syncing"      // every range caught up at least once; following the feed
+	PhaseCuttingOver = "cutting over" // a cutover is requested: workers stop, the cutover drains and verifies
+	PhaseCutOver     = "cut over"     // rekey cutover recorded a clean switch
+	PhaseRollingBack = "rolling back" // cut over, and a rollback copies the application's writes back to the source
+	PhaseRolledBack  = "rolled back"  // a rollback handed the source back to the application
 )
 
 // maxLagProbe bounds how many pending changes the lag probe counts per range.
@@ -22,10 +25,12 @@ const maxLagProbe = 10_000
 
 // Range is the progress of one feed range.
 type Range struct {
-	ID             string    `json:"id"`
-	Min            string    `json:"min"`
-	Max            string    `json:"max"`
-	Owner          string    `json:"owner,omitempty"`
+	ID    string `json:"id"`
+	Min   string `json:"min"`
+	Max   string `json:"max"`
+	Owner string `json:"owner,omitempty"`
+	// Fence names the cutover that holds the range while it drains.
+	Fence          string    `json:"fence,omitempty"`
 	Items          int64     `json:"items"`
 	RU             float64   `json:"ru"`
 	CheckpointedAt time.Time `json:"checkpointedAt,omitzero"`
@@ -52,6 +57,19 @@ type Report struct {
 	RU          float64    `json:"ru"`
 	DeadLetters int        `json:"deadLetters"`
 	Ranges      []Range    `json:"ranges"`
+	// Rollback is the rollback's own progress, once one has started: its
+	// Meta and ranges are those of a migration from the target to the
+	// source, and its phase cut over once it handed the source back.
+	Rollback *Report `json:"rollback,omitempty"`
+}
+
+// WithRollback adds a rollback's progress to a migration's status; the
+// migration's phase becomes rolling back until the rollback's cutover.
+func (r *Report) WithRollback(rb Report) {
+	r.Rollback = &rb
+	if r.Phase == PhaseCutOver {
+		r.Phase = PhaseRollingBack
+	}
 }
 
 // Read reads a migration's status. When source is not nil it also
@@ -65,7 +83,7 @@ func Read(ctx context.Context, meta lease.Meta, store lease.Store, deadLetters i
 	allCaughtUp := len(leases) > 0
 	for _, l := range leases {
 		rs := Range{
-			ID: l.ID, Min: l.Range.Min, Max: l.Range.Max, Owner: l.Owner, Items: l.Items, RU: l.RU,
+			ID: l.ID, Min: l.Range.Min, Max: l.Range.Max, Owner: l.Owner, Fence: l.Fence, Items: l.Items, RU: l.RU,
 			CheckpointedAt: l.CheckpointedAt, CaughtUpAt: l.CaughtUpAt, Position: position(l),
 		}
 		if !l.CheckpointedAt.IsZero() {
@@ -84,8 +102,12 @@ func Read(ctx context.Context, meta lease.Meta, store lease.Store, deadLetters i
 		st.Ranges = append(st.Ranges, rs)
 	}
 	switch {
+	case meta.RolledBack != nil:
+		st.Phase = PhaseRolledBack
 	case meta.Cutover != nil:
 		st.Phase = PhaseCutOver
+	case meta.CutoverRequest.Live(now):
+		st.Phase = PhaseCuttingOver
 	case len(leases) == 0:
 		st.Phase = PhaseNotStarted
 	case allCaughtUp:

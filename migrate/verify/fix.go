@@ -26,9 +26,10 @@ type fixOutcome struct {
 // does, and counted as such, not as copied. Collisions, dead-lettered and
 // untransformable items are left to `rekey deadletter replay`.
 //
-// It refuses with a *CutOverError when the state records a cutover.
+// It refuses with a *CutOverError when the state records a cutover, and
+// while another owner's cutover is requested.
 func (v *Verifier) fix(ctx context.Context, retry *migrate.Retrier, rep *Report, todo []pending) ([]pending, error) {
-	if err := migrate.RefuseAfterCutover(ctx, v.State, "verify --fix"); err != nil {
+	if err := migrate.RefuseDuringCutover(ctx, v.State, "verify --fix", v.Owner, v.Clock.Now()); err != nil {
 		return nil, err
 	}
 	rep.Fix = &FixReport{}

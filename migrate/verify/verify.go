@@ -96,9 +96,13 @@ type Verifier struct {
 	// target refuses. May be nil without Fix.
 	DeadLetters migrate.DeadLetterStore
 	// State is the migration's state. Fix reads it first and refuses with
-	// a *CutOverError (ErrCutOver) once it records a cutover; required
-	// with Fix.
+	// a *CutOverError (ErrCutOver) once it records a cutover, and with a
+	// *CutoverInProgressError while the cutover of another owner than
+	// Owner is requested; required with Fix.
 	State lease.Store
+	// Owner names who fixes: a cutover's final verify gives the cutover's
+	// name, so that its own request does not refuse its fix.
+	Owner string
 	// Defaults, for Fix, records the key defaults of the items it writes.
 	Defaults *migrate.DefaultUses
 	// Clock times the recheck delay and the retries of reads; the real
@@ -137,7 +141,7 @@ func (v *Verifier) verify(ctx context.Context, cfg Config) (*Report, error) {
 		if v.Writer == nil || v.Writes == nil || v.DeadLetters == nil || v.State == nil {
 			return nil, fmt.Errorf("verify --fix needs the target, its write path, the dead letters and the migration's state")
 		}
-		if err := migrate.RefuseAfterCutover(ctx, v.State, "verify --fix"); err != nil {
+		if err := migrate.RefuseDuringCutover(ctx, v.State, "verify --fix", v.Owner, v.Clock.Now()); err != nil {
 			return nil, err
 		}
 	}
