@@ -125,8 +125,11 @@ func (w *pageWriter) writeBulk(ctx context.Context, changes []Change) error {
 }
 
 // writeWave writes changes that hold no id twice, and returns when every
-// item is done or the page failed.
+// item is done or the page failed. An empty wave is done at once.
 func (w *pageWriter) writeWave(parent context.Context, wave []*Change) error {
+	if len(wave) == 0 {
+		return nil
+	}
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	b := &bulkPage{pageWriter: w, ctx: ctx, cancel: cancel, pending: len(wave), done: make(chan struct{})}
@@ -148,8 +151,12 @@ func (w *pageWriter) writeWave(parent context.Context, wave []*Change) error {
 	}
 }
 
-// waves splits changes so that no wave holds an id twice.
+// waves splits changes so that no wave holds an id twice; no changes make
+// no waves.
 func waves(changes []Change) [][]*Change {
+	if len(changes) == 0 {
+		return nil
+	}
 	seen := make(map[string]int, len(changes))
 	out := [][]*Change{make([]*Change, 0, len(changes))}
 	for i := range changes {

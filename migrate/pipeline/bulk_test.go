@@ -312,6 +312,20 @@ func TestBulkWriterWritesTwoVersionsInOrder(t *testing.T) {
 	}
 }
 
+// A page with nothing to write (each of its items dead-lettered before
+// it reached the writer) is written at once, with no request.
+func TestBulkWriterWritesAnEmptyPage(t *testing.T) {
+	w, dst, _ := testBulkWriter(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := w.writePage(ctx, nil, nil); err != nil {
+		t.Fatalf("empty page: %v", err)
+	}
+	if n := len(dst.Requests()); n != 0 {
+		t.Fatalf("%d requests for an empty page, want none", n)
+	}
+}
+
 // Under an RU cap, no request is expected to cost more than the cap's
 // RequestLimit.
 func TestBulkWriterSizesRequestsToTheRUCap(t *testing.T) {
