@@ -384,6 +384,37 @@ func TestInFlightFollowsTheLatencyWithoutAGlobalCap(t *testing.T) {
 	}
 }
 
+// TestInFlightFollowsTheLeastLatency: the in-flight limit follows the
+// least latency of recent requests, the network's round trip, not requests
+// that waited in a busy client (which more requests in flight would only
+// make wait longer); a lasting change of the network shows within two
+// latencyHorizons.
+func TestInFlightFollowsTheLeastLatency(t *testing.T) {
+	clk := &fake.Clock{}
+	l := NewAdaptiveLimiter(&twoPartitions{}, AdaptiveConfig{Clock: clk, ProvisionedRU: 20000})
+	key := keyIn(t, 0)
+	limitAt := func(latency time.Duration) int {
+		p := l.Partitions()[0]
+		return int(math.Ceil(2*p.PaceRU*latency.Seconds()/5.5)) + 1
+	}
+	for range 20 {
+		write(t, l, clk, key, 40*time.Millisecond, migrate.Outcome{RU: 5.5})
+	}
+	for range 20 { // queued in the client: 200 ms each
+		write(t, l, clk, key, 200*time.Millisecond, migrate.Outcome{RU: 5.5})
+	}
+	if got, want := l.Partitions()[0].InFlightLimit, limitAt(40*time.Millisecond); got != want {
+		t.Fatalf("in-flight limit %d after slow answers, want %d (40 ms, the least latency)", got, want)
+	}
+	// The network is 100 ms away from now on.
+	for end := clk.Now().Add(2*latencyHorizon + time.Second); clk.Now().Before(end); {
+		write(t, l, clk, key, 100*time.Millisecond, migrate.Outcome{RU: 5.5})
+	}
+	if got, want := l.Partitions()[0].InFlightLimit, limitAt(100*time.Millisecond); got != want {
+		t.Fatalf("in-flight limit %d after %s at 100 ms, want %d", got, 2*latencyHorizon, want)
+	}
+}
+
 // TestThrottledRequestsShrink: a 429 halves how large a request to the
 // partition may be (RequestLimit), clean windows double it back.
 func TestThrottledRequestsShrink(t *testing.T) {

@@ -60,6 +60,10 @@ const (
 	// initialInFlight is a paced partition's in-flight limit before latencies
 	// are known.
 	initialInFlight = 4
+	// latencyHorizon is how long the least latency of a partition's
+	// requests is remembered (fitInFlight), as BBR remembers its least
+	// round trip: a lasting change of the network shows within it.
+	latencyHorizon = 10 * time.Second
 	// partitionBurst is how much unspent pace a partition saves while idle:
 	// a tenth of a second, so that a pause does not turn into a burst that
 	// the partition answers with 429s. A request reserves at most that
@@ -104,8 +108,12 @@ type partitionCtl struct {
 	cuts       int     // consecutive cuts, each within paceWindow of the last
 	ceiling    float64 // the pace the last cut came from: too high then
 	reqShare   float64 // the share of partitionBurst a request may reserve
-	latency    float64 // seconds, moving average of unthrottled requests
-	throttles  int64
+	// minLatency is the least latency, in seconds, of the requests
+	// answered within the last one or two latencyHorizons; nextMinLatency
+	// that of the current horizon, which started at minLatencyFrom.
+	minLatency, nextMinLatency float64
+	minLatencyFrom             time.Time
+	throttles                  int64
 	// the current window
 	winStart     time.Time
 	winLen       time.Duration
@@ -217,11 +225,7 @@ func (rc *partitionCtl) done(o migrate.Outcome, t passage) {
 			}
 		}
 	case o.RU > 0: // answered (a request given up before it left costs nothing)
-		if s := latency.Seconds(); s > 0 && rc.latency == 0 {
-			rc.latency = s
-		} else if s > 0 {
-			rc.latency += 0.1 * (s - rc.latency)
-		}
+		rc.observeLatency(now, latency.Seconds())
 	}
 	rc.fitInFlight()
 	rc.mu.Unlock()
@@ -308,19 +312,38 @@ func (rc *partitionCtl) roll(now time.Time) {
 	rc.winStart, rc.winRU, rc.winDone, rc.winThrottled, rc.winBound = now, 0, 0, 0, false
 }
 
-// fitInFlight sets a paced partition's in-flight limit to twice what its pace
-// keeps busy at the observed latency (Little's law), plus one: enough to
-// never be the bottleneck, few enough that a 429 finds little in flight.
-// rc.mu must be held.
+// observeLatency records an answered request's latency; rc.mu must be
+// held.
+func (rc *partitionCtl) observeLatency(now time.Time, s float64) {
+	if s <= 0 {
+		return
+	}
+	if rc.minLatency == 0 || s < rc.minLatency {
+		rc.minLatency = s
+	}
+	if rc.nextMinLatency == 0 || s < rc.nextMinLatency {
+		rc.nextMinLatency = s
+	}
+	if now.Sub(rc.minLatencyFrom) >= latencyHorizon {
+		rc.minLatency, rc.nextMinLatency, rc.minLatencyFrom = rc.nextMinLatency, 0, now
+	}
+}
+
+// fitInFlight sets a paced partition's in-flight limit to twice what its
+// pace keeps busy at the least recent latency (Little's law), plus one:
+// enough to never be the bottleneck, few enough that a 429 finds little in
+// flight. The least latency is the network's round trip and the service's
+// work; an average would also hold the time requests queue in a busy
+// client, which more requests in flight only lengthen. rc.mu must be held.
 func (rc *partitionCtl) fitInFlight() {
-	if rc.pace == nil || rc.latency == 0 {
+	if rc.pace == nil || rc.minLatency == 0 {
 		return
 	}
 	est := rc.pace.averageReserved()
 	if est <= 0 {
 		return
 	}
-	n := int(math.Ceil(2*rc.rate*rc.latency/est)) + 1
+	n := int(math.Ceil(2*rc.rate*rc.minLatency/est)) + 1
 	rc.gate.setLimit(min(max(n, 1), rc.maxConc()))
 }
 
