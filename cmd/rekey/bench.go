@@ -14,22 +14,23 @@ import (
 // benchOptions are the flags of `rekey bench`, which the command binds into
 // bench.Options; the harness is internal/bench.
 type benchOptions struct {
-	items      int
-	itemSize   int
-	targetRU   int
-	sourceRU   int
-	maxRU      float64
-	skew       float64
-	naive      bool
-	keys       string
-	bulk       bool
-	latency    time.Duration
-	controller string
-	maxConc    int
-	naiveWork  int
-	timeout    time.Duration
-	output     string
-	cpuProfile string
+	items       int
+	itemSize    int
+	targetRU    int
+	sourceRU    int
+	maxRU       float64
+	maxSourceRU float64
+	skew        float64
+	naive       bool
+	keys        string
+	bulk        bool
+	latency     time.Duration
+	controller  string
+	maxConc     int
+	naiveWork   int
+	timeout     time.Duration
+	output      string
+	cpuProfile  string
 }
 
 func newBenchCommand() *cobra.Command {
@@ -57,7 +58,8 @@ over the provisioned RU/s or over --max-ru, the share of requests answered 429,
 client CPU seconds per 10,000 items and the peak resident memory. "Steady"
 figures leave out the first and last 10% of the items (the slow start and the
 tail); "worst second" is the most the target spent in any second, from
-samples a tenth of a second apart. --skew puts that share of the items on one
+samples a tenth of a second apart (with --max-source-ru, the same of the
+source's reads by rekey). --skew puts that share of the items on one
 hot customer: then "hottest partition" is the busiest partition's RU/s over
 its budget, which bounds what the whole can do with those keys.
 
@@ -83,6 +85,7 @@ Everything listens on loopback only; --timeout bounds the whole run.`,
 	f.IntVar(&o.targetRU, "target-ru", 20_000, "provisioned RU/s of each target (one physical partition per 6,000)")
 	f.IntVar(&o.sourceRU, "source-ru", 40_000, "provisioned RU/s of the source")
 	f.Float64Var(&o.maxRU, "max-ru", 0, "rekey's --max-ru (0: no cap)")
+	f.Float64Var(&o.maxSourceRU, "max-source-ru", 0, "rekey's --max-source-ru (0: no cap); the source's worst second is then reported")
 	f.Float64Var(&o.skew, "skew", 0, "share of the items on one hot target key, 0 to 1")
 	f.BoolVar(&o.naive, "naive", true, "also run the naive writer")
 	f.StringVar(&o.keys, "keys", bench.KeysUnique, "the new key: unique (/customerId, a value per item) or shared (/pk={tenant}-{createdAt|yyyyMM}, a value per 50 items)")
@@ -108,7 +111,7 @@ func (o *benchOptions) options() (bench.Options, error) {
 		return bench.Options{}, err
 	}
 	opts := bench.Options{
-		Items: o.items, ItemSize: o.itemSize, TargetRU: o.targetRU, SourceRU: o.sourceRU, MaxRU: o.maxRU,
+		Items: o.items, ItemSize: o.itemSize, TargetRU: o.targetRU, SourceRU: o.sourceRU, MaxRU: o.maxRU, MaxSourceRU: o.maxSourceRU,
 		Skew: o.skew, Naive: o.naive, Keys: o.keys, Bulk: o.bulk, Latency: o.latency, Controller: mode,
 		MaxConcurrency: o.maxConc, NaiveWorkers: o.naiveWork,
 		CPUProfile: o.cpuProfile,

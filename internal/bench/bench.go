@@ -37,8 +37,11 @@ type Options struct {
 	TargetRU int     // provisioned RU/s of each target (one physical partition per 6,000)
 	SourceRU int     // provisioned RU/s of the source
 	MaxRU    float64 // rekey's --max-ru (0: no cap)
-	Skew     float64 // share of the items on one hot target key, 0 to 1
-	Naive    bool    // also run the naive copier
+	// MaxSourceRU is rekey's --max-source-ru (0: no cap): then the
+	// source's worst second is measured too.
+	MaxSourceRU float64
+	Skew        float64 // share of the items on one hot target key, 0 to 1
+	Naive       bool    // also run the naive copier
 	// Keys is the new key: KeysUnique (/customerId, one value per item)
 	// or KeysShared (/pk={tenant}-{createdAt|yyyyMM}, one value per 50
 	// items).
@@ -71,6 +74,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("--target-ru and --source-ru: want at least 400")
 	case o.MaxRU < 0:
 		return fmt.Errorf("--max-ru %v: must not be negative", o.MaxRU)
+	case o.MaxSourceRU < 0:
+		return fmt.Errorf("--max-source-ru %v: must not be negative", o.MaxSourceRU)
 	case o.Skew < 0 || o.Skew > 1:
 		return fmt.Errorf("--skew %v: want 0 to 1", o.Skew)
 	case o.MaxConcurrency < 0 || o.MaxConcurrency > 4096:
@@ -186,7 +191,7 @@ func runRekey(ctx context.Context, o Options, emu *emulatorProcess, admin *cosmo
 		mode = pipeline.WriteItems
 	}
 	writes := pipeline.NewWritePath(target, pipeline.WritePathConfig{Mode: mode, Log: log, Flow: pacing.Config{
-		MaxConcurrency: o.MaxConcurrency, MaxRU: o.MaxRU, Controller: o.Controller, ProvisionedRU: float64(o.TargetRU),
+		MaxConcurrency: o.MaxConcurrency, MaxRU: o.MaxRU, MaxSourceRU: o.MaxSourceRU, Controller: o.Controller, ProvisionedRU: float64(o.TargetRU),
 	}})
 	stats := &pipeline.Stats{}
 	r := &pipeline.Runner{Source: source, Transformer: tr, Store: store, DeadLetters: dead, Writes: writes, Stats: stats}
@@ -199,7 +204,7 @@ func runRekey(ctx context.Context, o Options, emu *emulatorProcess, admin *cosmo
 	if o.Controller == pacing.ControllerFixed {
 		describe = nil
 	}
-	res, err := measure(ctx, o, emu, rekeyColl, name, func() int64 { return stats.Snapshot().Written() }, describe, log, func(ctx context.Context) error {
+	res, err := measure(ctx, o, emu, rekeyColl, name, true, func() int64 { return stats.Snapshot().Written() }, describe, log, func(ctx context.Context) error {
 		stop, err := startCPUProfile(o.CPUProfile)
 		if err != nil {
 			return err
@@ -237,7 +242,7 @@ func runNaive(ctx context.Context, o Options, emu *emulatorProcess, admin *cosmo
 	defer n.Close()
 	var written atomic.Int64
 	var st NaiveStats
-	res, err := measure(ctx, o, emu, naiveColl, "naive", written.Load, nil, log, func(ctx context.Context) error {
+	res, err := measure(ctx, o, emu, naiveColl, "naive", false, written.Load, nil, log, func(ctx context.Context) error {
 		var err error
 		st, err = n.Copy(ctx, migrate.ContainerRef{Database: db, Container: sourceColl},
 			migrate.ContainerRef{Database: db, Container: naiveColl}, o.NaiveWorkers, naiveConvert(tr), &written)
@@ -316,13 +321,20 @@ const sampleInterval = 100 * time.Millisecond
 
 // measure runs one writer while sampling the emulator's counters of its
 // target and this process's CPU time and memory. describe, when not nil,
-// adds the writer's flow control to the progress log.
-func measure(ctx context.Context, o Options, emu *emulatorProcess, coll, name string, written func() int64, describe func() string, log *slog.Logger, run func(context.Context) error) (Result, error) {
+// adds the writer's flow control to the progress log. capped says the
+// writer reads the source under Options.MaxSourceRU: then the source's
+// counters are sampled too, for its worst second.
+func measure(ctx context.Context, o Options, emu *emulatorProcess, coll, name string, capped bool, written func() int64, describe func() string, log *slog.Logger, run func(context.Context) error) (Result, error) {
 	log.Info("benchmark writer starting", "writer", name)
 	smp := &sampler{emu: emu, db: db, coll: coll, written: written}
 	sctx, stopSampling := context.WithCancel(ctx)
-	sampled := make(chan struct{})
-	go func() { smp.run(sctx, sampleInterval); close(sampled) }()
+	sampled := make(chan struct{}, 2)
+	go func() { smp.run(sctx, sampleInterval); sampled <- struct{}{} }()
+	var src *sampler
+	if capped && o.MaxSourceRU > 0 {
+		src = &sampler{emu: emu, db: db, coll: sourceColl, written: written}
+		go func() { src.run(sctx, sampleInterval); sampled <- struct{}{} }()
+	}
 	progress := time.NewTicker(5 * time.Second)
 	defer progress.Stop()
 	go func() {
@@ -347,6 +359,9 @@ func measure(ctx context.Context, o Options, emu *emulatorProcess, coll, name st
 	use := usageSince(mark)
 	stopSampling()
 	<-sampled
+	if src != nil {
+		<-sampled
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -364,6 +379,10 @@ func measure(ctx context.Context, o Options, emu *emulatorProcess, coll, name st
 	res.Steady, res.SteadyFromSamples = steady.figures(res), ok
 	res.ItemsPerSec = float64(m.Items) / res.Seconds
 	res.WorstSecondRU, res.FirstSecondRU = smp.worstSecond()
+	if src != nil {
+		res.MaxSourceRU = o.MaxSourceRU
+		res.WorstSourceSecondRU, res.FirstSourceSecondRU = src.worstSecond()
+	}
 	if m.Items > 0 {
 		res.CPUPer10kItems = res.CPUSeconds / float64(m.Items) * 10_000
 	}

@@ -134,10 +134,15 @@ func (s *sampler) steady(total int64) (window, bool) {
 
 // worstSecond is the highest RU/s the target spent over any window of
 // samples one second or a little more apart (the sampling interval
-// longer), and that of the run's first second.
+// longer), and that of the run's first second. A run sampled over less
+// than a second spent everything in its first second.
 func (s *sampler) worstSecond() (worst, first float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if n := len(s.samples); n >= 2 && s.samples[n-1].at.Sub(s.samples[0].at) < time.Second {
+		ru := s.samples[n-1].ru - s.samples[0].ru
+		return ru, ru
+	}
 	j := 0
 	for i := range s.samples {
 		for j < len(s.samples) && s.samples[j].at.Sub(s.samples[i].at) < time.Second {

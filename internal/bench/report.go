@@ -32,6 +32,12 @@ type Result struct {
 	// FirstSecondRU over its first second.
 	WorstSecondRU float64 `json:"worstSecondRU"`
 	FirstSecondRU float64 `json:"firstSecondRU"`
+	// WorstSourceSecondRU and FirstSourceSecondRU are the same of the
+	// source's reads, measured for a writer under --max-source-ru
+	// (MaxSourceRU).
+	MaxSourceRU         float64 `json:"maxSourceRU,omitempty"`
+	WorstSourceSecondRU float64 `json:"worstSourceSecondRU,omitempty"`
+	FirstSourceSecondRU float64 `json:"firstSourceSecondRU,omitempty"`
 	// Overall is the whole run; Steady leaves out the first and last 10%
 	// of the items (SteadyFromSamples false: too short to tell).
 	Overall           Figures `json:"overall"`
@@ -95,18 +101,22 @@ func (rep *Report) Write(w io.Writer, format string) error {
 			ItemSize  int     `json:"itemSize"`
 			TargetRU  int     `json:"targetRU"`
 			MaxRU     float64 `json:"maxRU"`
+			MaxSrcRU  float64 `json:"maxSourceRU"`
 			Skew      float64 `json:"skew"`
 			Keys      string  `json:"keys"`
 			Bulk      bool    `json:"bulk"`
 			LatencyMs int64   `json:"latencyMs"`
 			*Report
-		}{rep.Options.Items, rep.Options.ItemSize, rep.Options.TargetRU, rep.Options.MaxRU, rep.Options.Skew,
+		}{rep.Options.Items, rep.Options.ItemSize, rep.Options.TargetRU, rep.Options.MaxRU, rep.Options.MaxSourceRU, rep.Options.Skew,
 			rep.Options.Keys, rep.Options.Bulk, rep.Options.Latency.Milliseconds(), rep})
 	}
 	o := rep.Options
 	capText := "none"
 	if o.MaxRU > 0 {
-		capText = fmt.Sprintf("%.0f RU/s", o.MaxRU)
+		capText = fmt.Sprintf("%v RU/s", o.MaxRU)
+	}
+	if o.MaxSourceRU > 0 {
+		capText += fmt.Sprintf(" --max-source-ru %v RU/s", o.MaxSourceRU)
 	}
 	parts := 0
 	if len(rep.Results) > 0 {
@@ -139,6 +149,10 @@ func (rep *Report) Write(w io.Writer, format string) error {
 	} else {
 		row("worst second, RU/s", func(r Result) string { return fmt.Sprintf("%.0f", r.WorstSecondRU) })
 	}
+	if o.MaxSourceRU > 0 {
+		row("source: worst second over --max-source-ru", func(r Result) string { return capShare(r.WorstSourceSecondRU, r.MaxSourceRU) })
+		row("source: first second over --max-source-ru", func(r Result) string { return capShare(r.FirstSourceSecondRU, r.MaxSourceRU) })
+	}
 	row("429 share, steady", func(r Result) string { return pct(r.Steady.Share429) })
 	row("429 share, overall", func(r Result) string { return pct(r.Overall.Share429) })
 	row("requests (429s), overall", func(r Result) string {
@@ -164,6 +178,14 @@ func (rep *Report) Write(w io.Writer, format string) error {
 		fmt.Fprintln(w, "(the run was too short to tell a steady state: steady figures are the whole run's)")
 	}
 	return nil
+}
+
+// capShare is RU/s over a cap, "-" for a writer not under it.
+func capShare(ru, cap float64) string {
+	if cap <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.3f", ru/cap)
 }
 
 func pct(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) }
