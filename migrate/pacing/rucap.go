@@ -10,12 +10,16 @@ import (
 // capBurst is how much unspent budget an RU cap saves while idle, and
 // capRequestShare the largest share of a second's budget one request
 // should reserve: a second spends at most the cap plus the larger of the
-// two, plus what the cost model misjudged of the requests in flight, so
-// at a fortieth of the cap each they keep every second within a tenth of
-// it, the first second included, with room for the misjudgement.
+// two, plus what the cost model misjudged of the requests in flight, plus
+// what the requests' latency varies by (the service counts a charge when
+// it serves the request, not when the request was admitted). At a
+// hundredth and an eightieth of the cap they keep every second within a
+// tenth of it, the first second included, with room for the other two:
+// measured on a loaded machine, a fortieth each left seconds up to 1.10
+// of the cap.
 const (
-	capBurst        = 25 * time.Millisecond
-	capRequestShare = 0.025
+	capBurst        = 10 * time.Millisecond
+	capRequestShare = 0.0125
 )
 
 // RUCap caps the request units a run spends per second on one side: the
@@ -59,7 +63,7 @@ func (c *RUCap) Limit() float64 {
 }
 
 // RequestLimit is the largest charge one request should be expected to
-// cost under the cap in force (a fortieth of a second's budget); 0 when
+// cost under the cap in force (an eightieth of a second's budget); 0 when
 // there is no cap.
 func (c *RUCap) RequestLimit() float64 {
 	return capRequestShare * c.Limit()

@@ -77,7 +77,7 @@ func TestRUCapAdjustsWhileRunning(t *testing.T) {
 	if got := spend(t, b, clk, repeat(5.5, 500), time.Millisecond); got > 525 || got < 450 {
 		t.Fatalf("after SetLimit(500): %.0f RU/s", got)
 	}
-	if b.Limit() != 500 || b.RequestLimit() != 12.5 {
+	if b.Limit() != 500 || b.RequestLimit() != 6.25 {
 		t.Fatalf("Limit %v, RequestLimit %v", b.Limit(), b.RequestLimit())
 	}
 	b.SetLimit(0)

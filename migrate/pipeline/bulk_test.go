@@ -330,7 +330,7 @@ func TestBulkWriterWritesAnEmptyPage(t *testing.T) {
 // RequestLimit.
 func TestBulkWriterSizesRequestsToTheRUCap(t *testing.T) {
 	w, dst, clk := testBulkWriter(t)
-	w.ruCap = pacing.NewRUCap(2000, clk) // 50 RU a request: 9 creates of 5.5
+	w.ruCap = pacing.NewRUCap(4000, clk) // 50 RU a request: 9 creates of 5.5
 	if _, err := w.writePage(context.Background(), changes(t, w, manyItems(30, 3, 1)...), nil); err != nil {
 		t.Fatal(err)
 	}
