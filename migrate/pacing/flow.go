@@ -74,7 +74,7 @@ func New(target migrate.Partitioning, cfg Config, clock migrate.Clock, log *slog
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	conc := cfg.MaxConcurrency
-	f := &Flow{TargetCap: NewRUCap(cfg.MaxRU, clock), SourceCap: NewRUCap(cfg.MaxSourceRU, clock)}
+	f := &Flow{TargetCap: NewRUCap(cfg.MaxRU, clock), SourceCap: NewSourceRUCap(cfg.MaxSourceRU, clock)}
 	if cfg.Controller == ControllerFixed {
 		if conc <= 0 {
 			conc = FixedConcurrency

@@ -20,6 +20,11 @@ import (
 const (
 	capBurst        = 10 * time.Millisecond
 	capRequestShare = 0.0125
+	// sourceRequestShare is capRequestShare for the source's change-feed
+	// reads: a page costs about 1 RU besides its items, so smaller pages
+	// cost more per item read (a sixth more at --max-source-ru 500), and a
+	// fortieth kept the source's worst second within 1.03 of the cap.
+	sourceRequestShare = 0.025
 )
 
 // RUCap caps the request units a run spends per second on one side: the
@@ -33,18 +38,30 @@ const (
 // unlimited. It is safe for concurrent use; SetLimit changes the cap while
 // requests flow, and requests already waiting follow the new cap at once.
 type RUCap struct {
-	p *pacer
+	p     *pacer
+	share float64 // of a second's budget, the most a request should expect
 }
 
 var _ migrate.RUCap = (*RUCap)(nil)
 
-// NewRUCap returns a cap of ruPerSec (0: unlimited) timed by clock (the
-// real clock when nil).
+// NewRUCap returns a cap of ruPerSec (0: unlimited) on writes, timed by
+// clock (the real clock when nil).
 func NewRUCap(ruPerSec float64, clock migrate.Clock) *RUCap {
+	return newRUCap(ruPerSec, clock, capRequestShare)
+}
+
+// NewSourceRUCap returns a cap of ruPerSec (0: unlimited) on the source's
+// change-feed reads, whose requests may expect a larger share of it
+// (sourceRequestShare).
+func NewSourceRUCap(ruPerSec float64, clock migrate.Clock) *RUCap {
+	return newRUCap(ruPerSec, clock, sourceRequestShare)
+}
+
+func newRUCap(ruPerSec float64, clock migrate.Clock, share float64) *RUCap {
 	if clock == nil {
 		clock = migrate.SystemClock{}
 	}
-	return &RUCap{p: newPacer(clock, ruPerSec, capBurst)}
+	return &RUCap{p: newPacer(clock, ruPerSec, capBurst), share: share}
 }
 
 // SetLimit changes the cap; 0 makes it unlimited.
@@ -63,10 +80,14 @@ func (c *RUCap) Limit() float64 {
 }
 
 // RequestLimit is the largest charge one request should be expected to
-// cost under the cap in force (an eightieth of a second's budget); 0 when
+// cost under the cap in force (an eightieth of a second's budget, a
+// fortieth for the source's reads); 0 when
 // there is no cap.
 func (c *RUCap) RequestLimit() float64 {
-	return capRequestShare * c.Limit()
+	if c == nil {
+		return 0
+	}
+	return c.share * c.Limit()
 }
 
 // Acquire waits until a request expected to cost expectedRU fits the cap

@@ -80,6 +80,9 @@ func TestRUCapAdjustsWhileRunning(t *testing.T) {
 	if b.Limit() != 500 || b.RequestLimit() != 6.25 {
 		t.Fatalf("Limit %v, RequestLimit %v", b.Limit(), b.RequestLimit())
 	}
+	if src := NewSourceRUCap(500, clk); src.RequestLimit() != 12.5 {
+		t.Fatalf("a source cap of 500 RU/s: RequestLimit %v, want a fortieth", src.RequestLimit())
+	}
 	b.SetLimit(0)
 	if got := spend(t, b, clk, repeat(5.5, 100), time.Millisecond); got < 5000 {
 		t.Fatalf("an uncapped RU cap held requests back: %.0f RU/s", got)
