@@ -92,6 +92,88 @@ type TimeToLive interface {
 	DefaultTTL(ctx context.Context) (int, error)
 }
 
+// BulkTarget is a Target that also takes bulk requests: up to
+// MaxBulkOperations independent operations, each with its own key and its
+// own answer, bound for one physical partition, in one request
+// (docs/cosmos-bulk.md). The write path uses it when the target has it
+// (WritePathConfig.Mode); internal/cosmos implements it.
+type BulkTarget interface {
+	Target
+	// PartitionsOf returns, for each key, the id of the physical partition
+	// holding it, from the partitions the target knows (read once, and
+	// again after a 410): keys of one id may share a bulk request. It
+	// fails when the partitions cannot be read or a key does not fit the
+	// target's definition.
+	PartitionsOf(ctx context.Context, keys []Key) ([]string, error)
+	// Bulk sends ops, at most MaxBulkOperations whose keys all belong to
+	// partition, as one request. Each operation succeeds or fails alone:
+	// BulkResponse.Results holds one answer per operation, in order. The
+	// error is the request's, classified as in errors.go: ErrThrottled
+	// (resend it all after RetryAfter), ErrGone (the partition split or
+	// merged: route every operation again), ErrTooLarge (the request was
+	// over the service's limit, or would have been: split it; for one
+	// operation, the item is too large), ErrBadRequest, ErrTransient.
+	Bulk(ctx context.Context, partition string, ops []BulkOp) (BulkResponse, error)
+}
+
+// Limits of the bulk requests the writer builds, as the official SDKs
+// build them (docs/cosmos-bulk.md#limits): at most MaxBulkOperations
+// operations; a new request once the operations' bodies reach
+// BulkRequestBytes, so an item larger than that goes alone.
+const (
+	MaxBulkOperations = 100
+	BulkRequestBytes  = 220201
+)
+
+// BulkOpType is what an operation of a bulk request does.
+type BulkOpType int
+
+const (
+	// BulkCreate creates Body; ErrConflict when (id, key) exists.
+	BulkCreate BulkOpType = iota
+	// BulkRead reads item ID; ErrNotFound when it does not exist.
+	BulkRead
+	// BulkReplace replaces item ID with Body when its ETag still equals
+	// IfMatch; ErrPreconditionFailed when it changed, ErrNotFound when
+	// gone.
+	BulkReplace
+)
+
+// BulkOp is one operation of a bulk request.
+type BulkOp struct {
+	Type BulkOpType
+	Key  Key
+	ID   string // Read and Replace; a Create's id is in its Body
+	// Body is the item of a Create or Replace: a JSON object, which an
+	// implementation may send without checking it again.
+	Body    []byte
+	IfMatch string // Replace
+}
+
+// BulkResponse is the answer to a bulk request.
+type BulkResponse struct {
+	// RU is the request's charge, every operation's included.
+	RU      float64
+	Results []BulkOpResult
+}
+
+// BulkOpResult is one operation's answer.
+type BulkOpResult struct {
+	RU   float64
+	ETag string // of the item created, read or replaced
+	Body []byte // of a Read: the item
+	// Err is nil for a success, and otherwise a *RequestError whose status
+	// errors.Is classifies (ErrConflict, ErrNotFound, ErrPreconditionFailed,
+	// ErrTooLarge, ErrBadRequest, ErrThrottled with RetryAfter, ErrGone,
+	// ErrTransient).
+	Err error
+	// Resend: the operation failed for a reason of the moment and is to be
+	// sent again, as the SDKs' bulk retry policies do: throttled (after
+	// RetryAfter), a split or merge of its partition (route it again), a
+	// response too large, a transient failure.
+	Resend bool
+}
+
 // Containers manages containers of an account: what --create-target needs.
 type Containers interface {
 	// ContainerDefinition returns a container's partition key definition;
@@ -111,22 +193,27 @@ type Containers interface {
 }
 
 // Limiter decides when a request to the target may start. Acquire blocks
-// until a request under key may go out (or ctx ends, returning ctx.Err());
-// the returned release must be called exactly once, when the request's
-// answer is in, with what the answer says: an adaptive limiter paces by the
-// charges, backs off on throttling and honours the retry-after, and
-// refreshes its view of the target's partitions when one is gone (split or
-// merged). pacing implements it.
+// until a request under key, expected to cost expectedRU (ExpectedCharge),
+// may go out (or ctx ends, returning ctx.Err()); the returned release must
+// be called exactly once, when the request's answer is in, with what the
+// answer says: an adaptive limiter paces by the charges, reserving the
+// expected one before the request and settling the difference after it,
+// backs off on throttling and honours the retry-after, and refreshes its
+// view of the target's partitions when one is gone (split or merged).
+// pacing implements it.
 //
 // The writer calls Acquire once per attempt, so a retried request acquires
-// again after its retry-after wait.
+// again after its retry-after wait. A bulk request acquires once, under
+// the key of any of its operations (they share a partition), expecting
+// the sum of their charges.
 //
 // The contract was release(throttled bool) before the per-partition
 // controller: it grew into an Outcome because pacing needs the charge, the
 // pause needs the retry-after and the partition map needs to hear of
-// splits.
+// splits; the expected charge came with bulk requests, whose charges are
+// a hundred times a single write's.
 type Limiter interface {
-	Acquire(ctx context.Context, key Key) (release func(Outcome), err error)
+	Acquire(ctx context.Context, key Key, expectedRU float64) (release func(Outcome), err error)
 }
 
 // Outcome is what a request's answer tells a Limiter.
@@ -134,31 +221,57 @@ type Outcome struct {
 	// RU is the request charge, of a failed request too (zero when the
 	// answer never came).
 	RU float64
-	// Throttled: the service answered 429.
+	// Throttled: the service answered 429, to the request or to any
+	// operation of a bulk request.
 	Throttled bool
-	// RetryAfter is the 429's x-ms-retry-after-ms.
+	// RetryAfter is the 429's x-ms-retry-after-ms (of a bulk request, the
+	// longest of its operations').
 	RetryAfter time.Duration
-	// Gone: the service answered 410, the partition was split or merged.
+	// Gone: the service answered 410 (to the request or to an operation),
+	// the partition was split or merged.
 	Gone bool
+}
+
+// RequestSizer is a Limiter that says how large a request to key's
+// partition should be: expected to cost at most RequestLimit RU, a small
+// share of what the partition serves per second, so that a bulk request
+// does not overshoot the partition's budget by much more than a single
+// write would. 0 means any size.
+type RequestSizer interface {
+	RequestLimit(ctx context.Context, key Key) float64
 }
 
 // ConcurrencyAdjuster is a Limiter whose bound on requests in flight across
 // all keys can change while it runs (--max-concurrency from the control
-// file).
+// file); n = 0 removes the bound.
 type ConcurrencyAdjuster interface {
 	SetMaxConcurrency(n int)
 }
 
 // RUCap caps the request units spent per second on one side of a
 // migration: the target's writes or the source's change-feed reads. Before
-// each request Acquire waits until the request fits the cap and reserves
-// its expected charge (it fails only when ctx ends); once the answer is in,
-// Settle charges what the request actually cost (0 when it was never
-// sent), so the spending follows the real charges. pacing.RUCap implements
-// it; the write path always has one (unlimited when there is no cap).
+// each request Acquire waits until the request's expected charge
+// (ExpectedCharge, the sum of its operations' for a bulk request) fits
+// the cap and reserves it (it fails only when ctx ends); once the answer
+// is in, Settle charges what the request actually cost (0 when it was
+// never sent), so the spending follows the real charges. A request should
+// expect at most RequestLimit, so that no second spends more than a tenth
+// over the cap. pacing.RUCap implements it; the write path always has one
+// (unlimited when there is no cap).
 type RUCap interface {
-	Acquire(ctx context.Context) (reserved float64, err error)
-	Settle(reserved, actual float64)
+	Acquire(ctx context.Context, expectedRU float64) (Reservation, error)
+	Settle(r Reservation, actualRU float64)
+	// RequestLimit is the largest charge one request should be expected
+	// to cost under the cap in force; 0 when there is no cap.
+	RequestLimit() float64
+}
+
+// Reservation is what an RUCap or a pacer holds for one request: the
+// charge the cost model expected and the request units reserved for it
+// (the expected charge corrected by what earlier requests cost).
+type Reservation struct {
+	Expected float64
+	Reserved float64
 }
 
 // DeadLetterStore keeps the items a migration could not write: one record

@@ -19,7 +19,7 @@ func TestBenchSmoke(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	stdout, stderr, code := cli(t, ctx, "bench", "--items", "300", "--target-ru", "6000", "--source-ru", "6000",
-		"--timeout", "90s", "-o", "json", "--log-level", "warn")
+		"--timeout", "90s", "-o", "json", "--log-level", "warn", "--max-source-ru", "5000")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -34,7 +34,7 @@ func TestBenchSmoke(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 	rk, nv := rep.Results[0], rep.Results[1]
-	if rk.Writer != "rekey (paced)" || rk.InTarget != 300 || rk.Written != 300 || rk.Lost != 0 {
+	if rk.Writer != "rekey bulk (paced)" || rk.InTarget != 300 || rk.Written != 300 || rk.Lost != 0 {
 		t.Fatalf("rekey result %+v", rk)
 	}
 	if nv.Writer != "naive" || nv.InTarget+nv.Lost != 300 {
@@ -42,5 +42,8 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	if rk.ProvisionedRU != 6000 || rk.Partitions != 1 || rk.Overall.RUPerSec <= 0 || rk.CPUSeconds <= 0 || rk.PeakRSSMB <= 0 {
 		t.Fatalf("rekey figures %+v", rk)
+	}
+	if rk.MaxSourceRU != 5000 || rk.WorstSourceSecondRU <= 0 || nv.MaxSourceRU != 0 || nv.WorstSourceSecondRU != 0 {
+		t.Fatalf("the source's worst second: rekey %+v, naive %+v", rk, nv)
 	}
 }

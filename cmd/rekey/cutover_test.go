@@ -45,7 +45,7 @@ func TestCutoverGates(t *testing.T) {
 	if _, err := e.client.Container(testDB, "orders").FeedRanges(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	fault, err := e.srv.InjectFault(emulator.Fault{Container: "target", Operations: []string{"write", "batch"}, Status: 429, RetryAfter: 50 * time.Millisecond})
+	fault, err := e.srv.InjectFault(emulator.Fault{Container: "target", Operations: []string{"write", "batch", "bulk"}, Status: 429, RetryAfter: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

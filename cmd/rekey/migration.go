@@ -364,8 +364,14 @@ func owner() string {
 // from the target's provisioned throughput, with log for the retries and
 // the flow control's changes.
 func (mg *migration) writePath(ctx context.Context, flow pacing.Config, log *slog.Logger) *pipeline.WritePath {
+	return mg.writePathMode(ctx, pipeline.WriteBulk, flow, log)
+}
+
+// writePathMode is writePath with the writes sent as mode says (rekey run
+// --bulk).
+func (mg *migration) writePathMode(ctx context.Context, mode pipeline.WriteMode, flow pacing.Config, log *slog.Logger) *pipeline.WritePath {
 	flow.ProvisionedRU = targetThroughput(ctx, mg.dstClient, mg.dstRef)
-	return pipeline.NewWritePath(mg.target, pipeline.WritePathConfig{Flow: flow, Log: log})
+	return pipeline.NewWritePath(mg.target, pipeline.WritePathConfig{Mode: mode, Flow: flow, Log: log})
 }
 
 // targetThroughput is the RU/s provisioned on the target container itself

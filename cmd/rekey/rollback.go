@@ -88,7 +88,7 @@ or already rolled back; 130 stopped by SIGINT/SIGTERM after checkpointing.`,
 	f.DurationVar(&o.leaseTTL, "lease-ttl", pipeline.DefaultLeaseTTL, "with a cosmos:// state: how long a worker's lease lasts without renewal")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", pipeline.DefaultShutdownTimeout, "how long in-flight writes may finish after SIGINT/SIGTERM")
 	f.Float64Var(&o.maxRU, "max-ru", 0, "cap on the RU/s spent writing the source (0: no cap)")
-	f.IntVar(&o.maxConcurrency, "max-concurrency", pacing.DefaultMaxConcurrency, "writes in flight across all partitions of the source")
+	f.IntVar(&o.maxConcurrency, "max-concurrency", 0, "cap on the writes in flight across all partitions of the source (0: none; each partition's follows its pace and latency)")
 	cmd.AddCommand(newRollbackCutoverCommand(), newRollbackVerifyCommand())
 	return cmd
 }

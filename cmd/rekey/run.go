@@ -44,6 +44,7 @@ type runOptions struct {
 	controlFile      string
 	mode             string
 	ttlExpiries      string
+	bulk             bool
 	settings         settingsFlags
 }
 
@@ -63,6 +64,11 @@ and it resumes. Items that cannot be written (a missing key field, a collision o
 two source items on one id and new key, an item the service refuses) go to the
 dead-letter file with the reason; see 'rekey deadletter'.
 
+Writes go in bulk requests (--bulk, the default): a page's items grouped by
+the target's physical partition, up to 100 per request, each with its own
+answer, as the official SDKs' bulk mode sends them. --bulk=false sends one
+request per item and the items of one new key as transactional batches.
+
 --create-target creates an absent target with the source's settings: its
 default TTL, indexing policy, computed properties and the other settings the
 service takes at creation ('rekey plan' lists them). A unique key is unique
@@ -77,11 +83,14 @@ rate found by AIMD on the 429s it meets (starting from its share of the
 target's provisioned RU/s when that can be read; each 429's retry-after pauses
 that partition), so the migration runs near the target's RU/s with few 429s,
 and a throttled partition slows down only the writes bound for it (its
-in-flight requests do not take the others' slots). Requests go out at
---priority low,
-so under contention the service throttles the migration before the
-application. --max-ru caps the RU/s spent on the target and --max-source-ru
-those spent reading the source, counted from the actual request charges: for
+in-flight requests do not take the others' slots). Each partition's writes in
+flight follow its pace and the round trip it observes, so a distant target
+is kept as busy as a near one; --max-concurrency bounds them all. Requests go
+out at --priority low, so under contention the service throttles the
+migration before the application. --max-ru caps the RU/s spent on the target
+and --max-source-ru those spent reading the source: each request reserves its
+expected charge before it goes and is settled with its actual charge, so no
+second spends more than 1.1 times the cap, the first included. For
 containers shared with production.
 
 Changing the caps while it runs: write a control file, by default control.json
@@ -145,7 +154,8 @@ source without that feed); 130 stopped by SIGINT/SIGTERM after checkpointing.`,
 	o.mig.register(f)
 	f.IntVar(&o.pageSize, "page-size", pipeline.DefaultPageSize, "changes per change-feed read")
 	f.DurationVar(&o.pollInterval, "poll-interval", pipeline.DefaultPollInterval, "wait between reads of a range that has caught up")
-	f.IntVar(&o.maxConcurrency, "max-concurrency", pacing.DefaultMaxConcurrency, "writes in flight across all partitions of the target")
+	f.IntVar(&o.maxConcurrency, "max-concurrency", 0, "cap on the requests in flight across all partitions of the target (0: none; each partition's follows its pace and latency)")
+	f.BoolVar(&o.bulk, "bulk", true, "write in bulk requests, grouped by the target's physical partition (false: one request per item, transactional batches per key)")
 	f.StringVar(&o.startFrom, "start-from", "beginning", "where a new migration starts reading: beginning, now, or an RFC 3339 time (delta-only sync)")
 	f.BoolVar(&o.untilCaughtUp, "until-caught-up", false, "exit 0 once every range has reached the end of its feed")
 	f.BoolVar(&o.untilCutover, "until-cutover", false, "keep syncing until a cutover is recorded, then exit 0 (also when started after it): for the pods of a Kubernetes Job")
@@ -269,7 +279,11 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 		slog.Warn("could not read the source's item count; progress shows no total", "err", err)
 	}
 	stats := &pipeline.Stats{}
-	writes := mg.writePath(ctx, flow, slog.Default())
+	mode := pipeline.WriteBulk
+	if !o.bulk {
+		mode = pipeline.WriteItems
+	}
+	writes := mg.writePathMode(ctx, mode, flow, slog.Default())
 	controls := writes.Flow().Controls
 	r := &pipeline.Runner{
 		Source: mg.source, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead,
@@ -279,7 +293,7 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	slog.Info("migration starting", "source", mg.srcRef.String(), "target", mg.dstRef.String(),
 		"key", strings.Join(mg.tr.Spec().Strings(), " "), "state", mg.stateName, "sourceItems", total,
 		"mode", cfg.Mode, "ttlExpiries", cfg.TTLExpiries,
-		"settings", controls.Current().String(), "controlFile", controlPath)
+		"settings", controls.Current().String(), "bulk", writes.Bulk(), "controlFile", controlPath)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	if controlPath != "" {
@@ -373,7 +387,7 @@ func printSummary(w io.Writer, sum pipeline.Summary, deadPath string) {
 	}
 	fmt.Fprintf(w, "rekey run: %s after %s (%d feed ranges)\n", state, s.Elapsed.Round(time.Millisecond), sum.Ranges)
 	fmt.Fprintf(w, "  items read        %d\n", s.Read)
-	fmt.Fprintf(w, "  items written     %d (created %d, updated %d, already there %d; %d batches)\n", s.Written(), s.Created, s.Updated, s.Unchanged, s.Batches)
+	fmt.Fprintf(w, "  items written     %d (created %d, updated %d, already there %d; %d batches, %d bulk requests)\n", s.Written(), s.Created, s.Updated, s.Unchanged, s.Batches, s.BulkRequests)
 	now := strconv.Itoa(sum.DeadLetters)
 	if sum.DeadLetters < 0 {
 		now = "(could not be counted; see rekey status)"

@@ -141,7 +141,7 @@ func TestRunThroughThrottlingAndSplit(t *testing.T) {
 		put(t, src, regions[i%len(regions)], order(i, 1))
 	}
 	keys := []string{"/pk={tenantId}-{createdAt|yyyyMM}"}
-	if _, err := e.srv.InjectFault(emulator.Fault{Container: "target", Operations: []string{"write", "batch"}, Status: 429, Probability: 0.3, RetryAfter: 5 * time.Millisecond}); err != nil {
+	if _, err := e.srv.InjectFault(emulator.Fault{Container: "target", Operations: []string{"write", "batch", "bulk"}, Status: 429, Probability: 0.3, RetryAfter: 5 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -224,7 +224,7 @@ func TestRunStopsOnAFatalError(t *testing.T) {
 	sourceOfOrders(t, e, "orders", 24_000, 400)
 	keys := []string{"/tenantId"}
 	e.container("target", 40_000, keys[0])
-	if _, err := e.srv.InjectFault(emulator.Fault{Container: "target", Operations: []string{"write", "batch"}, Status: 503}); err != nil {
+	if _, err := e.srv.InjectFault(emulator.Fault{Container: "target", Operations: []string{"write", "batch", "bulk"}, Status: 503}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -253,7 +253,7 @@ func TestRunSharedSlowPagesNeverOverwriteNewerData(t *testing.T) {
 	e.state = "cosmos://rekey/leases"
 	e.container("target", 40_000, keys[0])
 	args := append([]string{"run", "--lease-ttl", "2s", "--poll-interval", "50ms", "--page-size", "20"}, e.args("orders", "target", keys...)...)
-	if _, err := e.srv.InjectFault(emulator.Fault{Container: "target", Operations: []string{"write", "batch", "read"}, Latency: 1500 * time.Millisecond}); err != nil {
+	if _, err := e.srv.InjectFault(emulator.Fault{Container: "target", Operations: []string{"write", "batch", "bulk", "read"}, Latency: 1500 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	var workers []*exec.Cmd
@@ -297,7 +297,7 @@ func TestRunReleasesItsLeasesWhenItStops(t *testing.T) {
 	e.state = "cosmos://rekey/leases"
 	e.container("target", 24_000, keys[0])
 	args := append([]string{"run", "--poll-interval", "20ms", "--shutdown-timeout", "500ms"}, e.args("orders", "target", keys...)...)
-	if _, err := e.srv.InjectFault(emulator.Fault{Container: "target", Operations: []string{"write", "batch"}, Latency: 3 * time.Second}); err != nil {
+	if _, err := e.srv.InjectFault(emulator.Fault{Container: "target", Operations: []string{"write", "batch", "bulk"}, Latency: 3 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	cmd, out := process(t, args...)
@@ -348,7 +348,7 @@ func TestRunLateJoinerTakesOverAtACheckpoint(t *testing.T) {
 	e.container("target", 40_000, keys[0])
 	args := append([]string{"run", "--until-caught-up", "--lease-ttl", "2s", "--poll-interval", "50ms", "--page-size", "25"}, e.args("orders", "target", keys...)...)
 	// Slow pages: the newcomer's request always finds the owner mid-page.
-	if _, err := e.srv.InjectFault(emulator.Fault{Container: "target", Operations: []string{"write", "batch"}, Latency: 200 * time.Millisecond}); err != nil {
+	if _, err := e.srv.InjectFault(emulator.Fault{Container: "target", Operations: []string{"write", "batch", "bulk"}, Latency: 200 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	a, aOut := process(t, args...)

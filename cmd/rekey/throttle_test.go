@@ -170,7 +170,7 @@ func TestRunAppliesTheControlFile(t *testing.T) {
 			_ = json.Unmarshal([]byte(line), &start)
 		}
 	}
-	if start.Settings != "max-ru 800  max-source-ru none  max-concurrency 32" {
+	if start.Settings != "max-ru 800  max-source-ru none  max-concurrency none" {
 		t.Fatalf("the start line shows settings %q", start.Settings)
 	}
 }
@@ -191,4 +191,61 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestRunControlFileCapChangeDoesNotFreeze: a control file that sets an RU
+// cap of 0.01 RU/s (a write would wait minutes for it) holds the copy, and
+// deleting the file releases the writes already waiting at once, so the run
+// finishes with every item copied instead of sleeping out waits computed at
+// the old cap.
+func TestRunControlFileCapChangeDoesNotFreeze(t *testing.T) {
+	e := newE2E(t)
+	src := e.container("orders", 12_000, "/region")
+	seedOrderBatches(t, src, 1000)
+	control := filepath.Join(e.state, "control.json")
+	if err := os.MkdirAll(e.state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(control, []byte(`{"maxRU": 0.01, "maxSourceRU": 0.01}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"run", "--until-caught-up", "--create-target", "--target-throughput", "12000", "--poll-interval", "20ms"}, e.args("orders", "target", bulkKeys...)...)
+	args = append(args, "--log-format", "json", "--log-level", "info")
+	out := &syncBuffer{}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "REKEY_TEST_MAIN=1")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}()
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out.String(), "max-ru 0.01  max-source-ru 0.01"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the 0.01 RU/s cap was not applied within 30 s:\n%s", out)
+		}
+	}
+	select {
+	case err := <-exited:
+		exited <- err // for the deferred wait
+		t.Fatalf("the run ended under a cap of 0.01 RU/s: %v\n%s", err, out)
+	case <-time.After(time.Second):
+	}
+	if err := os.Remove(control); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		exited <- err // for the deferred wait
+		if err != nil {
+			t.Fatalf("run after the cap was lifted: %v\n%s", err, out)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatalf("the run did not finish within 90 s of the cap being lifted:\n%s", out)
+	}
+	checkCopy(t, src, e.client.Container(testDB, "target"), bulkKeys, []string{"/region"}, nil)
 }

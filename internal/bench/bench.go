@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sync/atomic"
 	"time"
 
@@ -36,14 +37,30 @@ type Options struct {
 	TargetRU int     // provisioned RU/s of each target (one physical partition per 6,000)
 	SourceRU int     // provisioned RU/s of the source
 	MaxRU    float64 // rekey's --max-ru (0: no cap)
-	Skew     float64 // share of the items on one hot target key, 0 to 1
-	Naive    bool    // also run the naive copier
+	// MaxSourceRU is rekey's --max-source-ru (0: no cap): then the
+	// source's worst second is measured too.
+	MaxSourceRU float64
+	Skew        float64 // share of the items on one hot target key, 0 to 1
+	Naive       bool    // also run the naive copier
+	// Keys is the new key: KeysUnique (/customerId, one value per item)
+	// or KeysShared (/pk={tenant}-{createdAt|yyyyMM}, one value per 50
+	// items).
+	Keys string
+	// Bulk is rekey's --bulk: bulk requests, or one request per item.
+	Bulk bool
+	// Latency is injected into every request the emulator serves once the
+	// source is seeded (its latency fault): a target across a network.
+	Latency time.Duration
 	// Controller is rekey's flow control: paced (the default), windowed
 	// (the .NET bulk rule) or fixed (no per-partition control).
 	Controller pacing.ControllerMode
-	// Concurrency is rekey's --max-concurrency and the naive copier's
-	// workers.
-	Concurrency int
+	// MaxConcurrency is rekey's --max-concurrency (0: none).
+	MaxConcurrency int
+	// NaiveWorkers is the naive copier's number of workers.
+	NaiveWorkers int
+	// CPUProfile, when set, is a file that receives a CPU profile of
+	// rekey's migration (not of the seed or the naive copier).
+	CPUProfile string
 }
 
 // Validate names the first invalid option by its flag.
@@ -57,10 +74,18 @@ func (o Options) Validate() error {
 		return fmt.Errorf("--target-ru and --source-ru: want at least 400")
 	case o.MaxRU < 0:
 		return fmt.Errorf("--max-ru %v: must not be negative", o.MaxRU)
+	case o.MaxSourceRU < 0:
+		return fmt.Errorf("--max-source-ru %v: must not be negative", o.MaxSourceRU)
 	case o.Skew < 0 || o.Skew > 1:
 		return fmt.Errorf("--skew %v: want 0 to 1", o.Skew)
-	case o.Concurrency < 1 || o.Concurrency > 4096:
-		return fmt.Errorf("--concurrency %d: want 1..4096", o.Concurrency)
+	case o.MaxConcurrency < 0 || o.MaxConcurrency > 4096:
+		return fmt.Errorf("--max-concurrency %d: want 1..4096 (0: none)", o.MaxConcurrency)
+	case o.NaiveWorkers < 1 || o.NaiveWorkers > 4096:
+		return fmt.Errorf("--naive-workers %d: want 1..4096", o.NaiveWorkers)
+	case o.Keys != KeysUnique && o.Keys != KeysShared:
+		return fmt.Errorf("--keys %q: want %s or %s", o.Keys, KeysUnique, KeysShared)
+	case o.Latency < 0 || o.Latency > 10*time.Second:
+		return fmt.Errorf("--latency %v: want 0 to 10s", o.Latency)
 	}
 	return nil
 }
@@ -95,6 +120,11 @@ func Run(ctx context.Context, o Options, log *slog.Logger) (*Report, error) {
 		return nil, fmt.Errorf("seed the source: %w", err)
 	}
 	rep.SeedSeconds = time.Since(start).Seconds()
+	if o.Latency > 0 {
+		if err := emu.injectLatency(ctx, o.Latency); err != nil {
+			return nil, err
+		}
+	}
 
 	res, err := runRekey(ctx, o, emu, admin, log)
 	if err != nil {
@@ -114,7 +144,11 @@ func Run(ctx context.Context, o Options, log *slog.Logger) (*Report, error) {
 // runRekey migrates the source with the Runner, as `rekey run
 // --until-caught-up` does, and measures it.
 func runRekey(ctx context.Context, o Options, emu *emulatorProcess, admin *cosmos.Client, log *slog.Logger) (Result, error) {
-	if err := admin.CreateContainer(ctx, db, rekeyColl, migrate.TargetDefinition([]string{"/customerId"}), o.TargetRU, 0); err != nil {
+	tr, err := transformer(o.Keys)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := admin.CreateContainer(ctx, db, rekeyColl, migrate.TargetDefinition(tr.TargetPaths()), o.TargetRU, 0); err != nil {
 		return Result{}, err
 	}
 	client, err := cosmos.NewClient(ctx, emu.config(cosmos.PriorityLow))
@@ -137,10 +171,6 @@ func runRekey(ctx context.Context, o Options, emu *emulatorProcess, admin *cosmo
 		return Result{}, err
 	}
 	defer dead.Close()
-	tr, err := transformer()
-	if err != nil {
-		return Result{}, err
-	}
 	source := client.Container(db, sourceColl)
 	ranges, err := source.FeedRanges(ctx)
 	if err != nil {
@@ -156,19 +186,30 @@ func runRekey(ctx context.Context, o Options, emu *emulatorProcess, admin *cosmo
 	// The target was created above with TargetRU manual RU/s: the
 	// per-partition controller starts from its share of them, as rekey run
 	// does after reading the offer.
-	writes := pipeline.NewWritePath(target, pipeline.WritePathConfig{Log: log, Flow: pacing.Config{
-		MaxConcurrency: o.Concurrency, MaxRU: o.MaxRU, Controller: o.Controller, ProvisionedRU: float64(o.TargetRU),
+	mode := pipeline.WriteBulk
+	if !o.Bulk {
+		mode = pipeline.WriteItems
+	}
+	writes := pipeline.NewWritePath(target, pipeline.WritePathConfig{Mode: mode, Log: log, Flow: pacing.Config{
+		MaxConcurrency: o.MaxConcurrency, MaxRU: o.MaxRU, MaxSourceRU: o.MaxSourceRU, Controller: o.Controller, ProvisionedRU: float64(o.TargetRU),
 	}})
 	stats := &pipeline.Stats{}
 	r := &pipeline.Runner{Source: source, Transformer: tr, Store: store, DeadLetters: dead, Writes: writes, Stats: stats}
 	name := "rekey (" + o.Controller.String() + ")"
+	if o.Bulk {
+		name = "rekey bulk (" + o.Controller.String() + ")"
+	}
 	var sum pipeline.Summary
 	describe := writes.Flow().Describe
 	if o.Controller == pacing.ControllerFixed {
 		describe = nil
 	}
-	res, err := measure(ctx, o, emu, rekeyColl, name, func() int64 { return stats.Snapshot().Written() }, describe, log, func(ctx context.Context) error {
-		var err error
+	res, err := measure(ctx, o, emu, rekeyColl, name, true, func() int64 { return stats.Snapshot().Written() }, describe, log, func(ctx context.Context) error {
+		stop, err := startCPUProfile(o.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 		sum, err = r.Run(ctx, cfg)
 		if err == nil && !sum.CaughtUp {
 			err = errors.New("the migration stopped before it caught up")
@@ -187,7 +228,11 @@ func runRekey(ctx context.Context, o Options, emu *emulatorProcess, admin *cosmo
 // runNaive copies the source by hand into a second target and measures
 // it.
 func runNaive(ctx context.Context, o Options, emu *emulatorProcess, admin *cosmos.Client, log *slog.Logger) (Result, error) {
-	if err := admin.CreateContainer(ctx, db, naiveColl, migrate.TargetDefinition([]string{"/customerId"}), o.TargetRU, 0); err != nil {
+	tr, err := transformer(o.Keys)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := admin.CreateContainer(ctx, db, naiveColl, migrate.TargetDefinition(tr.TargetPaths()), o.TargetRU, 0); err != nil {
 		return Result{}, err
 	}
 	n, err := NewNaiveCopier(emu.endpoint, emu.key, cosmos.NewHTTPClient(true, 0))
@@ -195,16 +240,12 @@ func runNaive(ctx context.Context, o Options, emu *emulatorProcess, admin *cosmo
 		return Result{}, err
 	}
 	defer n.Close()
-	tr, err := transformer()
-	if err != nil {
-		return Result{}, err
-	}
 	var written atomic.Int64
 	var st NaiveStats
-	res, err := measure(ctx, o, emu, naiveColl, "naive", written.Load, nil, log, func(ctx context.Context) error {
+	res, err := measure(ctx, o, emu, naiveColl, "naive", false, written.Load, nil, log, func(ctx context.Context) error {
 		var err error
 		st, err = n.Copy(ctx, migrate.ContainerRef{Database: db, Container: sourceColl},
-			migrate.ContainerRef{Database: db, Container: naiveColl}, o.Concurrency, naiveConvert(tr), &written)
+			migrate.ContainerRef{Database: db, Container: naiveColl}, o.NaiveWorkers, naiveConvert(tr), &written)
 		return err
 	})
 	if err != nil {
@@ -230,24 +271,70 @@ func naiveConvert(tr *transform.Transformer) func(item []byte) (azcosmos.Partiti
 	}
 }
 
-// transformer is the benchmark's key spec: /tenant to /customerId.
-func transformer() (*transform.Transformer, error) {
-	spec, err := transform.ParseSpec([]string{"/customerId"})
+// startCPUProfile writes a CPU profile to path until stop is called; with
+// no path it does nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
+// The new keys the benchmark migrates to (Options.Keys).
+const (
+	// KeysUnique is /customerId: one value per item (but for --skew's hot
+	// customer), so every write is alone under its key.
+	KeysUnique = "unique"
+	// KeysShared is /pk={tenant}-{createdAt|yyyyMM}: one value per 50
+	// items, which the writer without bulk sends as transactional
+	// batches.
+	KeysShared = "shared"
+)
+
+// transformer is the benchmark's key spec: from /tenant to the new keys.
+func transformer(keys string) (*transform.Transformer, error) {
+	spec := []string{"/customerId"}
+	if keys == KeysShared {
+		spec = []string{"/pk={tenant}-{createdAt|yyyyMM}"}
+	}
+	parsed, err := transform.ParseSpec(spec)
 	if err != nil {
 		return nil, err
 	}
-	return transform.New(spec, []string{"/tenant"})
+	return transform.New(parsed, []string{"/tenant"})
 }
+
+// sampleInterval is how often the emulator's counters are read while a
+// writer runs: often enough to find the worst second within a tenth.
+const sampleInterval = 100 * time.Millisecond
 
 // measure runs one writer while sampling the emulator's counters of its
 // target and this process's CPU time and memory. describe, when not nil,
-// adds the writer's flow control to the progress log.
-func measure(ctx context.Context, o Options, emu *emulatorProcess, coll, name string, written func() int64, describe func() string, log *slog.Logger, run func(context.Context) error) (Result, error) {
+// adds the writer's flow control to the progress log. capped says the
+// writer reads the source under Options.MaxSourceRU: then the source's
+// counters are sampled too, for its worst second.
+func measure(ctx context.Context, o Options, emu *emulatorProcess, coll, name string, capped bool, written func() int64, describe func() string, log *slog.Logger, run func(context.Context) error) (Result, error) {
 	log.Info("benchmark writer starting", "writer", name)
 	smp := &sampler{emu: emu, db: db, coll: coll, written: written}
 	sctx, stopSampling := context.WithCancel(ctx)
-	sampled := make(chan struct{})
-	go func() { smp.run(sctx, 250*time.Millisecond); close(sampled) }()
+	sampled := make(chan struct{}, 2)
+	go func() { smp.run(sctx, sampleInterval); sampled <- struct{}{} }()
+	var src *sampler
+	if capped && o.MaxSourceRU > 0 {
+		src = &sampler{emu: emu, db: db, coll: sourceColl, written: written}
+		go func() { src.run(sctx, sampleInterval); sampled <- struct{}{} }()
+	}
 	progress := time.NewTicker(5 * time.Second)
 	defer progress.Stop()
 	go func() {
@@ -272,6 +359,9 @@ func measure(ctx context.Context, o Options, emu *emulatorProcess, coll, name st
 	use := usageSince(mark)
 	stopSampling()
 	<-sampled
+	if src != nil {
+		<-sampled
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -288,6 +378,11 @@ func measure(ctx context.Context, o Options, emu *emulatorProcess, coll, name st
 	steady, ok := smp.steady(int64(o.Items))
 	res.Steady, res.SteadyFromSamples = steady.figures(res), ok
 	res.ItemsPerSec = float64(m.Items) / res.Seconds
+	res.WorstSecondRU, res.FirstSecondRU = smp.worstSecond()
+	if src != nil {
+		res.MaxSourceRU = o.MaxSourceRU
+		res.WorstSourceSecondRU, res.FirstSourceSecondRU = src.worstSecond()
+	}
 	if m.Items > 0 {
 		res.CPUPer10kItems = res.CPUSeconds / float64(m.Items) * 10_000
 	}

@@ -100,6 +100,27 @@ func (e *emulatorProcess) config(priority string) cosmos.Config {
 	return cosmos.Config{Endpoint: e.endpoint, AccountKey: e.key, Insecure: true, Priority: priority}
 }
 
+// injectLatency makes the emulator delay every request it serves by d from
+// now on (its latency fault, which the admin API takes in milliseconds).
+func (e *emulatorProcess) injectLatency(ctx context.Context, d time.Duration) error {
+	body := fmt.Sprintf(`{"latencyMs":%d}`, d.Milliseconds())
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.endpoint+"admin/faults", strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := e.admin.Do(req)
+	if err != nil {
+		return fmt.Errorf("inject the emulator's latency: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		msg, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("inject the emulator's latency: %s: %s", resp.Status, msg)
+	}
+	return nil
+}
+
 // metrics reads the counters of container db/coll from the admin API.
 func (e *emulatorProcess) metrics(ctx context.Context, db, coll string) (emulator.ContainerMetrics, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.endpoint+"admin/metrics", nil)

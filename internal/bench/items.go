@@ -16,9 +16,10 @@ import (
 
 // items generates the benchmark's source items: n items of about size
 // bytes, keyed in the source on /tenant (a hundred items per tenant, so the
-// seed goes in transactional batches) and carrying the new key /customerId:
-// unique per item, except a share skew of the items, which all carry the one
-// hot customer "hot".
+// seed goes in transactional batches) and carrying the fields of the new
+// keys: /customerId, unique per item except a share skew of the items,
+// which all carry the one hot customer "hot"; and createdAt, one month per
+// 50 items, so that {tenant}-{createdAt|yyyyMM} is shared by 50 items.
 type items struct {
 	n    int
 	size int
@@ -37,7 +38,8 @@ func (g items) item(i int) []byte {
 	if float64(h>>11)/float64(1<<53) < g.skew {
 		customer = hotCustomer
 	}
-	head := fmt.Sprintf(`{"id":"it-%09d","tenant":%q,"customerId":%q,"n":%d,"pad":"`, i, g.tenant(i), customer, i)
+	created := fmt.Sprintf("2025-%02d-01T00:00:00Z", (i/50)%12+1)
+	head := fmt.Sprintf(`{"id":"it-%09d","tenant":%q,"customerId":%q,"createdAt":%q,"n":%d,"pad":"`, i, g.tenant(i), customer, created, i)
 	pad := max(g.size-len(head)-2, 0)
 	return []byte(head + strings.Repeat("x", pad) + `"}`)
 }

@@ -58,7 +58,10 @@ func (s *sampler) sample(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	smp := snapshot{at: time.Now(), written: s.written(), ru: m.RU, requests: m.Requests, throttle: m.Throttled}
+	smp := snapshot{at: m.At, written: s.written(), ru: m.RU, requests: m.Requests, throttle: m.Throttled}
+	if smp.at.IsZero() {
+		smp.at = time.Now()
+	}
 	for _, p := range m.Partitions {
 		smp.partRU = append(smp.partRU, p.RU)
 		smp.budget = p.BudgetRU
@@ -127,6 +130,34 @@ func (s *sampler) steady(total int64) (window, bool) {
 		return between(s.samples[0], s.samples[len(s.samples)-1]), false
 	}
 	return between(s.samples[first], s.samples[last]), true
+}
+
+// worstSecond is the highest RU/s the target spent over any window of
+// samples one second or a little more apart (the sampling interval
+// longer), and that of the run's first second. A run sampled over less
+// than a second spent everything in its first second.
+func (s *sampler) worstSecond() (worst, first float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.samples); n >= 2 && s.samples[n-1].at.Sub(s.samples[0].at) < time.Second {
+		ru := s.samples[n-1].ru - s.samples[0].ru
+		return ru, ru
+	}
+	j := 0
+	for i := range s.samples {
+		for j < len(s.samples) && s.samples[j].at.Sub(s.samples[i].at) < time.Second {
+			j++
+		}
+		if j == len(s.samples) {
+			break
+		}
+		w := between(s.samples[i], s.samples[j])
+		if i == 0 {
+			first = w.ruPerSec
+		}
+		worst = max(worst, w.ruPerSec)
+	}
+	return worst, first
 }
 
 // overall is the window of the whole run.

@@ -27,6 +27,17 @@ type Result struct {
 	ProvisionedRU float64 `json:"provisionedRU"`
 	Partitions    int     `json:"partitions"`
 	MaxRU         float64 `json:"maxRU,omitempty"`
+	// WorstSecondRU is the most RU/s the target spent over any one
+	// second of the run (from samples a tenth of a second apart),
+	// FirstSecondRU over its first second.
+	WorstSecondRU float64 `json:"worstSecondRU"`
+	FirstSecondRU float64 `json:"firstSecondRU"`
+	// WorstSourceSecondRU and FirstSourceSecondRU are the same of the
+	// source's reads, measured for a writer under --max-source-ru
+	// (MaxSourceRU).
+	MaxSourceRU         float64 `json:"maxSourceRU,omitempty"`
+	WorstSourceSecondRU float64 `json:"worstSourceSecondRU,omitempty"`
+	FirstSourceSecondRU float64 `json:"firstSourceSecondRU,omitempty"`
 	// Overall is the whole run; Steady leaves out the first and last 10%
 	// of the items (SteadyFromSamples false: too short to tell).
 	Overall           Figures `json:"overall"`
@@ -86,25 +97,33 @@ func (rep *Report) Write(w io.Writer, format string) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
-			Items    int     `json:"items"`
-			ItemSize int     `json:"itemSize"`
-			TargetRU int     `json:"targetRU"`
-			MaxRU    float64 `json:"maxRU"`
-			Skew     float64 `json:"skew"`
+			Items     int     `json:"items"`
+			ItemSize  int     `json:"itemSize"`
+			TargetRU  int     `json:"targetRU"`
+			MaxRU     float64 `json:"maxRU"`
+			MaxSrcRU  float64 `json:"maxSourceRU"`
+			Skew      float64 `json:"skew"`
+			Keys      string  `json:"keys"`
+			Bulk      bool    `json:"bulk"`
+			LatencyMs int64   `json:"latencyMs"`
 			*Report
-		}{rep.Options.Items, rep.Options.ItemSize, rep.Options.TargetRU, rep.Options.MaxRU, rep.Options.Skew, rep})
+		}{rep.Options.Items, rep.Options.ItemSize, rep.Options.TargetRU, rep.Options.MaxRU, rep.Options.MaxSourceRU, rep.Options.Skew,
+			rep.Options.Keys, rep.Options.Bulk, rep.Options.Latency.Milliseconds(), rep})
 	}
 	o := rep.Options
 	capText := "none"
 	if o.MaxRU > 0 {
-		capText = fmt.Sprintf("%.0f RU/s", o.MaxRU)
+		capText = fmt.Sprintf("%v RU/s", o.MaxRU)
+	}
+	if o.MaxSourceRU > 0 {
+		capText += fmt.Sprintf(" --max-source-ru %v RU/s", o.MaxSourceRU)
 	}
 	parts := 0
 	if len(rep.Results) > 0 {
 		parts = rep.Results[0].Partitions
 	}
-	fmt.Fprintf(w, "rekey bench: %d items of %d bytes; targets of %d RU/s over %d partitions; skew %.2f; rekey --max-ru %s; source seeded in %.1fs\n\n",
-		o.Items, o.ItemSize, o.TargetRU, parts, o.Skew, capText, rep.SeedSeconds)
+	fmt.Fprintf(w, "rekey bench: %d items of %d bytes, %s keys; targets of %d RU/s over %d partitions; latency %v; skew %.2f; rekey --bulk=%v --max-ru %s; source seeded in %.1fs\n\n",
+		o.Items, o.ItemSize, o.Keys, o.TargetRU, parts, o.Latency, o.Skew, o.Bulk, capText, rep.SeedSeconds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	row := func(name string, cell func(r Result) string) {
 		cells := []string{name}
@@ -125,6 +144,14 @@ func (rep *Report) Write(w io.Writer, format string) error {
 	if o.MaxRU > 0 {
 		row("RU/s over --max-ru, steady", func(r Result) string { return fmt.Sprintf("%.3f", r.Steady.CapUse) })
 		row("RU/s over --max-ru, overall", func(r Result) string { return fmt.Sprintf("%.3f", r.Overall.CapUse) })
+		row("worst second over --max-ru", func(r Result) string { return fmt.Sprintf("%.3f", r.WorstSecondRU/o.MaxRU) })
+		row("first second over --max-ru", func(r Result) string { return fmt.Sprintf("%.3f", r.FirstSecondRU/o.MaxRU) })
+	} else {
+		row("worst second, RU/s", func(r Result) string { return fmt.Sprintf("%.0f", r.WorstSecondRU) })
+	}
+	if o.MaxSourceRU > 0 {
+		row("source: worst second over --max-source-ru", func(r Result) string { return capShare(r.WorstSourceSecondRU, r.MaxSourceRU) })
+		row("source: first second over --max-source-ru", func(r Result) string { return capShare(r.FirstSourceSecondRU, r.MaxSourceRU) })
 	}
 	row("429 share, steady", func(r Result) string { return pct(r.Steady.Share429) })
 	row("429 share, overall", func(r Result) string { return pct(r.Overall.Share429) })
@@ -151,6 +178,14 @@ func (rep *Report) Write(w io.Writer, format string) error {
 		fmt.Fprintln(w, "(the run was too short to tell a steady state: steady figures are the whole run's)")
 	}
 	return nil
+}
+
+// capShare is RU/s over a cap, "-" for a writer not under it.
+func capShare(ru, cap float64) string {
+	if cap <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.3f", ru/cap)
 }
 
 func pct(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) }

@@ -10,6 +10,10 @@ import (
 type ContainerMetrics struct {
 	Database  string `json:"database"`
 	Container string `json:"container"`
+	// At is when the counters were read, on the account's clock: rates
+	// between two readings divide by the time between their At, not by
+	// when an observer received them.
+	At time.Time `json:"at"`
 	// ThroughputRU is the provisioned RU/s: the manual value or the autoscale
 	// maximum (for a container in a shared-throughput database, its share).
 	ThroughputRU int  `json:"throughputRU"`
@@ -76,7 +80,7 @@ func (c *container) metrics() ContainerMetrics {
 	defer c.mu.Unlock()
 	c.sweepExpired() // expired items are gone for every observer
 	m := ContainerMetrics{
-		Database: c.db.id, Container: c.id,
+		Database: c.db.id, Container: c.id, At: c.clock(),
 		ThroughputRU: int(c.budgetRU), Autoscale: c.autoscale,
 		RU: c.stats.ru, Requests: c.stats.requests, Throttled: c.stats.throttled,
 	}

@@ -149,7 +149,7 @@ func (p *process) runCommand(ctx context.Context, st *state, untilCaughtUp bool)
 		ttl = pipeline.TTLApply
 	}
 	cfg.TTLExpiries = ttl
-	writes := p.writePath(pacing.Config{MaxConcurrency: pacing.DefaultMaxConcurrency})
+	writes := p.writePath(pacing.Config{}) // as cmd/rekey's run: no global cap on the writes in flight
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go writes.Flow().Controls.Watch(watchCtx, p.w.controlPath(), pacing.DefaultControlPoll)

@@ -187,6 +187,12 @@ func (d *FileStore) Add(dl migrate.DeadLetter) error {
 // Resolve records that a previously failed item was written; a no-op for
 // items that are not dead.
 func (d *FileStore) Resolve(sourceID string, sourceKey json.RawMessage) error {
+	d.mu.Lock()
+	none := len(d.ix.refs) == 0 && !d.closed && d.err == nil
+	d.mu.Unlock()
+	if none { // nothing is dead: every written item resolves, spare it the key's canonical form
+		return nil
+	}
 	id, err := itemID(sourceID, sourceKey)
 	if err != nil {
 		return err

@@ -25,7 +25,8 @@ const DefaultControlPoll = time.Second
 
 // Settings are the knobs of a running migration that may change while it
 // runs: the RU/s caps on the target and the source (0: no cap) and the
-// writes in flight across all partitions.
+// writes in flight across all partitions (0: no bound but each
+// partition's own).
 type Settings struct {
 	MaxRU          float64 `json:"maxRU"`
 	MaxSourceRU    float64 `json:"maxSourceRU"`
@@ -34,7 +35,11 @@ type Settings struct {
 
 // String is the settings as the progress line shows them.
 func (s Settings) String() string {
-	return fmt.Sprintf("max-ru %s  max-source-ru %s  max-concurrency %d", ruCap(s.MaxRU), ruCap(s.MaxSourceRU), s.MaxConcurrency)
+	conc := "none"
+	if s.MaxConcurrency > 0 {
+		conc = strconv.Itoa(s.MaxConcurrency)
+	}
+	return fmt.Sprintf("max-ru %s  max-source-ru %s  max-concurrency %s", ruCap(s.MaxRU), ruCap(s.MaxSourceRU), conc)
 }
 
 func ruCap(v float64) string {
@@ -49,7 +54,7 @@ func ruCap(v float64) string {
 //	{"maxRU": 5000, "maxSourceRU": 2000, "maxConcurrency": 16}
 //
 // A field the file leaves out keeps the value the migration was started
-// with; a maxRU or maxSourceRU of 0 removes the cap. Unknown fields are
+// with; a maxRU, maxSourceRU or maxConcurrency of 0 removes the cap. Unknown fields are
 // refused, so a misspelt name is reported instead of ignored.
 type Control struct {
 	MaxRU          *float64 `json:"maxRU,omitempty"`
@@ -73,8 +78,8 @@ func ParseControl(data []byte) (Control, error) {
 		return Control{}, fmt.Errorf("maxRU %v: must not be negative (0: no cap)", *c.MaxRU)
 	case c.MaxSourceRU != nil && *c.MaxSourceRU < 0:
 		return Control{}, fmt.Errorf("maxSourceRU %v: must not be negative (0: no cap)", *c.MaxSourceRU)
-	case c.MaxConcurrency != nil && (*c.MaxConcurrency < 1 || *c.MaxConcurrency > 4096):
-		return Control{}, fmt.Errorf("maxConcurrency %d: want 1..4096", *c.MaxConcurrency)
+	case c.MaxConcurrency != nil && (*c.MaxConcurrency < 0 || *c.MaxConcurrency > 4096):
+		return Control{}, fmt.Errorf("maxConcurrency %d: want 1..4096 (0: no cap)", *c.MaxConcurrency)
 	}
 	return c, nil
 }
@@ -187,7 +192,7 @@ func (c *Controls) complain(path string, err error) {
 func (c *Controls) apply(s Settings) {
 	c.target.SetLimit(s.MaxRU)
 	c.source.SetLimit(s.MaxSourceRU)
-	if a, ok := c.limiter.(migrate.ConcurrencyAdjuster); ok && s.MaxConcurrency > 0 {
+	if a, ok := c.limiter.(migrate.ConcurrencyAdjuster); ok {
 		a.SetMaxConcurrency(s.MaxConcurrency)
 	}
 	c.mu.Lock()

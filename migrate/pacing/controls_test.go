@@ -24,7 +24,8 @@ func TestParseControl(t *testing.T) {
 		{in: `{}`, want: Settings{1000, 0, 32}},
 		{in: `{"max_ru": 5000}`, err: "unknown field"},
 		{in: `{"maxRU": -1}`, err: "must not be negative"},
-		{in: `{"maxConcurrency": 0}`, err: "want 1..4096"},
+		{in: `{"maxConcurrency": 0}`, want: Settings{1000, 0, 0}},
+		{in: `{"maxConcurrency": 5000}`, err: "want 1..4096"},
 		{in: `{"maxRU": "5000"}`, err: "not a control file"},
 		{in: `{"maxRU": 1} {"maxRU": 2}`, err: "more than one"},
 		{in: ``, err: "not a control file"},
@@ -72,11 +73,11 @@ func TestControlFileIsApplied(t *testing.T) {
 	}
 	// The concurrency reached the limiter: a third request waits.
 	ctx := context.Background()
-	r1, _ := lim.Acquire(ctx, nil)
-	r2, _ := lim.Acquire(ctx, nil)
+	r1, _ := lim.Acquire(ctx, nil, 1)
+	r2, _ := lim.Acquire(ctx, nil, 1)
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	if _, err := lim.Acquire(short, nil); err == nil {
+	if _, err := lim.Acquire(short, nil, 1); err == nil {
 		t.Fatal("maxConcurrency 2 from the control file let a third request out")
 	}
 	r1(migrate.Outcome{})

@@ -15,12 +15,12 @@ func NewFixedLimiter(n int) migrate.Limiter {
 	return fixedLimiter{g: newGate(n)}
 }
 
-func (l fixedLimiter) Acquire(ctx context.Context, _ migrate.Key) (func(migrate.Outcome), error) {
+func (l fixedLimiter) Acquire(ctx context.Context, _ migrate.Key, _ float64) (func(migrate.Outcome), error) {
 	if err := l.g.acquire(ctx); err != nil {
 		return nil, err
 	}
 	return func(migrate.Outcome) { l.g.release() }, nil
 }
 
-// SetMaxConcurrency changes n.
-func (l fixedLimiter) SetMaxConcurrency(n int) { l.g.setLimit(n) }
+// SetMaxConcurrency changes n; 0 leaves no bound.
+func (l fixedLimiter) SetMaxConcurrency(n int) { l.g.setLimit(concurrencyBound(n)) }

@@ -10,10 +10,13 @@ import (
 
 // Config is how a command's requests are paced: the bound on writes in
 // flight, the RU caps of both sides and the controller. Zero values take
-// the defaults: DefaultMaxConcurrency, no caps, ControllerPaced.
+// the defaults: no bound on the writes in flight but each partition's own,
+// no caps, ControllerPaced.
 type Config struct {
 	// MaxConcurrency bounds the writes in flight across all partitions of
-	// the target.
+	// the target (0: no bound; each partition's in-flight limit follows its
+	// pace and the latency). ControllerFixed needs a bound and takes
+	// FixedConcurrency when there is none.
 	MaxConcurrency int
 	// MaxRU caps the RU/s spent on the target (0: no cap), MaxSourceRU
 	// those spent reading the source's change feed; both are accounted from
@@ -31,7 +34,7 @@ type Config struct {
 func (c Config) Validate() error {
 	switch {
 	case c.MaxConcurrency < 0 || c.MaxConcurrency > 4096:
-		return fmt.Errorf("max concurrency %d: want 1..4096", c.MaxConcurrency)
+		return fmt.Errorf("max concurrency %d: want 1..4096 (0: no bound)", c.MaxConcurrency)
 	case c.MaxRU < 0:
 		return fmt.Errorf("max RU %v: must not be negative (0: no cap)", c.MaxRU)
 	case c.MaxSourceRU < 0:
@@ -41,6 +44,11 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// FixedConcurrency is ControllerFixed's bound on writes in flight when
+// Config gives none: the global cap rekey had before its partitions'
+// in-flight limits followed the latency, kept as `rekey bench`'s baseline.
+const FixedConcurrency = 32
 
 // Flow is the flow control of one command: the limiter of the target's
 // writes, the RU caps of both sides, and the Controls that change them
@@ -66,11 +74,11 @@ func New(target migrate.Partitioning, cfg Config, clock migrate.Clock, log *slog
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	conc := cfg.MaxConcurrency
-	if conc <= 0 {
-		conc = DefaultMaxConcurrency
-	}
-	f := &Flow{TargetCap: NewRUCap(cfg.MaxRU, clock), SourceCap: NewRUCap(cfg.MaxSourceRU, clock)}
+	f := &Flow{TargetCap: NewRUCap(cfg.MaxRU, clock), SourceCap: NewSourceRUCap(cfg.MaxSourceRU, clock)}
 	if cfg.Controller == ControllerFixed {
+		if conc <= 0 {
+			conc = FixedConcurrency
+		}
 		f.Limiter = NewFixedLimiter(conc)
 	} else {
 		f.adaptive = NewAdaptiveLimiter(target, AdaptiveConfig{

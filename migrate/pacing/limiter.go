@@ -20,9 +20,6 @@ const startShare = 0.9
 
 // Defaults of AdaptiveConfig.
 const (
-	// DefaultMaxConcurrency bounds the writes in flight across all
-	// partitions.
-	DefaultMaxConcurrency = 32
 	// DefaultInitialPartitionRU is the pace a partition starts its slow
 	// start at.
 	DefaultInitialPartitionRU = 1000
@@ -72,7 +69,7 @@ func (m ControllerMode) String() string {
 // defaults.
 type AdaptiveConfig struct {
 	// MaxConcurrency bounds the requests in flight across all partitions;
-	// DefaultMaxConcurrency when zero. SetMaxConcurrency changes it.
+	// 0: no bound but each partition's own. SetMaxConcurrency changes it.
 	MaxConcurrency int
 	Mode           ControllerMode
 	// InitialPartitionRU is a new partition's first pace (paced mode), from which
@@ -102,7 +99,7 @@ type AdaptiveConfig struct {
 type AdaptiveLimiter struct {
 	cfg    AdaptiveConfig
 	target migrate.Partitioning
-	global *gate
+	global *gate // MaxConcurrency; unboundedConcurrency when there is none
 	maxCon atomic.Int64
 
 	loadMu     sync.Mutex // serialises loads of the partition map
@@ -122,9 +119,6 @@ type partitionMap struct {
 // NewAdaptiveLimiter returns a limiter for writes to target. It does not
 // contact the service: the partitions are read on the first Acquire.
 func NewAdaptiveLimiter(target migrate.Partitioning, cfg AdaptiveConfig) *AdaptiveLimiter {
-	if cfg.MaxConcurrency <= 0 {
-		cfg.MaxConcurrency = DefaultMaxConcurrency
-	}
 	if cfg.InitialPartitionRU <= 0 {
 		cfg.InitialPartitionRU = DefaultInitialPartitionRU
 	}
@@ -137,21 +131,34 @@ func NewAdaptiveLimiter(target migrate.Partitioning, cfg AdaptiveConfig) *Adapti
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	l := &AdaptiveLimiter{cfg: cfg, target: target, global: newGate(cfg.MaxConcurrency)}
-	l.maxCon.Store(int64(cfg.MaxConcurrency))
+	l := &AdaptiveLimiter{cfg: cfg, target: target, global: newGate(concurrencyBound(cfg.MaxConcurrency))}
+	l.maxCon.Store(int64(concurrencyBound(cfg.MaxConcurrency)))
 	return l
 }
 
-// Acquire waits for the turn of a request under key: its partition's in-flight
-// limit, pause and pace, then a slot of MaxConcurrency. It fails only when
-// ctx ends or the partition map cannot be read the first time.
-func (l *AdaptiveLimiter) Acquire(ctx context.Context, key migrate.Key) (func(migrate.Outcome), error) {
+// unboundedConcurrency stands for "no bound" in a gate: more requests
+// than a process could have in flight.
+const unboundedConcurrency = 1 << 30
+
+// concurrencyBound is a gate's limit for --max-concurrency n (0: none).
+func concurrencyBound(n int) int {
+	if n <= 0 {
+		return unboundedConcurrency
+	}
+	return n
+}
+
+// Acquire waits for the turn of a request under key expected to cost
+// expectedRU: its partition's in-flight limit, pause and pace, then a slot
+// of MaxConcurrency. It fails only when ctx ends or the partition map
+// cannot be read the first time.
+func (l *AdaptiveLimiter) Acquire(ctx context.Context, key migrate.Key, expectedRU float64) (func(migrate.Outcome), error) {
 	m, err := l.partitionMap(ctx)
 	if err != nil {
 		return nil, err
 	}
 	rc := m.ctlFor(key)
-	t, err := rc.acquire(ctx)
+	t, err := rc.acquire(ctx, expectedRU)
 	if err != nil {
 		return nil, err
 	}
@@ -169,10 +176,26 @@ func (l *AdaptiveLimiter) Acquire(ctx context.Context, key migrate.Key) (func(mi
 	}, nil
 }
 
+// RequestLimit is the largest charge a request to key's partition should
+// be expected to cost: what the partition's pace saves while idle (a
+// tenth of a second of it), so that one bulk request meets the partition's
+// budget as gently as a few single writes. 0 in windowed mode, which has
+// no pace, and while the target's partitions cannot be read.
+func (l *AdaptiveLimiter) RequestLimit(ctx context.Context, key migrate.Key) float64 {
+	if l.cfg.Mode == ControllerWindowed {
+		return 0
+	}
+	m, err := l.partitionMap(ctx)
+	if err != nil {
+		return 0
+	}
+	return m.ctlFor(key).requestLimit()
+}
+
 // SetMaxConcurrency changes the bound on requests in flight across
-// partitions.
+// partitions; 0 removes it.
 func (l *AdaptiveLimiter) SetMaxConcurrency(n int) {
-	n = max(n, 1)
+	n = concurrencyBound(n)
 	l.maxCon.Store(int64(n))
 	l.global.setLimit(n)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rekey-dev/rekey/internal/epk"
@@ -48,9 +49,15 @@ func keyIn(t *testing.T, i int) migrate.Key {
 
 // write sends one scripted request through the limiter: acquire (whose
 // waits move the fake clock), a request of latency, then release with o.
+// The request is expected to cost what o charges (10 RU when o has no
+// charge).
 func write(t *testing.T, l *AdaptiveLimiter, clk *migratetest.Clock, key migrate.Key, latency time.Duration, o migrate.Outcome) {
 	t.Helper()
-	release, err := l.Acquire(context.Background(), key)
+	expected := o.RU
+	if expected == 0 {
+		expected = 10
+	}
+	release, err := l.Acquire(context.Background(), key, expected)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,8 +113,8 @@ func TestPacedControllerBacksOffAndRecovers(t *testing.T) {
 	// still too high: it cuts again, and cuts that follow one another
 	// quickly escalate.
 	ctx := context.Background()
-	r1, _ := l.Acquire(ctx, hot)
-	r2, _ := l.Acquire(ctx, hot)
+	r1, _ := l.Acquire(ctx, hot, 10)
+	r2, _ := l.Acquire(ctx, hot, 10)
 	r1(migrate.Outcome{Throttled: true})
 	r2(migrate.Outcome{Throttled: true})
 	cut1 := pace(0)
@@ -299,31 +306,176 @@ func TestAdaptiveLimiterBoundsConcurrency(t *testing.T) {
 	l := NewAdaptiveLimiter(&twoPartitions{}, AdaptiveConfig{MaxConcurrency: 2, Mode: ControllerWindowed})
 	ctx := context.Background()
 	k0, k1 := keyIn(t, 0), keyIn(t, 1)
-	r0, err := l.Acquire(ctx, k0)
+	r0, err := l.Acquire(ctx, k0, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r1, err := l.Acquire(ctx, k1)
+	r1, err := l.Acquire(ctx, k1, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
 	// Range 0 is at its limit of 1 (windowed start).
-	if _, err := l.Acquire(short, k0); err == nil {
+	if _, err := l.Acquire(short, k0, 10); err == nil {
 		t.Fatal("a second request to a partition at its in-flight limit went out")
 	}
 	r0(migrate.Outcome{RU: 1})
 	l.SetMaxConcurrency(1)
 	r1(migrate.Outcome{RU: 1})
-	r, err := l.Acquire(ctx, k0)
+	r, err := l.Acquire(ctx, k0, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	short2, cancel2 := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel2()
-	if _, err := l.Acquire(short2, k1); err == nil {
+	if _, err := l.Acquire(short2, k1, 10); err == nil {
 		t.Fatal("max concurrency 1 let a second request out")
 	}
 	r(migrate.Outcome{RU: 1})
+}
+
+// TestInFlightFollowsTheLatencyWithoutAGlobalCap: with no MaxConcurrency,
+// a partition whose requests take 40 ms keeps as many in flight as its pace
+// needs at that latency (2 x rate x latency / charge + 1), far more than the
+// 32 the whole run was once capped at, and they can all be acquired at once.
+func TestInFlightFollowsTheLatencyWithoutAGlobalCap(t *testing.T) {
+	clk := &migratetest.Clock{}
+	l := NewAdaptiveLimiter(&twoPartitions{}, AdaptiveConfig{Clock: clk, ProvisionedRU: 20000})
+	key := keyIn(t, 0)
+	for range 50 {
+		write(t, l, clk, key, 40*time.Millisecond, migrate.Outcome{RU: 5.5})
+	}
+	p := l.Partitions()[0]
+	want := int(math.Ceil(2*p.PaceRU*0.040/5.5)) + 1
+	if p.InFlightLimit < want-2 || p.InFlightLimit > want+2 || p.InFlightLimit <= 32 {
+		t.Fatalf("in-flight limit %d at 40 ms and %.0f RU/s, want about %d", p.InFlightLimit, p.PaceRU, want)
+	}
+	var releases []func(migrate.Outcome)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for range p.InFlightLimit {
+		r, err := l.Acquire(ctx, key, 0)
+		if err != nil {
+			t.Fatalf("acquire %d of %d: %v", len(releases)+1, p.InFlightLimit, err)
+		}
+		releases = append(releases, r)
+	}
+	for _, r := range releases {
+		r(migrate.Outcome{})
+	}
+	// --max-concurrency, when given, bounds them.
+	l.SetMaxConcurrency(8)
+	short, cancelShort := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancelShort()
+	releases = releases[:0]
+	for range 8 {
+		r, err := l.Acquire(ctx, key, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		releases = append(releases, r)
+	}
+	if _, err := l.Acquire(short, keyIn(t, 1), 0); err == nil {
+		t.Fatal("a ninth request went out under --max-concurrency 8")
+	}
+	for _, r := range releases {
+		r(migrate.Outcome{})
+	}
+}
+
+// TestInFlightFollowsTheLeastLatency: the in-flight limit follows the
+// least latency of recent requests, the network's round trip, not requests
+// that waited in a busy client (which more requests in flight would only
+// make wait longer); a lasting change of the network shows within two
+// latencyHorizons.
+func TestInFlightFollowsTheLeastLatency(t *testing.T) {
+	clk := &migratetest.Clock{}
+	l := NewAdaptiveLimiter(&twoPartitions{}, AdaptiveConfig{Clock: clk, ProvisionedRU: 20000})
+	key := keyIn(t, 0)
+	limitAt := func(latency time.Duration) int {
+		p := l.Partitions()[0]
+		return int(math.Ceil(2*p.PaceRU*latency.Seconds()/5.5)) + 1
+	}
+	for range 20 {
+		write(t, l, clk, key, 40*time.Millisecond, migrate.Outcome{RU: 5.5})
+	}
+	for range 20 { // queued in the client: 200 ms each
+		write(t, l, clk, key, 200*time.Millisecond, migrate.Outcome{RU: 5.5})
+	}
+	if got, want := l.Partitions()[0].InFlightLimit, limitAt(40*time.Millisecond); got != want {
+		t.Fatalf("in-flight limit %d after slow answers, want %d (40 ms, the least latency)", got, want)
+	}
+	// The network is 100 ms away from now on.
+	for end := clk.Now().Add(2*latencyHorizon + time.Second); clk.Now().Before(end); {
+		write(t, l, clk, key, 100*time.Millisecond, migrate.Outcome{RU: 5.5})
+	}
+	if got, want := l.Partitions()[0].InFlightLimit, limitAt(100*time.Millisecond); got != want {
+		t.Fatalf("in-flight limit %d after %s at 100 ms, want %d", got, 2*latencyHorizon, want)
+	}
+}
+
+// TestThrottledRequestsShrink: a 429 halves how large a request to the
+// partition may be (RequestLimit), clean windows double it back.
+func TestThrottledRequestsShrink(t *testing.T) {
+	clk := &migratetest.Clock{}
+	l := NewAdaptiveLimiter(&twoPartitions{}, AdaptiveConfig{Clock: clk, ProvisionedRU: 20000})
+	key := keyIn(t, 0)
+	ctx := context.Background()
+	full := l.RequestLimit(ctx, key)
+	if want := startShare * 10000 * partitionBurst.Seconds(); full != want {
+		t.Fatalf("request limit %.0f, want the pace's burst %.0f", full, want)
+	}
+	write(t, l, clk, key, time.Millisecond, migrate.Outcome{RU: 100, Throttled: true})
+	write(t, l, clk, key, time.Millisecond, migrate.Outcome{RU: 100, Throttled: true})
+	if got, pace := l.RequestLimit(ctx, key), l.Partitions()[0].PaceRU; math.Abs(got-pace*partitionBurst.Seconds()/4) > 1e-6 {
+		t.Fatalf("after two cuts the request limit is %.1f, want a quarter of the pace's burst (%.1f)", got, pace*partitionBurst.Seconds()/4)
+	}
+	for range 4 {
+		clk.Advance(paceWindow)
+		write(t, l, clk, key, time.Millisecond, migrate.Outcome{RU: 5})
+	}
+	if got, pace := l.RequestLimit(ctx, key), l.Partitions()[0].PaceRU; math.Abs(got-pace*partitionBurst.Seconds()) > 1e-6 {
+		t.Fatalf("after clean windows the request limit is %.1f, want the pace's burst %.1f", got, pace*partitionBurst.Seconds())
+	}
+}
+
+// TestThrottledRequestGivesNothingBack: what a throttled bulk request did
+// not cost (its throttled operations) is no room in the partition, so the
+// requests waiting behind it do not leave sooner. Time is synctest's.
+func TestThrottledRequestGivesNothingBack(t *testing.T) {
+	for _, throttled := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			l := NewAdaptiveLimiter(&twoPartitions{}, AdaptiveConfig{ProvisionedRU: 2000 / startShare}) // 1000 RU/s a partition
+			key := keyIn(t, 0)
+			ctx := context.Background()
+			r, err := l.Acquire(ctx, key, 100) // spends the saved burst
+			if err != nil {
+				t.Fatal(err)
+			}
+			r(migrate.Outcome{RU: 100})
+			first, err := l.Acquire(ctx, key, 400)
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			went := make(chan time.Duration)
+			go func() {
+				r, err := l.Acquire(ctx, key, 400) // waits for 400 RU at 1000 RU/s
+				if err == nil {
+					r(migrate.Outcome{RU: 400})
+				}
+				went <- time.Since(start)
+			}()
+			synctest.Wait()
+			first(migrate.Outcome{RU: 100, Throttled: throttled}) // 300 RU of it not spent
+			waited := <-went
+			switch {
+			case throttled && waited < 390*time.Millisecond:
+				t.Fatalf("after a throttled request the next one waited %v, want 400ms", waited)
+			case !throttled && waited > 150*time.Millisecond:
+				t.Fatalf("after a request that cost 100 of its 400 RU the next one waited %v, want about 100ms", waited)
+			}
+		})
+	}
 }

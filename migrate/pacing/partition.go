@@ -60,6 +60,21 @@ const (
 	// initialInFlight is a paced partition's in-flight limit before latencies
 	// are known.
 	initialInFlight = 4
+	// latencyHorizon is how long the least latency of a partition's
+	// requests is remembered (fitInFlight), as BBR remembers its least
+	// round trip: a lasting change of the network shows within it.
+	latencyHorizon = 10 * time.Second
+	// partitionBurst is how much unspent pace a partition saves while idle:
+	// a tenth of a second, so that a pause does not turn into a burst that
+	// the partition answers with 429s. A request reserves at most that
+	// much (requestLimit).
+	partitionBurst = 100 * time.Millisecond
+	// minRequestShare is the smallest share of partitionBurst a request is
+	// cut to while 429s come: a 429 on a bulk request throttles its
+	// operations past the budget, so each cut halves the requests (as the
+	// Java SDK's bulk mode shrinks its micro-batches), and each clean
+	// window doubles them back.
+	minRequestShare = 1.0 / 32
 )
 
 // Tuning of the windowed controller (ControllerWindowed), the .NET SDK's
@@ -92,8 +107,13 @@ type partitionCtl struct {
 	generation time.Time
 	cuts       int     // consecutive cuts, each within paceWindow of the last
 	ceiling    float64 // the pace the last cut came from: too high then
-	latency    float64 // seconds, moving average of unthrottled requests
-	throttles  int64
+	reqShare   float64 // the share of partitionBurst a request may reserve
+	// minLatency is the least latency, in seconds, of the requests
+	// answered within the last one or two latencyHorizons; nextMinLatency
+	// that of the current horizon, which started at minLatencyFrom.
+	minLatency, nextMinLatency float64
+	minLatencyFrom             time.Time
+	throttles                  int64
 	// the current window
 	winStart     time.Time
 	winLen       time.Duration
@@ -105,7 +125,7 @@ type partitionCtl struct {
 
 func newPartitionCtl(lo, hi string, cfg AdaptiveConfig, maxConc func() int, startRU float64) *partitionCtl {
 	rc := &partitionCtl{min: lo, max: hi, mode: cfg.Mode, clock: cfg.Clock, maxConc: maxConc,
-		winStart: cfg.Clock.Now(), winLen: paceWindow}
+		winStart: cfg.Clock.Now(), winLen: paceWindow, reqShare: 1}
 	switch cfg.Mode {
 	case ControllerWindowed:
 		rc.gate = newGate(windowInFlight)
@@ -113,48 +133,49 @@ func newPartitionCtl(lo, hi string, cfg AdaptiveConfig, maxConc func() int, star
 	default:
 		rc.rate = min(max(startRU, minPartitionRU), maxPartitionRU)
 		rc.slowStart = true
-		rc.pace = newPacer(cfg.Clock, rc.rate)
+		rc.pace = newPacer(cfg.Clock, rc.rate, partitionBurst)
 		rc.gate = newGate(min(initialInFlight, maxConc()))
 	}
 	return rc
 }
 
-// ticket is a request's passage through its partition's controller.
-type ticket struct {
-	reserved float64   // request units the pace reserved
-	sent     time.Time // when the partition let it go
+// passage is a request's passage through its partition's controller.
+type passage struct {
+	ticket           // what the pace reserved
+	sent   time.Time // when the partition let it go
 }
 
-// acquire waits for the partition's turn: a slot under its in-flight limit, the
-// end of a pause ordered by a 429's retry-after, and the pace.
-func (rc *partitionCtl) acquire(ctx context.Context) (ticket, error) {
+// acquire waits for the partition's turn of a request expected to cost
+// expected: a slot under its in-flight limit, the end of a pause ordered
+// by a 429's retry-after, and the pace.
+func (rc *partitionCtl) acquire(ctx context.Context, expected float64) (passage, error) {
 	if used, limit, _ := rc.gate.state(); used >= limit {
 		rc.markBound()
 	}
 	if err := rc.gate.acquire(ctx); err != nil {
-		return ticket{}, err
+		return passage{}, err
 	}
 	if rc.pace == nil {
-		return ticket{sent: rc.clock.Now()}, nil
+		return passage{sent: rc.clock.Now()}, nil
 	}
 	if err := rc.waitPause(ctx); err != nil {
 		rc.gate.release()
-		return ticket{}, err
+		return passage{}, err
 	}
-	reserved, delay := rc.pace.reserve()
-	if delay > 0 {
+	t := rc.pace.reserve(expected)
+	waited, err := rc.pace.wait(ctx, t)
+	if waited {
 		rc.markBound()
-		err := rc.clock.Sleep(ctx, delay)
 		if err == nil {
 			err = rc.waitPause(ctx) // a 429 may have come in meanwhile
 		}
-		if err != nil {
-			rc.pace.settle(reserved, 0)
-			rc.gate.release()
-			return ticket{}, err
-		}
 	}
-	return ticket{reserved: reserved, sent: rc.clock.Now()}, nil
+	if err != nil {
+		rc.pace.settle(t, 0)
+		rc.gate.release()
+		return passage{}, err
+	}
+	return passage{ticket: t, sent: rc.clock.Now()}, nil
 }
 
 // waitPause sleeps until the partition's pause (a 429's retry-after) is
@@ -184,7 +205,7 @@ func (rc *partitionCtl) markBound() {
 
 // done records a request's outcome, adjusts the controller, and frees the
 // request's slot.
-func (rc *partitionCtl) done(o migrate.Outcome, t ticket) {
+func (rc *partitionCtl) done(o migrate.Outcome, t passage) {
 	rc.mu.Lock()
 	now := rc.clock.Now()
 	latency := now.Sub(t.sent)
@@ -202,19 +223,22 @@ func (rc *partitionCtl) done(o migrate.Outcome, t ticket) {
 			if !t.sent.Before(rc.generation) { // sent since the last cut's pause
 				rc.decrease(now)
 			}
-			rc.pace.drain()
 		}
 	case o.RU > 0: // answered (a request given up before it left costs nothing)
-		if s := latency.Seconds(); s > 0 && rc.latency == 0 {
-			rc.latency = s
-		} else if s > 0 {
-			rc.latency += 0.1 * (s - rc.latency)
-		}
+		rc.observeLatency(now, latency.Seconds())
 	}
 	rc.fitInFlight()
 	rc.mu.Unlock()
-	if rc.pace != nil {
-		rc.pace.settle(t.reserved, o.RU)
+	switch {
+	case rc.pace == nil:
+	case o.Throttled:
+		// What the throttled operations did not cost is no room in the
+		// partition's budget: nothing of the reservation comes back, and
+		// what the pace saved is given up.
+		rc.pace.settle(t.ticket, max(o.RU, t.Reserved))
+		rc.pace.drain()
+	default:
+		rc.pace.settle(t.ticket, o.RU)
 	}
 	rc.gate.release()
 }
@@ -233,6 +257,7 @@ func (rc *partitionCtl) decrease(now time.Time) {
 	}
 	rc.ceiling = rc.rate
 	rc.rate *= cutFactor(rc.cuts)
+	rc.reqShare = max(rc.reqShare/2, minRequestShare)
 	rc.rate = max(rc.rate, minPartitionRU)
 	if until := now.Add(cutPause); until.After(rc.pausedUntil) {
 		rc.pausedUntil = until
@@ -268,6 +293,9 @@ func (rc *partitionCtl) roll(now time.Time) {
 		// with less demand than its pace learns nothing about its
 		// partition's budget (TCP's congestion window validation, RFC 7661).
 		spent := rc.winRU / now.Sub(rc.winStart).Seconds()
+		if rc.winThrottled == 0 && rc.winDone > 0 {
+			rc.reqShare = min(rc.reqShare*2, 1)
+		}
 		if rc.winThrottled == 0 && rc.winBound && spent >= paceSpent*rc.rate {
 			switch {
 			case rc.slowStart:
@@ -284,20 +312,47 @@ func (rc *partitionCtl) roll(now time.Time) {
 	rc.winStart, rc.winRU, rc.winDone, rc.winThrottled, rc.winBound = now, 0, 0, 0, false
 }
 
-// fitInFlight sets a paced partition's in-flight limit to twice what its pace
-// keeps busy at the observed latency (Little's law), plus one: enough to
-// never be the bottleneck, few enough that a 429 finds little in flight.
-// rc.mu must be held.
-func (rc *partitionCtl) fitInFlight() {
-	if rc.pace == nil || rc.latency == 0 {
+// observeLatency records an answered request's latency; rc.mu must be
+// held.
+func (rc *partitionCtl) observeLatency(now time.Time, s float64) {
+	if s <= 0 {
 		return
 	}
-	est := rc.pace.expected()
+	if rc.minLatency == 0 || s < rc.minLatency {
+		rc.minLatency = s
+	}
+	if rc.nextMinLatency == 0 || s < rc.nextMinLatency {
+		rc.nextMinLatency = s
+	}
+	if now.Sub(rc.minLatencyFrom) >= latencyHorizon {
+		rc.minLatency, rc.nextMinLatency, rc.minLatencyFrom = rc.nextMinLatency, 0, now
+	}
+}
+
+// fitInFlight sets a paced partition's in-flight limit to twice what its
+// pace keeps busy at the least recent latency (Little's law), plus one:
+// enough to never be the bottleneck, few enough that a 429 finds little in
+// flight. The least latency is the network's round trip and the service's
+// work; an average would also hold the time requests queue in a busy
+// client, which more requests in flight only lengthen. rc.mu must be held.
+func (rc *partitionCtl) fitInFlight() {
+	if rc.pace == nil || rc.minLatency == 0 {
+		return
+	}
+	est := rc.pace.averageReserved()
 	if est <= 0 {
 		return
 	}
-	n := int(math.Ceil(2*rc.rate*rc.latency/est)) + 1
+	n := int(math.Ceil(2*rc.rate*rc.minLatency/est)) + 1
 	rc.gate.setLimit(min(max(n, 1), rc.maxConc()))
+}
+
+// requestLimit is the largest charge one request should reserve: the
+// pace's burst, less after 429s (reqShare).
+func (rc *partitionCtl) requestLimit() float64 {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.rate * partitionBurst.Seconds() * rc.reqShare
 }
 
 // state describes the partition for AdaptiveLimiter.Partitions.

@@ -204,9 +204,10 @@ func (run *run) leaveVersions(ctx context.Context, h *lease.Hold, log *slog.Logg
 
 // versionPages reads the lease's range of the all-versions feed, one page
 // a call, from its checkpoint.
-func (run *run) versionPages(l lease.Lease) func(ctx context.Context) (page, float64, error) {
-	req := migrate.VersionRequest{Range: migrate.FeedRangeOf(l.Range), Continuation: l.Continuation, PageSize: run.cfg.PageSize}
-	return func(ctx context.Context) (page, float64, error) {
+func (run *run) versionPages(l lease.Lease) func(ctx context.Context, pageSize int) (page, float64, error) {
+	req := migrate.VersionRequest{Range: migrate.FeedRangeOf(l.Range), Continuation: l.Continuation}
+	return func(ctx context.Context, pageSize int) (page, float64, error) {
+		req.PageSize = pageSize
 		if run.versions == nil {
 			return page{}, 0, fmt.Errorf("read the all-versions change feed: %w", migrate.ErrAllVersionsNotEnabled)
 		}

@@ -192,24 +192,26 @@ func drain(pages <-chan page, run *run) {
 
 // readPages feeds the pages next reads into out until ctx ends, next
 // fails, or out is abandoned. Every read goes under the source's RU cap
-// and the retry policy; an empty page (the end of the feed for now) is
-// followed by a poll interval's wait.
-func (run *run) readPages(ctx context.Context, out chan<- page, next func(ctx context.Context) (page, float64, error)) error {
+// and the retry policy, asking for as many changes as the cap lets one
+// request cost (sourcePages); an empty page (the end of the feed for now)
+// is followed by a poll interval's wait.
+func (run *run) readPages(ctx context.Context, out chan<- page, next func(ctx context.Context, pageSize int) (page, float64, error)) error {
 	for ctx.Err() == nil {
 		var p page
 		var sent time.Time
+		size := run.sourcePages.size(run.cfg.PageSize, run.sourceCap.RequestLimit())
 		err := run.retry.Do(ctx, func() error {
-			reserved, err := run.sourceCap.Acquire(ctx)
+			res, err := run.sourceCap.Acquire(ctx, run.sourcePages.expected(size))
 			if err != nil {
 				return err
 			}
 			var ru float64
 			sent = run.clock.Now()
-			p, ru, err = next(ctx)
+			p, ru, err = next(ctx, size)
 			if err != nil {
 				ru = migrate.ErrorRU(err)
 			}
-			run.sourceCap.Settle(reserved, ru)
+			run.sourceCap.Settle(res, ru)
 			run.stats.sourceRU.add(ru)
 			return err
 		})
@@ -220,7 +222,9 @@ func (run *run) readPages(ctx context.Context, out chan<- page, next func(ctx co
 			return err
 		}
 		p.readAt = sent
-		run.stats.read.Add(int64(len(p.items) + len(p.changes)))
+		n := int64(len(p.items) + len(p.changes))
+		run.stats.read.Add(n)
+		run.sourcePages.observe(n, p.bytes)
 		p.bytes = min(max(p.bytes, 1), int64(run.cfg.MaxInFlightMB)<<20)
 		if err := run.inFlight.Acquire(ctx, p.bytes); err != nil {
 			return nil
@@ -244,14 +248,15 @@ func (run *run) readPages(ctx context.Context, out chan<- page, next func(ctx co
 // one page a call, from its checkpoint. The migration's start goes with
 // every request: it applies to the partitions of the range the
 // continuation has not read yet.
-func (run *run) latestPages(l lease.Lease) func(ctx context.Context) (page, float64, error) {
+func (run *run) latestPages(l lease.Lease) func(ctx context.Context, pageSize int) (page, float64, error) {
 	req := migrate.ChangeRequest{
 		Range:        migrate.FeedRangeOf(l.Range),
 		Continuation: l.Continuation,
 		PageSize:     run.cfg.PageSize,
 		StartFrom:    run.startFrom,
 	}
-	return func(ctx context.Context) (page, float64, error) {
+	return func(ctx context.Context, pageSize int) (page, float64, error) {
+		req.PageSize = pageSize
 		cp, err := run.source.ReadChanges(ctx, req)
 		if err != nil {
 			return page{}, cp.RU, fmt.Errorf("read change feed: %w", err)

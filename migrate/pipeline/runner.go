@@ -306,9 +306,11 @@ type run struct {
 	stats     *Stats
 	retry     *migrate.Retrier // the write path's policy, counting into stats
 	sourceCap migrate.RUCap    // the RU cap of the source's reads
-	w         *Writer
-	vw        *versionWriter // applies the all-versions feed through w
-	applier   PageApplier    // writes pages in place of w, when set
+	// sourcePages sizes the source's pages to its RU cap.
+	sourcePages sourcePages
+	w           *Writer
+	vw          *versionWriter // applies the all-versions feed through w
+	applier     PageApplier    // writes pages in place of w, when set
 	// versions is the source's all-versions feed when this run follows it
 	// (resolveFeed); nil: the latest-version feed only.
 	versions migrate.VersionSource

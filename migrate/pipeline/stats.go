@@ -25,6 +25,7 @@ type Stats struct {
 	deleted      atomic.Int64 // copies deleted: deletions and key changes (all-versions mode)
 	ttlSkipped   atomic.Int64 // expiries by time to live left to the target's (--ttl-expiries skip)
 	lookups      atomic.Int64 // searches for an item's copies (changes without a previous image)
+	bulkRequests atomic.Int64 // bulk requests sent, every attempt
 
 	writeRequests   atomic.Int64 // requests to the target, every attempt
 	writesThrottled atomic.Int64 // of which answered 429
@@ -63,6 +64,7 @@ type StatsSnapshot struct {
 	Throttled    int64         `json:"throttled"`
 	Retries      int64         `json:"retries"`
 	Batches      int64         `json:"batches"`
+	BulkRequests int64         `json:"bulkRequests"`
 	SourceRU     float64       `json:"sourceRU"`
 	CreateRU     float64       `json:"createRU"`
 	CheckRU      float64       `json:"checkRU"`
@@ -78,8 +80,10 @@ type StatsSnapshot struct {
 	LookupRU   float64 `json:"lookupRU"`
 
 	// WriteRequests counts every request to the target (creates, batches,
-	// conflict reads, replaces), retries included; WritesThrottled those
-	// answered 429.
+	// conflict reads, replaces), retries included, and each operation of a
+	// bulk request answered on its own as one; WritesThrottled those
+	// answered 429 (the service counts a bulk request's operations so
+	// too).
 	WriteRequests   int64 `json:"writeRequests"`
 	WritesThrottled int64 `json:"writesThrottled"`
 }
@@ -125,6 +129,7 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		Throttled:    s.throttled.Load(),
 		Retries:      s.retries.Load(),
 		Batches:      s.batches.Load(),
+		BulkRequests: s.bulkRequests.Load(),
 
 		WriteRequests:   s.writeRequests.Load(),
 		WritesThrottled: s.writesThrottled.Load(),

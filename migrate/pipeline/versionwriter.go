@@ -194,7 +194,7 @@ func (vw *versionWriter) transforms(body []byte) bool {
 func (vw *versionWriter) current(ctx context.Context, ic *itemChange) (ok bool, err error) {
 	var it migrate.Item
 	err = vw.retry.Do(ctx, func() error {
-		reserved, err := vw.sourceCap.Acquire(ctx)
+		reserved, err := vw.sourceCap.Acquire(ctx, migrate.ReadCharge(0))
 		if err != nil {
 			return err
 		}
@@ -300,7 +300,7 @@ func (vw *versionWriter) findCopies(ctx context.Context, pw *pageWriter, ic *ite
 	}
 	var copies []migrate.Item
 	var ru float64
-	err := pw.call(ctx, final, func(ctx context.Context) (float64, error) {
+	err := pw.call(ctx, final, migrate.LookupCharge, func(ctx context.Context) (float64, error) {
 		var err error
 		copies, ru, err = vw.finder.FindCopies(ctx, ic.id, vw.sourcePaths, ic.sourceKey)
 		return ru, err
@@ -323,7 +323,7 @@ func (vw *versionWriter) removeCopy(ctx context.Context, pw *pageWriter, ic *ite
 		examined = nil
 		if it == nil {
 			var got migrate.Item
-			err := pw.call(ctx, key, func(ctx context.Context) (float64, error) {
+			err := pw.call(ctx, key, migrate.ReadCharge(0), func(ctx context.Context) (float64, error) {
 				var err error
 				got, err = pw.dst.Read(ctx, key, ic.id)
 				return got.RU, err
@@ -342,7 +342,7 @@ func (vw *versionWriter) removeCopy(ctx context.Context, pw *pageWriter, ic *ite
 			return nil // another source item's copy
 		}
 		var wr migrate.WriteResult
-		err := pw.call(ctx, key, func(ctx context.Context) (float64, error) {
+		err := pw.call(ctx, key, migrate.DeleteCharge(len(it.Body)), func(ctx context.Context) (float64, error) {
 			var err error
 			wr, err = pw.dst.Delete(ctx, key, ic.id, it.ETag)
 			return wr.RU, err

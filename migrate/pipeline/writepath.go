@@ -11,11 +11,27 @@ import (
 	"github.com/rekey-dev/rekey/transform"
 )
 
+// WriteMode is how the writer sends its writes.
+type WriteMode int
+
+const (
+	// WriteBulk sends a page's writes in bulk requests, grouped by the
+	// target's physical partition, when the target takes them
+	// (migrate.BulkTarget), and as WriteItems when it does not. The
+	// default.
+	WriteBulk WriteMode = iota
+	// WriteItems sends one request per item, and the items of one target
+	// key as transactional batches: rekey run --bulk=false.
+	WriteItems
+)
+
 // WritePathConfig is how a command writes to the target. Zero values take
-// the defaults: pacing's (the paced per-partition controller, 32 writes in
-// flight, no RU caps), migrate.DefaultTransientTries, the real clock, no
-// logging.
+// the defaults: bulk requests, pacing's (the paced per-partition
+// controller, no bound on writes in flight but each partition's own, no
+// RU caps), migrate.DefaultTransientTries, the real clock, no logging.
 type WritePathConfig struct {
+	// Mode is how writes travel: bulk requests or one request per item.
+	Mode WriteMode
 	// Flow is the flow control: the bound on writes in flight, the RU caps
 	// of the target and the source, the controller, and the target's
 	// provisioned RU/s when known.
@@ -34,6 +50,9 @@ func (c WritePathConfig) Validate() error {
 	if c.TransientTries < 0 {
 		return fmt.Errorf("transient tries %d: must not be negative", c.TransientTries)
 	}
+	if c.Mode != WriteBulk && c.Mode != WriteItems {
+		return fmt.Errorf("write mode %d: want bulk or items", c.Mode)
+	}
 	return c.Flow.Validate()
 }
 
@@ -47,6 +66,7 @@ func (c WritePathConfig) Validate() error {
 // Verifier or both; it is safe for concurrent use.
 type WritePath struct {
 	target migrate.Target
+	bulk   migrate.BulkTarget // target, when writes go in bulk requests
 	flow   *pacing.Flow
 	tries  int
 	clock  migrate.Clock
@@ -58,6 +78,9 @@ type WritePath struct {
 // the first write) and keeps nothing of cfg but its values.
 func NewWritePath(target migrate.Target, cfg WritePathConfig) *WritePath {
 	p := &WritePath{target: target, tries: cfg.TransientTries, clock: cfg.Clock, log: cfg.Log}
+	if bt, ok := target.(migrate.BulkTarget); ok && cfg.Mode == WriteBulk {
+		p.bulk = bt
+	}
 	if p.tries <= 0 {
 		p.tries = migrate.DefaultTransientTries
 	}
@@ -75,6 +98,9 @@ func NewWritePath(target migrate.Target, cfg WritePathConfig) *WritePath {
 // file with, its Describe for the progress line.
 func (p *WritePath) Flow() *pacing.Flow { return p.flow }
 
+// Bulk reports whether the write path sends bulk requests.
+func (p *WritePath) Bulk() bool { return p.bulk != nil }
+
 // NewWriter returns a writer on the write path for one command: items
 // transformed by tr, dead letters recorded in dead, key defaults recorded
 // by defaults before the items that use them are written (nil: none). It
@@ -85,8 +111,17 @@ func (p *WritePath) NewWriter(tr *transform.Transformer, dead migrate.DeadLetter
 
 // writer returns a writer counting into stats.
 func (p *WritePath) writer(tr *transform.Transformer, dead migrate.DeadLetterStore, defaults *migrate.DefaultUses, stats *Stats) *Writer {
-	return &Writer{dst: p.target, tr: tr, retry: p.retrier(stats), limit: p.flow.Limiter, ruCap: p.flow.TargetCap,
+	retry := p.retrier(stats)
+	// The writer counts its 429s itself, each throttled operation of a
+	// bulk request as one (pageWriter.attempt); the policy's wait may
+	// cover several.
+	retry.OnThrottle = nil
+	w := &Writer{dst: p.target, bulk: p.bulk, tr: tr, retry: retry, limit: p.flow.Limiter, ruCap: p.flow.TargetCap,
 		dead: dead, stats: stats, defaults: defaults}
+	if w.bulk != nil {
+		w.queue = newBulkQueue(w)
+	}
+	return w
 }
 
 // retrier is the retry policy counting into stats: every 429 and every

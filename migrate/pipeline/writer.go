@@ -45,7 +45,12 @@ func (c *Change) sourceKey() []byte { return migrate.Key(c.Result.SourceKey).App
 // exists the existing item is read, and it is replaced only when it is a
 // copy of the same source item (same source key) with different content.
 // Another source item under that (id, target key) is a collision: the later
-// item goes to the dead-letter file with both source keys. Items of one
+// item goes to the dead-letter file with both source keys.
+//
+// With bulk requests (WriteBulk, bulk.go), a page's items travel grouped by
+// the target's physical partition, up to MaxBulkOperations per request,
+// each with its own answer, through the same steps: create, and on a
+// conflict read, compare and replace with If-Match. Otherwise items of one
 // target key travel as transactional batches, which either all commit or
 // fall back to the item-by-item path.
 //
@@ -53,7 +58,11 @@ func (c *Change) sourceKey() []byte { return migrate.Key(c.Result.SourceKey).App
 // the limiter) and retry policy (Do). A Writer serves one command run and
 // is safe for concurrent use.
 type Writer struct {
-	dst   migrate.Target
+	dst migrate.Target
+	// bulk is dst when the write path sends bulk requests, through queue;
+	// nil otherwise.
+	bulk  migrate.BulkTarget
+	queue *bulkQueue
 	tr    *transform.Transformer
 	retry *migrate.Retrier
 	limit migrate.Limiter
@@ -84,6 +93,10 @@ func (w *Writer) writePage(ctx context.Context, changes []Change, fence func(con
 	}
 	var ru atomicFloat
 	pw := &pageWriter{Writer: w, ru: &ru, fence: fence}
+	if w.bulk != nil {
+		err := pw.writeBulk(ctx, changes)
+		return ru.load(), err
+	}
 	groups := map[string][]*Change{}
 	var order []string
 	for i := range changes {
@@ -141,42 +154,85 @@ func chunkBatch(group []*Change) [][]*Change {
 	return out
 }
 
-// call runs op behind the page's fence, under the RU cap, the limiter
-// and the retry policy. op returns the request charge of a success; a
-// failure's comes from its error. Every attempt is counted, and told to the
-// limiter, with its charge and, for a 429, its retry-after. The fence is
-// passed last, just before the request leaves.
-func (w *pageWriter) call(ctx context.Context, key migrate.Key, op func(ctx context.Context) (float64, error)) error {
-	return w.retry.Do(ctx, func() error {
-		reserved, err := w.ruCap.Acquire(ctx)
-		if err != nil {
-			return err
-		}
-		release, err := w.limit.Acquire(ctx, key)
-		if err != nil {
-			w.ruCap.Settle(reserved, 0)
-			return err
-		}
-		if w.fence != nil {
-			if err := w.fence(ctx); err != nil {
-				release(migrate.Outcome{})
-				w.ruCap.Settle(reserved, 0)
-				return err
-			}
-		}
-		ru, err := op(ctx)
-		if err != nil {
-			ru = migrate.ErrorRU(err)
-		}
-		w.ruCap.Settle(reserved, ru)
-		o := migrate.Outcome{RU: ru, Gone: errors.Is(err, migrate.ErrGone)}
-		if errors.Is(err, migrate.ErrThrottled) {
-			o.Throttled, o.RetryAfter = true, migrate.RetryAfter(err)
-			w.stats.writesThrottled.Add(1)
-		}
-		w.stats.writeRequests.Add(1)
-		release(o)
+// request is one request to the target as the flow control and the
+// counters see it.
+type request struct {
+	key      migrate.Key // routes it to its partition
+	expected float64     // the charge it is expected to cost (migrate.CreateCharge, ...)
+	// ops is the writes it carries: 1, or a bulk request's operations,
+	// which the counters count one by one when they are answered one by
+	// one (and as one request when the whole request is refused).
+	ops  int
+	bulk bool
+}
+
+// answer is what a request's answer says, for the flow control and the
+// counters.
+type answer struct {
+	ru           float64
+	throttledOps int           // operations answered 429
+	retryAfter   time.Duration // the longest of their retry-afters
+	gone         bool          // a 410, to the request or to an operation
+}
+
+// attempt sends one request behind the page's fence, under the limiter and
+// the RU cap, once: op sends it and says what the answer was; a failed
+// request's charge, throttling and 410 come from its error. Every attempt
+// is counted and told to the limiter. The fence is passed last, just
+// before the request leaves.
+func (w *pageWriter) attempt(ctx context.Context, req request, op func(ctx context.Context) (answer, error)) error {
+	release, err := w.limit.Acquire(ctx, req.key, req.expected)
+	if err != nil {
 		return err
+	}
+	// The RU cap comes last, so that the request leaves when the cap lets
+	// it: a request let through by the cap and then held by its partition
+	// could leave in a burst with others.
+	res, err := w.ruCap.Acquire(ctx, req.expected)
+	if err != nil {
+		release(migrate.Outcome{})
+		return err
+	}
+	if w.fence != nil {
+		if err := w.fence(ctx); err != nil {
+			release(migrate.Outcome{})
+			w.ruCap.Settle(res, 0)
+			return err
+		}
+	}
+	a, err := op(ctx)
+	answered := req.ops
+	if err != nil {
+		// Refused as a whole: one request answered, as the service
+		// counts it.
+		answered = 1
+		a = answer{ru: migrate.ErrorRU(err), gone: errors.Is(err, migrate.ErrGone)}
+		if errors.Is(err, migrate.ErrThrottled) {
+			a.throttledOps, a.retryAfter = 1, migrate.RetryAfter(err)
+		}
+	}
+	w.ruCap.Settle(res, a.ru)
+	w.stats.writeRequests.Add(int64(answered))
+	w.stats.writesThrottled.Add(int64(a.throttledOps))
+	w.stats.throttled.Add(int64(a.throttledOps))
+	if req.bulk {
+		w.stats.bulkRequests.Add(1)
+	}
+	release(migrate.Outcome{RU: a.ru, Throttled: a.throttledOps > 0, RetryAfter: a.retryAfter, Gone: a.gone})
+	return err
+}
+
+// call runs op, one single-item request (or transactional batch) under key
+// expected to cost expected, as an attempt under the retry policy. op
+// returns the request charge of a success; a failure's comes from its
+// error.
+func (w *pageWriter) call(ctx context.Context, key migrate.Key, expected float64, op func(ctx context.Context) (float64, error)) error {
+	req := request{key: key, expected: expected, ops: 1}
+	return w.retry.Do(ctx, func() error {
+		return w.attempt(ctx, req, func(ctx context.Context) (answer, error) {
+			ru, err := op(ctx)
+			return answer{ru: ru}, err
+		})
 	})
 }
 
@@ -192,7 +248,11 @@ func (w *pageWriter) writeBatch(ctx context.Context, chunk []*Change) error {
 		bodies[i] = c.Result.Item
 	}
 	var res migrate.BatchResult
-	err := w.call(ctx, chunk[0].Key(), func(ctx context.Context) (float64, error) {
+	expected := 0.0
+	for _, b := range bodies {
+		expected += migrate.CreateCharge(len(b))
+	}
+	err := w.call(ctx, chunk[0].Key(), expected, func(ctx context.Context) (float64, error) {
 		var err error
 		res, err = w.dst.CreateBatch(ctx, chunk[0].Key(), bodies)
 		return res.RU, err
@@ -228,7 +288,7 @@ func (w *pageWriter) writeOne(ctx context.Context, c *Change) error {
 	vanished := 0 // creates refused with 409 while a read finds no item
 	for round := 0; round < maxReconcileRounds; round++ {
 		var wr migrate.WriteResult
-		err := w.call(ctx, key, func(ctx context.Context) (float64, error) {
+		err := w.call(ctx, key, migrate.CreateCharge(len(c.Result.Item)), func(ctx context.Context) (float64, error) {
 			var err error
 			wr, err = w.dst.Create(ctx, key, c.Result.Item)
 			return wr.RU, err
@@ -264,7 +324,7 @@ func (w *pageWriter) writeOne(ctx context.Context, c *Change) error {
 func (w *pageWriter) reconcile(ctx context.Context, c *Change) (done bool, err error) {
 	key := c.Key()
 	var existing migrate.Item
-	err = w.call(ctx, key, func(ctx context.Context) (float64, error) {
+	err = w.call(ctx, key, migrate.ReadCharge(len(c.Result.Item)), func(ctx context.Context) (float64, error) {
 		var err error
 		existing, err = w.dst.Read(ctx, key, c.Result.ID)
 		return existing.RU, err
@@ -284,7 +344,7 @@ func (w *pageWriter) reconcile(ctx context.Context, c *Change) (done bool, err e
 		return true, w.Resolve(c)
 	}
 	var wr migrate.WriteResult
-	err = w.call(ctx, key, func(ctx context.Context) (float64, error) {
+	err = w.call(ctx, key, migrate.ReplaceCharge(len(c.Result.Item)), func(ctx context.Context) (float64, error) {
 		var err error
 		wr, err = w.dst.Replace(ctx, key, c.Result.ID, c.Result.Item, existing.ETag)
 		return wr.RU, err
@@ -314,13 +374,18 @@ func (w *Writer) copiedFrom(body []byte) (migrate.Key, bool) {
 	return migrate.Key(owner), err == nil
 }
 
+// doExpectedRU is what the flow control expects a request sent with Do to
+// cost, not seeing its item: a replace of a 1 KB item, the most a write of
+// one costs.
+var doExpectedRU = migrate.ReplaceCharge(1024)
+
 // Do sends one request to the target through the write path: under the RU
 // cap, the limiter and the retry policy, counted. op sends it to target, the
 // write path's, and returns the request charge of a success; a failure's
 // comes from its error. verify --fix sends its conditional writes this way.
 func (w *Writer) Do(ctx context.Context, key migrate.Key, op func(ctx context.Context, target migrate.Target) (float64, error)) error {
 	pw := &pageWriter{Writer: w, ru: &atomicFloat{}}
-	return pw.call(ctx, key, func(ctx context.Context) (float64, error) { return op(ctx, w.dst) })
+	return pw.call(ctx, key, doExpectedRU, func(ctx context.Context) (float64, error) { return op(ctx, w.dst) })
 }
 
 // RecordDefaults records in the state that items whose keys took the

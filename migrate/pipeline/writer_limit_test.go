@@ -11,13 +11,18 @@ import (
 	"github.com/rekey-dev/rekey/migrate/pacing"
 )
 
-// recordingLimiter lets every request out and records the outcomes.
+// recordingLimiter lets every request out and records the expected
+// charges and the outcomes.
 type recordingLimiter struct {
 	mu       sync.Mutex
+	expected []float64
 	outcomes []migrate.Outcome
 }
 
-func (l *recordingLimiter) Acquire(context.Context, migrate.Key) (func(migrate.Outcome), error) {
+func (l *recordingLimiter) Acquire(_ context.Context, _ migrate.Key, expected float64) (func(migrate.Outcome), error) {
+	l.mu.Lock()
+	l.expected = append(l.expected, expected)
+	l.mu.Unlock()
 	return func(o migrate.Outcome) {
 		l.mu.Lock()
 		l.outcomes = append(l.outcomes, o)
@@ -42,7 +47,8 @@ func TestWriterTellsTheLimiterEachOutcome(t *testing.T) {
 		}
 		return nil
 	})
-	if _, err := w.writePage(context.Background(), changes(t, w, item("1", "eu", "a", 1)), nil); err != nil {
+	page0 := changes(t, w, item("1", "eu", "a", 1))
+	if _, err := w.writePage(context.Background(), page0, nil); err != nil {
 		t.Fatal(err)
 	}
 	want := []migrate.Outcome{{Throttled: true, RetryAfter: 40 * time.Millisecond}, {RU: 5.5}}
@@ -53,9 +59,13 @@ func TestWriterTellsTheLimiterEachOutcome(t *testing.T) {
 	if s.WriteRequests != 2 || s.WritesThrottled != 1 || s.ThrottledShare() != 0.5 {
 		t.Fatalf("requests %d, throttled %d", s.WriteRequests, s.WritesThrottled)
 	}
-	// The RU cap learnt the charge it was settled with.
-	if est := ruCap.Expected(); est <= 1 {
-		t.Fatalf("the RU cap's expected charge is %v after a 5.5 RU write", est)
+	// Each attempt was expected to cost what the cost model says of a
+	// create of its item, and the RU cap found the model right.
+	if want := migrate.CreateCharge(len(page0[0].Result.Item)); len(lim.expected) != 2 || lim.expected[0] != want || lim.expected[1] != want {
+		t.Fatalf("expected charges %v, want %v twice", lim.expected, want)
+	}
+	if c := ruCap.Correction(); c != 1 {
+		t.Fatalf("the RU cap's correction is %v after a write that cost what the model said", c)
 	}
 
 	// A 410 is reported as Gone (and, a plain failure, stops the write).

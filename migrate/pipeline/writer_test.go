@@ -32,7 +32,7 @@ func testWriter(t *testing.T) (*Writer, *migratetest.Container, *migratetest.Clo
 	stats := &Stats{}
 	dst := newTarget(t)
 	w := &Writer{dst: dst, tr: tr, limit: pacing.NewFixedLimiter(8), ruCap: pacing.NewRUCap(0, clk), dead: dead, stats: stats,
-		retry: &migrate.Retrier{Clock: clk, Tries: 4, OnThrottle: func(time.Duration) { stats.throttled.Add(1) }}}
+		retry: &migrate.Retrier{Clock: clk, Tries: 4}}
 	return w, dst, clk
 }
 
