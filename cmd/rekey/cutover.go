@@ -80,10 +80,10 @@ the source if you must switch back. --dry-run performs the checks (it too
 stops the workers while it drains) without fixing or recording anything.
 
 Exit codes: 0 cut over (with --dry-run: every check passed); 1 the copy still
-differs after the fix, or cutover failed; 2 bad flags or state, no migration,
-or already cut over; 3 refused: the copy is not caught up, another cutover is
-running, workers did not stop, the source kept changing, or dead letters are
-pending.`,
+differs after the fix; 2 bad flags or state, no migration, or already cut
+over; 3 refused (the copy is not caught up, another cutover is running,
+workers did not stop, the source kept changing, or dead letters are pending)
+or could not complete; 130 interrupted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runCutover(cmd, o)

@@ -71,12 +71,12 @@ func runRollbackCutover(cmd *cobra.Command, o *cutoverOptions) error {
 	}
 	defer rb.close()
 	if done, err := rb.recordedCutover(ctx); err != nil {
-		return withExitCode(ExitRunFailed, err)
+		return exitFor(err)
 	} else if done != nil {
 		// A rollback's cutover recorded in its own state, whose record in
 		// the migration's state failed: record it now.
 		if err := rollback.RecordRolledBack(ctx, mg.store, *done); err != nil {
-			return withExitCode(ExitRunFailed, err)
+			return exitFor(err)
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "the rollback's cutover was recorded at %s; recorded it in the migration's state too\n", done.At.Format(time.RFC3339))
 		return nil
@@ -119,7 +119,7 @@ func cutoverExit(err error, what string) error {
 	case errors.Is(err, cutover.ErrCopyDiffers):
 		return withExitCode(ExitDiffers, fmt.Errorf("%s refused: %w", what, err))
 	}
-	return withExitCode(ExitRunFailed, err)
+	return exitFor(err)
 }
 
 // printRolledBack tells the user what to do after the rollback's cutover.

@@ -282,7 +282,13 @@ type worker struct {
 // starts), it waits for the outcome: exit 0 once the cutover is recorded,
 // run again when it is withdrawn. A run started after the cutover refuses
 // (exit 2), or exits 0 with --until-cutover.
+//
+// The first SIGINT/SIGTERM stops it after the pages in flight, which it
+// names; the second abandons them (interrupts).
 func work(ctx context.Context, w worker) error {
+	in := interruptsOf(ctx)
+	in.expectStop()
+	w.cfg.Abandon, w.cfg.OnShutdown = in.Abandon(), announceStop
 	poll := max(w.cfg.LeaseTTL/4, 10*time.Millisecond)
 	if w.cfg.LeaseTTL == 0 {
 		poll = pipeline.DefaultLeaseTTL / 4
@@ -303,7 +309,7 @@ func work(ctx context.Context, w worker) error {
 			w.summary(sum, true)
 			switch {
 			case err != nil:
-				return withExitCode(ExitRunFailed, err)
+				return exitFor(err)
 			case sum.Interrupted:
 				return withExitCode(ExitInterrupted, nil)
 			}
@@ -314,7 +320,7 @@ func work(ctx context.Context, w worker) error {
 		case ctx.Err() != nil:
 			return withExitCode(ExitInterrupted, nil)
 		case err != nil:
-			return withExitCode(ExitRunFailed, err)
+			return exitFor(err)
 		case outcome == migrate.CutoverRecorded:
 			fmt.Fprintf(w.out, "%s: stopped for cutover: the migration is cut over\n", w.name)
 			return nil

@@ -95,10 +95,11 @@ func (run *run) applyPages(readCtx, writeCtx context.Context, h *lease.Hold, pag
 			behind = true
 			err := run.apply(writeCtx, h, p)
 			run.inFlight.Release(p.bytes)
+			run.pages.Add(-1)
 			switch {
 			case err == nil:
 			case writeCtx.Err() != nil && h.Err() == nil:
-				log.Warn("shutdown timeout: abandoned a page; it will be read again on resume")
+				log.Warn("stopped writing before the page was done: abandoned a page; it is read again on resume")
 				return nil
 			default:
 				return err
@@ -116,6 +117,9 @@ func (run *run) applyPages(readCtx, writeCtx context.Context, h *lease.Hold, pag
 func drain(pages <-chan page, run *run) {
 	for p := range pages {
 		run.inFlight.Release(p.bytes)
+		if len(p.Items) > 0 {
+			run.pages.Add(-1)
+		}
 	}
 }
 
@@ -160,10 +164,16 @@ func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) e
 		if err := run.inFlight.Acquire(ctx, n); err != nil {
 			return nil
 		}
+		if len(cp.Items) > 0 {
+			run.pages.Add(1)
+		}
 		select {
 		case out <- page{ChangePage: cp, bytes: n}:
 		case <-ctx.Done():
 			run.inFlight.Release(n)
+			if len(cp.Items) > 0 {
+				run.pages.Add(-1)
+			}
 			return nil
 		}
 		req.Continuation, req.StartFrom = cp.Continuation, time.Time{}

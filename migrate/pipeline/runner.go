@@ -95,8 +95,8 @@ var ErrStopped = errors.New("migration stopped")
 // by a heartbeat independent of page progress; writes stop at its fence,
 // and a lease this process already works on is never worked on twice.
 //
-// On cancellation it stops reading, gives in-flight pages ShutdownTimeout
-// to finish, checkpoints those that did, releases its leases and returns a
+// On cancellation it stops reading, tells OnShutdown how many pages are in
+// flight, gives them ShutdownTimeout (or until Abandon closes) to finish, checkpoints those that did, releases its leases and returns a
 // Summary with Interrupted set and a nil error. A failure that must stop
 // the run (a transient error that outlasted its retries, refused
 // credentials, a dead-letter file that cannot be written, a lost lease
@@ -135,10 +135,15 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	defer stopWriting()
 	go func() {
 		<-readCtx.Done()
+		if ctx.Err() != nil && cfg.OnShutdown != nil {
+			cfg.OnShutdown(int(run.pages.Load()))
+		}
 		t := time.NewTimer(cfg.ShutdownTimeout)
 		defer t.Stop()
 		select {
 		case <-t.C:
+			stopWriting()
+		case <-cfg.Abandon:
 			stopWriting()
 		case <-writeCtx.Done():
 		}
@@ -242,6 +247,7 @@ type run struct {
 	cfg       RunConfig
 	startFrom time.Time           // where ranges without a continuation start
 	inFlight  *semaphore.Weighted // bytes of pages read and not yet checkpointed
+	pages     atomic.Int64        // pages with items read and not yet applied or dropped
 
 	mu      sync.Mutex
 	pending int // ranges not yet caught up
