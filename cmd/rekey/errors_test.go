@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -26,6 +28,22 @@ func withFlag(args []string, flag, value string) []string {
 	return out
 }
 
+// caughtUpMigration is an emulator with a migration of 50 items from shop/orders
+// to shop/target, caught up, and the flags that name it.
+func caughtUpMigration(t *testing.T) (*e2e, []string) {
+	t.Helper()
+	e := newE2E(t)
+	src := e.container("orders", 12_000, "/region")
+	for i := 0; i < 50; i++ {
+		put(t, src, regions[i%len(regions)], order(i, 1))
+	}
+	base := e.args("orders", "target", "/tenantId")
+	if out, errOut, code := cli(t, context.Background(), append([]string{"run", "--until-caught-up", "--create-target", "--target-throughput", "12000"}, base...)...); code != 0 {
+		t.Fatalf("run: exit %d\n%s%s", code, out, errOut)
+	}
+	return e, base
+}
+
 // closedPort is a loopback address where nothing listens.
 func closedPort(t *testing.T) string {
 	t.Helper()
@@ -42,16 +60,7 @@ func closedPort(t *testing.T) string {
 // exit code, on a wrong key, a missing container, a TLS mismatch, a refused
 // connection and a cancellation: the README's exit-code table.
 func TestEveryCommandReportsAccountFailuresAlike(t *testing.T) {
-	e := newE2E(t)
-	src := e.container("orders", 12_000, "/region")
-	for i := 0; i < 50; i++ {
-		put(t, src, regions[i%len(regions)], order(i, 1))
-	}
-	keys := []string{"/tenantId"}
-	base := e.args("orders", "target", keys...)
-	if out, errOut, code := cli(t, context.Background(), append([]string{"run", "--until-caught-up", "--create-target", "--target-throughput", "12000"}, base...)...); code != 0 {
-		t.Fatalf("run: exit %d\n%s%s", code, out, errOut)
-	}
+	e, base := caughtUpMigration(t)
 	commands := []struct {
 		name   string
 		args   []string
@@ -120,6 +129,21 @@ func TestEveryCommandReportsAccountFailuresAlike(t *testing.T) {
 		_, errOut, code := cli(t, context.Background(), args...)
 		if code != ExitError || !strings.Contains(errOut, "container "+testDB+"/gone does not exist") {
 			t.Errorf("%s with a missing target: exit %d\n%s", c, code, errOut)
+		}
+	}
+
+}
+
+// A corrupt state is a bad state: 2 from every command that opens it.
+func TestCorruptStateExits2(t *testing.T) {
+	e, base := caughtUpMigration(t)
+	if err := os.WriteFile(filepath.Join(e.state, "state.json"), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range [][]string{{"run", "--until-caught-up"}, {"cutover", "--dry-run"}, {"verify", "--fix"}, {"status"}, {"deadletter", "replay"}} {
+		_, errOut, code := cli(t, context.Background(), append(c, base...)...)
+		if code != ExitError || !strings.Contains(errOut, "state.json") {
+			t.Errorf("%v on a corrupt state: exit %d, want %d naming the file\n%s", c, code, ExitError, errOut)
 		}
 	}
 }

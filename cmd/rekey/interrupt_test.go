@@ -108,16 +108,7 @@ func TestCtrlCTwiceStopsAtOnce(t *testing.T) {
 
 // SIGINT exits 130 from every command, whatever it was waiting for.
 func TestSIGINTExits130FromEveryCommand(t *testing.T) {
-	e := newE2E(t)
-	src := e.container("orders", 12_000, "/region")
-	for i := 0; i < 50; i++ {
-		put(t, src, regions[i%len(regions)], order(i, 1))
-	}
-	keys := []string{"/tenantId"}
-	base := e.args("orders", "target", keys...)
-	if out, errOut, code := cli(t, context.Background(), append([]string{"run", "--until-caught-up", "--create-target", "--target-throughput", "12000"}, base...)...); code != 0 {
-		t.Fatalf("run: exit %d\n%s%s", code, out, errOut)
-	}
+	e, base := caughtUpMigration(t)
 	for _, c := range []struct {
 		name  string
 		args  []string
