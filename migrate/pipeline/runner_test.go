@@ -240,3 +240,27 @@ func TestRunStopsOnCancelAndFailsOnPersistentErrors(t *testing.T) {
 		}
 	})
 }
+
+// failingUpdates is a lease store whose updates fail.
+type failingUpdates struct{ lease.Store }
+
+func (failingUpdates) Update(context.Context, lease.Lease) (lease.Lease, error) {
+	return lease.Lease{}, errors.New("disk full")
+}
+
+// A lease that cannot be taken is named by its id and its feed range.
+func TestTakeLeaseNamesTheLease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src, dst := newMemSource(), fake.NewTarget()
+		src.upsert("item-1", "eu", "a", 1)
+		r := testRunner(t, src, dst, t.TempDir())
+		if _, err := r.Run(context.Background(), RunConfig{UntilCaughtUp: true}); err != nil {
+			t.Fatal(err)
+		}
+		r.Store = failingUpdates{r.Store}
+		_, err := r.Run(context.Background(), RunConfig{UntilCaughtUp: true})
+		if want := `take lease "-80" (feed range [, 80)): disk full`; err == nil || err.Error() != want {
+			t.Fatalf("err %v, want %q", err, want)
+		}
+	})
+}
