@@ -157,8 +157,9 @@ func parseStartFrom(s string, now time.Time) (time.Time, error) {
 // checkStartFrom holds a resumed migration to the start it recorded: every
 // range without a checkpoint starts there, whatever --start-from says now.
 // "now" on a resume (a restarted pod has the same flags) is accepted and
-// said to be ignored; a different explicit start is refused.
-func checkStartFrom(cmd *cobra.Command, flag string, given time.Time, meta lease.Meta) error {
+// said to be ignored; a different explicit start is refused. resuming: the
+// state already has leases (a new migration creates them when it runs).
+func checkStartFrom(cmd *cobra.Command, flag string, given time.Time, meta lease.Meta, resuming bool) error {
 	if !cmd.Flags().Changed("start-from") {
 		return nil
 	}
@@ -173,8 +174,8 @@ func checkStartFrom(cmd *cobra.Command, flag string, given time.Time, meta lease
 		return t.UTC().Format(time.RFC3339)
 	}
 	if strings.EqualFold(flag, "now") || recorded.Equal(given.Truncate(time.Second)) {
-		if !recorded.Equal(given.Truncate(time.Second)) {
-			slog.Info("resuming the migration from its recorded start; --start-from applies only to a new migration",
+		if resuming {
+			slog.Info("resuming from checkpoints; --start-from "+flag+" ignored, the migration started at "+describe(recorded),
 				"startFrom", describe(recorded), "flag", flag)
 		}
 		return nil
@@ -227,7 +228,11 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	if err := mg.openState(ctx, startFrom); err != nil {
 		return exitFor(err)
 	}
-	if err := checkStartFrom(cmd, o.startFrom, startFrom, mg.meta); err != nil {
+	leases, err := mg.store.List(ctx)
+	if err != nil {
+		return exitFor(fmt.Errorf("read the state's leases: %w", err))
+	}
+	if err := checkStartFrom(cmd, o.startFrom, startFrom, mg.meta, len(leases) > 0); err != nil {
 		return exitFor(err)
 	}
 
