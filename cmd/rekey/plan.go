@@ -186,7 +186,7 @@ func printPlan(w io.Writer, src migrate.ContainerRef, tr *transform.Transformer,
 	}
 	fmt.Fprintf(w, "new key: %d distinct values in the sample; the largest:\n", p.DistinctKeys)
 	for _, k := range p.TopKeys {
-		fmt.Fprintf(w, "  %-40s %5.1f%%  ~%.2f GB at full size\n", k.Key, 100*k.Share, k.EstimatedGB)
+		fmt.Fprintf(w, "  %-40s %5.1f%%  ~%s at full size\n", k.Key, 100*k.Share, k.EstimatedSize)
 	}
 	if p.OversizedKeys > 0 {
 		fmt.Fprintf(w, "  WARNING: %d key values would exceed the 20 GB logical partition limit: add a component (a hierarchical key, or hash:N)\n", p.OversizedKeys)
