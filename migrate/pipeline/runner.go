@@ -184,6 +184,7 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 		g.Go(func() error { return run.balance(readCtx, startRange) })
 	}
 	err = g.Wait()
+	run.deadLog.flush()
 	if serr := r.DeadLetters.Sync(); err == nil && serr != nil {
 		err = serr
 	}
@@ -219,10 +220,11 @@ func (r *Runner) newRun(cfg RunConfig) *run {
 	}
 	stats.start(time.Now())
 	wp := r.Writes
+	dead := newLoggedDeadLetters(r.DeadLetters, wp.log, clock)
 	return &run{
-		source: r.Source, tr: r.Transformer, store: r.Store, dead: r.DeadLetters,
+		source: r.Source, tr: r.Transformer, store: r.Store, dead: dead, deadLog: dead,
 		clock: clock, log: wp.log, stats: stats, retry: wp.retrier(stats), sourceCap: wp.flow.SourceCap,
-		w:        wp.writer(r.Transformer, r.DeadLetters, migrate.NewDefaultUses(r.Store, r.Transformer), stats),
+		w:        wp.writer(r.Transformer, dead, migrate.NewDefaultUses(r.Store, r.Transformer), stats),
 		applier:  r.Applier,
 		cfg:      cfg,
 		inFlight: semaphore.NewWeighted(int64(cfg.MaxInFlightMB) << 20),
@@ -236,6 +238,7 @@ type run struct {
 	tr        *transform.Transformer
 	store     lease.Store
 	dead      migrate.DeadLetterStore
+	deadLog   *loggedDeadLetters // dead, logging each item; flushed when the call ends
 	clock     migrate.Clock
 	log       *slog.Logger
 	stats     *Stats
