@@ -194,6 +194,7 @@ func applicationWrites(ctx context.Context, src migrate.Source, tr *transform.Tr
 func printNextSteps(w io.Writer, mg *migration, rep *cutover.Report, dryRun bool) {
 	if dryRun {
 		fmt.Fprintf(w, "cutover --dry-run: every check passed (%d items verified); nothing was fixed or recorded\n", rep.Verify.Matched)
+		printWouldFix(w, "cutover", rep)
 		return
 	}
 	fmt.Fprintf(w, "cutover recorded at %s: %d items verified, digest %s\n", rep.At.Format(time.RFC3339), rep.Verify.Matched, rep.Verify.Digest)
@@ -206,6 +207,17 @@ func printNextSteps(w io.Writer, mg *migration, rep *cutover.Report, dryRun bool
      (see README, "Cutover and rollback")
   3. then delete the source container and the migration state (%s)
 `, mg.srcRef, mg.srcRef, mg.stateName)
+}
+
+// printWouldFix says what a dry run found that the cutover's verify with
+// fix repairs, which is no reason to refuse.
+func printWouldFix(w io.Writer, what string, rep *cutover.Report) {
+	if rep.WouldFix == 0 || rep.Verify == nil {
+		return
+	}
+	v := rep.Verify
+	fmt.Fprintf(w, "  %s would fix %d differences first: %d missing, %d extra, %d changed, %d orphaned (the table above lists them)\n",
+		what, rep.WouldFix, v.Missing.Count, v.Extra.Count, v.Changed.Count, v.Orphaned.Count)
 }
 
 // printApplicationWrites says what the application writes from the

@@ -126,6 +126,7 @@ func cutoverExit(err error, what string) error {
 func printRolledBack(w io.Writer, mg *migration, rep *cutover.Report, dryRun bool) {
 	if dryRun {
 		fmt.Fprintf(w, "rollback cutover --dry-run: every check passed (%d items verified); nothing was fixed or recorded\n", rep.Verify.Matched)
+		printWouldFix(w, "rollback cutover", rep)
 		return
 	}
 	fmt.Fprintf(w, "rolled back at %s: %d items verified, digest %s\n", rep.At.Format(time.RFC3339), rep.Verify.Matched, rep.Verify.Digest)
