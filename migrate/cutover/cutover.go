@@ -69,9 +69,9 @@ type Report struct {
 	// cutover's verify with fix repairs (missing, extra, changed and
 	// orphaned items): a dry run reports them apart and does not refuse
 	// for them.
-	WouldFix int64 `json:"wouldFix,omitempty"`
-	Recorded bool           `json:"recorded"`
-	At       time.Time      `json:"at,omitzero"`
+	WouldFix int64     `json:"wouldFix,omitempty"`
+	Recorded bool      `json:"recorded"`
+	At       time.Time `json:"at,omitzero"`
 	// Cutover is what was recorded.
 	Cutover *lease.Cutover `json:"cutover,omitempty"`
 }
