@@ -139,6 +139,7 @@ func yieldsToTheApplication(t *testing.T, priority string) (appThrottled, conten
 					t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 				}
 				t.Logf("%s: the application wrote at %d moments of contention, throttled %d times\n%s", priority, contended, appThrottled, r.stdout)
+				clock.Advance(time.Minute) // a full budget to read both containers
 				checkCopy(t, src, dst, []string{"/customerId"}, []string{"/region"}, appIDs(app))
 				return appThrottled, contended
 			case <-time.After(2 * time.Millisecond):
