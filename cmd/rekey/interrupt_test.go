@@ -1,9 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -23,6 +24,20 @@ func stall(t *testing.T, e *e2e, container string, ops ...string) (id string, st
 		t.Fatal(err)
 	}
 	return id, func() bool { return e.srv.Faults()[id].Fired > 0 }
+}
+
+// liveProcess starts rekey as a child process whose output the test may
+// read while it runs.
+func liveProcess(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	out := &syncBuffer{}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "REKEY_TEST_MAIN=1")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, out
 }
 
 // exitCodeOf returns a channel that gets cmd's exit code when it exits.
@@ -45,7 +60,7 @@ func exitCodeOf(cmd *exec.Cmd) <-chan int {
 
 // exitWithin returns the exit code from done, failing the test when it
 // does not come within d.
-func exitWithin(t *testing.T, cmd *exec.Cmd, done <-chan int, out *bytes.Buffer, d time.Duration) int {
+func exitWithin(t *testing.T, cmd *exec.Cmd, done <-chan int, out fmt.Stringer, d time.Duration) int {
 	t.Helper()
 	select {
 	case code := <-done:
@@ -72,7 +87,7 @@ func TestCtrlCTwiceStopsAtOnce(t *testing.T) {
 	fault, writing := stall(t, e, "target", "write", "batch", "bulk")
 	args := append([]string{"run", "--shutdown-timeout", "5m", "--page-size", "50", "--poll-interval", "20ms"}, e.args("orders", "target", keys...)...)
 	args = withFlag(args, "--log-level", "info")
-	cmd, out := process(t, append(args, "--log-format", "text")...)
+	cmd, out := liveProcess(t, append(args, "--log-format", "text")...)
 	done := exitCodeOf(cmd)
 	waitFor(t, 30*time.Second, "a write in flight", writing)
 
@@ -123,7 +138,7 @@ func TestSIGINTExits130FromEveryCommand(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			fault, waiting := stall(t, e, c.stall, c.ops...)
 			defer e.srv.RemoveFault(fault)
-			cmd, out := process(t, append(c.args, base...)...)
+			cmd, out := liveProcess(t, append(c.args, base...)...)
 			done := exitCodeOf(cmd)
 			waitFor(t, 30*time.Second, c.name+" to wait on the emulator", waiting)
 			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
