@@ -85,10 +85,10 @@ the source if you must switch back. --dry-run performs the checks (it too
 stops the workers while it drains) without fixing or recording anything.
 
 Exit codes: 0 cut over (with --dry-run: every check passed); 1 the copy still
-differs after the fix, or cutover failed; 2 bad flags or state, no migration,
-or already cut over; 3 refused: the copy is not caught up, another cutover is
-running, workers did not stop, the source kept changing, or dead letters are
-pending.`,
+differs after the fix; 2 bad flags or state, no migration, or already cut
+over; 3 refused (the copy is not caught up, another cutover is running,
+workers did not stop, the source kept changing, or dead letters are pending)
+or could not complete; 130 interrupted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runCutover(cmd, o)
@@ -200,6 +200,7 @@ func applicationWrites(ctx context.Context, src migrate.Source, tr *transform.Tr
 func printNextSteps(w io.Writer, mg *migration, rep *cutover.Report, dryRun bool) {
 	if dryRun {
 		fmt.Fprintf(w, "cutover --dry-run: every check passed (%d items verified); nothing was fixed or recorded\n", rep.Verify.Matched)
+		printWouldFix(w, "cutover", rep)
 		return
 	}
 	fmt.Fprintf(w, "cutover recorded at %s: %d items verified, digest %s\n", rep.At.Format(time.RFC3339), rep.Verify.Matched, rep.Verify.Digest)
@@ -212,6 +213,17 @@ func printNextSteps(w io.Writer, mg *migration, rep *cutover.Report, dryRun bool
      (see README, "Cutover and rollback")
   3. then delete the source container and the migration state (%s)
 `, mg.srcRef, mg.srcRef, mg.stateName)
+}
+
+// printWouldFix says what a dry run found that the cutover's verify with
+// fix repairs, which is no reason to refuse.
+func printWouldFix(w io.Writer, what string, rep *cutover.Report) {
+	if rep.WouldFix == 0 || rep.Verify == nil {
+		return
+	}
+	v := rep.Verify
+	fmt.Fprintf(w, "  %s would fix %d differences first: %d missing, %d extra, %d changed, %d orphaned (the table above lists them)\n",
+		what, rep.WouldFix, v.Missing.Count, v.Extra.Count, v.Changed.Count, v.Orphaned.Count)
 }
 
 // printApplicationWrites says what the application writes from the

@@ -65,6 +65,8 @@ The command line wins over the environment, the environment over the file.`,
 		newPlanCommand(),
 		newBenchCommand(),
 	)
+	root.SetFlagErrorFunc(flagError)
+	registerCompletions(root)
 	return root
 }
 

@@ -155,7 +155,7 @@ source without that feed); 130 stopped by SIGINT/SIGTERM after checkpointing.`,
 	f.IntVar(&o.targetAutoscale, "target-autoscale-max", 0, "autoscale maximum RU/s of a target created by --create-target")
 	f.DurationVar(&o.progressInterval, "progress-interval", 10*time.Second, "how often to log progress when not on a terminal")
 	f.DurationVar(&o.leaseTTL, "lease-ttl", pipeline.DefaultLeaseTTL, "with a cosmos:// state: how long a worker's lease lasts without renewal before another worker takes it over")
-	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", pipeline.DefaultShutdownTimeout, "how long in-flight writes may finish after SIGINT/SIGTERM")
+	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", pipeline.DefaultShutdownTimeout, "how long in-flight writes may finish after SIGINT/SIGTERM (a second signal stops at once)")
 	f.Float64Var(&o.maxRU, "max-ru", 0, "cap on the RU/s spent on the target, from the actual request charges (0: no cap)")
 	f.Float64Var(&o.maxSourceRU, "max-source-ru", 0, "cap on the RU/s spent reading the source's change feed (0: no cap)")
 	f.StringVar(&o.controlFile, "control", "", "control file to change --max-ru, --max-source-ru and --max-concurrency while running (default: control.json in the --state directory)")
@@ -182,8 +182,9 @@ func parseStartFrom(s string, now time.Time) (time.Time, error) {
 // checkStartFrom holds a resumed migration to the start it recorded: every
 // range without a checkpoint starts there, whatever --start-from says now.
 // "now" on a resume (a restarted pod has the same flags) is accepted and
-// said to be ignored; a different explicit start is refused.
-func checkStartFrom(cmd *cobra.Command, flag string, given time.Time, meta lease.Meta) error {
+// said to be ignored; a different explicit start is refused. resuming: the
+// state already has leases (a new migration creates them when it runs).
+func checkStartFrom(cmd *cobra.Command, flag string, given time.Time, meta lease.Meta, resuming bool) error {
 	if !cmd.Flags().Changed("start-from") {
 		return nil
 	}
@@ -198,8 +199,8 @@ func checkStartFrom(cmd *cobra.Command, flag string, given time.Time, meta lease
 		return t.UTC().Format(time.RFC3339)
 	}
 	if strings.EqualFold(flag, "now") || recorded.Equal(given.Truncate(time.Second)) {
-		if !recorded.Equal(given.Truncate(time.Second)) {
-			slog.Info("resuming the migration from its recorded start; --start-from applies only to a new migration",
+		if resuming {
+			slog.Info("resuming from checkpoints; --start-from "+flag+" ignored, the migration started at "+describe(recorded),
 				"startFrom", describe(recorded), "flag", flag)
 		}
 		return nil
@@ -252,7 +253,11 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	if err := mg.openState(ctx, startFrom); err != nil {
 		return exitFor(err)
 	}
-	if err := checkStartFrom(cmd, o.startFrom, startFrom, mg.meta); err != nil {
+	leases, err := mg.store.List(ctx)
+	if err != nil {
+		return exitFor(fmt.Errorf("read the state's leases: %w", err))
+	}
+	if err := checkStartFrom(cmd, o.startFrom, startFrom, mg.meta, len(leases) > 0); err != nil {
 		return exitFor(err)
 	}
 
@@ -316,7 +321,13 @@ type worker struct {
 // starts), it waits for the outcome: exit 0 once the cutover is recorded,
 // run again when it is withdrawn. A run started after the cutover refuses
 // (exit 2), or exits 0 with --until-cutover.
+//
+// The first SIGINT/SIGTERM stops it after the pages in flight, which it
+// names; the second abandons them (interrupts).
 func work(ctx context.Context, w worker) error {
+	in := interruptsOf(ctx)
+	in.expectStop()
+	w.cfg.Abandon, w.cfg.OnShutdown = in.Abandon(), announceStop
 	poll := max(w.cfg.LeaseTTL/4, 10*time.Millisecond)
 	if w.cfg.LeaseTTL == 0 {
 		poll = pipeline.DefaultLeaseTTL / 4
@@ -339,7 +350,7 @@ func work(ctx context.Context, w worker) error {
 			w.summary(sum, true)
 			switch {
 			case err != nil:
-				return withExitCode(ExitRunFailed, err)
+				return exitFor(err)
 			case sum.Interrupted:
 				return withExitCode(ExitInterrupted, nil)
 			}
@@ -350,7 +361,7 @@ func work(ctx context.Context, w worker) error {
 		case ctx.Err() != nil:
 			return withExitCode(ExitInterrupted, nil)
 		case err != nil:
-			return withExitCode(ExitRunFailed, err)
+			return exitFor(err)
 		case outcome == migrate.CutoverRecorded:
 			fmt.Fprintf(w.out, "%s: stopped for cutover: the migration is cut over\n", w.name)
 			return nil

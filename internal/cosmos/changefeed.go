@@ -70,7 +70,7 @@ func (c *Container) ReadChanges(ctx context.Context, req migrate.ChangeRequest) 
 	}
 	resp, err := c.cc.ReadChangeFeed(ctx, opts)
 	if err != nil {
-		return migrate.ChangePage{}, c.client.classify(ctx, op, err)
+		return migrate.ChangePage{}, c.classify(ctx, op, err)
 	}
 	if resp.ContinuationToken == "" {
 		return migrate.ChangePage{}, fmt.Errorf("%s: the SDK returned no continuation", op)

@@ -166,10 +166,11 @@ func (run *run) applyPages(readCtx, writeCtx context.Context, h *lease.Hold, pag
 				err = run.apply(writeCtx, h, p)
 			}
 			run.inFlight.Release(p.bytes)
+			run.pages.Add(-1)
 			switch {
 			case err == nil:
 			case writeCtx.Err() != nil && h.Err() == nil:
-				log.Warn("shutdown timeout: abandoned a page; it will be read again on resume")
+				log.Warn("stopped writing before the page was done: abandoned a page; it is read again on resume")
 				return false, nil
 			default:
 				return false, err
@@ -187,6 +188,9 @@ func (run *run) applyPages(readCtx, writeCtx context.Context, h *lease.Hold, pag
 func drain(pages <-chan page, run *run) {
 	for p := range pages {
 		run.inFlight.Release(p.bytes)
+		if !p.empty() {
+			run.pages.Add(-1)
+		}
 	}
 }
 
@@ -225,10 +229,16 @@ func (run *run) readPages(ctx context.Context, out chan<- page, next func(ctx co
 		if err := run.inFlight.Acquire(ctx, p.bytes); err != nil {
 			return nil
 		}
+		if !p.empty() {
+			run.pages.Add(1)
+		}
 		select {
 		case out <- p:
 		case <-ctx.Done():
 			run.inFlight.Release(p.bytes)
+			if !p.empty() {
+				run.pages.Add(-1)
+			}
 			return nil
 		}
 		if p.empty() {
