@@ -108,7 +108,7 @@ func (c *Container) readUnstarted(ctx context.Context, op string, tok sdkToken, 
 		from := start
 		resp, err := c.cc.ReadChangeFeed(ctx, &azcosmos.ChangeFeedOptions{Continuation: &cont, StartFrom: &from, MaxItemCount: pageSize})
 		if err != nil {
-			return migrate.ChangePage{}, false, c.client.classify(ctx, op, err)
+			return migrate.ChangePage{}, false, c.classify(ctx, op, err)
 		}
 		page.RU += float64(resp.RequestCharge)
 		read, err := parseToken(resp.ContinuationToken)
