@@ -76,7 +76,7 @@ func (run *run) applyPages(readCtx, writeCtx context.Context, h *lease.Hold, pag
 	caughtUp, behind := false, true
 	for p := range pages {
 		if len(p.Items) == 0 {
-			run.inFlight.Release(p.bytes)
+			run.releaseBytes(p.bytes)
 			if behind {
 				// Record reaching the end of the feed: status reports it,
 				// and a resume starts after everything seen.
@@ -94,7 +94,7 @@ func (run *run) applyPages(readCtx, writeCtx context.Context, h *lease.Hold, pag
 		} else {
 			behind = true
 			err := run.apply(writeCtx, h, p)
-			run.inFlight.Release(p.bytes)
+			run.releaseBytes(p.bytes)
 			switch {
 			case err == nil:
 			case writeCtx.Err() != nil && h.Err() == nil:
@@ -112,10 +112,16 @@ func (run *run) applyPages(readCtx, writeCtx context.Context, h *lease.Hold, pag
 	return nil
 }
 
+// releaseBytes gives back a page's share of the bytes in flight.
+func (run *run) releaseBytes(n int64) {
+	run.stats.inFlightBytes.Add(-n)
+	run.inFlight.Release(n)
+}
+
 // drain releases the bytes in flight of pages nobody will apply.
 func drain(pages <-chan page, run *run) {
 	for p := range pages {
-		run.inFlight.Release(p.bytes)
+		run.releaseBytes(p.bytes)
 	}
 }
 
@@ -160,10 +166,11 @@ func (run *run) readRange(ctx context.Context, l lease.Lease, out chan<- page) e
 		if err := run.inFlight.Acquire(ctx, n); err != nil {
 			return nil
 		}
+		run.stats.inFlightBytes.Add(n)
 		select {
 		case out <- page{ChangePage: cp, bytes: n}:
 		case <-ctx.Done():
-			run.inFlight.Release(n)
+			run.releaseBytes(n)
 			return nil
 		}
 		req.Continuation, req.StartFrom = cp.Continuation, time.Time{}
@@ -201,6 +208,7 @@ func (run *run) apply(ctx context.Context, h *lease.Hold, p page) error {
 	var err error
 	if run.applier != nil {
 		ru, err = run.applier.ApplyPage(ctx, p.Items, h.Fence)
+		run.stats.appliedRU.add(ru)
 	} else {
 		ru, err = run.w.writePage(ctx, changes, h.Fence)
 	}

@@ -215,7 +215,8 @@ func (r *Runner) newRun(cfg RunConfig) *run {
 	stats.start(time.Now())
 	wp := r.Writes
 	return &run{
-		source: r.Source, tr: r.Transformer, store: r.Store, dead: r.DeadLetters,
+		readAtStart: stats.read.Load(),
+		source:      r.Source, tr: r.Transformer, store: r.Store, dead: r.DeadLetters,
 		clock: clock, log: wp.log, stats: stats, retry: wp.retrier(stats), sourceCap: wp.flow.SourceCap,
 		w:        wp.writer(r.Transformer, r.DeadLetters, migrate.NewDefaultUses(r.Store, r.Transformer), stats),
 		applier:  r.Applier,
@@ -227,17 +228,20 @@ func (r *Runner) newRun(cfg RunConfig) *run {
 
 // run is the shared state of one Run.
 type run struct {
-	source    migrate.Source
-	tr        *transform.Transformer
-	store     lease.Store
-	dead      migrate.DeadLetterStore
-	clock     migrate.Clock
-	log       *slog.Logger
-	stats     *Stats
-	retry     *migrate.Retrier // the write path's policy, counting into stats
-	sourceCap migrate.RUCap    // the RU cap of the source's reads
-	w         *Writer
-	applier   PageApplier // writes pages in place of w, when set
+	source migrate.Source
+	tr     *transform.Transformer
+	store  lease.Store
+	dead   migrate.DeadLetterStore
+	clock  migrate.Clock
+	log    *slog.Logger
+	stats  *Stats
+	// readAtStart is stats' changes read when this Run started: the
+	// Runner's Stats may count earlier calls too.
+	readAtStart int64
+	retry       *migrate.Retrier // the write path's policy, counting into stats
+	sourceCap   migrate.RUCap    // the RU cap of the source's reads
+	w           *Writer
+	applier     PageApplier // writes pages in place of w, when set
 
 	cfg       RunConfig
 	startFrom time.Time           // where ranges without a continuation start
@@ -264,7 +268,14 @@ func (run *run) markCaughtUp(first bool) {
 	done := run.pending == 0
 	run.mu.Unlock()
 	if done && run.cfg.UntilCaughtUp && !run.cfg.Shared { // shared: balance decides, for every worker
-		run.log.Info("every range has caught up")
+		// Logged when it is news: a run that read nothing was caught up
+		// before it started (a cutover's drains run one after another
+		// while they wait for the source to be quiet).
+		level := slog.LevelInfo
+		if run.stats.read.Load() == run.readAtStart {
+			level = slog.LevelDebug
+		}
+		run.log.Log(context.Background(), level, "every range has caught up")
 		run.allDone()
 	}
 }

@@ -29,12 +29,21 @@ type Range struct {
 	Min   string `json:"min"`
 	Max   string `json:"max"`
 	Owner string `json:"owner,omitempty"`
+	// Stale: the owner has not renewed the lease within its TTL, so the
+	// owner is most likely gone and another worker may take the lease
+	// over.
+	Stale bool `json:"stale,omitempty"`
+	// RenewedAt is when the lease was last written (checkpoint or renewal).
+	RenewedAt time.Time `json:"renewedAt,omitzero"`
 	// Fence names the cutover that holds the range while it drains.
 	Fence          string    `json:"fence,omitempty"`
 	Items          int64     `json:"items"`
 	RU             float64   `json:"ru"`
 	CheckpointedAt time.Time `json:"checkpointedAt,omitzero"`
 	CaughtUpAt     time.Time `json:"caughtUpAt,omitzero"`
+	// LastChangeAt is the source timestamp (_ts) of the newest change
+	// copied: how far the range has read in the source's time.
+	LastChangeAt time.Time `json:"lastChangeAt,omitzero"`
 	// CheckpointAgeSeconds is how long ago the range last moved its
 	// checkpoint.
 	CheckpointAgeSeconds float64 `json:"checkpointAgeSeconds"`
@@ -72,9 +81,28 @@ func (r *Report) WithRollback(rb Report) {
 	}
 }
 
+// Probe is which ranges Read probes for their lag.
+type Probe int
+
+const (
+	// ProbeAll probes every range.
+	ProbeAll Probe = iota
+	// ProbeCaughtUp probes only ranges that have reached the end of their
+	// feed once: the changes after their checkpoint are few, while a
+	// range still copying may have millions (a periodic probe of it
+	// would re-read up to 10,000 of them each time).
+	ProbeCaughtUp
+)
+
 // Read reads a migration's status. When source is not nil it also
 // probes each range's lag: the changes in the source after the checkpoint.
 func Read(ctx context.Context, meta lease.Meta, store lease.Store, deadLetters int, source migrate.Source, now time.Time) (Report, error) {
+	return ReadProbing(ctx, meta, store, deadLetters, source, ProbeAll, now)
+}
+
+// ReadProbing is Read that probes only the ranges probe selects (when
+// source is not nil).
+func ReadProbing(ctx context.Context, meta lease.Meta, store lease.Store, deadLetters int, source migrate.Source, probe Probe, now time.Time) (Report, error) {
 	leases, err := store.List(ctx)
 	if err != nil {
 		return Report{}, fmt.Errorf("list leases: %w", err)
@@ -85,6 +113,10 @@ func Read(ctx context.Context, meta lease.Meta, store lease.Store, deadLetters i
 		rs := Range{
 			ID: l.ID, Min: l.Range.Min, Max: l.Range.Max, Owner: l.Owner, Fence: l.Fence, Items: l.Items, RU: l.RU,
 			CheckpointedAt: l.CheckpointedAt, CaughtUpAt: l.CaughtUpAt, Position: position(l),
+			RenewedAt: l.Timestamp, Stale: Stale(l, now),
+		}
+		if l.LastChangeTS > 0 {
+			rs.LastChangeAt = time.Unix(l.LastChangeTS, 0).UTC()
 		}
 		if !l.CheckpointedAt.IsZero() {
 			rs.CheckpointAgeSeconds = now.Sub(l.CheckpointedAt).Round(time.Second).Seconds()
@@ -92,7 +124,7 @@ func Read(ctx context.Context, meta lease.Meta, store lease.Store, deadLetters i
 		if l.CaughtUpAt.IsZero() {
 			allCaughtUp = false
 		}
-		if source != nil {
+		if source != nil && (probe == ProbeAll || !l.CaughtUpAt.IsZero()) {
 			if err := probeLag(ctx, source, l, &rs, now); err != nil {
 				return Report{}, fmt.Errorf("probe the lag of range %s: %w", l.ID, err)
 			}
@@ -116,6 +148,22 @@ func Read(ctx context.Context, meta lease.Meta, store lease.Store, deadLetters i
 		st.Phase = PhaseCopying
 	}
 	return st, nil
+}
+
+// StaleAfter is the TTL a lease is judged stale by when it records none
+// (leases written before the TTL was kept): the workers' default
+// --lease-ttl.
+const StaleAfter = 60 * time.Second
+
+// Stale reports whether a lease has an owner that has not written it (a
+// checkpoint or a renewal) within the lease's TTL: the owner is most
+// likely dead, and another worker may take the lease over.
+func Stale(l lease.Lease, now time.Time) bool {
+	ttl := StaleAfter
+	if l.TTL > 0 {
+		ttl = l.TTL // the TTL its owner works with
+	}
+	return l.Owner != "" && l.Expired(now, ttl)
 }
 
 // position describes a lease's checkpoint for humans.
