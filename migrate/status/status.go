@@ -66,6 +66,9 @@ type Report struct {
 	RU          float64    `json:"ru"`
 	DeadLetters int        `json:"deadLetters"`
 	Ranges      []Range    `json:"ranges"`
+	// Progress is the overall progress, when the source's item count is
+	// known (WithProgress).
+	Progress *Progress `json:"progress,omitempty"`
 	// Rollback is the rollback's own progress, once one has started: its
 	// Meta and ranges are those of a migration from the target to the
 	// source, and its phase cut over once it handed the source back.
@@ -210,4 +213,34 @@ func probeLag(ctx context.Context, source migrate.Source, l lease.Lease, rs *Ran
 	}
 	rs.LagSeconds = &lag
 	return nil
+}
+
+// Progress is a migration's progress against the source's item count.
+type Progress struct {
+	// SourceItems is the source's item count (its usage statistics:
+	// approximate while it is written to).
+	SourceItems int64 `json:"sourceItems"`
+	// Percent is the items copied over SourceItems, at most 100.
+	Percent float64 `json:"percent"`
+	// ItemsPerSec is the rate of the copy between two reads (status
+	// --watch), and ETA the time to copy what remains at that rate
+	// ("1m52s"), while the phase is copying.
+	ItemsPerSec float64 `json:"itemsPerSec,omitempty"`
+	ETA         string  `json:"eta,omitempty"`
+}
+
+// WithProgress sets the report's Progress from the source's item count
+// (nothing when it is unknown, 0) and the copy's rate (0 when unknown).
+func (r *Report) WithProgress(sourceItems int64, itemsPerSec float64) {
+	if sourceItems <= 0 {
+		return
+	}
+	p := &Progress{SourceItems: sourceItems, Percent: min(100, float64(int64(1000*float64(r.Items)/float64(sourceItems)))/10)}
+	if r.Phase == PhaseCopying && itemsPerSec > 0 {
+		p.ItemsPerSec = float64(int64(itemsPerSec*10)) / 10
+		if left := sourceItems - r.Items; left > 0 {
+			p.ETA = (time.Duration(float64(left)/itemsPerSec) * time.Second).String()
+		}
+	}
+	r.Progress = p
 }
