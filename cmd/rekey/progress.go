@@ -38,6 +38,8 @@ type progressReporter struct {
 	width func() int
 
 	rates rateWindow
+	base  int64 // items checkpointed before this process wrote any, from the first read of the state
+	based bool
 	bar   *progressbar.ProgressBar
 	barW  int  // the terminal width the bar was built for
 	line  bool // a status line (not the bar) is on screen
@@ -87,6 +89,13 @@ func (p *progressReporter) view(now time.Time) progressView {
 	var itemsPerSec, ruPerSec float64
 	switch {
 	case ok:
+		// The state is read every few seconds and moves a page at a time;
+		// between reads this process's writes carry the count on from the
+		// checkpointed state it first read.
+		if !p.based {
+			p.base, p.based = rep.Items-s.Written(), true
+		}
+		rep.Items = max(rep.Items, p.base+s.Written())
 		itemsPerSec, ruPerSec = p.rates.add(now, rep.Items, s.TargetRU())
 	case p.poller == nil:
 		itemsPerSec, ruPerSec = p.rates.add(now, s.Written(), s.TargetRU())
@@ -117,13 +126,15 @@ func (p *progressReporter) draw(v progressView) {
 		if p.bar != nil {
 			_ = p.bar.Clear()
 		}
-		p.bar, p.barW = newBar(p.out, v.Total, width), width
+		p.bar, p.barW = newBar(p.out, v.Total, width, fitExactly(v.parts(), descWidth(width))), width
 	}
 	if v.Items > p.bar.GetMax64() {
 		p.bar.ChangeMax64(v.Items) // the source grew while we copied
 	}
+	// Both render (draw runs every 250ms: the bar needs no throttle of
+	// its own); the description last, so the line on screen has both.
+	_ = p.bar.Set64(v.Items)
 	p.bar.Describe(fitExactly(v.parts(), descWidth(width)))
-	_ = p.bar.Set64(v.Items) // renders: draw runs every 250ms, the bar needs no throttle of its own
 }
 
 // clear removes the line on screen.
@@ -152,8 +163,9 @@ func descWidth(width int) int { return max(width-1-barOverhead-barWidth(width), 
 // newBar builds the copy's bar for a terminal width columns wide. Its
 // rates and ETA are rekey's (in the description), not the bar's, which
 // would start from zero on a resume.
-func newBar(out io.Writer, total int64, width int) *progressbar.ProgressBar {
+func newBar(out io.Writer, total int64, width int, description string) *progressbar.ProgressBar {
 	return progressbar.NewOptions64(total,
+		progressbar.OptionSetDescription(description),
 		progressbar.OptionSetWriter(out),
 		progressbar.OptionSetWidth(barWidth(width)),
 		progressbar.OptionShowDescriptionAtLineEnd(),
@@ -192,8 +204,8 @@ func terminalWidth(w io.Writer) int {
 }
 
 // rateWindow turns samples of two counters into rates over the last
-// rateSpan, so that a stall shows within it and a page's burst does not
-// swing the figure.
+// rateSpan, so that a stall shows within it and a page's checkpoint does
+// not swing the figure much.
 type rateWindow struct {
 	samples []rateSample
 }
@@ -204,7 +216,7 @@ type rateSample struct {
 	ru    float64
 }
 
-const rateSpan = 20 * time.Second
+const rateSpan = 5 * time.Second
 
 // add records a sample and returns the items/s and RU/s since the oldest
 // sample within rateSpan (0 until two samples a second apart).

@@ -218,7 +218,7 @@ func printRanges(w io.Writer, ranges []status.Range) {
 			if r.LagItemsAtLeast {
 				more = "+"
 			}
-			lag = fmt.Sprintf("%s%s, %s", count(*r.LagItems), more, time.Duration(*r.LagSeconds)*time.Second)
+			lag = fmt.Sprintf("%s%s items, %s", count(*r.LagItems), more, time.Duration(*r.LagSeconds)*time.Second)
 		}
 		owner := r.Owner
 		switch {
