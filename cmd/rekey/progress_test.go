@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -143,5 +147,67 @@ func TestRateWindow(t *testing.T) {
 	}
 	if len(w.samples) > 7 {
 		t.Errorf("%d samples kept", len(w.samples))
+	}
+}
+
+// cancelOn is an io.Writer that cancels a command once what it wrote
+// contains want.
+type cancelOn struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	want   string
+	cancel context.CancelFunc
+}
+
+func (w *cancelOn) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.want) {
+		w.cancel()
+	}
+	return len(p), nil
+}
+
+// A resumed run's progress lines (JSON, no terminal) start from what the
+// state checkpointed, not from 0, and say the phase: a migration copied
+// by a first run shows all its items at once, syncing and caught up.
+func TestProgressResumesFromTheState(t *testing.T) {
+	e := newE2E(t)
+	src := e.container("orders", 12_000, "/region")
+	const items = 120
+	for i := range items {
+		put(t, src, regions[i%len(regions)], order(i, 1))
+	}
+	args := append([]string{"run", "--create-target", "--poll-interval", "20ms"}, e.args("orders", "orders-by-tenant", "/tenantId")...)
+	if out, errOut, code := cli(t, context.Background(), append(args, "--until-caught-up")...); code != 0 {
+		t.Fatalf("first run: exit %d\n%s%s", code, out, errOut)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	logs := &cancelOn{want: `"phase":"syncing"`, cancel: cancel}
+	root := newRootCommand()
+	root.SetArgs(append(args, "--progress-interval", "50ms", "--log-format", "json", "--log-level", "info"))
+	root.SetOut(io.Discard)
+	root.SetErr(logs)
+	err := root.ExecuteContext(ctx)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != ExitInterrupted {
+		t.Fatalf("resumed run: %v, want exit %d\n%s", err, ExitInterrupted, logs.buf.String())
+	}
+	var first map[string]any
+	for _, line := range strings.Split(logs.buf.String(), "\n") {
+		if strings.Contains(line, `"msg":"progress"`) && strings.Contains(line, `"phase":"syncing"`) {
+			if err := json.Unmarshal([]byte(line), &first); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	if first["items"] != float64(items) || first["total"] != float64(items) || first["caughtUp"] != true || first["workerItems"] != 0.0 || first["percent"] != 100.0 {
+		t.Errorf("the resumed run's progress: %v; want %d items of %d, caught up, none written by this run", first, items, items)
+	}
+	if el, _ := first["elapsed"].(string); !strings.HasSuffix(el, "s") {
+		t.Errorf("elapsed %v: want a duration string", first["elapsed"])
 	}
 }
