@@ -57,11 +57,15 @@ func leaseClient(mg *migration) *cosmos.Client {
 	return nil
 }
 
-// startMonitor starts the poller of w's state and, with --metrics-addr,
+// startMonitor reads w's state once, then starts its poller and, with --metrics-addr,
 // the metrics server; both stop when ctx ends. An address that cannot be
 // bound is an error (exit 2), before any work starts.
 func startMonitor(ctx context.Context, flags monitorFlags, w watched) (*status.Poller, error) {
 	poller := &status.Poller{Store: w.store, Source: w.source, Interval: statePollInterval(w.terminal)}
+	// The first read before any work: where the progress count starts.
+	if err := poller.Poll(ctx); err != nil {
+		slog.Debug("read the migration's status for progress", "err", err)
+	}
 	go poller.Run(ctx)
 	if flags.metricsAddr == "" {
 		return poller, nil

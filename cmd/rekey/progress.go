@@ -38,8 +38,7 @@ type progressReporter struct {
 	width func() int
 
 	rates rateWindow
-	base  int64 // items checkpointed before this process wrote any, from the first read of the state
-	based bool
+	base  int64 // items checkpointed before this process wrote any (start)
 	bar   *progressbar.ProgressBar
 	barW  int  // the terminal width the bar was built for
 	line  bool // a status line (not the bar) is on screen
@@ -47,7 +46,15 @@ type progressReporter struct {
 
 // start reports until ctx ends; the returned stop clears the terminal's
 // line and waits for the last update. It may be called more than once.
+//
+// The poller's first read must be done (startMonitor) and nothing written
+// yet: what it read is where this process's count starts.
 func (p *progressReporter) start(ctx context.Context) (stop func()) {
+	if p.poller != nil {
+		if rep, _, ok := p.poller.Latest(); ok {
+			p.base = rep.Items - p.stats.Snapshot().Written()
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -90,11 +97,8 @@ func (p *progressReporter) view(now time.Time) progressView {
 	switch {
 	case ok:
 		// The state is read every few seconds and moves a page at a time;
-		// between reads this process's writes carry the count on from the
-		// checkpointed state it first read.
-		if !p.based {
-			p.base, p.based = rep.Items-s.Written(), true
-		}
+		// between reads this process's writes carry the count on from
+		// what was checkpointed before it wrote anything.
 		rep.Items = max(rep.Items, p.base+s.Written())
 		itemsPerSec, ruPerSec = p.rates.add(now, rep.Items, s.TargetRU())
 	case p.poller == nil:

@@ -51,6 +51,9 @@ func viewOf(s pipeline.StatsSnapshot, rep status.Report, ok bool, total int64, i
 	}
 	if ok {
 		v.Phase, v.Items = rep.Phase, rep.Items
+		if v.Phase == status.PhaseNotStarted && s.Read > 0 {
+			v.Phase = status.PhaseCopying // read before this run created the leases
+		}
 		v.Lag = rep.Totals()
 		v.CaughtUp = v.Lag.Ranges > 0 && v.Lag.CaughtUp == v.Lag.Ranges
 		v.HasLag = v.Lag.Probed

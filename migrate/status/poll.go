@@ -63,18 +63,19 @@ func (p *Poller) Poll(ctx context.Context) error {
 	return nil
 }
 
-// Run polls every Interval until ctx ends, the first time at once.
+// Run polls every Interval until ctx ends, the first time after one
+// Interval (call Poll first for a read at once).
 func (p *Poller) Run(ctx context.Context) {
 	t := time.NewTicker(max(p.Interval, 100*time.Millisecond))
 	defer t.Stop()
 	for {
-		if err := p.Poll(ctx); err != nil && ctx.Err() == nil {
-			slog.Debug("read the migration's status for progress", "err", err)
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if err := p.Poll(ctx); err != nil && ctx.Err() == nil {
+			slog.Debug("read the migration's status for progress", "err", err)
 		}
 	}
 }
