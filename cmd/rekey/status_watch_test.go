@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -127,5 +128,49 @@ func TestStatusWatch(t *testing.T) {
 		if out, errOut, code := cli(t, context.Background(), append([]string{"status"}, append(bad, conn...)...)...); code != ExitError {
 			t.Errorf("status %v: exit %d, want %d\n%s%s", bad, code, ExitError, out, errOut)
 		}
+	}
+}
+
+// A worker killed with its leases held leaves them owned; once its lease
+// TTL has passed without a renewal, status marks the owner STALE (and
+// -o json says stale), while the leases a live worker holds are not.
+func TestStatusMarksAStaleOwner(t *testing.T) {
+	e := newE2E(t)
+	src := e.container("orders", 12_000, "/region")
+	for i := range 100 {
+		put(t, src, regions[i%len(regions)], order(i, 1))
+	}
+	args := append([]string{"run", "--create-target", "--poll-interval", "20ms", "--lease-ttl", "1s"}, e.args("orders", "target", "/tenantId")...)
+	cmd, out := process(t, args...)
+	owned := func() bool {
+		out, _, code := cli(t, context.Background(), "status", "-o", "json", "--state", e.state)
+		var st status.Report
+		if code != 0 || json.Unmarshal([]byte(out), &st) != nil {
+			return false // not created yet
+		}
+		for _, r := range st.Ranges {
+			if r.Owner == "" || r.Stale || r.CheckpointedAt.IsZero() { // a checkpoint records the TTL
+				return false
+			}
+		}
+		return len(st.Ranges) > 0
+	}
+	waitFor(t, 30*time.Second, "the worker to hold and checkpoint every lease", owned)
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	waitFor(t, 30*time.Second, "every lease of the killed worker to be stale", func() bool {
+		st := statusJSON(t, e)
+		for _, r := range st.Ranges {
+			if !r.Stale {
+				return false
+			}
+		}
+		return true
+	})
+	table, errOut, code := cli(t, context.Background(), "status", "--state", e.state)
+	if code != 0 || strings.Count(table, "STALE") != len(statusJSON(t, e).Ranges) {
+		t.Errorf("status: exit %d, want every owner STALE\n%s%s\n%s", code, table, errOut, out)
 	}
 }
