@@ -146,7 +146,7 @@ func rollbackRoundTrip(t *testing.T, state string) {
 	if st.Phase != status.PhaseRolledBack || st.Meta.RolledBack == nil {
 		t.Fatalf("status after the rollback: %+v", st)
 	}
-	if r := runCLI(t, args("status")...); !strings.Contains(r.out, "rolled back at") {
+	if r := runCLI(t, args("status")...); !strings.Contains(r.out, "phase: rolled back at") || !strings.Contains(r.out, "(cut over at ") || strings.Count(r.out, "rolled back at") != 1 {
 		t.Errorf("status after the rollback:\n%s", r.out)
 	}
 	for _, cmd := range [][]string{args("run", "--until-caught-up"), args("rollback", "--until-caught-up"), args("cutover")} {

@@ -158,11 +158,10 @@ func printStatus(w io.Writer, st status.Report) {
 	}
 	fmt.Fprintf(lw, "phase: %s", st.Phase)
 	switch m := st.Meta; {
+	case m.Cutover != nil && m.RolledBack != nil:
+		fmt.Fprintf(lw, " at %s (cut over at %s)\n  the application writes to the source again", m.RolledBack.At.Format(time.RFC3339), m.Cutover.At.Format(time.RFC3339))
 	case m.Cutover != nil:
 		fmt.Fprintf(lw, " at %s (%d items, verify digest %s)", m.Cutover.At.Format(time.RFC3339), m.Cutover.Items, m.Cutover.VerifyDigest)
-		if m.RolledBack != nil {
-			fmt.Fprintf(lw, "\n  rolled back at %s: the application writes to the source again", m.RolledBack.At.Format(time.RFC3339))
-		}
 	case st.Phase == status.PhaseCuttingOver:
 		fmt.Fprintf(lw, " (requested by %s at %s; workers stop and wait)", m.CutoverRequest.Owner, m.CutoverRequest.At.Format(time.RFC3339))
 	}
