@@ -55,9 +55,28 @@ func scrape(t *testing.T, addr string) (map[string]float64, error) {
 
 // A run serving --metrics-addr, scraped while it copies through 429s until
 // it syncs: the counters equal the run's own summary (-o json) at the end,
-// the range metrics its state, and /healthz answers with the phase.
+// the range metrics its state, and /healthz answers with the phase. On a
+// lease container (a Job's worker) the state's RU count too.
 func TestMetricsMatchTheRunsEndState(t *testing.T) {
-	e := newE2E(t)
+	for _, state := range []string{"directory", "cosmos://rekey/leases"} {
+		t.Run(strings.ReplaceAll(state, "/", "_"), func(t *testing.T) {
+			e := newE2E(t)
+			if state != "directory" {
+				e.state = state
+			}
+			m := scrapedRun(t, e)
+			leaseRU, ok := m[`rekey_request_units_total{side="leases"}`]
+			if shared := state != "directory"; shared != ok || shared && leaseRU <= 0 {
+				t.Errorf("lease container RU %v (present %v) with a %s state", leaseRU, ok, state)
+			}
+		})
+	}
+}
+
+// scrapedRun runs a migration with --metrics-addr until it syncs, checks
+// the last scrape against the run's summary and returns it.
+func scrapedRun(t *testing.T, e *e2e) map[string]float64 {
+	t.Helper()
 	src := e.container("orders", 12_000, "/region") // 2 physical partitions
 	const items = 240
 	for i := range items {
@@ -170,4 +189,5 @@ func TestMetricsMatchTheRunsEndState(t *testing.T) {
 	if m[`rekey_request_units_total{side="source"}`] <= 0 {
 		t.Errorf("no source RU counted")
 	}
+	return m
 }
