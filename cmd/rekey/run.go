@@ -111,6 +111,14 @@ restarts after it (see deploy/kubernetes/job.yaml). --until-cutover needs a
 cosmos:// state: a state directory is locked by the run, so no cutover can be
 requested while it runs.
 
+Progress: on a terminal, one line that fits its width and knows the phase (a
+bar with the percentage of the source's items and the ETA while copying, the
+lag in items and seconds once every range has caught up); elsewhere a progress
+log line every --progress-interval. Counts are the migration's as its state
+checkpoints them, so a resume starts where the last run stopped.
+--metrics-addr serves Prometheus metrics and /healthz (docs/metrics.md). -o
+json prints the final summary as one JSON document.
+
 Exit codes: 0 caught up (--until-caught-up), or stopped for a cutover that was
 recorded; 1 the run failed; 2 bad flags, configuration or state (including a
 run after the cutover, without --until-cutover); 130 stopped by SIGINT/SIGTERM

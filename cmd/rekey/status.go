@@ -27,22 +27,23 @@ func newStatusCommand() *cobra.Command {
 		Long: `Show where a migration is: its phase (copying until every feed range has
 reached the end of its feed once, then syncing, cutting over while a cutover
 runs, then cut over, with what the application writes from then on; rolled
-back once a rollback handed the source back), and per feed
-range the checkpoint position, items copied, the age of the last checkpoint
-and its owner. With connection flags and --source it also probes the source for
-each range's lag: the changes waiting after the checkpoint and the age of the
-oldest, and the overall percentage of the source's items copied. It reads
-the state without locking it, so it works while rekey run runs. An owner
-that has not renewed its lease within the lease TTL is marked STALE: that
-worker is most likely gone, and another takes its leases over.
+back once a rollback handed the source back), and per feed range the items
+copied, the age of the last checkpoint, whether it has caught up and its
+owner (-o json adds the checkpoint's position). An owner that has not renewed
+its lease within the lease TTL is marked STALE: that worker is most likely
+gone, and another takes its leases over. With connection flags and --source
+it also shows the percentage of the source's items copied and probes the
+source for each range's lag: the changes waiting after the checkpoint and
+the age of the oldest. It reads the state without locking it, so it works
+while rekey run runs. The table fits 100 columns.
 
 --watch [INTERVAL] redraws the status every INTERVAL (2s by default) until
-Ctrl+C (exit 130), with the rate of the copy and its ETA; with -o json it
-prints one document per line per interval. The table fits 100 columns.
+Ctrl+C, with the rate of the copy and its ETA; with -o json it prints one
+document a line per interval.
 
-Exit codes: 0; 130 when --watch is stopped; 2 when there is no state, the state or its dead letters
-cannot be read (a corrupt dead-letter line is named with its file and line
-number), or bad flags.`,
+Exit codes: 0; 130 when --watch is stopped by Ctrl+C; 2 when there is no
+state, the state or its dead letters cannot be read (a corrupt dead-letter
+line is named with its file and line number), or bad flags.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
