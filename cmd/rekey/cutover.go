@@ -34,6 +34,7 @@ type cutoverOptions struct {
 	dryRun       bool
 	recheckDelay time.Duration
 	output       string
+	monitor      monitorFlags
 }
 
 func newCutoverCommand() *cobra.Command {
@@ -110,6 +111,7 @@ func (o *cutoverOptions) register(f *pflag.FlagSet, from, acceptDead string) {
 	f.BoolVar(&o.dryRun, "dry-run", false, "check everything; fix and record nothing")
 	f.DurationVar(&o.recheckDelay, "recheck-delay", time.Second, "verify: wait before rechecking differences")
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	o.monitor.register(f)
 }
 
 // open checks the flags, connects and opens the existing migration; the
@@ -138,8 +140,12 @@ func runCutover(cmd *cobra.Command, o *cutoverOptions) error {
 	defer mg.close()
 	app := applicationWrites(ctx, mg.source, mg.tr)
 	writes := mg.writePath(ctx, pacing.Config{}, slog.Default())
+	stats := &pipeline.Stats{}
+	if _, err := startMonitor(ctx, o.monitor, watched{stats: stats, store: mg.store, source: mg.source, flow: writes.Flow(), client: leaseClient(mg)}); err != nil {
+		return exitFor(err)
+	}
 	g := &cutover.Gate{
-		Runner: &pipeline.Runner{Source: mg.source, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead, Writes: writes},
+		Runner: &pipeline.Runner{Source: mg.source, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead, Writes: writes, Stats: stats},
 		Verifier: &verify.Verifier{Source: mg.source, Target: mg.target, Writer: mg.target, Writes: writes, Transformer: mg.tr,
 			DeadLetters: mg.dead, Defaults: mg.defaults, Log: slog.Default()},
 		Follow: mg.target,

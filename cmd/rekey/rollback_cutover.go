@@ -81,6 +81,9 @@ func runRollbackCutover(cmd *cobra.Command, o *cutoverOptions) error {
 		fmt.Fprintf(cmd.OutOrStdout(), "the rollback's cutover was recorded at %s; recorded it in the migration's state too\n", done.At.Format(time.RFC3339))
 		return nil
 	}
+	if _, err := startMonitor(ctx, o.monitor, rb.watched(mg, false)); err != nil {
+		return exitFor(err)
+	}
 	app := applicationWrites(ctx, mg.target, rb.reverse)
 	g := &cutover.Gate{Runner: rb.runner, Verifier: reverseCheck(mg, rb), Rollback: true}
 	rep, err := o.runGate(cmd, g, app)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -45,6 +44,8 @@ type runOptions struct {
 	mode             string
 	ttlExpiries      string
 	settings         settingsFlags
+	monitor          monitorFlags
+	output           string
 }
 
 func newRunCommand() *cobra.Command {
@@ -132,6 +133,14 @@ restarts after it (see deploy/kubernetes/job.yaml). --until-cutover needs a
 cosmos:// state: a state directory is locked by the run, so no cutover can be
 requested while it runs.
 
+Progress: on a terminal, one line that fits its width and knows the phase (a
+bar with the percentage of the source's items and the ETA while copying, the
+lag in items and seconds once every range has caught up); elsewhere a progress
+log line every --progress-interval. Counts are the migration's as its state
+checkpoints them, so a resume starts where the last run stopped.
+--metrics-addr serves Prometheus metrics and /healthz (docs/metrics.md). -o
+json prints the final summary as one JSON document.
+
 Exit codes: 0 caught up (--until-caught-up), or stopped for a cutover that was
 recorded; 1 the run failed; 2 bad flags, configuration or state (including a
 run after the cutover, without --until-cutover, and --mode all-versions on a
@@ -158,6 +167,8 @@ source without that feed); 130 stopped by SIGINT/SIGTERM after checkpointing.`,
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", pipeline.DefaultShutdownTimeout, "how long in-flight writes may finish after SIGINT/SIGTERM (a second signal stops at once)")
 	f.Float64Var(&o.maxRU, "max-ru", 0, "cap on the RU/s spent on the target, from the actual request charges (0: no cap)")
 	f.Float64Var(&o.maxSourceRU, "max-source-ru", 0, "cap on the RU/s spent reading the source's change feed (0: no cap)")
+	o.monitor.register(f)
+	f.StringVarP(&o.output, "output", "o", "text", "the summary at the end: text, or json (one document on stdout)")
 	f.StringVar(&o.controlFile, "control", "", "control file to change --max-ru, --max-source-ru and --max-concurrency while running (default: control.json in the --state directory)")
 	f.StringVar(&o.mode, "mode", pipeline.ModeAuto, "change feed to sync from: auto (all-versions when the source keeps it), latest, or all-versions (deletes and key changes applied while syncing)")
 	f.StringVar(&o.ttlExpiries, "ttl-expiries", "", "all-versions mode: what a source item's expiry by time to live does to its copy: apply (delete it) or skip (it expires by the target's TTL); default skip when the target has the source's defaultTtl, else apply")
@@ -212,6 +223,9 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	startFrom, err := parseStartFrom(o.startFrom, time.Now())
 	if err != nil {
 		return withExitCode(ExitError, err)
+	}
+	if o.output != "text" && o.output != "json" {
+		return withExitCode(ExitError, fmt.Errorf("-o %q: want text or json", o.output))
 	}
 	cfg := pipeline.RunConfig{
 		PageSize: o.pageSize, PollInterval: o.pollInterval,
@@ -290,18 +304,38 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	if controlPath != "" {
 		go controls.Watch(watchCtx, controlPath, pacing.DefaultControlPoll)
 	}
-	progress := &progressReporter{stats: stats, total: total, interval: o.progressInterval, terminal: isTerminal(cmd.ErrOrStderr()), out: cmd.ErrOrStderr(), extra: writes.Flow().Describe}
+	terminal := isTerminal(cmd.ErrOrStderr())
+	poller, err := startMonitor(watchCtx, o.monitor, watched{
+		stats: stats, store: mg.store, source: mg.source, flow: writes.Flow(), client: leaseClient(mg),
+		sourceItems: total, terminal: terminal,
+	})
+	if err != nil {
+		return exitFor(err)
+	}
+	progress := &progressReporter{stats: stats, poller: poller, total: total, interval: o.progressInterval, terminal: terminal, out: cmd.ErrOrStderr(), extra: writes.Flow().Describe}
 	stopProgress := progress.start(ctx)
 	defer stopProgress()
-	return work(ctx, worker{
-		name: "rekey run", runner: r, cfg: cfg, store: mg.store, untilCutover: o.untilCutover, out: cmd.OutOrStdout(),
+	var last *pipeline.Summary
+	out := cmd.OutOrStdout()
+	if o.output == "json" {
+		out = io.Discard // one document at the end, below
+	}
+	err = work(ctx, worker{
+		name: "rekey run", runner: r, cfg: cfg, store: mg.store, untilCutover: o.untilCutover, out: out,
 		summary: func(sum pipeline.Summary, final bool) {
 			if final {
 				stopProgress()
 			}
-			printSummary(cmd.OutOrStdout(), sum, mg.dead.Where())
+			last = &sum
+			printSummary(out, sum, mg.dead.Where())
 		},
 	})
+	if o.output == "json" {
+		if jerr := writeRunJSON(cmd.OutOrStdout(), last, err, mg.dead.Where()); jerr != nil && err == nil {
+			err = jerr
+		}
+	}
+	return err
 }
 
 // worker is a command that runs a Runner until it is done: rekey run, or
@@ -367,45 +401,6 @@ func work(ctx context.Context, w worker) error {
 			return nil
 		}
 		slog.Info("the cutover was withdrawn; resuming")
-	}
-}
-
-// printSummary writes the run's final numbers.
-func printSummary(w io.Writer, sum pipeline.Summary, deadPath string) {
-	s := sum.Stats
-	state := "stopped"
-	switch {
-	case sum.StoppedForCutover && !sum.Interrupted:
-		state = "stopped for cutover; progress checkpointed, leases released"
-	case sum.CaughtUp && !sum.Interrupted:
-		state = "caught up"
-	case sum.Interrupted:
-		state = "interrupted; progress checkpointed"
-	}
-	fmt.Fprintf(w, "rekey run: %s after %s (%d feed ranges)\n", state, s.Elapsed.Round(time.Millisecond), sum.Ranges)
-	fmt.Fprintf(w, "  items read        %d\n", s.Read)
-	fmt.Fprintf(w, "  items written     %d (created %d, updated %d, already there %d; %d batches)\n", s.Written(), s.Created, s.Updated, s.Unchanged, s.Batches)
-	now := strconv.Itoa(sum.DeadLetters)
-	if sum.DeadLetters < 0 {
-		now = "(could not be counted; see rekey status)"
-	}
-	fmt.Fprintf(w, "  dead-lettered     %s now in %s (this run: %d, of which collisions %d)\n", now, deadPath, s.DeadLettered, s.Collisions)
-	feed := "latest-version"
-	if sum.AllVersions {
-		feed = "all-versions-and-deletes (after each range's copy)"
-	}
-	fmt.Fprintf(w, "  change feed       %s\n", feed)
-	if sum.AllVersions {
-		fmt.Fprintf(w, "  copies deleted    %d (deleted source items and old copies of key changes; %d searches for copies); expiries left to the target's TTL %d\n", s.Deleted, s.Lookups, s.TTLSkipped)
-	}
-	fmt.Fprintf(w, "  request units     target %.0f (creates %.0f, conflict checks %.0f, replaces %.0f, deletes %.0f, searches %.0f); source %.0f\n", s.TargetRU(), s.CreateRU, s.CheckRU, s.ReplaceRU, s.DeleteRU, s.LookupRU, s.SourceRU)
-	fmt.Fprintf(w, "  throttled (429)   %d (target: %d of %d requests, %.2f%%; source: %d); transient retries %d\n",
-		s.Throttled, s.WritesThrottled, s.WriteRequests, 100*s.ThrottledShare(), s.Throttled-s.WritesThrottled, s.Retries)
-	if sum.Fallbacks > 0 {
-		fmt.Fprintf(w, "  %d feed ranges fell back from the all-versions feed (rekey status says when and why): deletes and key changes they missed are left to 'rekey verify --fix' and cutover\n", sum.Fallbacks)
-	}
-	if sum.DeadLetters > 0 {
-		fmt.Fprintf(w, "  %d items could not be copied: 'rekey deadletter list' shows why; cutover is refused until they are replayed or accepted\n", sum.DeadLetters)
 	}
 }
 

@@ -2,6 +2,7 @@ package cutover
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -89,6 +90,16 @@ type Report struct {
 	At       time.Time `json:"at,omitzero"`
 	// Cutover is what was recorded.
 	Cutover *lease.Cutover `json:"cutover,omitempty"`
+}
+
+// MarshalJSON writes QuietFor as a duration string ("2.1s"), as every
+// duration in rekey's JSON output is.
+func (r Report) MarshalJSON() ([]byte, error) {
+	type plain Report
+	return json.Marshal(struct {
+		plain
+		QuietFor string `json:"quietFor"`
+	}{plain(r), r.QuietFor.Round(time.Millisecond).String()})
 }
 
 // Gate gates the switch to the target: it refuses once a cutover is

@@ -290,7 +290,8 @@ func (r *Runner) newRun(cfg RunConfig) *run {
 	dead := newLoggedDeadLetters(r.DeadLetters, wp.log, clock)
 	w := wp.writer(r.Transformer, dead, migrate.NewDefaultUses(r.Store, r.Transformer), stats)
 	rn := &run{
-		source: r.Source, tr: r.Transformer, store: r.Store, dead: dead, deadLog: dead,
+		readAtStart: stats.read.Load(),
+		source:      r.Source, tr: r.Transformer, store: r.Store, dead: dead, deadLog: dead,
 		clock: clock, log: wp.log, stats: stats, retry: wp.retrier(stats), sourceCap: wp.flow.SourceCap,
 		w:        w,
 		applier:  r.Applier,
@@ -305,19 +306,22 @@ func (r *Runner) newRun(cfg RunConfig) *run {
 
 // run is the shared state of one Run.
 type run struct {
-	source    migrate.Source
-	tr        *transform.Transformer
-	store     lease.Store
-	dead      migrate.DeadLetterStore
-	deadLog   *loggedDeadLetters // dead, logging each item; flushed when the call ends
-	clock     migrate.Clock
-	log       *slog.Logger
-	stats     *Stats
-	retry     *migrate.Retrier // the write path's policy, counting into stats
-	sourceCap migrate.RUCap    // the RU cap of the source's reads
-	w         *Writer
-	vw        *versionWriter // applies the all-versions feed through w
-	applier   PageApplier    // writes pages in place of w, when set
+	source  migrate.Source
+	tr      *transform.Transformer
+	store   lease.Store
+	dead    migrate.DeadLetterStore
+	deadLog *loggedDeadLetters // dead, logging each item; flushed when the call ends
+	clock   migrate.Clock
+	log     *slog.Logger
+	stats   *Stats
+	// readAtStart is stats' changes read when this Run started: the
+	// Runner's Stats may count earlier calls too.
+	readAtStart int64
+	retry       *migrate.Retrier // the write path's policy, counting into stats
+	sourceCap   migrate.RUCap    // the RU cap of the source's reads
+	w           *Writer
+	vw          *versionWriter // applies the all-versions feed through w
+	applier     PageApplier    // writes pages in place of w, when set
 	// versions is the source's all-versions feed when this run follows it
 	// (resolveFeed); nil: the latest-version feed only.
 	versions migrate.VersionSource
@@ -350,7 +354,14 @@ func (run *run) markCaughtUp(first bool) {
 	done := run.pending == 0
 	run.mu.Unlock()
 	if done && run.cfg.UntilCaughtUp && !run.cfg.Shared { // shared: balance decides, for every worker
-		run.log.Info("every range has caught up")
+		// Logged when it is news: a run that read nothing was caught up
+		// before it started (a cutover's drains run one after another
+		// while they wait for the source to be quiet).
+		level := slog.LevelInfo
+		if run.stats.read.Load() == run.readAtStart {
+			level = slog.LevelDebug
+		}
+		run.log.Log(context.Background(), level, "every range has caught up")
 		run.allDone()
 	}
 }

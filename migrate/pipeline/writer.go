@@ -164,7 +164,9 @@ func (w *pageWriter) call(ctx context.Context, key migrate.Key, op func(ctx cont
 				return err
 			}
 		}
+		w.stats.inFlightRequests.Add(1)
 		ru, err := op(ctx)
+		w.stats.inFlightRequests.Add(-1)
 		if err != nil {
 			ru = migrate.ErrorRU(err)
 		}

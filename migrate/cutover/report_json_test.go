@@ -1,0 +1,20 @@
+package cutover
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The report's durations are strings in JSON, as every duration rekey
+// prints.
+func TestReportJSONDurations(t *testing.T) {
+	b, err := json.Marshal(Report{Drained: 3, QuietFor: 2100 * time.Millisecond, Recorded: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(b); !strings.Contains(s, `"quietFor":"2.1s"`) || !strings.Contains(s, `"drained":3`) || strings.Count(s, "quietFor") != 1 {
+		t.Errorf("report JSON %s", s)
+	}
+}
