@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rekey-dev/rekey/internal/emulator"
+	"github.com/rekey-dev/rekey/lease"
 )
 
 // freeAddr is a loopback address with a port free a moment ago.
@@ -142,8 +143,8 @@ func scrapedRun(t *testing.T, e *e2e) map[string]float64 {
 	_ = json.Unmarshal([]byte(r.out), &raw)
 	s := raw.Stats
 	num := func(k string) float64 { f, _ := s[k].(float64); return f }
-	if rep.Outcome != "interrupted" {
-		t.Errorf("outcome %q, want interrupted", rep.Outcome)
+	if rep.Outcome != "interrupted" || rep.Feed != lease.ModeLatest { // the source keeps no all-versions feed
+		t.Errorf("outcome %q, feed %q; want interrupted, latest", rep.Outcome, rep.Feed)
 	}
 	for series, want := range map[string]float64{
 		"rekey_items_read_total":                         num("read"),
@@ -154,7 +155,7 @@ func scrapedRun(t *testing.T, e *e2e) map[string]float64 {
 		`rekey_throttled_total{side="target"}`:           num("writesThrottled"),
 		"rekey_target_requests_total":                    num("writeRequests"),
 		"rekey_retries_total":                            num("retries"),
-		`rekey_request_units_total{side="target"}`:       num("createRU") + num("checkRU") + num("replaceRU"),
+		`rekey_request_units_total{side="target"}`:       num("createRU") + num("checkRU") + num("replaceRU") + num("deleteRU") + num("lookupRU"),
 		"rekey_source_items":                             items,
 		"rekey_migration_items":                          items,
 		"rekey_in_flight_requests":                       0,
@@ -177,7 +178,8 @@ func scrapedRun(t *testing.T, e *e2e) map[string]float64 {
 			if v != 1 {
 				t.Errorf("%s = %v, want 1", series, v)
 			}
-		case strings.HasPrefix(series, "rekey_range_lag_items{"), strings.HasPrefix(series, "rekey_range_owner_stale{"):
+		case strings.HasPrefix(series, "rekey_range_lag_items{"), strings.HasPrefix(series, "rekey_range_owner_stale{"),
+			strings.HasPrefix(series, "rekey_range_all_versions{"), strings.HasPrefix(series, "rekey_range_fell_back{"):
 			if v != 0 {
 				t.Errorf("%s = %v, want 0", series, v)
 			}

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate/pipeline"
 	"github.com/rekey-dev/rekey/migrate/status"
 )
@@ -209,5 +210,30 @@ func TestProgressResumesFromTheState(t *testing.T) {
 	}
 	if el, _ := first["elapsed"].(string); !strings.HasSuffix(el, "s") {
 		t.Errorf("elapsed %v: want a duration string", first["elapsed"])
+	}
+}
+
+// Syncing, the progress names the change feed the ranges follow, as status
+// does, and the ranges that fell back from the all-versions feed; the JSON
+// line carries both.
+func TestProgressViewNamesTheFeed(t *testing.T) {
+	rep := reportOf(status.PhaseSyncing, []int64{600, 400}, []bool{true, true}, 0, 0)
+	for i := range rep.Ranges {
+		rep.Ranges[i].Mode = lease.ModeAllVersions
+	}
+	v := viewOf(pipeline.StatsSnapshot{}, rep, true, 1000, 0, 0)
+	if line := fit(v.parts(), 200); !strings.HasPrefix(line, "syncing all-versions  lag 0 items, 0s  1,000 items copied  0 RU/s") {
+		t.Errorf("all-versions syncing line %q", line)
+	}
+	rep.Ranges[1].Mode, rep.Ranges[1].Fallback = lease.ModeLatest, "its position left the retention window"
+	v = viewOf(pipeline.StatsSnapshot{}, rep, true, 1000, 0, 0)
+	if line := fit(v.parts(), 200); !strings.HasPrefix(line, "syncing mixed  lag 0 items, 0s  1,000 items copied  1 fell back to latest") {
+		t.Errorf("line with a fallback %q", line)
+	}
+	var out bytes.Buffer
+	slog.New(slog.NewJSONHandler(&out, nil)).Info("progress", v.logArgs()...)
+	var line map[string]any
+	if err := json.Unmarshal(out.Bytes(), &line); err != nil || line["feed"] != "mixed" || line["fallbacks"] != 1.0 {
+		t.Errorf("JSON progress line %s (%v): want feed mixed, fallbacks 1", out.String(), err)
 	}
 }

@@ -30,8 +30,14 @@ type progressView struct {
 	ETA         time.Duration
 	HasETA      bool
 
-	Lag        status.Totals // lag of the caught-up ranges, ranges caught up
-	HasLag     bool
+	Lag    status.Totals // lag of the caught-up ranges, ranges caught up
+	HasLag bool
+	// Feed is the change feed the ranges follow, as status names it
+	// (feedOf), when they all follow the same one; "mixed" when not;
+	// empty before the state was read. Fallbacks counts the ranges that
+	// fell back from the all-versions feed.
+	Feed       string
+	Fallbacks  int
 	Elapsed    time.Duration
 	Throttled  int64
 	Share      float64 // share of target requests answered 429
@@ -57,6 +63,7 @@ func viewOf(s pipeline.StatsSnapshot, rep status.Report, ok bool, total int64, i
 		v.Lag = rep.Totals()
 		v.CaughtUp = v.Lag.Ranges > 0 && v.Lag.CaughtUp == v.Lag.Ranges
 		v.HasLag = v.Lag.Probed
+		v.Feed, v.Fallbacks = feedSummary(rep.Ranges)
 	}
 	if total > 0 {
 		v.HasPercent = true
@@ -66,6 +73,23 @@ func viewOf(s pipeline.StatsSnapshot, rep status.Report, ok bool, total int64, i
 		}
 	}
 	return v
+}
+
+// feedSummary is the feed every range follows (feedOf), "mixed" when they
+// differ, and how many ranges fell back from the all-versions feed.
+func feedSummary(ranges []status.Range) (feed string, fallbacks int) {
+	for i, r := range ranges {
+		switch f := feedOf(r); {
+		case i == 0:
+			feed = f
+		case f != feed:
+			feed = "mixed"
+		}
+		if r.Fallback != "" {
+			fallbacks++
+		}
+	}
+	return feed, fallbacks
 }
 
 // copying reports whether the view is of the initial copy, which a bar
@@ -94,7 +118,14 @@ func (v progressView) parts() []string {
 			}
 			lag = fmt.Sprintf("lag %s%s items, %s", count(v.Lag.LagItems), more, shortDuration(time.Duration(v.Lag.LagSeconds)*time.Second))
 		}
-		p = append(p, "syncing", lag, fmt.Sprintf("%s items copied", count(v.Items)))
+		syncing := "syncing"
+		if v.Feed != "" {
+			syncing += " " + v.Feed
+		}
+		p = append(p, syncing, lag, fmt.Sprintf("%s items copied", count(v.Items)))
+		if v.Fallbacks > 0 {
+			p = append(p, fmt.Sprintf("%d fell back to latest", v.Fallbacks))
+		}
 	default:
 		p = append(p, v.Phase, fmt.Sprintf("%s items", count(v.Items)))
 		if v.Lag.Ranges > 0 {
@@ -151,6 +182,12 @@ func (v progressView) logArgs() []any {
 	}
 	if v.HasLag {
 		args = append(args, "lagItems", v.Lag.LagItems, "lagItemsAtLeast", v.Lag.LagAtLeast, "lag", time.Duration(v.Lag.LagSeconds)*time.Second)
+	}
+	if v.Feed != "" {
+		args = append(args, "feed", v.Feed)
+	}
+	if v.Fallbacks > 0 {
+		args = append(args, "fallbacks", v.Fallbacks)
 	}
 	if v.Settings != "" {
 		args = append(args, "settings", v.Settings)

@@ -207,8 +207,24 @@ func describeProgress(p status.Progress) string {
 // age, whether the range caught up, its lag when probed, and its owner,
 // marked stale when the owner has not renewed the lease within its TTL.
 func printRanges(w io.Writer, ranges []status.Range) {
+	// The feed is a line of its own when every range follows the same
+	// one, a column when they differ: the table keeps its 100 columns.
+	feed, same := "", true
+	for i, r := range ranges {
+		if i == 0 {
+			feed = feedOf(r)
+		}
+		same = same && feedOf(r) == feed
+	}
+	if same && feed != "" {
+		fmt.Fprintf(w, "change feed: %s\n", describeFeed(feed))
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RANGE\tFEED\tITEMS\tCHECKPOINT\tCAUGHT UP\tLAG\tOWNER")
+	if same {
+		fmt.Fprintln(tw, "RANGE\tITEMS\tCHECKPOINT\tCAUGHT UP\tLAG\tOWNER")
+	} else {
+		fmt.Fprintln(tw, "RANGE\tFEED\tITEMS\tCHECKPOINT\tCAUGHT UP\tLAG\tOWNER")
+	}
 	for _, r := range ranges {
 		age, caught, lag := "-", "no", "-"
 		if !r.CheckpointedAt.IsZero() {
@@ -225,7 +241,7 @@ func printRanges(w io.Writer, ranges []status.Range) {
 			lag = fmt.Sprintf("%s%s items, %s", count(*r.LagItems), more, time.Duration(*r.LagSeconds)*time.Second)
 		}
 		if r.OutOfRetention {
-			lag = "out of retention: the next run falls back"
+			lag = "out of retention"
 		}
 		owner := r.Owner
 		switch {
@@ -236,25 +252,53 @@ func printRanges(w io.Writer, ranges []status.Range) {
 		case owner == "":
 			owner = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", shortRange(r.Min, r.Max), feedOf(r), count(r.Items), age, caught, lag, owner)
+		rng := shortRange(r.Min, r.Max)
+		if !same {
+			rng += "\t" + feedOf(r)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", rng, count(r.Items), age, caught, lag, owner)
 	}
 	tw.Flush()
 	for _, r := range ranges {
-		if r.Fallback != "" {
-			note := fmt.Sprintf("range %s fell back from the all-versions feed at %s: %s; deletes and key changes it missed are left to 'rekey verify --fix' and cutover",
+		var note string
+		switch {
+		case r.Fallback != "":
+			note = fmt.Sprintf("range %s fell back from the all-versions feed at %s: %s; deletes and key changes it missed are left to 'rekey verify --fix' and cutover",
 				shortRange(r.Min, r.Max), r.FallbackAt.Format(time.RFC3339), r.Fallback)
-			for _, line := range wrapWords(note, statusWidth, "  ") {
-				fmt.Fprintln(w, line)
-			}
+		case r.OutOfRetention:
+			note = fmt.Sprintf("range %s: its all-versions position is older than the source's change feed retention; the next run falls back to the latest-version feed",
+				shortRange(r.Min, r.Max))
+		default:
+			continue
+		}
+		for _, line := range wrapWords(note, statusWidth, "  ") {
+			fmt.Fprintln(w, line)
 		}
 	}
 }
+
+// describeFeed says what a feed label of feedOf means.
+func describeFeed(feed string) string {
+	switch feed {
+	case feedLatestThenAll:
+		return "latest-version until each range's copy has caught up, then all-versions-and-deletes"
+	case lease.ModeAllVersions:
+		return "all-versions-and-deletes"
+	case lease.ModeLatest:
+		return "latest-version"
+	}
+	return feed
+}
+
+// feedLatestThenAll labels a range that follows the latest-version feed
+// until its copy caught up, then the all-versions feed.
+const feedLatestThenAll = "latest→all"
 
 // feedOf names the change feed a range follows: latest, all-versions, or
 // latest→all (latest until its copy caught up, then all-versions).
 func feedOf(r status.Range) string {
 	if r.SwitchesToAllVersions {
-		return "latest→all"
+		return feedLatestThenAll
 	}
 	return r.Mode
 }

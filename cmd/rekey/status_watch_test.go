@@ -174,3 +174,36 @@ func TestStatusMarksAStaleOwner(t *testing.T) {
 		t.Errorf("status: exit %d, want every owner STALE\n%s%s\n%s", code, table, errOut, out)
 	}
 }
+
+// The change feed the ranges follow is one line when they all follow the
+// same one and a column when they differ, so the table keeps its 100
+// columns; a fallback is a note below the table, wrapped, never cut.
+func TestStatusShowsTheFeed(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	ranges := []status.Range{
+		{Min: "", Max: "80", Mode: lease.ModeAllVersions, Owner: "w/1"},
+		{Min: "80", Max: "FF", Mode: lease.ModeAllVersions, Owner: "w/1"},
+	}
+	var out bytes.Buffer
+	printRanges(&out, ranges)
+	if got := out.String(); !strings.HasPrefix(got, "change feed: all-versions-and-deletes\nRANGE  ") || strings.Contains(got, "FEED") {
+		t.Errorf("every range on the all-versions feed:\n%s", got)
+	}
+	ranges[0].SwitchesToAllVersions, ranges[0].Mode = true, lease.ModeLatest
+	ranges[1].Mode = lease.ModeLatest
+	ranges[1].Fallback = "its all-versions position is older than the source's change feed retention (the source keeps changes for 10m); it follows the latest-version feed from where its copy ended"
+	ranges[1].FallbackAt = now
+	out.Reset()
+	printStatus(&out, status.Report{Phase: status.PhaseSyncing, Ranges: ranges})
+	got := out.String()
+	for _, want := range []string{"RANGE     FEED        ITEMS", "latest→all", "latest  ", "range [80, FF) fell back from the all-versions feed at 2026-01-02T03:04:05Z:", "from where its copy ended;"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %q in\n%s", want, got)
+		}
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(got, "\n"), "\n") {
+		if n := utf8.RuneCountInString(l); n > statusWidth || strings.HasSuffix(l, "…") {
+			t.Errorf("a line of %d columns, or cut: %q", n, l)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate/pacing"
 	"github.com/rekey-dev/rekey/migrate/pipeline"
 	"github.com/rekey-dev/rekey/migrate/status"
@@ -57,7 +58,7 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 // The metrics; docs/metrics.md describes each.
 var (
 	descRead         = desc("items_read_total", "Changes read from the source's change feed by this process.")
-	descWritten      = desc("items_written_total", "Items this process made current in the target, by outcome: created, updated (replaced with a newer version), unchanged (already there as read); a rollback also counts deleted.", "outcome")
+	descWritten      = desc("items_written_total", "Items this process made current in the target, by outcome: created, updated (replaced with a newer version), unchanged (already there as read), deleted (copies of deleted source items and old copies of key changes, from the all-versions feed; a rollback's deletes).", "outcome")
 	descDeadLettered = desc("items_dead_lettered_total", "Items this process sent to the dead-letter store.")
 	descRU           = desc("request_units_total", "Request units spent by this process, by side: source (change-feed reads), target (writes and conflict checks), leases (the state's lease container).", "side")
 	descThrottled    = desc("throttled_total", "Requests answered 429 (too many requests), by side: source or target.", "side")
@@ -76,6 +77,8 @@ var (
 	descRangeCaught  = desc("range_caught_up", "1 once a feed range has reached the end of its change feed, else 0.", "range")
 	descLagItems     = desc("range_lag_items", "Changes waiting in the source after a caught-up range's checkpoint, probed in the source (capped at 10,000).", "range")
 	descLagSeconds   = desc("range_lag_seconds", "Age of the oldest change a range has not copied: probed for a caught-up range, the age of the newest change copied for one still copying.", "range")
+	descRangeFeed    = desc("range_all_versions", "1 when a feed range follows the source's all-versions-and-deletes change feed, 0 while it follows the latest-version feed.", "range")
+	descFellBack     = desc("range_fell_back", "1 when a feed range fell back from the all-versions feed (its position left the retention window, or the source stopped keeping the feed): the deletes and key changes it missed are left to verify --fix and cutover.", "range")
 	descStale        = desc("range_owner_stale", "1 when a range's owner has not renewed its lease within the lease TTL (the worker is most likely gone), else 0.", "range")
 	descStatusAge    = desc("state_read_age_seconds", "Seconds since the migration's state was last read for the range and phase metrics.")
 )
@@ -86,7 +89,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		descRead, descWritten, descDeadLettered, descRU, descThrottled, descRetries, descRequests,
 		descInFlightReq, descInFlightB, descPace, descPartInFlight, descPartLimit, descPartThrottle,
 		descPhase, descSourceItems, descItems, descRangeItems, descRangeCaught, descLagItems,
-		descLagSeconds, descStale, descStatusAge,
+		descLagSeconds, descRangeFeed, descFellBack, descStale, descStatusAge,
 	} {
 		ch <- d
 	}
@@ -102,7 +105,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	s := c.src.Stats.Snapshot()
 	counter(descRead, float64(s.Read))
-	written := map[string]int64{"created": s.Created, "updated": s.Updated, "unchanged": s.Unchanged}
+	written := map[string]int64{"created": s.Created, "updated": s.Updated, "unchanged": s.Unchanged, "deleted": s.Deleted}
 	if c.src.Written != nil {
 		written = c.src.Written()
 	}
@@ -164,6 +167,8 @@ func (c *Collector) collectStatus(gauge func(*prometheus.Desc, float64, ...strin
 	for _, r := range rep.Ranges {
 		gauge(descRangeItems, float64(r.Items), r.ID)
 		gauge(descRangeCaught, boolValue(!r.CaughtUpAt.IsZero()), r.ID)
+		gauge(descRangeFeed, boolValue(r.Mode == lease.ModeAllVersions), r.ID)
+		gauge(descFellBack, boolValue(r.Fallback != ""), r.ID)
 		gauge(descStale, boolValue(r.Stale), r.ID)
 		if r.LagItems != nil {
 			gauge(descLagItems, float64(*r.LagItems), r.ID)
