@@ -102,6 +102,29 @@ func (r Report) MarshalJSON() ([]byte, error) {
 	}{plain(r), r.QuietFor.Round(time.Millisecond).String()})
 }
 
+// UnmarshalJSON reads what MarshalJSON writes (cutover -o json, read back
+// by scripts and tests).
+func (r *Report) UnmarshalJSON(b []byte) error {
+	type plain Report
+	v := struct {
+		*plain
+		QuietFor string `json:"quietFor"`
+	}{plain: (*plain)(r)}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	r.QuietFor = 0
+	if v.QuietFor == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(v.QuietFor)
+	if err != nil {
+		return fmt.Errorf("cutover report quietFor %q: %w", v.QuietFor, err)
+	}
+	r.QuietFor = d
+	return nil
+}
+
 // Gate gates the switch to the target: it refuses once a cutover is
 // recorded and before the initial copy is complete. It then requests the
 // cutover in the state, a compare-and-swap that refuses while another
