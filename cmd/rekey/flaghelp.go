@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/rekey-dev/rekey/migrate/pipeline"
 )
 
 // flagValues are the values a flag takes, offered by shell completion. The
@@ -19,6 +21,10 @@ var flagValues = map[string][]string{
 	"start-from":  {"beginning", "now"},
 	"unique-keys": {"copy", "drop"},
 	"controller":  {"paced", "windowed", "fixed"},
+	// rekey run's change feed (pipeline.ModeAuto, ModeLatest,
+	// ModeAllVersions) and its expiries (TTLApply, TTLSkip).
+	"mode":         {pipeline.ModeAuto, pipeline.ModeLatest, pipeline.ModeAllVersions},
+	"ttl-expiries": {pipeline.TTLApply, pipeline.TTLSkip},
 }
 
 // registerCompletions gives every flag of root's commands that takes one

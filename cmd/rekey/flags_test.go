@@ -73,6 +73,8 @@ func TestFlagValuesComplete(t *testing.T) {
 		{[]string{"run", "--start-from", ""}, "beginning\nnow\n"},
 		{[]string{"bench", "--controller", ""}, "paced\nwindowed\nfixed\n"},
 		{[]string{"run", "--unique-keys", ""}, "copy\ndrop\n"},
+		{[]string{"run", "--mode", ""}, "auto\nlatest\nall-versions\n"},
+		{[]string{"run", "--ttl-expiries", ""}, "apply\nskip\n"},
 	} {
 		out, errOut, code := cli(t, context.Background(), append([]string{"__complete"}, c.args...)...)
 		if code != 0 || !strings.HasPrefix(out, c.want+":4\n") {
