@@ -64,7 +64,8 @@ type RunConfig struct {
 	Abandon <-chan struct{}
 	// OnShutdown, when set, is called once when the context is cancelled,
 	// with the number of pages being written that the shutdown finishes:
-	// what the command tells the user it is waiting for.
+	// what the command tells the user it is waiting for. It returns before
+	// Run does.
 	OnShutdown func(pagesInFlight int)
 	// MaxInFlightMB bounds the bytes of pages read but not yet
 	// checkpointed, across all ranges.

@@ -156,7 +156,9 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	defer stopReading()
 	writeCtx, stopWriting := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWriting()
+	shutdownDone := make(chan struct{})
 	go func() {
+		defer close(shutdownDone)
 		<-readCtx.Done()
 		if ctx.Err() != nil && cfg.OnShutdown != nil {
 			cfg.OnShutdown(int(run.pages.Load()))
@@ -170,6 +172,12 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 			stopWriting()
 		case <-writeCtx.Done():
 		}
+	}()
+	// OnShutdown is never called after Run returned.
+	defer func() {
+		stopReading()
+		stopWriting()
+		<-shutdownDone
 	}()
 
 	run.startFrom, run.pending, run.allDone = startFrom, len(holds), stopReading

@@ -262,3 +262,35 @@ func TestTakeLeaseNamesTheLease(t *testing.T) {
 		}
 	})
 }
+
+// A run stopped by its context tells OnShutdown how many pages are in
+// flight, and the call has returned by the time Run does: what it says
+// (the command's "stopping" line) never comes after the run's summary.
+func TestOnShutdownReturnsBeforeRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src, dst := newSource(t), newTarget(t)
+		upsert(t, src, "item-1", "eu", "a", 1)
+		r := testRunner(t, src, dst, t.TempDir())
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			for len(dst.Items()) < 1 {
+				time.Sleep(time.Millisecond)
+			}
+			cancel()
+		}()
+		var mu sync.Mutex
+		calls := 0
+		announce := func(int) {
+			time.Sleep(time.Second) // slower than the stop itself
+			mu.Lock()
+			calls++
+			mu.Unlock()
+		}
+		sum, err := r.Run(ctx, RunConfig{PollInterval: time.Millisecond, OnShutdown: announce})
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil || !sum.Interrupted || calls != 1 {
+			t.Fatalf("stopped run: %+v %v, OnShutdown returned %d times before Run; want interrupted, once", sum, err, calls)
+		}
+	})
+}
