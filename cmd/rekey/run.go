@@ -277,6 +277,11 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	if err := mg.openState(ctx, startFrom); err != nil {
 		return exitFor(err)
 	}
+	if !o.untilCutover { // which exits 0 after a cutover (work)
+		if err := migrate.RefuseAfterCutover(ctx, mg.store, "run"); err != nil {
+			return exitFor(err)
+		}
+	}
 	leases, err := mg.store.List(ctx)
 	if err != nil {
 		return exitFor(fmt.Errorf("read the state's leases: %w", err))
