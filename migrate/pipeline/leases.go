@@ -137,7 +137,7 @@ func (run *run) balance(ctx context.Context, start func(*lease.Hold)) error {
 		if run.cutoverRequested(ctx) {
 			run.stoppedForCutover.Store(true)
 			run.log.Info("stopped for cutover: a cutover was requested; checkpointing and releasing every lease")
-			run.allDone()
+			run.stopReading()
 			return nil
 		}
 		sent := run.clock.Now()
@@ -158,7 +158,7 @@ func (run *run) balance(ctx context.Context, start func(*lease.Hold)) error {
 		if run.cfg.UntilCaughtUp && run.everyLeaseCaughtUp(ctx) {
 			run.allCaughtUp.Store(true)
 			run.log.Info("every range of every worker has caught up")
-			run.allDone()
+			run.stopReading()
 			return nil
 		}
 	}

@@ -82,6 +82,12 @@ func (run *run) rangeLoop(readCtx, writeCtx context.Context, h *lease.Hold) erro
 	if err != nil || writeCtx.Err() != nil {
 		unanswered = run.clock.Now()
 	}
+	if err != nil {
+		// Stop the other ranges before the release, which may take its
+		// whole timeout against a throttled lease store: their shutdown
+		// timeout runs meanwhile, within the run's bound.
+		run.stopReading()
+	}
 	run.release(h, unanswered)
 	if err != nil {
 		return fmt.Errorf("feed range %s: %w", id, err)
@@ -103,11 +109,19 @@ func (run *run) followFeed(readCtx, writeCtx context.Context, h *lease.Hold, log
 	readErr := make(chan error, 1)
 	go func() {
 		defer close(pages)
+		var err error
 		if l.ReadsAllVersions() {
-			readErr <- run.readPages(feedCtx, pages, run.versionPages(l))
+			err = run.readPages(feedCtx, pages, run.versionPages(l))
 		} else {
-			readErr <- run.readPages(feedCtx, pages, run.latestPages(l))
+			err = run.readPages(feedCtx, pages, run.latestPages(l))
 		}
+		if err != nil && !run.changesFeed(err) {
+			// The range must stop the run: stop it now, so that the
+			// page in hand gets the shutdown timeout, not as long as
+			// its writes take.
+			run.stopReading()
+		}
+		readErr <- err
 	}()
 	again, err = run.applyPages(feedCtx, writeCtx, h, pages, log, caughtUp)
 	stopFeed()
@@ -117,12 +131,21 @@ func (run *run) followFeed(readCtx, writeCtx context.Context, h *lease.Hold, log
 	case err != nil || again:
 	case errors.Is(rerr, migrate.ErrOutOfRetention) && readCtx.Err() == nil:
 		return true, run.fallBack(writeCtx, h, log, rerr)
-	case errors.Is(rerr, migrate.ErrAllVersionsNotEnabled) && run.cfg.Mode == ModeAuto && readCtx.Err() == nil:
+	case errors.Is(rerr, migrate.ErrAllVersionsNotEnabled) && run.changesFeed(rerr) && readCtx.Err() == nil:
 		return true, run.leaveVersions(writeCtx, h, log, "the source stopped keeping an all-versions change feed", "")
-	case rerr != nil && readCtx.Err() == nil:
-		err = rerr
+	case rerr != nil && !run.changesFeed(rerr):
+		err = rerr // the reader stopped the run (and its own page) on it
 	}
 	return again, err
+}
+
+// changesFeed says whether a read error of the feed moves the range to
+// the latest-version feed (followFeed) rather than stopping the run: its
+// all-versions position left the retention window, or in auto mode the
+// source stopped keeping the all-versions feed.
+func (run *run) changesFeed(err error) bool {
+	return errors.Is(err, migrate.ErrOutOfRetention) ||
+		errors.Is(err, migrate.ErrAllVersionsNotEnabled) && run.cfg.Mode == ModeAuto
 }
 
 // applyPages applies the pages of one feed in order until they end, the

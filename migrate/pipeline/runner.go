@@ -180,7 +180,7 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 		<-shutdownDone
 	}()
 
-	run.startFrom, run.pending, run.allDone = startFrom, len(holds), stopReading
+	run.startFrom, run.pending, run.stopReading = startFrom, len(holds), stopReading
 	g := new(errgroup.Group)
 	startRange := func(h *lease.Hold) {
 		id := h.Lease().ID
@@ -345,8 +345,13 @@ type run struct {
 
 	mu      sync.Mutex
 	pending int // ranges not yet caught up
-	allDone func()
-	loops   map[string]chan struct{} // lease id -> closed when its loop ended
+	// stopReading ends the run's reading: every range applies and
+	// checkpoints the page in hand, and writes get ShutdownTimeout more.
+	// Called once every range caught up (UntilCaughtUp), and at once when
+	// a range fails, so that a failure stops the run within its shutdown
+	// timeout however long the page in hand takes.
+	stopReading func()
+	loops       map[string]chan struct{} // lease id -> closed when its loop ended
 
 	started           atomic.Int64 // ranges this run worked on
 	allCaughtUp       atomic.Bool  // shared: every lease of every worker caught up
@@ -372,7 +377,7 @@ func (run *run) markCaughtUp(first bool) {
 			level = slog.LevelDebug
 		}
 		run.log.Log(context.Background(), level, "every range has caught up")
-		run.allDone()
+		run.stopReading()
 	}
 }
 
