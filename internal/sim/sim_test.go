@@ -236,6 +236,7 @@ var regressions = []struct {
 	{3413, InvCutover, "a create of a stopped worker that took 24 s landed after the cutover's final verify: the cutover did not wait for unanswered writes"},
 	{29466, InvExit, "a source answering 503 for good stopped the run only once the page in hand was written, a replace slowed by 37 s (found by the 100,000-seed run of 08f7643)"},
 	{80193, InvExit, "a failing range released its lease, throttled for 2 s, before it stopped the others: their shutdown timeout and releases came after (the same run)"},
+	{82019, InvExit, "the same, one worker over four ranges"},
 }
 
 // TestRegressionSeeds runs the seeds that found bugs.
