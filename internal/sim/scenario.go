@@ -191,13 +191,20 @@ func generateFeeds(r *rand.Rand, sc *Scenario) {
 }
 
 // generateBulk draws whether rekey run writes in bulk (most seeds do, as
-// the product's default) and the faults of bulk requests, which every
+// the product's default), now and then a bigger copy, and the faults of
+// bulk requests, which every
 // command's bulk requests meet: of the whole request ("tgt.bulk": 429,
 // 503/408, an answer lost after the request took effect, 410, slow) and of
 // single operations inside one ("tgt.op.create|read|replace": 429, 503,
 // 410, 413 with substatus 3402).
 func generateBulk(r *rand.Rand, sc *Scenario) {
 	sc.Bulk = chance(r, 0.8)
+	if chance(r, 0.25) {
+		// A bigger copy: pages of up to 200 items, which fill bulk
+		// requests to their 100 operations and carry many pages' items.
+		sc.Items = 150 + r.IntN(350)
+		sc.PageSize = 20 + r.IntN(180)
+	}
 	add := faultAdder(r, *sc, &sc.Faults)
 	add(0.4, faultThrottle, []string{"tgt.bulk", "tgt.op."}, 0.8, 5*time.Millisecond, 1500*time.Millisecond)
 	add(0.3, faultTransient, []string{"tgt.bulk", "tgt.op."}, 0.5, 0, 0)
