@@ -134,7 +134,9 @@ func (v containerView) Bulk(ctx context.Context, partition string, ops []migrate
 }
 
 // serveBulk is the service serving a bulk request at its instant (the
-// world's lock is held); late: its process no longer waits for it. It
+// world's lock is held); late: its process no longer waits for it. An
+// operation throttled means the partition's budget ran out: the
+// operations after it are throttled too, as the service answers. It
 // returns the answer and the trace's outcome: each operation's kind, item
 // and status, in order.
 func (v containerView) serveBulk(partition string, ops []migrate.BulkOp, late bool) (migrate.BulkResponse, string, error) {
@@ -170,8 +172,17 @@ func (v containerView) serveBulk(partition string, ops []migrate.BulkOp, late bo
 	}
 	resp := migrate.BulkResponse{Results: make([]migrate.BulkOpResult, len(ops))}
 	outcomes := make([]string, len(ops))
+	var spent error // the partition's budget ran out part-way: every later operation is throttled too
 	for i, o := range ops {
-		r := v.serveOp(o, late)
+		var r migrate.BulkOpResult
+		if spent != nil {
+			r = migrate.BulkOpResult{Err: spent, Resend: true}
+		} else {
+			r = v.serveOp(o, late)
+		}
+		if errors.Is(r.Err, migrate.ErrThrottled) {
+			spent = r.Err
+		}
 		if r.Err != nil {
 			r.RU = migrate.ErrorRU(r.Err)
 		}
