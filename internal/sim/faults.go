@@ -43,7 +43,7 @@ func (w *world) faultFor(p *process, kind string, r *rand.Rand) injected {
 	now := w.elapsed()
 	var out injected
 	for _, f := range w.sc.Faults {
-		if !strings.HasPrefix(kind, f.Ops) || now < f.From || now >= f.To {
+		if !f.meets(kind, now) {
 			continue
 		}
 		switch f.Kind {
@@ -102,7 +102,7 @@ func (w *world) opFaultFor(p *process, kind string, r *rand.Rand) error {
 	}
 	now := w.elapsed()
 	for _, f := range w.sc.Faults {
-		if !strings.HasPrefix(kind, f.Ops) || now < f.From || now >= f.To {
+		if !f.meets(kind, now) {
 			continue
 		}
 		switch f.Kind {
@@ -131,6 +131,12 @@ func (w *world) opFaultFor(p *process, kind string, r *rand.Rand) error {
 		}
 	}
 	return nil
+}
+
+// meets reports whether the fault's window is open now for requests of
+// kind.
+func (f Fault) meets(kind string, now time.Duration) bool {
+	return strings.HasPrefix(kind, f.Ops) && now >= f.From && now < f.To
 }
 
 // strikes reports whether a fault aimed at one process strikes p now: the
