@@ -49,6 +49,7 @@ var (
 // above by status.
 type RequestError struct {
 	Op         string // "create item", "read change feed", ...
+	Endpoint   string // the account endpoint the request went to (no secret)
 	Status     int
 	SubStatus  int
 	RetryAfter time.Duration
@@ -98,6 +99,22 @@ func (e *RequestError) Is(target error) bool {
 	}
 	return false
 }
+
+// MissingContainerError is a request to a container that does not exist,
+// or whose database does not exist: a 404 from an operation on the
+// container itself (reading its definition, feed ranges or change feed, or
+// querying it), never from an item's read. errors.Is(err, ErrNotFound)
+// holds through the RequestError it wraps.
+type MissingContainerError struct {
+	Container string // DATABASE/CONTAINER
+	Err       error  // the RequestError of the 404
+}
+
+func (e *MissingContainerError) Error() string {
+	return fmt.Sprintf("container %s does not exist", e.Container)
+}
+
+func (e *MissingContainerError) Unwrap() error { return e.Err }
 
 // RetryAfter returns how long a throttled error asks to wait (0 when it
 // does not say).

@@ -187,8 +187,8 @@ func leaseModes(t *testing.T, state string) []string {
 	return out
 }
 
-// count is how many of modes are want.
-func count(modes []string, want string) int {
+// countModes is how many of modes are want.
+func countModes(modes []string, want string) int {
 	n := 0
 	for _, m := range modes {
 		if m == want {

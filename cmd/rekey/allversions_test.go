@@ -150,14 +150,14 @@ func TestRunKilledDuringTheSwitchToAllVersions(t *testing.T) {
 	}
 	kill("the ranges are bookmarked and copying", func() bool {
 		m := leaseModes(t, e.state)
-		return count(m, "latest+bookmark") > 0 && count(m, "latest") == 0
+		return countModes(m, "latest+bookmark") > 0 && countModes(m, "latest") == 0
 	})
 	kill("the first range switched to the all-versions feed", func() bool {
-		return count(leaseModes(t, e.state), "all-versions") > 0
+		return countModes(leaseModes(t, e.state), "all-versions") > 0
 	})
 	kill("the last range switched (it replays the changes since its bookmark)", func() bool {
 		m := leaseModes(t, e.state)
-		return len(m) > 0 && count(m, "all-versions") == len(m)
+		return len(m) > 0 && countModes(m, "all-versions") == len(m)
 	})
 	start := time.Now()
 	kill("a moment later", func() bool { return time.Since(start) > 300*time.Millisecond })
@@ -166,7 +166,7 @@ func TestRunKilledDuringTheSwitchToAllVersions(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("final run: exit %d\n%s%s", code, out, errOut)
 	}
-	if m := leaseModes(t, e.state); count(m, "all-versions") != len(m) {
+	if m := leaseModes(t, e.state); countModes(m, "all-versions") != len(m) {
 		t.Fatalf("leases after the final run: %v, want all on the all-versions feed", m)
 	}
 	rep, code := verifyJSON(t, e, versionedKeys)

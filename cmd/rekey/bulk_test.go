@@ -45,14 +45,7 @@ func deadLetters(t *testing.T, e *e2e, keys []string) map[string]migrate.DeadLet
 		t.Fatalf("deadletter list: exit %d\n%s", code, errOut)
 	}
 	dead := map[string]migrate.DeadLetter{}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		if line == "" {
-			continue
-		}
-		var dl migrate.DeadLetter
-		if err := json.Unmarshal([]byte(line), &dl); err != nil {
-			t.Fatalf("deadletter list line %q: %v", line, err)
-		}
+	for _, dl := range decodeDeadLetterList(t, out) {
 		dead[dl.SourceID] = dl
 	}
 	return dead

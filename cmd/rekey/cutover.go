@@ -34,6 +34,7 @@ type cutoverOptions struct {
 	dryRun       bool
 	recheckDelay time.Duration
 	output       string
+	monitor      monitorFlags
 }
 
 func newCutoverCommand() *cobra.Command {
@@ -85,10 +86,10 @@ the source if you must switch back. --dry-run performs the checks (it too
 stops the workers while it drains) without fixing or recording anything.
 
 Exit codes: 0 cut over (with --dry-run: every check passed); 1 the copy still
-differs after the fix, or cutover failed; 2 bad flags or state, no migration,
-or already cut over; 3 refused: the copy is not caught up, another cutover is
-running, workers did not stop, the source kept changing, or dead letters are
-pending.`,
+differs after the fix; 2 bad flags or state, no migration, or already cut
+over; 3 refused (the copy is not caught up, another cutover is running,
+workers did not stop, the source kept changing, or dead letters are pending)
+or could not complete; 130 interrupted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runCutover(cmd, o)
@@ -110,6 +111,7 @@ func (o *cutoverOptions) register(f *pflag.FlagSet, from, acceptDead string) {
 	f.BoolVar(&o.dryRun, "dry-run", false, "check everything; fix and record nothing")
 	f.DurationVar(&o.recheckDelay, "recheck-delay", time.Second, "verify: wait before rechecking differences")
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	o.monitor.register(f)
 }
 
 // open checks the flags, connects and opens the existing migration; the
@@ -138,8 +140,12 @@ func runCutover(cmd *cobra.Command, o *cutoverOptions) error {
 	defer mg.close()
 	app := applicationWrites(ctx, mg.source, mg.tr)
 	writes := mg.writePath(ctx, pacing.Config{}, slog.Default())
+	stats := &pipeline.Stats{}
+	if _, err := startMonitor(ctx, o.monitor, watched{stats: stats, store: mg.store, source: mg.source, flow: writes.Flow(), client: leaseClient(mg)}); err != nil {
+		return exitFor(err)
+	}
 	g := &cutover.Gate{
-		Runner: &pipeline.Runner{Source: mg.source, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead, Writes: writes},
+		Runner: &pipeline.Runner{Source: mg.source, Transformer: mg.tr, Store: mg.store, DeadLetters: mg.dead, Writes: writes, Stats: stats},
 		Verifier: &verify.Verifier{Source: mg.source, Target: mg.target, Writer: mg.target, Writes: writes, Transformer: mg.tr,
 			DeadLetters: mg.dead, Defaults: mg.defaults, Log: slog.Default()},
 		Follow: mg.target,
@@ -200,6 +206,7 @@ func applicationWrites(ctx context.Context, src migrate.Source, tr *transform.Tr
 func printNextSteps(w io.Writer, mg *migration, rep *cutover.Report, dryRun bool) {
 	if dryRun {
 		fmt.Fprintf(w, "cutover --dry-run: every check passed (%d items verified); nothing was fixed or recorded\n", rep.Verify.Matched)
+		printWouldFix(w, "cutover", rep)
 		return
 	}
 	fmt.Fprintf(w, "cutover recorded at %s: %d items verified, digest %s\n", rep.At.Format(time.RFC3339), rep.Verify.Matched, rep.Verify.Digest)
@@ -212,6 +219,17 @@ func printNextSteps(w io.Writer, mg *migration, rep *cutover.Report, dryRun bool
      (see README, "Cutover and rollback")
   3. then delete the source container and the migration state (%s)
 `, mg.srcRef, mg.srcRef, mg.stateName)
+}
+
+// printWouldFix says what a dry run found that the cutover's verify with
+// fix repairs, which is no reason to refuse.
+func printWouldFix(w io.Writer, what string, rep *cutover.Report) {
+	if rep.WouldFix == 0 || rep.Verify == nil {
+		return
+	}
+	v := rep.Verify
+	fmt.Fprintf(w, "  %s would fix %d differences first: %d missing, %d extra, %d changed, %d orphaned (the table above lists them)\n",
+		what, rep.WouldFix, v.Missing.Count, v.Extra.Count, v.Changed.Count, v.Orphaned.Count)
 }
 
 // printApplicationWrites says what the application writes from the

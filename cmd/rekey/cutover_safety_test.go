@@ -193,7 +193,7 @@ func TestAfterCutoverNothingWritesToTheTarget(t *testing.T) {
 	before := snapshot(t, tgt)
 
 	for _, cmd := range [][]string{
-		args("run", "--until-caught-up"),
+		append(args("run", "--until-caught-up"), "--log-level", "info"), // it must refuse before it says it starts
 		args("deadletter", "replay"),
 		args("verify", "--fix", "--recheck-delay", "1ms"),
 		args("cutover", "--quiet-period", "300ms"),
@@ -201,6 +201,9 @@ func TestAfterCutoverNothingWritesToTheTarget(t *testing.T) {
 		r := runCLI(t, cmd...)
 		if r.code != ExitError || !strings.Contains(r.errOut, "has been cut over at "+at) || !strings.Contains(r.errOut, "refused") {
 			t.Errorf("%s after the cutover: exit %d (want %d)\n%s%s", strings.Join(cmd[:2], " "), r.code, ExitError, r.out, r.errOut)
+		}
+		if strings.Contains(r.errOut, "migration starting") {
+			t.Errorf("%s after the cutover says it starts before it refuses:\n%s", strings.Join(cmd[:2], " "), r.errOut)
 		}
 	}
 	if after := snapshot(t, tgt); after != before {

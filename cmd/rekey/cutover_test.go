@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -78,8 +79,10 @@ func TestCutoverGates(t *testing.T) {
 			t.Fatalf("range %s: lag %v, want 0 after catching up", r.ID, r.LagItems)
 		}
 	}
+	// Refused at once: before the workers are stopped, the drain, and the
+	// quiet wait for which the application's writes must be stopped.
 	out, errOut, code = cutover()
-	if code != ExitRefused || !strings.Contains(errOut, "1 items could not be copied") {
+	if code != ExitRefused || !strings.Contains(errOut, "1 items could not be copied") || strings.Contains(out, "requesting the cutover") || strings.Contains(out, "draining") {
 		t.Fatalf("cutover with a dead letter: exit %d\n%s%s", code, out, errOut)
 	}
 	if _, err := src.Delete(context.Background(), keyOf("eu"), "no-tenant", ""); err != nil {
@@ -111,9 +114,11 @@ func TestCutoverGates(t *testing.T) {
 	}
 
 	// Writes stopped. The deletes left extra copies in the target, which a
-	// dry run reports without fixing; the cutover fixes them.
+	// dry run reports apart, as what the cutover would fix, without
+	// refusing; the cutover fixes them.
 	out, errOut, code = cutover("--accept-dead-letter", "--dry-run")
-	if code != ExitDiffers || !strings.Contains(errOut, "differences remain") {
+	wouldFix := regexp.MustCompile(`cutover would fix ([1-9][0-9]*) differences first: 0 missing, ([1-9][0-9]*) extra, 0 changed, 0 orphaned`)
+	if m := wouldFix.FindStringSubmatch(out); code != 0 || m == nil || m[1] != m[2] || !strings.Contains(out, "every check passed") {
 		t.Fatalf("dry run after deletes: exit %d\n%s%s", code, out, errOut)
 	}
 	if st := statusJSON(t, e); st.Phase == status.PhaseCutOver {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -81,19 +82,50 @@ key's fields), named by their id and their key in the source.`,
 	return cmd
 }
 
+// writeDeadLettersJSON streams the dead letters as one JSON document, an
+// item a line.
+func writeDeadLettersJSON(out io.Writer, store migrate.DeadLetterStore) error {
+	w := bufio.NewWriter(out)
+	if _, err := w.WriteString("{\n  \"items\": ["); err != nil {
+		return err
+	}
+	n := 0
+	err := store.Each(func(e migrate.DeadLetter) error {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("encode dead letter %s: %w", e.SourceID, err)
+		}
+		sep := "\n    "
+		if n > 0 {
+			sep = ",\n    "
+		}
+		n++
+		w.WriteString(sep)
+		_, err = w.Write(b)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	end := "],\n"
+	if n > 0 {
+		end = "\n  ],\n"
+	}
+	fmt.Fprintf(w, "%s  \"count\": %d\n}\n", end, n)
+	return w.Flush()
+}
+
 // tableBlock is how many rows of the dead-letter table are aligned
 // together: the table streams a block at a time.
 const tableBlock = 500
 
-// listDeadLetters writes the store's dead items as JSON lines or a table,
-// one item in memory at a time.
+// listDeadLetters writes the store's dead items as a table, or as one JSON
+// document {"items": [...], "count": N}, one item in memory at a time:
+// the array is written item by item, never built.
 func listDeadLetters(out io.Writer, store migrate.DeadLetterStore, output string) error {
 	n := 0
 	if output == "json" {
-		enc := json.NewEncoder(out)
-		return store.Each(func(e migrate.DeadLetter) error {
-			return enc.Encode(e)
-		})
+		return writeDeadLettersJSON(out, store)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	err := store.Each(func(e migrate.DeadLetter) error {

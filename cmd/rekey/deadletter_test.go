@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/migrate/deadletter"
 )
 
 // One item per dead-letter cause: each lands in the dead-letter file with its
@@ -54,11 +57,7 @@ func TestDeadLettersAndReplay(t *testing.T) {
 		t.Fatalf("deadletter list: exit %d", code)
 	}
 	kinds := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(list), "\n") {
-		var dl migrate.DeadLetter
-		if err := json.Unmarshal([]byte(line), &dl); err != nil {
-			t.Fatalf("list line %q: %v", line, err)
-		}
+	for _, dl := range decodeDeadLetterList(t, list) {
 		kinds[dl.SourceID] = dl.Kind
 		if dl.Reason == "" || len(dl.Item) == 0 && dl.SourceID != "big" {
 			t.Errorf("dead letter %s lacks a reason or the item", dl.SourceID)
@@ -94,5 +93,52 @@ func TestDeadLettersAndReplay(t *testing.T) {
 	_, errOut, code = cli(t, context.Background(), append([]string{"run", "--until-caught-up"}, e.args("orders", "target", "/pk={createdAt|yyyyMM}")...)...)
 	if code != ExitError || !strings.Contains(errOut, "records a migration with key spec") {
 		t.Fatalf("a changed key spec: exit %d\n%s", code, errOut)
+	}
+}
+
+// decodeDeadLetterList reads `rekey deadletter list -o json`: one
+// document whose count is its number of items.
+func decodeDeadLetterList(t *testing.T, out string) []migrate.DeadLetter {
+	t.Helper()
+	var doc struct {
+		Items []migrate.DeadLetter `json:"items"`
+		Count *int                 `json:"count"`
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("deadletter list -o json: %v\n%s", err, out)
+	}
+	if dec.More() || doc.Count == nil || *doc.Count != len(doc.Items) || doc.Items == nil {
+		t.Fatalf("deadletter list -o json: want one document with items and their count:\n%s", out)
+	}
+	return doc.Items
+}
+
+// The JSON listing is one document, an item per line, also when empty.
+func TestDeadLetterListJSONDocument(t *testing.T) {
+	store, err := deadletter.OpenFile(filepath.Join(t.TempDir(), "deadletter.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	var empty bytes.Buffer
+	if err := listDeadLetters(&empty, store, "json"); err != nil {
+		t.Fatal(err)
+	}
+	if got := empty.String(); got != "{\n  \"items\": [],\n  \"count\": 0\n}\n" {
+		t.Errorf("empty listing %q", got)
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		if err := store.Add(migrate.DeadLetter{SourceID: id, SourceKey: json.RawMessage(`["k"]`), Kind: migrate.KindCollision, Reason: "twin", Item: json.RawMessage(`{"id":"` + id + `"}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out bytes.Buffer
+	if err := listDeadLetters(&out, store, "json"); err != nil {
+		t.Fatal(err)
+	}
+	items := decodeDeadLetterList(t, out.String())
+	if len(items) != 3 || items[0].SourceID != "a" || items[2].SourceID != "c" || strings.Count(out.String(), "\n") != 3+5 {
+		t.Errorf("listing of 3:\n%s", out.String())
 	}
 }

@@ -43,14 +43,10 @@ func (e *e2e) deadLetterRun(t *testing.T, ctx context.Context, extra ...string) 
 func (e *e2e) listDeadIDs(t *testing.T) (ids []string, errOut string, code int) {
 	t.Helper()
 	out, errOut, code := cli(t, context.Background(), append([]string{"deadletter", "list", "-o", "json"}, e.args("orders", "target", tornKeys...)...)...)
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		if line == "" {
-			continue
-		}
-		var dl migrate.DeadLetter
-		if err := json.Unmarshal([]byte(line), &dl); err != nil {
-			t.Fatalf("deadletter list line %q: %v", line, err)
-		}
+	if code != 0 {
+		return nil, errOut, code
+	}
+	for _, dl := range decodeDeadLetterList(t, out) {
 		ids = append(ids, dl.SourceID)
 	}
 	return ids, errOut, code

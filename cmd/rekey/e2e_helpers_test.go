@@ -79,19 +79,10 @@ func cli(t *testing.T, ctx context.Context, args ...string) (stdout, stderr stri
 	root.SetArgs(args)
 	root.SetOut(&out)
 	root.SetErr(&errOut)
-	err := root.ExecuteContext(ctx)
-	var ee *exitError
-	switch {
-	case err == nil:
-		code = 0
-	case errors.As(err, &ee):
-		code = ee.code
-		if ee.err != nil {
-			errOut.WriteString("rekey: " + ee.err.Error() + "\n")
-		}
-	default:
-		code = ExitError
-		errOut.WriteString("rekey: " + err.Error() + "\n")
+	cmd, err := root.ExecuteContextC(ctx)
+	code, msg := exitStatus(ctx, cmd, err)
+	if msg != "" {
+		errOut.WriteString("rekey: " + msg + "\n")
 	}
 	return out.String(), errOut.String(), code
 }

@@ -41,7 +41,9 @@ func bindEnvironment(cmd *cobra.Command, configFile string) error {
 		}
 		if v, ok := os.LookupEnv(envName(f.Name)); ok {
 			if err := setFlag(f, splitList(f, v)); err != nil {
-				firstErr = fmt.Errorf("environment variable %s: %w", envName(f.Name), err)
+				// Not the value, nor the parser's error, which quotes
+				// it: a secret bound to the wrong variable stays secret.
+				firstErr = fmt.Errorf("environment variable %s: not %s (for --%s)", envName(f.Name), valueKind(f), f.Name)
 			}
 			return
 		}
@@ -122,6 +124,23 @@ func configValues(raw any) ([]string, error) {
 		return nil, nil
 	default:
 		return []string{fmt.Sprint(v)}, nil
+	}
+}
+
+// valueKind describes the values flag f takes, for an error that must not
+// quote the value it got.
+func valueKind(f *pflag.Flag) string {
+	switch t := f.Value.Type(); t {
+	case "int", "int32", "int64", "uint", "uint32", "uint64":
+		return "an integer"
+	case "float32", "float64":
+		return "a number"
+	case "bool":
+		return "true or false"
+	case "duration":
+		return "a duration such as 30s or 5m"
+	default:
+		return "a valid " + t
 	}
 }
 

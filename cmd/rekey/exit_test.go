@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -31,8 +32,7 @@ func TestUsageErrorsKeepTheirCause(t *testing.T) {
 	if err := usageErrf("--key is required"); err.Error() != "--key is required" {
 		t.Errorf("a usage error's text is %q: it adds nothing to its cause", err)
 	}
-	var ee *exitError
-	if !errors.As(exitFor(errors.New("write failed")), &ee) || ee.code != ExitRunFailed {
-		t.Errorf("a failure that is not a usage error exits %d", ee.code)
+	if code, msg := exitStatus(context.Background(), nil, exitFor(errors.New("write failed"))); code != ExitRunFailed || msg != "write failed" {
+		t.Errorf("a failure that is not a usage error exits %d %q", code, msg)
 	}
 }

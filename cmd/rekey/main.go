@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -12,20 +11,17 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, in := newInterrupts(context.Background(), os.Exit)
+	sigs := make(chan os.Signal, 3)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go in.listen(sigs)
 
-	err := newRootCommand().ExecuteContext(ctx)
-	if err == nil {
-		return
+	cmd, err := newRootCommand().ExecuteContextC(ctx)
+	code, msg := exitStatus(ctx, cmd, err)
+	if msg != "" {
+		fmt.Fprintln(os.Stderr, "rekey:", msg)
 	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.err != nil {
-			fmt.Fprintln(os.Stderr, "rekey:", ee.err)
-		}
-		os.Exit(ee.code)
+	if code != ExitOK {
+		os.Exit(code)
 	}
-	fmt.Fprintln(os.Stderr, "rekey:", err)
-	os.Exit(ExitError)
 }

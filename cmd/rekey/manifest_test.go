@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -17,7 +19,8 @@ import (
 type k8sDoc struct {
 	Kind     string `yaml:"kind"`
 	Metadata struct {
-		Name string `yaml:"name"`
+		Name        string            `yaml:"name"`
+		Annotations map[string]string `yaml:"annotations"`
 	} `yaml:"metadata"`
 	Data map[string]string `yaml:"data"`
 	Spec struct {
@@ -37,6 +40,9 @@ type k8sDoc struct {
 			} `yaml:"rules"`
 		} `yaml:"podFailurePolicy"`
 		Template struct {
+			Metadata struct {
+				Annotations map[string]string `yaml:"annotations"`
+			} `yaml:"metadata"`
 			Spec struct {
 				RestartPolicy   string `yaml:"restartPolicy"`
 				SecurityContext struct {
@@ -44,9 +50,13 @@ type k8sDoc struct {
 					RunAsUser    int   `yaml:"runAsUser"`
 				} `yaml:"securityContext"`
 				Containers []struct {
-					Name            string   `yaml:"name"`
-					Image           string   `yaml:"image"`
-					Args            []string `yaml:"args"`
+					Name  string   `yaml:"name"`
+					Image string   `yaml:"image"`
+					Args  []string `yaml:"args"`
+					Ports []struct {
+						Name          string `yaml:"name"`
+						ContainerPort int    `yaml:"containerPort"`
+					} `yaml:"ports"`
 					SecurityContext struct {
 						ReadOnlyRootFilesystem   *bool `yaml:"readOnlyRootFilesystem"`
 						AllowPrivilegeEscalation *bool `yaml:"allowPrivilegeEscalation"`
@@ -131,6 +141,7 @@ func TestKubernetesManifests(t *testing.T) {
 	if _, _, ok := cosmosState(config["state"].(string)); !ok {
 		t.Errorf("the Job's pods must share a cosmos:// state, got %v", config["state"])
 	}
+	checkScraped(t, jobs["job.yaml"], config)
 	if _, ok := config["lease-ttl"]; !ok {
 		t.Error("lease-ttl belongs in the ConfigMap: the workers and the cutover must agree on it")
 	}
@@ -248,5 +259,27 @@ func TestDockerfileStampsTheVersion(t *testing.T) {
 		if !slices.Contains(strings.Fields(string(ignore)), want) {
 			t.Errorf(".dockerignore lacks %s", want)
 		}
+	}
+}
+
+// checkScraped: the workers serve metrics (metrics-addr in the ConfigMap)
+// on a port the container declares as "metrics", and their pods carry the
+// scrape annotations for that port and path.
+func checkScraped(t *testing.T, job k8sDoc, config map[string]any) {
+	t.Helper()
+	addr, _ := config["metrics-addr"].(string)
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("metrics-addr %q in the ConfigMap: %v", addr, err)
+	}
+	declared := false
+	for _, c := range job.Spec.Template.Spec.Containers {
+		for _, p := range c.Ports {
+			declared = declared || p.Name == "metrics" && strconv.Itoa(p.ContainerPort) == port
+		}
+	}
+	a := job.Spec.Template.Metadata.Annotations
+	if !declared || a["prometheus.io/scrape"] != "true" || a["prometheus.io/port"] != port || a["prometheus.io/path"] != "/metrics" {
+		t.Errorf("job.yaml: metrics on port %s: container port named metrics declared %v, pod annotations %v", port, declared, a)
 	}
 }

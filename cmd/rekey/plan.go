@@ -61,7 +61,7 @@ cannot carry is named and needs --drop-setting NAME.
 Exit codes: 0 the plan looks sound; 1 it found a problem (untransformable
 items, a hot physical partition, a logical partition estimated over 20 GB, a
 setting that needs --unique-keys or --drop-setting); 2 bad flags or
-configuration.`,
+configuration, a refused key, a missing container; 3 it could not complete.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runPlan(cmd, o)
@@ -109,7 +109,7 @@ func runPlan(cmd *cobra.Command, o *planOptions) error {
 		def, err = source.Definition(ctx)
 		return err
 	}); err != nil {
-		return exitFor(usageErrf("source container %s: %w", src, err))
+		return exitFor(fmt.Errorf("read the source container %s: %w", src, err))
 	}
 	tr, err := transform.New(spec, def.Paths)
 	if err != nil {
@@ -125,11 +125,11 @@ func runPlan(cmd *cobra.Command, o *planOptions) error {
 	}
 	est, err := plan.Estimate(ctx, source, tr, plan.Config{Sample: o.sample, TargetRU: ru})
 	if err != nil {
-		return withExitCode(ExitRunFailed, err)
+		return exitFor(err)
 	}
 	settings, err := sourceSettings(ctx, client, src, o.settings.choice(), def.Paths, tr.TargetPaths())
 	if err != nil {
-		return withExitCode(ExitRunFailed, err)
+		return exitFor(err)
 	}
 	est.Settings = &settings
 	if o.createTarget {
@@ -186,7 +186,7 @@ func printPlan(w io.Writer, src migrate.ContainerRef, tr *transform.Transformer,
 	}
 	fmt.Fprintf(w, "new key: %d distinct values in the sample; the largest:\n", p.DistinctKeys)
 	for _, k := range p.TopKeys {
-		fmt.Fprintf(w, "  %-40s %5.1f%%  ~%.2f GB at full size\n", k.Key, 100*k.Share, k.EstimatedGB)
+		fmt.Fprintf(w, "  %-40s %5.1f%%  ~%s at full size\n", k.Key, 100*k.Share, k.EstimatedSize)
 	}
 	if p.OversizedKeys > 0 {
 		fmt.Fprintf(w, "  WARNING: %d key values would exceed the 20 GB logical partition limit: add a component (a hierarchical key, or hash:N)\n", p.OversizedKeys)

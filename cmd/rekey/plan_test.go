@@ -36,6 +36,31 @@ func TestPlan(t *testing.T) {
 	if code != 0 || p.HotPartitions != 0 || p.DistinctKeys < 100 || p.CopyRU <= 0 || p.CopySeconds <= 0 || p.SourceItems != 500 {
 		t.Fatalf("plan of tenant-month: exit %d, %+v", code, p)
 	}
+	// -o json gives each key as its JSON (an array, not a string holding
+	// one) and its size in bytes beside a human string; the table too says
+	// small sizes in bytes, not "~0.00 GB".
+	args := append([]string{"plan", "-o", "json", "--sample", "400"}, e.args("orders", "orders-v2", "/region")...)
+	out, _, _ := cli(t, context.Background(), args...)
+	var raw struct {
+		TopKeys []map[string]any `json:"topKeys"`
+	}
+	if err := json.Unmarshal([]byte(out), &raw); err != nil || len(raw.TopKeys) == 0 {
+		t.Fatalf("plan -o json: %v\n%s", err, out)
+	}
+	top := raw.TopKeys[0]
+	if key, ok := top["key"].([]any); !ok || len(key) != 1 || key[0] != "westeurope" {
+		t.Errorf("topKeys[0].key = %#v, want the JSON array [\"westeurope\"]", top["key"])
+	}
+	if b, ok := top["estimatedBytes"].(float64); !ok || b <= 0 || b != float64(int64(b)) {
+		t.Errorf("topKeys[0].estimatedBytes = %#v, want a whole number of bytes", top["estimatedBytes"])
+	}
+	if s, _ := top["estimatedSize"].(string); !strings.HasSuffix(s, " KB") && !strings.HasSuffix(s, " B") {
+		t.Errorf("topKeys[0].estimatedSize = %q: 300 small items are bytes or KB", s)
+	}
+	table, _, _ := cli(t, context.Background(), append([]string{"plan", "--sample", "400"}, e.args("orders", "orders-v2", "/region")...)...)
+	if strings.Contains(table, "0.00 GB") || !strings.Contains(table, `["westeurope"]`) || !strings.Contains(table, " KB at full size") {
+		t.Errorf("plan's table:\n%s", table)
+	}
 	// A field most items lack: they would be dead-lettered.
 	p, code = plan("/coupon")
 	if code != ExitPlanWarnings || p.Failures["missing-field"] != 400 || p.FailureShare != 1 {

@@ -31,6 +31,7 @@ type rollbackOptions struct {
 	shutdownTimeout time.Duration
 	maxRU           float64
 	maxConcurrency  int
+	monitor         monitorFlags
 }
 
 func newRollbackCommand() *cobra.Command {
@@ -89,6 +90,7 @@ or already rolled back; 130 stopped by SIGINT/SIGTERM after checkpointing.`,
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", pipeline.DefaultShutdownTimeout, "how long in-flight writes may finish after SIGINT/SIGTERM")
 	f.Float64Var(&o.maxRU, "max-ru", 0, "cap on the RU/s spent writing the source (0: no cap)")
 	f.IntVar(&o.maxConcurrency, "max-concurrency", 0, "cap on the writes in flight across all partitions of the source (0: none; each partition's follows its pace and latency)")
+	o.monitor.register(f)
 	cmd.AddCommand(newRollbackCutoverCommand(), newRollbackVerifyCommand())
 	return cmd
 }
@@ -160,8 +162,9 @@ func openRollback(ctx context.Context, mg *migration, forward lease.Store, flow 
 	}
 	flow.ProvisionedRU = targetThroughput(ctx, mg.srcClient, mg.srcRef)
 	writes := pipeline.NewWritePath(mg.source, pipeline.WritePathConfig{Flow: flow, Log: slog.Default()})
-	rb.applier = &rollback.Applier{Reverse: rb.reverse, Writer: writes.NewWriter(rb.reverse, rb.dead, nil), Dead: rb.dead, Ledger: ledger, Horizon: cut.SourceHorizon}
-	rb.runner = &pipeline.Runner{Source: mg.target, Transformer: rb.reverse, Store: rb.store, DeadLetters: rb.dead, Writes: writes, Applier: rb.applier}
+	stats := &pipeline.Stats{}
+	rb.applier = &rollback.Applier{Reverse: rb.reverse, Writer: writes.NewWriterCounting(rb.reverse, rb.dead, nil, stats), Dead: rb.dead, Ledger: ledger, Horizon: cut.SourceHorizon}
+	rb.runner = &pipeline.Runner{Source: mg.target, Transformer: rb.reverse, Store: rb.store, DeadLetters: rb.dead, Writes: writes, Applier: rb.applier, Stats: stats}
 	return rb, nil
 }
 
@@ -259,10 +262,25 @@ func runRollback(cmd *cobra.Command, o *rollbackOptions) error {
 	defer rb.close()
 	slog.Info("rollback starting: copying the application's writes to the target back into the source",
 		"target", mg.dstRef.String(), "source", mg.srcRef.String(), "cutover", rb.cut.At, "state", rollbackStateName(mg.flags.state))
+	if _, err := startMonitor(ctx, o.monitor, rb.watched(mg, false)); err != nil {
+		return exitFor(err)
+	}
 	return work(ctx, worker{
 		name: "rekey rollback", runner: rb.runner, cfg: cfg, store: rb.store, untilCutover: o.untilCutover, out: cmd.OutOrStdout(),
 		summary: func(sum pipeline.Summary, _ bool) { printRollbackSummary(cmd.OutOrStdout(), sum, rb) },
 	})
+}
+
+// watched is what the rollback's metrics read: its own state, the target
+// (its source) probed for lag, the applier's counts.
+func (rb *rollbackState) watched(mg *migration, terminal bool) watched {
+	s := &rb.applier.Stats
+	return watched{
+		stats: rb.runner.Stats, store: rb.store, source: mg.target, flow: rb.runner.Writes.Flow(), client: leaseClient(mg), terminal: terminal,
+		written: func() map[string]int64 {
+			return map[string]int64{"created": s.Created.Load(), "updated": s.Replaced.Load(), "unchanged": s.Unchanged.Load(), "deleted": s.Deleted.Load()}
+		},
+	}
 }
 
 // printRollbackSummary writes a rollback run's final numbers.

@@ -71,15 +71,18 @@ func runRollbackCutover(cmd *cobra.Command, o *cutoverOptions) error {
 	}
 	defer rb.close()
 	if done, err := rb.recordedCutover(ctx); err != nil {
-		return withExitCode(ExitRunFailed, err)
+		return exitFor(err)
 	} else if done != nil {
 		// A rollback's cutover recorded in its own state, whose record in
 		// the migration's state failed: record it now.
 		if err := rollback.RecordRolledBack(ctx, mg.store, *done); err != nil {
-			return withExitCode(ExitRunFailed, err)
+			return exitFor(err)
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "the rollback's cutover was recorded at %s; recorded it in the migration's state too\n", done.At.Format(time.RFC3339))
 		return nil
+	}
+	if _, err := startMonitor(ctx, o.monitor, rb.watched(mg, false)); err != nil {
+		return exitFor(err)
 	}
 	app := applicationWrites(ctx, mg.target, rb.reverse)
 	g := &cutover.Gate{Runner: rb.runner, Verifier: reverseCheck(mg, rb), Rollback: true}
@@ -119,13 +122,14 @@ func cutoverExit(err error, what string) error {
 	case errors.Is(err, cutover.ErrCopyDiffers):
 		return withExitCode(ExitDiffers, fmt.Errorf("%s refused: %w", what, err))
 	}
-	return withExitCode(ExitRunFailed, err)
+	return exitFor(err)
 }
 
 // printRolledBack tells the user what to do after the rollback's cutover.
 func printRolledBack(w io.Writer, mg *migration, rep *cutover.Report, dryRun bool) {
 	if dryRun {
 		fmt.Fprintf(w, "rollback cutover --dry-run: every check passed (%d items verified); nothing was fixed or recorded\n", rep.Verify.Matched)
+		printWouldFix(w, "rollback cutover", rep)
 		return
 	}
 	fmt.Fprintf(w, "rolled back at %s: %d items verified, digest %s\n", rep.At.Format(time.RFC3339), rep.Verify.Matched, rep.Verify.Digest)

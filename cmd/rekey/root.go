@@ -65,6 +65,8 @@ The command line wins over the environment, the environment over the file.`,
 		newPlanCommand(),
 		newBenchCommand(),
 	)
+	root.SetFlagErrorFunc(flagError)
+	registerCompletions(root)
 	return root
 }
 
@@ -75,7 +77,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
-	opts := &slog.HandlerOptions{Level: lvl}
+	opts := &slog.HandlerOptions{Level: lvl, ReplaceAttr: durationsAsText}
 	switch strings.ToLower(format) {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
@@ -89,6 +91,15 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("--log-format %q: want text, json or auto", format)
 	}
+}
+
+// durationsAsText writes durations as "2.1s" rather than the JSON
+// handler's nanoseconds, as every duration in rekey's JSON output is.
+func durationsAsText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 // isTerminal reports whether w is an interactive terminal.

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +45,8 @@ type runOptions struct {
 	ttlExpiries      string
 	bulk             bool
 	settings         settingsFlags
+	monitor          monitorFlags
+	output           string
 }
 
 func newRunCommand() *cobra.Command {
@@ -141,6 +142,14 @@ restarts after it (see deploy/kubernetes/job.yaml). --until-cutover needs a
 cosmos:// state: a state directory is locked by the run, so no cutover can be
 requested while it runs.
 
+Progress: on a terminal, one line that fits its width and knows the phase (a
+bar with the percentage of the source's items and the ETA while copying, the
+lag in items and seconds once every range has caught up); elsewhere a progress
+log line every --progress-interval. Counts are the migration's as its state
+checkpoints them, so a resume starts where the last run stopped.
+--metrics-addr serves Prometheus metrics and /healthz (docs/metrics.md). -o
+json prints the final summary as one JSON document.
+
 Exit codes: 0 caught up (--until-caught-up), or stopped for a cutover that was
 recorded; 1 the run failed; 2 bad flags, configuration or state (including a
 run after the cutover, without --until-cutover, and --mode all-versions on a
@@ -165,9 +174,11 @@ source without that feed); 130 stopped by SIGINT/SIGTERM after checkpointing.`,
 	f.IntVar(&o.targetAutoscale, "target-autoscale-max", 0, "autoscale maximum RU/s of a target created by --create-target")
 	f.DurationVar(&o.progressInterval, "progress-interval", 10*time.Second, "how often to log progress when not on a terminal")
 	f.DurationVar(&o.leaseTTL, "lease-ttl", pipeline.DefaultLeaseTTL, "with a cosmos:// state: how long a worker's lease lasts without renewal before another worker takes it over")
-	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", pipeline.DefaultShutdownTimeout, "how long in-flight writes may finish after SIGINT/SIGTERM")
+	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", pipeline.DefaultShutdownTimeout, "how long in-flight writes may finish after SIGINT/SIGTERM (a second signal stops at once)")
 	f.Float64Var(&o.maxRU, "max-ru", 0, "cap on the RU/s spent on the target, from the actual request charges (0: no cap)")
 	f.Float64Var(&o.maxSourceRU, "max-source-ru", 0, "cap on the RU/s spent reading the source's change feed (0: no cap)")
+	o.monitor.register(f)
+	f.StringVarP(&o.output, "output", "o", "text", "the summary at the end: text, or json (one document on stdout)")
 	f.StringVar(&o.controlFile, "control", "", "control file to change --max-ru, --max-source-ru and --max-concurrency while running (default: control.json in the --state directory)")
 	f.StringVar(&o.mode, "mode", pipeline.ModeAuto, "change feed to sync from: auto (all-versions when the source keeps it), latest, or all-versions (deletes and key changes applied while syncing)")
 	f.StringVar(&o.ttlExpiries, "ttl-expiries", "", "all-versions mode: what a source item's expiry by time to live does to its copy: apply (delete it) or skip (it expires by the target's TTL); default skip when the target has the source's defaultTtl, else apply")
@@ -192,8 +203,9 @@ func parseStartFrom(s string, now time.Time) (time.Time, error) {
 // checkStartFrom holds a resumed migration to the start it recorded: every
 // range without a checkpoint starts there, whatever --start-from says now.
 // "now" on a resume (a restarted pod has the same flags) is accepted and
-// said to be ignored; a different explicit start is refused.
-func checkStartFrom(cmd *cobra.Command, flag string, given time.Time, meta lease.Meta) error {
+// said to be ignored; a different explicit start is refused. resuming: the
+// state already has leases (a new migration creates them when it runs).
+func checkStartFrom(cmd *cobra.Command, flag string, given time.Time, meta lease.Meta, resuming bool) error {
 	if !cmd.Flags().Changed("start-from") {
 		return nil
 	}
@@ -208,8 +220,8 @@ func checkStartFrom(cmd *cobra.Command, flag string, given time.Time, meta lease
 		return t.UTC().Format(time.RFC3339)
 	}
 	if strings.EqualFold(flag, "now") || recorded.Equal(given.Truncate(time.Second)) {
-		if !recorded.Equal(given.Truncate(time.Second)) {
-			slog.Info("resuming the migration from its recorded start; --start-from applies only to a new migration",
+		if resuming {
+			slog.Info("resuming from checkpoints; --start-from "+flag+" ignored, the migration started at "+describe(recorded),
 				"startFrom", describe(recorded), "flag", flag)
 		}
 		return nil
@@ -221,6 +233,9 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	startFrom, err := parseStartFrom(o.startFrom, time.Now())
 	if err != nil {
 		return withExitCode(ExitError, err)
+	}
+	if o.output != "text" && o.output != "json" {
+		return withExitCode(ExitError, fmt.Errorf("-o %q: want text or json", o.output))
 	}
 	cfg := pipeline.RunConfig{
 		PageSize: o.pageSize, PollInterval: o.pollInterval,
@@ -262,7 +277,16 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	if err := mg.openState(ctx, startFrom); err != nil {
 		return exitFor(err)
 	}
-	if err := checkStartFrom(cmd, o.startFrom, startFrom, mg.meta); err != nil {
+	if !o.untilCutover { // which exits 0 after a cutover (work)
+		if err := migrate.RefuseAfterCutover(ctx, mg.store, "run"); err != nil {
+			return exitFor(err)
+		}
+	}
+	leases, err := mg.store.List(ctx)
+	if err != nil {
+		return exitFor(fmt.Errorf("read the state's leases: %w", err))
+	}
+	if err := checkStartFrom(cmd, o.startFrom, startFrom, mg.meta, len(leases) > 0); err != nil {
 		return exitFor(err)
 	}
 
@@ -299,18 +323,38 @@ func runMigration(ctx context.Context, cmd *cobra.Command, o *runOptions) error 
 	if controlPath != "" {
 		go controls.Watch(watchCtx, controlPath, pacing.DefaultControlPoll)
 	}
-	progress := &progressReporter{stats: stats, total: total, interval: o.progressInterval, terminal: isTerminal(cmd.ErrOrStderr()), out: cmd.ErrOrStderr(), extra: writes.Flow().Describe}
+	terminal := isTerminal(cmd.ErrOrStderr())
+	poller, err := startMonitor(watchCtx, o.monitor, watched{
+		stats: stats, store: mg.store, source: mg.source, flow: writes.Flow(), client: leaseClient(mg),
+		sourceItems: total, terminal: terminal,
+	})
+	if err != nil {
+		return exitFor(err)
+	}
+	progress := &progressReporter{stats: stats, poller: poller, total: total, interval: o.progressInterval, terminal: terminal, out: cmd.ErrOrStderr(), extra: writes.Flow().Describe}
 	stopProgress := progress.start(ctx)
 	defer stopProgress()
-	return work(ctx, worker{
-		name: "rekey run", runner: r, cfg: cfg, store: mg.store, untilCutover: o.untilCutover, out: cmd.OutOrStdout(),
+	var last *pipeline.Summary
+	out := cmd.OutOrStdout()
+	if o.output == "json" {
+		out = io.Discard // one document at the end, below
+	}
+	err = work(ctx, worker{
+		name: "rekey run", runner: r, cfg: cfg, store: mg.store, untilCutover: o.untilCutover, out: out,
 		summary: func(sum pipeline.Summary, final bool) {
 			if final {
 				stopProgress()
 			}
-			printSummary(cmd.OutOrStdout(), sum, mg.dead.Where())
+			last = &sum
+			printSummary(out, sum, mg.dead.Where())
 		},
 	})
+	if o.output == "json" {
+		if jerr := writeRunJSON(cmd.OutOrStdout(), last, err, mg.dead.Where()); jerr != nil && err == nil {
+			err = jerr
+		}
+	}
+	return err
 }
 
 // worker is a command that runs a Runner until it is done: rekey run, or
@@ -330,7 +374,13 @@ type worker struct {
 // starts), it waits for the outcome: exit 0 once the cutover is recorded,
 // run again when it is withdrawn. A run started after the cutover refuses
 // (exit 2), or exits 0 with --until-cutover.
+//
+// The first SIGINT/SIGTERM stops it after the pages in flight, which it
+// names; the second abandons them (interrupts).
 func work(ctx context.Context, w worker) error {
+	in := interruptsOf(ctx)
+	in.expectStop()
+	w.cfg.Abandon, w.cfg.OnShutdown = in.Abandon(), announceStop
 	poll := max(w.cfg.LeaseTTL/4, 10*time.Millisecond)
 	if w.cfg.LeaseTTL == 0 {
 		poll = pipeline.DefaultLeaseTTL / 4
@@ -353,7 +403,7 @@ func work(ctx context.Context, w worker) error {
 			w.summary(sum, true)
 			switch {
 			case err != nil:
-				return withExitCode(ExitRunFailed, err)
+				return exitFor(err)
 			case sum.Interrupted:
 				return withExitCode(ExitInterrupted, nil)
 			}
@@ -364,51 +414,12 @@ func work(ctx context.Context, w worker) error {
 		case ctx.Err() != nil:
 			return withExitCode(ExitInterrupted, nil)
 		case err != nil:
-			return withExitCode(ExitRunFailed, err)
+			return exitFor(err)
 		case outcome == migrate.CutoverRecorded:
 			fmt.Fprintf(w.out, "%s: stopped for cutover: the migration is cut over\n", w.name)
 			return nil
 		}
 		slog.Info("the cutover was withdrawn; resuming")
-	}
-}
-
-// printSummary writes the run's final numbers.
-func printSummary(w io.Writer, sum pipeline.Summary, deadPath string) {
-	s := sum.Stats
-	state := "stopped"
-	switch {
-	case sum.StoppedForCutover && !sum.Interrupted:
-		state = "stopped for cutover; progress checkpointed, leases released"
-	case sum.CaughtUp && !sum.Interrupted:
-		state = "caught up"
-	case sum.Interrupted:
-		state = "interrupted; progress checkpointed"
-	}
-	fmt.Fprintf(w, "rekey run: %s after %s (%d feed ranges)\n", state, s.Elapsed.Round(time.Millisecond), sum.Ranges)
-	fmt.Fprintf(w, "  items read        %d\n", s.Read)
-	fmt.Fprintf(w, "  items written     %d (created %d, updated %d, already there %d; %d batches, %d bulk requests)\n", s.Written(), s.Created, s.Updated, s.Unchanged, s.Batches, s.BulkRequests)
-	now := strconv.Itoa(sum.DeadLetters)
-	if sum.DeadLetters < 0 {
-		now = "(could not be counted; see rekey status)"
-	}
-	fmt.Fprintf(w, "  dead-lettered     %s now in %s (this run: %d, of which collisions %d)\n", now, deadPath, s.DeadLettered, s.Collisions)
-	feed := "latest-version"
-	if sum.AllVersions {
-		feed = "all-versions-and-deletes (after each range's copy)"
-	}
-	fmt.Fprintf(w, "  change feed       %s\n", feed)
-	if sum.AllVersions {
-		fmt.Fprintf(w, "  copies deleted    %d (deleted source items and old copies of key changes; %d searches for copies); expiries left to the target's TTL %d\n", s.Deleted, s.Lookups, s.TTLSkipped)
-	}
-	fmt.Fprintf(w, "  request units     target %.0f (creates %.0f, conflict checks %.0f, replaces %.0f, deletes %.0f, searches %.0f); source %.0f\n", s.TargetRU(), s.CreateRU, s.CheckRU, s.ReplaceRU, s.DeleteRU, s.LookupRU, s.SourceRU)
-	fmt.Fprintf(w, "  throttled (429)   %d (target: %d of %d requests, %.2f%%; source: %d); transient retries %d\n",
-		s.Throttled, s.WritesThrottled, s.WriteRequests, 100*s.ThrottledShare(), s.Throttled-s.WritesThrottled, s.Retries)
-	if sum.Fallbacks > 0 {
-		fmt.Fprintf(w, "  %d feed ranges fell back from the all-versions feed (rekey status says when and why): deletes and key changes they missed are left to 'rekey verify --fix' and cutover\n", sum.Fallbacks)
-	}
-	if sum.DeadLetters > 0 {
-		fmt.Fprintf(w, "  %d items could not be copied: 'rekey deadletter list' shows why; cutover is refused until they are replayed or accepted\n", sum.DeadLetters)
 	}
 }
 

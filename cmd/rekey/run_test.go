@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -194,9 +195,14 @@ func TestRunStartFromNow(t *testing.T) {
 	}
 	put(t, src, regions[7%len(regions)], order(7, 2))
 	put(t, src, regions[99%len(regions)], order(99, 1))
-	out, errOut, code = cli(t, context.Background(), args...)
+	// The resume says that it ignores "now" and where the migration started.
+	out, errOut, code = cli(t, context.Background(), withFlag(args, "--log-level", "info")...)
 	if code != 0 || !strings.Contains(out, "items read        2") {
 		t.Fatalf("second run: exit %d\n%s%s", code, out, errOut)
+	}
+	said := regexp.MustCompile(`resuming from checkpoints; --start-from now ignored, the migration started at 20[0-9-]+T[0-9:]+Z`)
+	if !said.MatchString(errOut) {
+		t.Errorf("the resume with --start-from now does not say it ignores it:\n%s", errOut)
 	}
 	m, _ := e.srv.ContainerMetrics(testDB, "target")
 	if m.Items != 2 {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rekey-dev/rekey/internal/cosmos"
+	"github.com/rekey-dev/rekey/internal/emulator/emulatortest"
 	"github.com/rekey-dev/rekey/migrate"
 )
 
@@ -53,68 +54,129 @@ func TestRunAgainstAThrottledTarget(t *testing.T) {
 	}
 }
 
+// manualClock is the emulator's clock in a test that moves it by hand.
+type manualClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
 // TestRunYieldsToTheApplication migrates into a target of 1,000 RU/s while
-// the application keeps writing 300 RU/s into it at high priority: the
-// migration, at low priority, meets 429s and backs off, keeping its own
-// share of throttled requests within 5%, and the application is (nearly)
-// never throttled.
+// the application writes into it at high priority, on the emulator's
+// physics and a clock the test moves: a partition's budget refills only
+// when the test advances the clock, 50 ms (50 RU) at a time, so contention
+// is certain whatever the machine's load. The migration (at --priority
+// low) is throttled once the budget falls to the 20% the service keeps for
+// high priority; at each such moment the application writes, and is never
+// throttled; the migration backs off and completes the copy.
+//
+// The test fails when the priority is ignored (the migration sent at high
+// priority drains the budget to zero, and the application's write at that
+// moment is throttled): see yieldsToTheApplication's priority argument.
 func TestRunYieldsToTheApplication(t *testing.T) {
-	e := newE2E(t)
+	appThrottled, contended := yieldsToTheApplication(t, "low")
+	if contended < 10 {
+		t.Fatalf("the application wrote at only %d moments of contention: the test proves nothing", contended)
+	}
+	if appThrottled > 0 {
+		t.Fatalf("the application was throttled %d times in %d writes at moments the migration was throttled: the migration did not yield", appThrottled, contended)
+	}
+}
+
+// yieldsToTheApplication runs the migration at priority against the
+// application and returns how often the application's writes were
+// throttled, of how many it made at moments the migration was throttled.
+func yieldsToTheApplication(t *testing.T, priority string) (appThrottled, contended int) {
+	t.Helper()
+	clock := &manualClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	e := newE2E(t, emulatortest.WithClock(clock.Now))
 	src := e.container("orders", 10000, "/region")
 	dst := e.container("byCustomer", 1000, "/customerId")
-	seedOrders(t, src, 600)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	seedOrders(t, src, 600) // ~3,600 RU of creates: more than the 1,000 RU the target holds
+	clock.Advance(10 * time.Second)
 
-	appCtx, stopApp := context.WithCancel(ctx)
-	var appWrites, appThrottled int
-	appDone := make(chan struct{})
-	go func() { // the application: a 5.5 RU create every 18ms, ~300 RU/s
-		defer close(appDone)
-		tick := time.NewTicker(18 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; appCtx.Err() == nil; i++ {
-			body, _ := json.Marshal(map[string]any{"id": fmt.Sprintf("app-%d", i), "customerId": fmt.Sprintf("app-%d", i)})
-			for {
-				appWrites++
-				_, err := dst.Create(appCtx, keyOf(fmt.Sprintf("app-%d", i)), body)
-				if !errors.Is(err, migrate.ErrThrottled) {
-					break
-				}
-				appThrottled++
-				time.Sleep(5 * time.Millisecond)
-			}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	type result struct {
+		stdout, stderr string
+		code           int
+	}
+	done := make(chan result, 1)
+	go func() {
+		// At most 8 writes in flight: those admitted above the reserve
+		// cannot, once charged, take the budget below zero.
+		args := append([]string{"run", "--until-caught-up", "--max-concurrency", "8"}, e.args("orders", "byCustomer", "/customerId")...)
+		stdout, stderr, code := cli(t, ctx, withFlag(args, "--priority", priority)...)
+		done <- result{stdout, stderr, code}
+	}()
+	throttled := func() int64 {
+		m, err := e.srv.ContainerMetrics(testDB, "byCustomer")
+		if err != nil {
+			t.Error(err)
+		}
+		return m.Throttled
+	}
+	seen := throttled()
+	for app := 0; ; {
+		// Wait until the budget has run down to a 429, or 2 s at most
+		// (the migration may be waiting out a retry-after).
+		fresh := false
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline) && !fresh; {
 			select {
-			case <-appCtx.Done():
-			case <-tick.C:
+			case r := <-done:
+				if r.code != 0 {
+					t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+				}
+				t.Logf("%s: the application wrote at %d moments of contention, throttled %d times\n%s", priority, contended, appThrottled, r.stdout)
+				clock.Advance(time.Minute) // a full budget to read both containers
+				checkCopy(t, src, dst, []string{"/customerId"}, []string{"/region"}, appIDs(app))
+				return appThrottled, contended
+			case <-time.After(2 * time.Millisecond):
+			}
+			if n := throttled(); n > seen {
+				seen, fresh = n, true
 			}
 		}
-	}()
-	time.Sleep(300 * time.Millisecond) // the application has the partition to itself first
-	stdout, stderr, code := cli(t, ctx, append([]string{"run", "--until-caught-up"}, e.args("orders", "byCustomer", "/customerId")...)...)
-	stopApp()
-	<-appDone
-	if code != 0 {
-		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+		if fresh {
+			// The clock stands still: the budget is at most the reserve
+			// and stays so until the clock moves. The application writes
+			// one item now, at high priority.
+			contended++
+			body, _ := json.Marshal(map[string]any{"id": fmt.Sprintf("app-%d", app), "customerId": fmt.Sprintf("app-%d", app)})
+			_, err := dst.Create(ctx, keyOf(fmt.Sprintf("app-%d", app)), body)
+			switch {
+			case errors.Is(err, migrate.ErrThrottled):
+				appThrottled++
+			case err != nil:
+				t.Fatal(err)
+			default:
+				app++
+			}
+			seen = throttled()
+		}
+		clock.Advance(50 * time.Millisecond)
 	}
-	var all, throttled, requests int
-	i := strings.Index(stdout, "throttled (429)   ")
-	if i < 0 {
-		t.Fatalf("no 429 line in the summary:\n%s", stdout)
+}
+
+// appIDs are the ids of the items the application wrote into the target,
+// which are not in the source.
+func appIDs(n int) map[string]bool {
+	ids := map[string]bool{}
+	for i := range n {
+		ids[fmt.Sprintf("app-%d", i)] = true
 	}
-	if _, err := fmt.Sscanf(stdout[i:], "throttled (429)   %d (target: %d of %d requests", &all, &throttled, &requests); err != nil {
-		t.Fatalf("summary %q: %v", stdout[i:], err)
-	}
-	t.Logf("migration: %d of %d requests throttled; application: %d of %d", throttled, requests, appThrottled, appWrites)
-	if throttled == 0 {
-		t.Fatal("the migration never met a 429: the application did not squeeze it")
-	}
-	if share := float64(throttled) / float64(requests); share > 0.05 {
-		t.Fatalf("%.1f%% of the migration's requests were throttled, want at most 5%%", 100*share)
-	}
-	if share := float64(appThrottled) / float64(appWrites); share > 0.01 {
-		t.Fatalf("%.1f%% of the application's writes were throttled, want at most 1%%", 100*share)
-	}
+	return ids
 }
 
 // seedOrders writes n orders of region eu, each with its own customer, in

@@ -359,7 +359,7 @@ func (c *Container) resourceID(ctx context.Context) (string, error) {
 	}
 	resp, err := c.cc.Read(ctx, nil)
 	if err != nil {
-		return "", c.client.classify(ctx, "read container "+c.String(), err)
+		return "", c.classify(ctx, "read container "+c.String(), err)
 	}
 	if resp.ContainerProperties == nil || resp.ContainerProperties.ResourceID == "" {
 		return "", fmt.Errorf("read container %s: the response has no _rid", c)

@@ -70,7 +70,7 @@ func (c *Container) ReadChanges(ctx context.Context, req migrate.ChangeRequest) 
 	}
 	resp, err := c.cc.ReadChangeFeed(ctx, opts)
 	if err != nil {
-		return migrate.ChangePage{}, c.client.classify(ctx, op, err)
+		return migrate.ChangePage{}, c.classify(ctx, op, err)
 	}
 	if resp.ContinuationToken == "" {
 		return migrate.ChangePage{}, fmt.Errorf("%s: the SDK returned no continuation", op)
@@ -108,7 +108,7 @@ func (c *Container) readUnstarted(ctx context.Context, op string, tok sdkToken, 
 		from := start
 		resp, err := c.cc.ReadChangeFeed(ctx, &azcosmos.ChangeFeedOptions{Continuation: &cont, StartFrom: &from, MaxItemCount: pageSize})
 		if err != nil {
-			return migrate.ChangePage{}, false, c.client.classify(ctx, op, err)
+			return migrate.ChangePage{}, false, c.classify(ctx, op, err)
 		}
 		page.RU += float64(resp.RequestCharge)
 		read, err := parseToken(resp.ContinuationToken)

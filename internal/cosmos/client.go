@@ -28,6 +28,7 @@ type Client struct {
 	entra    *entraPolicy // its current token is scrubbed too; nil with a key
 	raw      *rawPipeline // requests the SDK cannot send (raw.go)
 	routing  routingCache // partition key ranges per container (pkranges.go)
+	leaseRU  ruCounter    // spent by every LeaseDocuments of this client
 }
 
 // NewClient validates cfg and builds a client. It does not contact the

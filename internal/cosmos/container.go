@@ -2,6 +2,7 @@ package cosmos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -49,7 +50,7 @@ func (c *Container) Definition(ctx context.Context) (migrate.Definition, error) 
 	}
 	resp, err := c.cc.Read(ctx, nil)
 	if err != nil {
-		return migrate.Definition{}, c.client.classify(ctx, "read container "+c.String(), err)
+		return migrate.Definition{}, c.classify(ctx, "read container "+c.String(), err)
 	}
 	if resp.ContainerProperties == nil {
 		return migrate.Definition{}, fmt.Errorf("read container %s: the response has no properties", c)
@@ -59,6 +60,17 @@ func (c *Container) Definition(ctx context.Context) (migrate.Definition, error) 
 	c.def = &def
 	c.mu.Unlock()
 	return def, nil
+}
+
+// classify is the client's classify for an operation on the container
+// itself: its 404 means the container (or its database) does not exist,
+// which it returns as a *migrate.MissingContainerError.
+func (c *Container) classify(ctx context.Context, op string, err error) error {
+	err = c.client.classify(ctx, op, err)
+	if errors.Is(err, migrate.ErrNotFound) {
+		return &migrate.MissingContainerError{Container: c.String(), Err: err}
+	}
+	return err
 }
 
 // cachedDefinition returns the definition, reading it the first time.
@@ -102,7 +114,7 @@ func (c *Container) FeedRanges(ctx context.Context) ([]migrate.FeedRange, error)
 	}
 	frs, err := c.cc.ReadFeedRanges(ctx, nil)
 	if err != nil {
-		return nil, c.client.classify(ctx, "read feed ranges of "+c.String(), err)
+		return nil, c.classify(ctx, "read feed ranges of "+c.String(), err)
 	}
 	out := make([]migrate.FeedRange, len(frs))
 	for i, fr := range frs {
@@ -124,7 +136,7 @@ func (c *Container) ItemCount(ctx context.Context) (int64, error) {
 	op := "read item count of " + c.String()
 	resp, err := c.cc.Read(ctx, &azcosmos.ReadContainerOptions{PopulateQuotaInfo: true})
 	if err != nil {
-		return 0, c.client.classify(ctx, op, err)
+		return 0, c.classify(ctx, op, err)
 	}
 	usage := resp.RawResponse.Header.Get(headerResourceUsage)
 	n, ok := usageField(usage, "documentsCount")

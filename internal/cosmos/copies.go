@@ -52,7 +52,7 @@ func (c *Container) FindCopies(ctx context.Context, id string, sourcePaths []str
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return nil, ru, c.client.classify(ctx, op, err)
+			return nil, ru, c.classify(ctx, op, err)
 		}
 		ru += float64(page.RequestCharge)
 		for _, body := range page.Items {
@@ -76,15 +76,16 @@ func keyReader(paths []string) (*transform.Transformer, error) {
 }
 
 // DefaultTTL is the container's defaultTtl: 0 when time to live is off,
-// -1 when it is on without a default, else seconds. ErrNotFound when the
-// container does not exist.
+// -1 when it is on without a default, else seconds. A
+// *migrate.MissingContainerError (errors.Is ErrNotFound) when the container
+// does not exist.
 func (c *Container) DefaultTTL(ctx context.Context) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
 	resp, err := c.cc.Read(ctx, nil)
 	if err != nil {
-		return 0, c.client.classify(ctx, "read container "+c.String(), err)
+		return 0, c.classify(ctx, "read container "+c.String(), err)
 	}
 	if resp.ContainerProperties == nil || resp.ContainerProperties.DefaultTimeToLive == nil {
 		return 0, nil

@@ -55,10 +55,10 @@ func (c *Client) classify(ctx context.Context, op string, err error) error {
 	}
 	var te *transportError
 	if errors.As(err, &te) {
-		if isCertificateError(te.err) {
-			return fmt.Errorf("%s: %w: %w", op, ErrUntrustedCertificate, c.scrub(te.err))
+		if isCertificateError(te.err) || isNotTLS(te.err) {
+			return &TLSError{Op: op, Endpoint: c.endpoint, Err: c.scrub(te.err)}
 		}
-		return &migrate.RequestError{Op: op, Err: c.scrub(te.err)}
+		return &migrate.RequestError{Op: op, Endpoint: c.endpoint, Err: c.scrub(te.err)}
 	}
 	return fmt.Errorf("%s: %w", op, c.scrub(err))
 }
@@ -68,6 +68,7 @@ func (c *Client) responseError(op string, resp *http.Response) *migrate.RequestE
 	h := resp.Header
 	e := &migrate.RequestError{
 		Op:         op,
+		Endpoint:   c.endpoint,
 		Status:     resp.StatusCode,
 		ActivityID: h.Get(headerActivityID),
 		RetryAfter: retryAfter(h, time.Now()),
@@ -127,6 +128,32 @@ func serviceMessage(body []byte) string {
 		msg = strings.ToValidUTF8(msg[:maxMessage], "") + "..."
 	}
 	return msg
+}
+
+// TLSError is a request whose TLS handshake failed: the server's
+// certificate did not verify (errors.Is(err, ErrUntrustedCertificate)), or
+// the server does not speak TLS at all (an http:// emulator addressed as
+// https://). No retry fixes it, so it is not a RequestError.
+type TLSError struct {
+	Op       string
+	Endpoint string // the account endpoint, for the message
+	Err      error
+}
+
+func (e *TLSError) Error() string { return fmt.Sprintf("%s: TLS with %s: %v", e.Op, e.Endpoint, e.Err) }
+
+func (e *TLSError) Unwrap() error { return e.Err }
+
+// Is matches ErrUntrustedCertificate when the certificate did not verify.
+func (e *TLSError) Is(target error) bool {
+	return target == ErrUntrustedCertificate && isCertificateError(e.Err)
+}
+
+// isNotTLS reports whether the server answered the TLS handshake with
+// something that is not TLS.
+func isNotTLS(err error) bool {
+	var rh tls.RecordHeaderError
+	return errors.As(err, &rh)
 }
 
 // isCertificateError reports whether err is a failed verification of the

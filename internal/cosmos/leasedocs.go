@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/Azure/azure-sdk-for-go/sdk/data/azcosmos"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/azcosmos"
 
 	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
@@ -29,7 +32,36 @@ const LeaseKeyPath = "/id"
 // lease.ErrDocChanged (412) wrap the *migrate.RequestError they come from,
 // so throttling and transient failures keep their migrate classification.
 type LeaseDocuments struct {
-	c *Container
+	c  *Container
+	ru *ruCounter // the client's: LeaseRU
+}
+
+// ruCounter sums request charges, safe for concurrent use.
+type ruCounter struct{ bits atomic.Uint64 }
+
+func (c *ruCounter) add(ru float64) {
+	for {
+		old := c.bits.Load()
+		if c.bits.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+ru)) {
+			return
+		}
+	}
+}
+
+func (c *ruCounter) load() float64 { return math.Float64frombits(c.bits.Load()) }
+
+// LeaseRU is the request units spent so far by the lease documents of this
+// client (LeaseDocuments): the state's leases, its dead letters and the
+// migration's metadata, every attempt counted.
+func (c *Client) LeaseRU() float64 { return c.leaseRU.load() }
+
+// charged counts the charge of one attempt: its result's on success, its
+// error's otherwise.
+func (d *LeaseDocuments) charged(ru float64, err error) {
+	if err != nil {
+		ru = migrate.ErrorRU(err)
+	}
+	d.ru.add(ru)
 }
 
 var _ deadletter.Documents = (*LeaseDocuments)(nil) // lease.Documents and its page-by-page listings
@@ -48,7 +80,7 @@ func (c *Client) LeaseDocuments(db, container string) *LeaseDocuments {
 	cont := c.Container(db, container)
 	high := azcosmos.PriorityLevelHigh
 	cont.priority = &high
-	return &LeaseDocuments{c: cont}
+	return &LeaseDocuments{c: cont, ru: &c.leaseRU}
 }
 
 // EnsureLeaseContainer creates the lease container db/container, partitioned
@@ -84,6 +116,7 @@ func (d *LeaseDocuments) Read(ctx context.Context, id string) (lease.Doc, error)
 	var it migrate.Item
 	err := migrate.Retry(ctx, func() (err error) {
 		it, err = d.c.Read(ctx, leaseKey(id), id)
+		d.charged(it.RU, err)
 		return err
 	})
 	if err != nil {
@@ -102,6 +135,7 @@ func (d *LeaseDocuments) Create(ctx context.Context, id string, body []byte) (st
 	var res migrate.WriteResult
 	err = migrate.Retry(ctx, func() (err error) {
 		res, err = d.c.Create(ctx, leaseKey(id), body)
+		d.charged(res.RU, err)
 		return err
 	})
 	if err != nil {
@@ -121,6 +155,7 @@ func (d *LeaseDocuments) Replace(ctx context.Context, id string, body []byte, if
 	var res migrate.WriteResult
 	err = migrate.Retry(ctx, func() (err error) {
 		res, err = d.c.Replace(ctx, leaseKey(id), id, body, ifMatch)
+		d.charged(res.RU, err)
 		return err
 	})
 	if err != nil {
@@ -134,7 +169,8 @@ func (d *LeaseDocuments) Replace(ctx context.Context, id string, body []byte, if
 // document is gone.
 func (d *LeaseDocuments) Delete(ctx context.Context, id string, ifMatch string) error {
 	err := migrate.Retry(ctx, func() error {
-		_, err := d.c.Delete(ctx, leaseKey(id), id, ifMatch)
+		res, err := d.c.Delete(ctx, leaseKey(id), id, ifMatch)
+		d.charged(res.RU, err)
 		return err
 	})
 	return docError(err)
@@ -169,7 +205,8 @@ func (d *LeaseDocuments) Scan(ctx context.Context, prefix string, fn func(lease.
 // service's default).
 func (d *LeaseDocuments) scan(ctx context.Context, prefix string, pageSize int, fn func(lease.Doc) error) error {
 	return d.c.Query(ctx, "SELECT * FROM c WHERE STARTSWITH(c.id, @prefix)", []Param{{Name: "@prefix", Value: prefix}}, nil, pageSize,
-		func(items [][]byte, _ float64) error {
+		func(items [][]byte, ru float64) error {
+			d.ru.add(ru)
 			for _, body := range items {
 				var head struct {
 					ID   string `json:"id"`

@@ -243,3 +243,32 @@ func TestLeaseDocumentsGoOutAtHighPriority(t *testing.T) {
 		t.Errorf("the client's own item write went out at priority %q, want Low", got)
 	}
 }
+
+// The client sums what its lease documents spend (a failed request with
+// the charge its answer carries): the metrics' RU of the state.
+func TestLeaseDocumentsCountTheirRU(t *testing.T) {
+	e := newEnv(t)
+	ctx := tctx(t)
+	if err := e.client.EnsureLeaseContainer(ctx, "state", "leases"); err != nil {
+		t.Fatal(err)
+	}
+	docs := e.client.LeaseDocuments("state", "leases")
+	before := e.client.LeaseRU()
+	if _, err := docs.Create(ctx, "a", []byte(`{"v":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	created := e.client.LeaseRU()
+	if created <= before {
+		t.Fatalf("LeaseRU %v after a create, was %v", created, before)
+	}
+	if _, err := docs.Create(ctx, "a", []byte(`{"v":1}`)); !errors.Is(err, lease.ErrDocExists) {
+		t.Fatalf("second create: %v", err)
+	}
+	conflict := e.client.LeaseRU()
+	if _, err := e.client.LeaseDocuments("state", "leases").List(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if listed := e.client.LeaseRU(); conflict < created || listed <= conflict {
+		t.Errorf("LeaseRU: %v after a create, %v after a conflict, %v after a list from a second LeaseDocuments; want it never to fall and the list to count", created, conflict, listed)
+	}
+}

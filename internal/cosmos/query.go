@@ -63,7 +63,7 @@ func (c *Container) Query(ctx context.Context, query string, params []Param, key
 		err := migrate.Retry(ctx, func() error {
 			var err error
 			page, err = pager.NextPage(ctx)
-			return c.client.classify(ctx, op, err)
+			return c.classify(ctx, op, err)
 		})
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package cutover
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -80,10 +81,48 @@ type Report struct {
 	// changed while one ran.
 	Verifies int            `json:"verifies"`
 	Verify   *verify.Report `json:"verify,omitempty"` // the last one
-	Recorded bool           `json:"recorded"`
-	At       time.Time      `json:"at,omitzero"`
+	// WouldFix, with DryRun, is the differences of the last verify that a
+	// cutover's verify with fix repairs (missing, extra, changed and
+	// orphaned items): a dry run reports them apart and does not refuse
+	// for them.
+	WouldFix int64     `json:"wouldFix,omitempty"`
+	Recorded bool      `json:"recorded"`
+	At       time.Time `json:"at,omitzero"`
 	// Cutover is what was recorded.
 	Cutover *lease.Cutover `json:"cutover,omitempty"`
+}
+
+// MarshalJSON writes QuietFor as a duration string ("2.1s"), as every
+// duration in rekey's JSON output is.
+func (r Report) MarshalJSON() ([]byte, error) {
+	type plain Report
+	return json.Marshal(struct {
+		plain
+		QuietFor string `json:"quietFor"`
+	}{plain(r), r.QuietFor.Round(time.Millisecond).String()})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes (cutover -o json, read back
+// by scripts and tests).
+func (r *Report) UnmarshalJSON(b []byte) error {
+	type plain Report
+	v := struct {
+		*plain
+		QuietFor string `json:"quietFor"`
+	}{plain: (*plain)(r)}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	r.QuietFor = 0
+	if v.QuietFor == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(v.QuietFor)
+	if err != nil {
+		return fmt.Errorf("cutover report quietFor %q: %w", v.QuietFor, err)
+	}
+	r.QuietFor = d
+	return nil
 }
 
 // Gate gates the switch to the target: it refuses once a cutover is
@@ -217,6 +256,12 @@ func (c *Gate) run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := c.checkCaughtUp(ctx); err != nil {
 		return rep, err
 	}
+	// Dead letters are refused first, before the workers are stopped and
+	// the application's writes have to be: the drain below checks again
+	// for those it adds.
+	if err := c.checkDeadLetters(cfg, rep); err != nil {
+		return rep, err
+	}
 	start := c.Clock.Now()
 	c.say("requesting the cutover: running workers stop at their next balancing pass")
 	req, err := take(ctx, r.Store, cfg.Run.Owner, cfg.LeaseTTL, cfg.DryRun, c.Rollback, c.runnerClock(), c.Log)
@@ -304,20 +349,14 @@ func lostOr(ctx context.Context, err error) error {
 // verify across which the source did not change leaves no difference but
 // accepted dead letters.
 func (c *Gate) drainAndVerify(ctx context.Context, cfg Config, rep *Report, start time.Time) error {
-	r := c.Runner
 	lastChange := start
 	for {
 		c.say("draining every range to the end of its feed")
 		if err := c.waitQuiet(ctx, cfg, rep, start, &lastChange); err != nil {
 			return err
 		}
-		dead, err := r.DeadLetters.Count()
-		if err != nil {
-			return fmt.Errorf("count dead letters: %w", err)
-		}
-		rep.DeadLetters = dead
-		if rep.DeadLetters > 0 && !cfg.AcceptDeadLetter {
-			return fmt.Errorf("%w: %d items could not be copied (rekey deadletter list); replay them after fixing the cause, or pass --accept-dead-letter to cut over without them", ErrDeadLettersPending, rep.DeadLetters)
+		if err := c.checkDeadLetters(cfg, rep); err != nil {
+			return err
 		}
 		marks, err := c.markFeeds(ctx)
 		if err != nil {
@@ -364,8 +403,26 @@ func (c *Gate) drainAndVerify(ctx context.Context, cfg Config, rep *Report, star
 	if cfg.AcceptDeadLetter {
 		remaining -= rep.Verify.Accepted()
 	}
+	if cfg.DryRun {
+		v := rep.Verify
+		rep.WouldFix = v.Missing.Count + v.Extra.Count + v.Changed.Count + v.Orphaned.Count
+		remaining -= rep.WouldFix
+	}
 	if remaining > 0 {
 		return fmt.Errorf("%w: %d differences remain after the fix (rekey verify lists them)", ErrCopyDiffers, remaining)
+	}
+	return nil
+}
+
+// checkDeadLetters refuses while items are dead-lettered, unless accepted.
+func (c *Gate) checkDeadLetters(cfg Config, rep *Report) error {
+	dead, err := c.Runner.DeadLetters.Count()
+	if err != nil {
+		return fmt.Errorf("count dead letters: %w", err)
+	}
+	rep.DeadLetters = dead
+	if dead > 0 && !cfg.AcceptDeadLetter {
+		return fmt.Errorf("%w: %d items could not be copied (rekey deadletter list); replay them after fixing the cause, or pass --accept-dead-letter to cut over without them", ErrDeadLettersPending, dead)
 	}
 	return nil
 }

@@ -13,9 +13,14 @@ func (c *Gate) waitQuiet(ctx context.Context, cfg Config, rep *Report, start tim
 	for {
 		run := cfg.Run
 		run.UntilCaughtUp = true
-		drain := *c.Runner
-		drain.Stats = nil // each drain counts its own changes
-		sum, err := drain.Run(ctx, run)
+		// The drains count into the Runner's Stats, when it has them, for
+		// the command's metrics; each drain's own changes are the
+		// difference.
+		var before int64
+		if c.Runner.Stats != nil {
+			before = c.Runner.Stats.Snapshot().Read
+		}
+		sum, err := c.Runner.Run(ctx, run)
 		if err != nil {
 			return fmt.Errorf("drain: %w", err)
 		}
@@ -23,8 +28,8 @@ func (c *Gate) waitQuiet(ctx context.Context, cfg Config, rep *Report, start tim
 			return ctx.Err()
 		}
 		now := c.Clock.Now()
-		if sum.Stats.Read > 0 {
-			rep.Drained += sum.Stats.Read
+		if read := sum.Stats.Read - before; read > 0 {
+			rep.Drained += read
 			*lastChange = now
 		}
 		rep.QuietFor = now.Sub(*lastChange)

@@ -46,8 +46,18 @@ func (d *FileStore) compact() error {
 		os.Remove(tmpPath)
 		return fmt.Errorf("compact dead-letter file %s: %w", d.path, err)
 	}
-	tmp, err := os.OpenFile(tmpPath, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	// The rewrite keeps the file's mode: never wider than the file it
+	// replaces (a new file is 0600).
+	mode := fileMode
+	if info, err := d.f.Stat(); err == nil {
+		mode = info.Mode().Perm()
+	}
+	tmp, err := os.OpenFile(tmpPath, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode&fileMode)
 	if err != nil {
+		return fail(err)
+	}
+	if err := tmp.Chmod(mode); err != nil { // the umask may have narrowed it further
+		tmp.Close()
 		return fail(err)
 	}
 	w := bufio.NewWriterSize(d.writer(tmp), 256<<10)

@@ -80,6 +80,9 @@ var errReadOnly = errors.New("the dead-letter file is open read-only")
 // errClosed is returned by a store used after Close.
 var errClosed = errors.New("the dead-letter file is closed")
 
+// fileMode is the mode of a new dead-letter file.
+const fileMode os.FileMode = 0o600
+
 // OpenFile opens (creating) the dead-letter file at path for writing.
 // One process at a time may write a file (the state's lock sees to it). A
 // complete line that is not a dead letter fails the open with a
@@ -97,7 +100,9 @@ func OpenFile(path string, opts ...Option) (*FileStore, error) {
 		return nil, fmt.Errorf("dead-letter file %s: remove an unfinished rewrite: %w", path, err)
 	}
 	_, statErr := os.Stat(path)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
+	// 0600, as the state's files: dead letters hold whole source items.
+	// An existing file keeps its mode.
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, fileMode)
 	if err != nil {
 		return nil, fmt.Errorf("dead-letter file %s: %w", path, err)
 	}

@@ -271,3 +271,32 @@ func TestDeadLetterKeysAreCanonical(t *testing.T) {
 		t.Fatalf("an escaped key did not resolve the item: %d dead", n)
 	}
 }
+
+// The dead-letter file holds whole source items: it is created 0600, as the
+// state's files, and a compaction's rewrite keeps the mode of the file it
+// replaces, never wider.
+func TestDeadLetterFileMode(t *testing.T) {
+	for _, existing := range []os.FileMode{0, 0o600, 0o640} {
+		path := filepath.Join(t.TempDir(), "dl.jsonl")
+		want := existing
+		if existing == 0 {
+			want = 0o600 // created by OpenFile
+		} else if err := os.WriteFile(path, nil, existing); err != nil {
+			t.Fatal(err)
+		} else if err := os.Chmod(path, existing); err != nil {
+			t.Fatal(err)
+		}
+		d := mustOpen(t, path, WithCompaction(4<<10))
+		for v := 0; v < 200; v++ { // superseded lines: compacted on Sync
+			must(t, d.Add(testDeadLetter("hot", fmt.Sprint(v))))
+		}
+		must(t, d.Sync())
+		must(t, d.Close())
+		if info, _ := os.Stat(path); info.Size() > 4<<10 {
+			t.Fatalf("the file was not compacted (%d bytes): the test needs a rewrite", info.Size())
+		}
+		if info, err := os.Stat(path); err != nil || info.Mode().Perm() != want {
+			t.Errorf("existing mode %v: after a compaction the file is %v, want %v (%v)", existing, info.Mode().Perm(), want, err)
+		}
+	}
+}

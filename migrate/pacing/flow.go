@@ -102,3 +102,13 @@ func (f *Flow) Describe() string {
 	}
 	return text
 }
+
+// Partitions describes the controller of each target partition, in EPK
+// order, for metrics; nil with the fixed limiter and before the first
+// write.
+func (f *Flow) Partitions() []PartitionState {
+	if f.adaptive == nil {
+		return nil
+	}
+	return f.adaptive.Partitions()
+}

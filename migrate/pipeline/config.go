@@ -57,6 +57,16 @@ type RunConfig struct {
 	// the context is cancelled; pages not finished by then are abandoned
 	// (not checkpointed) and will be re-read on resume.
 	ShutdownTimeout time.Duration
+	// Abandon, when closed after the context is cancelled, ends the
+	// shutdown at once: pages still being written are abandoned, as at
+	// ShutdownTimeout (a second Ctrl+C). Safe: a page is checkpointed only
+	// once durable, so an abandoned page is read again on resume.
+	Abandon <-chan struct{}
+	// OnShutdown, when set, is called once when the context is cancelled,
+	// with the number of pages being written that the shutdown finishes:
+	// what the command tells the user it is waiting for. It returns before
+	// Run does.
+	OnShutdown func(pagesInFlight int)
 	// MaxInFlightMB bounds the bytes of pages read but not yet
 	// checkpointed, across all ranges.
 	MaxInFlightMB int

@@ -61,7 +61,7 @@ func (run *run) leases(ctx context.Context, meta lease.Meta) ([]*lease.Hold, err
 		sent := run.clock.Now()
 		got, err := run.store.Update(ctx, l)
 		if err != nil {
-			return nil, fmt.Errorf("take lease %s: %w", l.ID, err)
+			return nil, fmt.Errorf("take lease %q (feed range [%s, %s)): %w", l.ID, l.Range.Min, l.Range.Max, err)
 		}
 		holds = append(holds, lr.Hold(got, sent))
 	}

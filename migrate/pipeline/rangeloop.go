@@ -134,7 +134,7 @@ func (run *run) applyPages(readCtx, writeCtx context.Context, h *lease.Hold, pag
 	var marked time.Time // the CaughtUpAt last recorded
 	for p := range pages {
 		if p.empty() {
-			run.inFlight.Release(p.bytes)
+			run.releaseBytes(p.bytes)
 			if run.switchDue(h.Lease()) {
 				return true, run.switchToVersions(writeCtx, h, p.continuation, log)
 			}
@@ -165,11 +165,12 @@ func (run *run) applyPages(readCtx, writeCtx context.Context, h *lease.Hold, pag
 			} else {
 				err = run.apply(writeCtx, h, p)
 			}
-			run.inFlight.Release(p.bytes)
+			run.releaseBytes(p.bytes)
+			run.pages.Add(-1)
 			switch {
 			case err == nil:
 			case writeCtx.Err() != nil && h.Err() == nil:
-				log.Warn("shutdown timeout: abandoned a page; it will be read again on resume")
+				log.Warn("stopped writing before the page was done: abandoned a page; it is read again on resume")
 				return false, nil
 			default:
 				return false, err
@@ -183,10 +184,19 @@ func (run *run) applyPages(readCtx, writeCtx context.Context, h *lease.Hold, pag
 	return false, nil
 }
 
+// releaseBytes gives back a page's share of the bytes in flight.
+func (run *run) releaseBytes(n int64) {
+	run.stats.inFlightBytes.Add(-n)
+	run.inFlight.Release(n)
+}
+
 // drain releases the bytes in flight of pages nobody will apply.
 func drain(pages <-chan page, run *run) {
 	for p := range pages {
-		run.inFlight.Release(p.bytes)
+		run.releaseBytes(p.bytes)
+		if !p.empty() {
+			run.pages.Add(-1)
+		}
 	}
 }
 
@@ -229,10 +239,17 @@ func (run *run) readPages(ctx context.Context, out chan<- page, next func(ctx co
 		if err := run.inFlight.Acquire(ctx, p.bytes); err != nil {
 			return nil
 		}
+		run.stats.inFlightBytes.Add(p.bytes)
+		if !p.empty() {
+			run.pages.Add(1)
+		}
 		select {
 		case out <- p:
 		case <-ctx.Done():
-			run.inFlight.Release(p.bytes)
+			run.releaseBytes(p.bytes)
+			if !p.empty() {
+				run.pages.Add(-1)
+			}
 			return nil
 		}
 		if p.empty() {
@@ -297,6 +314,7 @@ func (run *run) apply(ctx context.Context, h *lease.Hold, p page) error {
 	var err error
 	if run.applier != nil {
 		ru, err = run.applier.ApplyPage(ctx, p.items, h.Fence)
+		run.stats.appliedRU.add(ru)
 	} else {
 		ru, err = run.w.writePage(ctx, changes, h.Fence)
 	}

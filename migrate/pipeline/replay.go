@@ -29,6 +29,7 @@ func (r *Runner) Replay(ctx context.Context, entries []migrate.DeadLetter) (Repl
 		return ReplayResult{}, errNoWritePath
 	}
 	run := r.newRun(RunConfig{}.withDefaults())
+	defer run.deadLog.flush()
 	if err := migrate.RefuseDuringCutover(ctx, r.Store, "deadletter replay", "", run.clock.Now()); err != nil {
 		return ReplayResult{}, err
 	}

@@ -108,9 +108,10 @@ var ErrStopped = errors.New("migration stopped")
 // by a heartbeat independent of page progress; writes stop at its fence,
 // and a lease this process already works on is never worked on twice.
 //
-// On cancellation it stops reading, gives in-flight pages ShutdownTimeout
-// to finish, checkpoints those that did, releases its leases and returns a
-// Summary with Interrupted set and a nil error. A failure that must stop
+// On cancellation it stops reading, tells OnShutdown how many pages are in
+// flight, gives them ShutdownTimeout (or until Abandon closes) to finish,
+// checkpoints those that did, releases its leases and returns a Summary
+// with Interrupted set and a nil error. A failure that must stop
 // the run (a transient error that outlasted its retries, refused
 // credentials, a dead-letter file that cannot be written, a lost lease
 // without Shared) stops every range the same way and is returned, naming
@@ -155,15 +156,28 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	defer stopReading()
 	writeCtx, stopWriting := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWriting()
+	shutdownDone := make(chan struct{})
 	go func() {
+		defer close(shutdownDone)
 		<-readCtx.Done()
+		if ctx.Err() != nil && cfg.OnShutdown != nil {
+			cfg.OnShutdown(int(run.pages.Load()))
+		}
 		t := time.NewTimer(cfg.ShutdownTimeout)
 		defer t.Stop()
 		select {
 		case <-t.C:
 			stopWriting()
+		case <-cfg.Abandon:
+			stopWriting()
 		case <-writeCtx.Done():
 		}
+	}()
+	// OnShutdown is never called after Run returned.
+	defer func() {
+		stopReading()
+		stopWriting()
+		<-shutdownDone
 	}()
 
 	run.startFrom, run.pending, run.allDone = startFrom, len(holds), stopReading
@@ -201,6 +215,7 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 		g.Go(func() error { return run.balance(readCtx, startRange) })
 	}
 	err = g.Wait()
+	run.deadLog.flush()
 	if serr := r.DeadLetters.Sync(); err == nil && serr != nil {
 		err = serr
 	}
@@ -280,9 +295,11 @@ func (r *Runner) newRun(cfg RunConfig) *run {
 	}
 	stats.start(time.Now())
 	wp := r.Writes
-	w := wp.writer(r.Transformer, r.DeadLetters, migrate.NewDefaultUses(r.Store, r.Transformer), stats)
+	dead := newLoggedDeadLetters(r.DeadLetters, wp.log, clock)
+	w := wp.writer(r.Transformer, dead, migrate.NewDefaultUses(r.Store, r.Transformer), stats)
 	rn := &run{
-		source: r.Source, tr: r.Transformer, store: r.Store, dead: r.DeadLetters,
+		readAtStart: stats.read.Load(),
+		source:      r.Source, tr: r.Transformer, store: r.Store, dead: dead, deadLog: dead,
 		clock: clock, log: wp.log, stats: stats, retry: wp.retrier(stats), sourceCap: wp.flow.SourceCap,
 		w:        w,
 		applier:  r.Applier,
@@ -297,15 +314,19 @@ func (r *Runner) newRun(cfg RunConfig) *run {
 
 // run is the shared state of one Run.
 type run struct {
-	source    migrate.Source
-	tr        *transform.Transformer
-	store     lease.Store
-	dead      migrate.DeadLetterStore
-	clock     migrate.Clock
-	log       *slog.Logger
-	stats     *Stats
-	retry     *migrate.Retrier // the write path's policy, counting into stats
-	sourceCap migrate.RUCap    // the RU cap of the source's reads
+	source  migrate.Source
+	tr      *transform.Transformer
+	store   lease.Store
+	dead    migrate.DeadLetterStore
+	deadLog *loggedDeadLetters // dead, logging each item; flushed when the call ends
+	clock   migrate.Clock
+	log     *slog.Logger
+	stats   *Stats
+	// readAtStart is stats' changes read when this Run started: the
+	// Runner's Stats may count earlier calls too.
+	readAtStart int64
+	retry       *migrate.Retrier // the write path's policy, counting into stats
+	sourceCap   migrate.RUCap    // the RU cap of the source's reads
 	// sourcePages sizes the source's pages to its RU cap.
 	sourcePages sourcePages
 	w           *Writer
@@ -320,6 +341,7 @@ type run struct {
 	observer  migrate.Observer    // nil in production
 	startFrom time.Time           // where ranges without a continuation start
 	inFlight  *semaphore.Weighted // bytes of pages read and not yet checkpointed
+	pages     atomic.Int64        // pages with items read and not yet applied or dropped
 
 	mu      sync.Mutex
 	pending int // ranges not yet caught up
@@ -342,7 +364,14 @@ func (run *run) markCaughtUp(first bool) {
 	done := run.pending == 0
 	run.mu.Unlock()
 	if done && run.cfg.UntilCaughtUp && !run.cfg.Shared { // shared: balance decides, for every worker
-		run.log.Info("every range has caught up")
+		// Logged when it is news: a run that read nothing was caught up
+		// before it started (a cutover's drains run one after another
+		// while they wait for the source to be quiet).
+		level := slog.LevelInfo
+		if run.stats.read.Load() == run.readAtStart {
+			level = slog.LevelDebug
+		}
+		run.log.Log(context.Background(), level, "every range has caught up")
 		run.allDone()
 	}
 }

@@ -238,3 +238,59 @@ func TestRunStoppedRetriesAThrottledDeadLetterCount(t *testing.T) {
 		}
 	})
 }
+
+// refusedUpdates is a lease store whose every update fails.
+type refusedUpdates struct{ lease.Store }
+
+func (refusedUpdates) Update(context.Context, lease.Lease) (lease.Lease, error) {
+	return lease.Lease{}, errors.New("disk full")
+}
+
+// A lease that cannot be taken is named by its id and its feed range.
+func TestTakeLeaseNamesTheLease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src, dst := newSource(t), newTarget(t)
+		upsert(t, src, "item-1", "eu", "a", 1)
+		r := testRunner(t, src, dst, t.TempDir())
+		if _, err := r.Run(context.Background(), RunConfig{UntilCaughtUp: true}); err != nil {
+			t.Fatal(err)
+		}
+		r.Store = refusedUpdates{r.Store}
+		_, err := r.Run(context.Background(), RunConfig{UntilCaughtUp: true})
+		if want := `take lease "-20000000000000000000000000000000" (feed range [, 20000000000000000000000000000000)): disk full`; err == nil || err.Error() != want {
+			t.Fatalf("err %v, want %q", err, want)
+		}
+	})
+}
+
+// A run stopped by its context tells OnShutdown how many pages are in
+// flight, and the call has returned by the time Run does: what it says
+// (the command's "stopping" line) never comes after the run's summary.
+func TestOnShutdownReturnsBeforeRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src, dst := newSource(t), newTarget(t)
+		upsert(t, src, "item-1", "eu", "a", 1)
+		r := testRunner(t, src, dst, t.TempDir())
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			for len(dst.Items()) < 1 {
+				time.Sleep(time.Millisecond)
+			}
+			cancel()
+		}()
+		var mu sync.Mutex
+		calls := 0
+		announce := func(int) {
+			time.Sleep(time.Second) // slower than the stop itself
+			mu.Lock()
+			calls++
+			mu.Unlock()
+		}
+		sum, err := r.Run(ctx, RunConfig{PollInterval: time.Millisecond, OnShutdown: announce})
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil || !sum.Interrupted || calls != 1 {
+			t.Fatalf("stopped run: %+v %v, OnShutdown returned %d times before Run; want interrupted, once", sum, err, calls)
+		}
+	})
+}

@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
 	"sync/atomic"
 	"time"
@@ -30,12 +32,16 @@ type Stats struct {
 	writeRequests   atomic.Int64 // requests to the target, every attempt
 	writesThrottled atomic.Int64 // of which answered 429
 
+	inFlightRequests atomic.Int64 // requests to the target sent and not yet answered
+	inFlightBytes    atomic.Int64 // bytes of pages read and not yet checkpointed
+
 	sourceRU  atomicFloat // change-feed reads
 	createRU  atomicFloat // creates and committed batches
 	checkRU   atomicFloat // conflict checks: failed creates and reads of the existing item
 	replaceRU atomicFloat // replaces
 	deleteRU  atomicFloat // deletes of copies and the reads that examine them
 	lookupRU  atomicFloat // searches for an item's copies
+	appliedRU atomicFloat // pages written by a Runner's Applier (a rollback)
 }
 
 // atomicFloat is a float64 updated atomically.
@@ -78,6 +84,8 @@ type StatsSnapshot struct {
 	Lookups    int64   `json:"lookups"`
 	DeleteRU   float64 `json:"deleteRU"`
 	LookupRU   float64 `json:"lookupRU"`
+	// AppliedRU is what a Runner's Applier (a rollback) spent writing.
+	AppliedRU float64 `json:"appliedRU,omitempty"`
 
 	// WriteRequests counts every request to the target (creates, batches,
 	// conflict reads, replaces), retries included, and each operation of a
@@ -86,6 +94,45 @@ type StatsSnapshot struct {
 	// too).
 	WriteRequests   int64 `json:"writeRequests"`
 	WritesThrottled int64 `json:"writesThrottled"`
+
+	// InFlightRequests are the requests to the target sent and not yet
+	// answered now; InFlightBytes the bytes of change-feed pages read and
+	// not yet checkpointed (bounded by RunConfig.MaxInFlightMB).
+	InFlightRequests int64 `json:"inFlightRequests"`
+	InFlightBytes    int64 `json:"inFlightBytes"`
+}
+
+// MarshalJSON writes Elapsed as a duration string ("2.1s"), as every
+// duration in rekey's JSON output is.
+func (s StatsSnapshot) MarshalJSON() ([]byte, error) {
+	type plain StatsSnapshot
+	return json.Marshal(struct {
+		plain
+		Elapsed string `json:"elapsed"`
+	}{plain(s), s.Elapsed.Round(time.Millisecond).String()})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (s *StatsSnapshot) UnmarshalJSON(b []byte) error {
+	type plain StatsSnapshot
+	var v struct {
+		*plain
+		Elapsed string `json:"elapsed"`
+	}
+	v.plain = (*plain)(s)
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	if v.Elapsed == "" {
+		s.Elapsed = 0
+		return nil
+	}
+	d, err := time.ParseDuration(v.Elapsed)
+	if err != nil {
+		return fmt.Errorf("stats elapsed %q: %w", v.Elapsed, err)
+	}
+	s.Elapsed = d
+	return nil
 }
 
 // Written is the items now in the target as the source has them.
@@ -93,7 +140,7 @@ func (s StatsSnapshot) Written() int64 { return s.Created + s.Updated + s.Unchan
 
 // TargetRU is every request unit spent on the target.
 func (s StatsSnapshot) TargetRU() float64 {
-	return s.CreateRU + s.CheckRU + s.ReplaceRU + s.DeleteRU + s.LookupRU
+	return s.CreateRU + s.CheckRU + s.ReplaceRU + s.DeleteRU + s.LookupRU + s.AppliedRU
 }
 
 // ThrottledShare is the share of requests to the target answered 429: the
@@ -131,16 +178,18 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		Batches:      s.batches.Load(),
 		BulkRequests: s.bulkRequests.Load(),
 
-		WriteRequests:   s.writeRequests.Load(),
-		WritesThrottled: s.writesThrottled.Load(),
-		SourceRU:        s.sourceRU.load(),
-		CreateRU:        s.createRU.load(),
-		CheckRU:         s.checkRU.load(),
-		ReplaceRU:       s.replaceRU.load(),
-		Deleted:         s.deleted.Load(),
-		TTLSkipped:      s.ttlSkipped.Load(),
-		Lookups:         s.lookups.Load(),
-		DeleteRU:        s.deleteRU.load(),
-		LookupRU:        s.lookupRU.load(),
+		WriteRequests:    s.writeRequests.Load(),
+		InFlightRequests: s.inFlightRequests.Load(),
+		InFlightBytes:    s.inFlightBytes.Load(),
+		WritesThrottled:  s.writesThrottled.Load(),
+		SourceRU:         s.sourceRU.load(),
+		CreateRU:         s.createRU.load(),
+		CheckRU:          s.checkRU.load(),
+		ReplaceRU:        s.replaceRU.load(),
+		Deleted:          s.deleted.Load(),
+		TTLSkipped:       s.ttlSkipped.Load(),
+		Lookups:          s.lookups.Load(),
+		DeleteRU:         s.deleteRU.load(),
+		LookupRU:         s.lookupRU.load(),
 	}
 }

@@ -109,6 +109,13 @@ func (p *WritePath) NewWriter(tr *transform.Transformer, dead migrate.DeadLetter
 	return p.writer(tr, dead, defaults, &Stats{})
 }
 
+// NewWriterCounting is NewWriter counting its requests, 429s and retries
+// into stats: a Runner's, whose Applier writes with it (a rollback), so
+// that the command's metrics see them.
+func (p *WritePath) NewWriterCounting(tr *transform.Transformer, dead migrate.DeadLetterStore, defaults *migrate.DefaultUses, stats *Stats) *Writer {
+	return p.writer(tr, dead, defaults, stats)
+}
+
 // writer returns a writer counting into stats.
 func (p *WritePath) writer(tr *transform.Transformer, dead migrate.DeadLetterStore, defaults *migrate.DefaultUses, stats *Stats) *Writer {
 	retry := p.retrier(stats)

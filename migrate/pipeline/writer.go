@@ -200,7 +200,9 @@ func (w *pageWriter) attempt(ctx context.Context, req request, op func(ctx conte
 			return err
 		}
 	}
+	w.stats.inFlightRequests.Add(1)
 	a, err := op(ctx)
+	w.stats.inFlightRequests.Add(-1)
 	answered := req.ops
 	if err != nil {
 		// Refused as a whole: one request answered, as the service

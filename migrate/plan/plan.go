@@ -2,6 +2,7 @@ package plan
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -37,11 +38,15 @@ type Config struct {
 
 // KeyShare is one new key's share of the sampled items.
 type KeyShare struct {
-	Key   string  `json:"key"`
-	Items int     `json:"items"`
-	Share float64 `json:"share"`
-	// EstimatedGB is the key's logical partition size at full scale.
-	EstimatedGB float64 `json:"estimatedGB"`
+	// Key is the key's JSON, as the service takes it: an array with one
+	// value per path (["tenant-02-202507"]).
+	Key   json.RawMessage `json:"key"`
+	Items int             `json:"items"`
+	Share float64         `json:"share"`
+	// EstimatedBytes is the key's logical partition size at full scale;
+	// EstimatedSize says it for people (FormatBytes).
+	EstimatedBytes int64  `json:"estimatedBytes"`
+	EstimatedSize  string `json:"estimatedSize"`
 }
 
 // PartitionShare is one planned physical partition's share of the items.
@@ -176,12 +181,12 @@ func (p *Plan) planKeys(keys map[string]int, ok float64, total int64) {
 	sort.Slice(all, func(i, j int) bool { return all[i].n > all[j].n || all[i].n == all[j].n && all[i].k < all[j].k })
 	for i, e := range all {
 		share := float64(e.n) / ok
-		gb := share * float64(total) * p.AvgItemBytes / (1 << 30)
-		if gb*(1<<30) > logicalPartitionMax {
+		size := int64(math.Round(share * float64(total) * p.AvgItemBytes))
+		if float64(size) > logicalPartitionMax {
 			p.OversizedKeys++
 		}
 		if i < planTopKeys {
-			p.TopKeys = append(p.TopKeys, KeyShare{Key: e.k, Items: e.n, Share: share, EstimatedGB: gb})
+			p.TopKeys = append(p.TopKeys, KeyShare{Key: json.RawMessage(e.k), Items: e.n, Share: share, EstimatedBytes: size, EstimatedSize: FormatBytes(size)})
 		}
 	}
 }
@@ -229,4 +234,25 @@ func sampleSource(ctx context.Context, src migrate.Source, n int) ([][]byte, err
 		}
 	}
 	return out, nil
+}
+
+// FormatBytes says a size in the largest binary unit that keeps it at least
+// 1 (B, KB, MB, GB, TB, as the service counts its 20 GB partition limit),
+// with three significant digits: "512 B", "3.4 KB", "21.5 GB".
+func FormatBytes(n int64) string {
+	units := []string{"B", "KB", "MB", "GB", "TB"}
+	v, u := float64(n), 0
+	for v >= 1024 && u < len(units)-1 {
+		v /= 1024
+		u++
+	}
+	switch {
+	case u == 0:
+		return fmt.Sprintf("%d B", n)
+	case v < 10:
+		return fmt.Sprintf("%.2f %s", v, units[u])
+	case v < 100:
+		return fmt.Sprintf("%.1f %s", v, units[u])
+	}
+	return fmt.Sprintf("%.0f %s", v, units[u])
 }

@@ -30,12 +30,21 @@ type Range struct {
 	Min   string `json:"min"`
 	Max   string `json:"max"`
 	Owner string `json:"owner,omitempty"`
+	// Stale: the owner has not renewed the lease within its TTL, so the
+	// owner is most likely gone and another worker may take the lease
+	// over.
+	Stale bool `json:"stale,omitempty"`
+	// RenewedAt is when the lease was last written (checkpoint or renewal).
+	RenewedAt time.Time `json:"renewedAt,omitzero"`
 	// Fence names the cutover that holds the range while it drains.
 	Fence          string    `json:"fence,omitempty"`
 	Items          int64     `json:"items"`
 	RU             float64   `json:"ru"`
 	CheckpointedAt time.Time `json:"checkpointedAt,omitzero"`
 	CaughtUpAt     time.Time `json:"caughtUpAt,omitzero"`
+	// LastChangeAt is the source timestamp (_ts) of the newest change
+	// copied: how far the range has read in the source's time.
+	LastChangeAt time.Time `json:"lastChangeAt,omitzero"`
 	// CheckpointAgeSeconds is how long ago the range last moved its
 	// checkpoint.
 	CheckpointAgeSeconds float64 `json:"checkpointAgeSeconds"`
@@ -71,6 +80,9 @@ type Report struct {
 	RU          float64    `json:"ru"`
 	DeadLetters int        `json:"deadLetters"`
 	Ranges      []Range    `json:"ranges"`
+	// Progress is the overall progress, when the source's item count is
+	// known (WithProgress).
+	Progress *Progress `json:"progress,omitempty"`
 	// Rollback is the rollback's own progress, once one has started: its
 	// Meta and ranges are those of a migration from the target to the
 	// source, and its phase cut over once it handed the source back.
@@ -86,9 +98,28 @@ func (r *Report) WithRollback(rb Report) {
 	}
 }
 
+// Probe is which ranges Read probes for their lag.
+type Probe int
+
+const (
+	// ProbeAll probes every range.
+	ProbeAll Probe = iota
+	// ProbeCaughtUp probes only ranges that have reached the end of their
+	// feed once: the changes after their checkpoint are few, while a
+	// range still copying may have millions (a periodic probe of it
+	// would re-read up to 10,000 of them each time).
+	ProbeCaughtUp
+)
+
 // Read reads a migration's status. When source is not nil it also
 // probes each range's lag: the changes in the source after the checkpoint.
 func Read(ctx context.Context, meta lease.Meta, store lease.Store, deadLetters int, source migrate.Source, now time.Time) (Report, error) {
+	return ReadProbing(ctx, meta, store, deadLetters, source, ProbeAll, now)
+}
+
+// ReadProbing is Read that probes only the ranges probe selects (when
+// source is not nil).
+func ReadProbing(ctx context.Context, meta lease.Meta, store lease.Store, deadLetters int, source migrate.Source, probe Probe, now time.Time) (Report, error) {
 	leases, err := store.List(ctx)
 	if err != nil {
 		return Report{}, fmt.Errorf("list leases: %w", err)
@@ -101,9 +132,13 @@ func Read(ctx context.Context, meta lease.Meta, store lease.Store, deadLetters i
 			CheckpointedAt: l.CheckpointedAt, CaughtUpAt: l.CaughtUpAt, Position: position(l),
 			Mode: lease.ModeLatest, SwitchesToAllVersions: !l.ReadsAllVersions() && l.Bookmark != "",
 			Fallback: l.Fallback, FallbackAt: l.FallbackAt,
+			RenewedAt: l.Timestamp, Stale: Stale(l, now),
 		}
 		if l.ReadsAllVersions() {
 			rs.Mode = lease.ModeAllVersions
+		}
+		if l.LastChangeTS > 0 {
+			rs.LastChangeAt = time.Unix(l.LastChangeTS, 0).UTC()
 		}
 		if !l.CheckpointedAt.IsZero() {
 			rs.CheckpointAgeSeconds = now.Sub(l.CheckpointedAt).Round(time.Second).Seconds()
@@ -111,7 +146,7 @@ func Read(ctx context.Context, meta lease.Meta, store lease.Store, deadLetters i
 		if l.CaughtUpAt.IsZero() {
 			allCaughtUp = false
 		}
-		if source != nil {
+		if source != nil && (probe == ProbeAll || !l.CaughtUpAt.IsZero()) {
 			if err := probeLag(ctx, source, l, &rs, now); err != nil {
 				return Report{}, fmt.Errorf("probe the lag of range %s: %w", l.ID, err)
 			}
@@ -135,6 +170,22 @@ func Read(ctx context.Context, meta lease.Meta, store lease.Store, deadLetters i
 		st.Phase = PhaseCopying
 	}
 	return st, nil
+}
+
+// StaleAfter is the TTL a lease is judged stale by when it records none
+// (leases written before the TTL was kept): the workers' default
+// --lease-ttl.
+const StaleAfter = 60 * time.Second
+
+// Stale reports whether a lease has an owner that has not written it (a
+// checkpoint or a renewal) within the lease's TTL: the owner is most
+// likely dead, and another worker may take the lease over.
+func Stale(l lease.Lease, now time.Time) bool {
+	ttl := StaleAfter
+	if l.TTL > 0 {
+		ttl = l.TTL // the TTL its owner works with
+	}
+	return l.Owner != "" && l.Expired(now, ttl)
 }
 
 // position describes a lease's checkpoint for humans.
@@ -220,4 +271,34 @@ func versionsProbe(vs migrate.VersionSource, l lease.Lease) func(ctx context.Con
 		req.Continuation = page.Continuation
 		return len(page.Changes), page.Changes[0].TS, nil
 	}
+}
+
+// Progress is a migration's progress against the source's item count.
+type Progress struct {
+	// SourceItems is the source's item count (its usage statistics:
+	// approximate while it is written to).
+	SourceItems int64 `json:"sourceItems"`
+	// Percent is the items copied over SourceItems, at most 100.
+	Percent float64 `json:"percent"`
+	// ItemsPerSec is the rate of the copy between two reads (status
+	// --watch), and ETA the time to copy what remains at that rate
+	// ("1m52s"), while the phase is copying.
+	ItemsPerSec float64 `json:"itemsPerSec,omitempty"`
+	ETA         string  `json:"eta,omitempty"`
+}
+
+// WithProgress sets the report's Progress from the source's item count
+// (nothing when it is unknown, 0) and the copy's rate (0 when unknown).
+func (r *Report) WithProgress(sourceItems int64, itemsPerSec float64) {
+	if sourceItems <= 0 {
+		return
+	}
+	p := &Progress{SourceItems: sourceItems, Percent: min(100, float64(int64(1000*float64(r.Items)/float64(sourceItems)))/10)}
+	if r.Phase == PhaseCopying && itemsPerSec > 0 {
+		p.ItemsPerSec = float64(int64(itemsPerSec*10)) / 10
+		if left := sourceItems - r.Items; left > 0 {
+			p.ETA = (time.Duration(float64(left)/itemsPerSec) * time.Second).String()
+		}
+	}
+	r.Progress = p
 }
