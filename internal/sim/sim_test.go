@@ -234,6 +234,7 @@ var regressions = []struct {
 	{3405, InvOneLoop, "a hold whose renewals the lease store throttled stayed in its page past its expiry, until another worker took the lease over"},
 	{1367, InvCutover, "a stopped worker's create of an item deleted since landed on the target during the final verify, after its scan: the cutover recorded over the extra copy"},
 	{3413, InvCutover, "a create of a stopped worker that took 24 s landed after the cutover's final verify: the cutover did not wait for unanswered writes"},
+	{29466, InvExit, "a range's feed failed for good while its page in hand waited for a 31 s replace: the run's stop (and its shutdown timeout) began only once the page was done"},
 }
 
 // TestRegressionSeeds runs the seeds that found bugs.

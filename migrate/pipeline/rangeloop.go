@@ -103,11 +103,20 @@ func (run *run) followFeed(readCtx, writeCtx context.Context, h *lease.Hold, log
 	readErr := make(chan error, 1)
 	go func() {
 		defer close(pages)
+		var err error
 		if l.ReadsAllVersions() {
-			readErr <- run.readPages(feedCtx, pages, run.versionPages(l))
+			err = run.readPages(feedCtx, pages, run.versionPages(l))
 		} else {
-			readErr <- run.readPages(feedCtx, pages, run.latestPages(l))
+			err = run.readPages(feedCtx, pages, run.latestPages(l))
 		}
+		if err != nil && !run.switchesFeed(err) {
+			// The run must stop: every range stops reading now, so that
+			// the page in hand gets the shutdown timeout from the failure,
+			// not from when it is done (a write slower than the timeout
+			// would hold the failure back).
+			run.stopReading()
+		}
+		readErr <- err
 	}()
 	again, err = run.applyPages(feedCtx, writeCtx, h, pages, log, caughtUp)
 	stopFeed()
@@ -119,10 +128,17 @@ func (run *run) followFeed(readCtx, writeCtx context.Context, h *lease.Hold, log
 		return true, run.fallBack(writeCtx, h, log, rerr)
 	case errors.Is(rerr, migrate.ErrAllVersionsNotEnabled) && run.cfg.Mode == ModeAuto && readCtx.Err() == nil:
 		return true, run.leaveVersions(writeCtx, h, log, "the source stopped keeping an all-versions change feed", "")
-	case rerr != nil && readCtx.Err() == nil:
+	case rerr != nil && (readCtx.Err() == nil || !run.switchesFeed(rerr)):
 		err = rerr
 	}
 	return again, err
+}
+
+// switchesFeed reports whether a read error of a range's feed makes the
+// range follow another feed (followFeed) rather than stop the run.
+func (run *run) switchesFeed(err error) bool {
+	return errors.Is(err, migrate.ErrOutOfRetention) ||
+		errors.Is(err, migrate.ErrAllVersionsNotEnabled) && run.cfg.Mode == ModeAuto
 }
 
 // applyPages applies the pages of one feed in order until they end, the

@@ -180,7 +180,7 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 		<-shutdownDone
 	}()
 
-	run.startFrom, run.pending, run.allDone = startFrom, len(holds), stopReading
+	run.startFrom, run.pending, run.allDone, run.stopReading = startFrom, len(holds), stopReading, stopReading
 	g := new(errgroup.Group)
 	startRange := func(h *lease.Hold) {
 		id := h.Lease().ID
@@ -346,6 +346,9 @@ type run struct {
 	mu      sync.Mutex
 	pending int // ranges not yet caught up
 	allDone func()
+	// stopReading stops every range's reading: a failure that must stop
+	// the run; the pages in hand get the shutdown timeout from then.
+	stopReading func()
 	loops   map[string]chan struct{} // lease id -> closed when its loop ended
 
 	started           atomic.Int64 // ranges this run worked on

@@ -185,6 +185,58 @@ func TestRunStopsOnCancelAndFailsOnPersistentErrors(t *testing.T) {
 	})
 }
 
+// slowCreates is a target whose creates take an hour, unless their
+// context ends first: a write far slower than any shutdown timeout.
+type slowCreates struct{ *migratetest.Container }
+
+func (s slowCreates) Create(ctx context.Context, key migrate.Key, body []byte) (migrate.WriteResult, error) {
+	select {
+	case <-time.After(time.Hour):
+		return s.Container.Create(ctx, key, body)
+	case <-ctx.Done():
+		return migrate.WriteResult{}, ctx.Err()
+	}
+}
+
+// A range whose change feed fails for good while the page it read before
+// is still being written stops the run at once: the page in hand gets the
+// shutdown timeout from the failure, and Run returns the read's error
+// within that timeout and ExitGrace, not once the write is done. Before,
+// the failure waited behind the page (found by the simulator, seed 29466:
+// a replace that took 31 s held a run 26 s past its fatal error).
+func TestRunStopsWithinTheShutdownTimeoutOfAReadFailureBehindASlowPage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := migratetest.MustNew(t, migrate.Definition{Paths: []string{"/region"}, Kind: "Hash", Version: 2})
+		upsert(t, src, "item-1", "eu", "a", 1)
+		reads := 0
+		var failedAt time.Time
+		src.Intercept(func(op string, _ migrate.Key, _ string) error {
+			if op != migratetest.OpFeed {
+				return nil
+			}
+			if reads++; reads == 1 {
+				return nil // the page with item-1
+			}
+			failedAt = time.Now()
+			return &migrate.RequestError{Op: "read change feed", Status: http.StatusServiceUnavailable}
+		})
+		dst := slowCreates{newTarget(t)}
+		r := testRunner(t, src, dst.Container, t.TempDir())
+		r.Writes = fixedWritePath(dst, 3)
+		const shutdown = 2 * time.Second
+		_, err := r.Run(context.Background(), RunConfig{ShutdownTimeout: shutdown, PollInterval: time.Millisecond})
+		if !errors.Is(err, migrate.ErrTransient) {
+			t.Fatalf("want the feed's transient error, got %v", err)
+		}
+		if took := time.Since(failedAt); took > shutdown+ExitGrace {
+			t.Fatalf("Run returned %v after the read gave up, want within the shutdown timeout %v and ExitGrace %v", took, shutdown, ExitGrace)
+		}
+		if len(dst.Items()) != 0 {
+			t.Fatal("the slow create was not abandoned")
+		}
+	})
+}
+
 // throttledCount is a dead-letter store whose Count is throttled the first
 // throttles times, as a lease container's query may be.
 type throttledCount struct {
