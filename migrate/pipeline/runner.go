@@ -349,7 +349,7 @@ type run struct {
 	// stopReading stops every range's reading: a failure that must stop
 	// the run; the pages in hand get the shutdown timeout from then.
 	stopReading func()
-	loops   map[string]chan struct{} // lease id -> closed when its loop ended
+	loops       map[string]chan struct{} // lease id -> closed when its loop ended
 
 	started           atomic.Int64 // ranges this run worked on
 	allCaughtUp       atomic.Bool  // shared: every lease of every worker caught up
