@@ -113,18 +113,27 @@ func TestMonotonicCheckCatchesOlderOverNewer(t *testing.T) {
 }
 
 // The simulator catches a pipeline that loses writes: a target that
-// acknowledges some creates without storing them.
+// acknowledges some creates without storing them, sent one by one (seed 3
+// runs --bulk=false) or in bulk requests (seed 1).
 func TestSimulatorCatchesLostWrites(t *testing.T) {
-	var res *Result
-	synctest.Test(t, func(t *testing.T) {
-		n := 0
-		var err error
-		res, err = Simulate(3, Options{loseCreate: func(string) bool { n++; return n%7 == 0 }})
-		if err != nil {
-			t.Fatal(err)
+	for _, tc := range []struct {
+		seed uint64
+		bulk bool
+	}{{3, false}, {1, true}} {
+		if Generate(tc.seed).Bulk != tc.bulk {
+			t.Fatalf("seed %d no longer runs --bulk=%v: pick another", tc.seed, tc.bulk)
 		}
-	})
-	if violated(res.Violations, InvComplete) == 0 {
-		t.Fatalf("seed 3 with lost creates broke %v, want %s:\n%s", invariantsOf(res), InvComplete, res.Report())
+		var res *Result
+		synctest.Test(t, func(t *testing.T) {
+			n := 0
+			var err error
+			res, err = Simulate(tc.seed, Options{loseCreate: func(string) bool { n++; return n%7 == 0 }})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+		if violated(res.Violations, InvComplete) == 0 {
+			t.Fatalf("seed %d with lost creates broke %v, want %s:\n%s", tc.seed, invariantsOf(res), InvComplete, res.Report())
+		}
 	}
 }

@@ -120,12 +120,13 @@ func (p *process) views() (containerView, containerView) {
 
 // writePath is how a command of p writes to the target, as cmd/rekey's
 // migration.writePath builds it (flow: rekey run's flags, the defaults
-// elsewhere), with the target's provisioned throughput and the process's
-// clock (its retry jitter is seeded).
-func (p *process) writePath(flow pacing.Config) *pipeline.WritePath {
+// elsewhere; in bulk requests but for rekey run --bulk=false), with the
+// target's provisioned throughput and the process's clock (its retry
+// jitter is seeded).
+func (p *process) writePath(mode pipeline.WriteMode, flow pacing.Config) *pipeline.WritePath {
 	_, tgt := p.views()
 	flow.ProvisionedRU = float64(4000 * p.w.sc.TargetPartitions)
-	return pipeline.NewWritePath(tgt, pipeline.WritePathConfig{Flow: flow, Clock: p.clock(), Log: p.logger()})
+	return pipeline.NewWritePath(tgt, pipeline.WritePathConfig{Mode: mode, Flow: flow, Clock: p.clock(), Log: p.logger()})
 }
 
 // runCommand is `rekey run`: the write path, the control file watched,
@@ -149,7 +150,11 @@ func (p *process) runCommand(ctx context.Context, st *state, untilCaughtUp bool)
 		ttl = pipeline.TTLApply
 	}
 	cfg.TTLExpiries = ttl
-	writes := p.writePath(pacing.Config{}) // as cmd/rekey's run: no global cap on the writes in flight
+	mode := pipeline.WriteBulk // rekey run --bulk
+	if !sc.Bulk {
+		mode = pipeline.WriteItems
+	}
+	writes := p.writePath(mode, pacing.Config{}) // as cmd/rekey's run: no global cap on the writes in flight
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go writes.Flow().Controls.Watch(watchCtx, p.w.controlPath(), pacing.DefaultControlPoll)
@@ -184,7 +189,7 @@ func (p *process) verifyCommand(ctx context.Context, st *state, fix bool) (*veri
 	v := &verify.Verifier{Source: src, Target: tgt, Writer: tgt, Transformer: p.w.tr, DeadLetters: st.dead, Clock: p.clock(), Log: p.logger()}
 	if fix {
 		v.State, v.Defaults = st.store, st.defaults
-		v.Writes = p.writePath(pacing.Config{})
+		v.Writes = p.writePath(pipeline.WriteBulk, pacing.Config{})
 	}
 	return v.Verify(ctx, verify.Config{Fix: fix, RecheckDelay: verify.DefaultRecheckDelay, TempDir: p.w.dir})
 }
@@ -194,7 +199,7 @@ func (p *process) verifyCommand(ctx context.Context, st *state, fix bool) (*veri
 func (p *process) cutoverCommand(ctx context.Context, st *state, quiet, timeout time.Duration, acceptDead bool, progress func(string)) (*cutover.Report, error) {
 	src, tgt := p.views()
 	p.accept = acceptDead
-	writes := p.writePath(pacing.Config{})
+	writes := p.writePath(pipeline.WriteBulk, pacing.Config{})
 	c := &cutover.Gate{
 		Runner: &pipeline.Runner{Source: src, Transformer: p.w.tr, Store: st.store, DeadLetters: st.dead,
 			Writes: writes, Clock: p.clock(), Observer: loopObserver{p}},
@@ -219,7 +224,7 @@ func (p *process) replayCommand(ctx context.Context, st *state) (pipeline.Replay
 	}
 	src, _ := p.views()
 	r := &pipeline.Runner{Source: src, Transformer: p.w.tr, Store: st.store, DeadLetters: st.dead,
-		Writes: p.writePath(pacing.Config{}), Clock: p.clock()}
+		Writes: p.writePath(pipeline.WriteBulk, pacing.Config{}), Clock: p.clock()}
 	return r.Replay(ctx, entries)
 }
 

@@ -75,8 +75,17 @@
 // preloaded target, deletes, key-field changes and time to live; and the
 // change feed the runs follow: --mode auto, latest or all-versions, a
 // source that keeps the all-versions feed or not, for an hour or for less
-// than a copy takes (ranges fall back), with previous images or not.
-// Scenario.String prints it all.
+// than a copy takes (ranges fall back), with previous images or not; and
+// how rekey run writes: in bulk requests (most seeds, as the product's
+// default) or not (--bulk=false), and now and then a bigger copy whose
+// pages fill bulk requests. Every command's bulk requests (ports_bulk.go)
+// are one request to one physical partition, routed by the process's map
+// of the target's partitions (stale after a split: 410), and meet faults
+// of the whole request (429, 503/408, an answer lost after it took effect,
+// 410, slow) or of single operations inside it (429 for the rest of the
+// request, 503, 410, 413 "response too large"); their operations take
+// effect one by one, in order, also when the request lands after its
+// process stopped waiting. Scenario.String prints it all.
 //
 // The application (app.go) creates, updates and deletes items, changes the
 // fields the target key is built from, makes twins (one id under two source

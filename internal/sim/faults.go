@@ -43,7 +43,7 @@ func (w *world) faultFor(p *process, kind string, r *rand.Rand) injected {
 	now := w.elapsed()
 	var out injected
 	for _, f := range w.sc.Faults {
-		if !strings.HasPrefix(kind, f.Ops) || now < f.From || now >= f.To {
+		if !f.meets(kind, now) {
 			continue
 		}
 		switch f.Kind {
@@ -89,6 +89,54 @@ func (w *world) faultFor(p *process, kind string, r *rand.Rand) injected {
 		}
 	}
 	return out
+}
+
+// opFaultFor decides the fault, if any, that meets one operation of a
+// bulk request of p (kind "tgt.op.create", ...) as the request is served:
+// the answers the service gives an operation alone, inside a response to
+// the whole request. Faults of whole requests (a permanent failure, a
+// full disk, a lost answer, a slow request) do not strike operations.
+func (w *world) opFaultFor(p *process, kind string, r *rand.Rand) error {
+	if w.healed.Load() || p.slot < 0 {
+		return nil
+	}
+	now := w.elapsed()
+	for _, f := range w.sc.Faults {
+		if !f.meets(kind, now) {
+			continue
+		}
+		switch f.Kind {
+		case faultThrottle, faultTransient, faultGone, faultResponseTooLarge:
+		default:
+			continue
+		}
+		if !chance(r, f.Prob) {
+			continue
+		}
+		switch f.Kind {
+		case faultThrottle:
+			e := requestError(kind, http.StatusTooManyRequests, 0, "injected: request rate is large")
+			e.SubStatus, e.RetryAfter = 3200, between(r, f.Min, f.Max)
+			return e
+		case faultTransient:
+			return requestError(kind, http.StatusServiceUnavailable, 1, "injected: transient failure of the operation")
+		case faultGone:
+			e := requestError(kind, http.StatusGone, 1, "injected: the partition is completing a split")
+			e.SubStatus = 1007
+			return e
+		case faultResponseTooLarge:
+			e := requestError(kind, http.StatusRequestEntityTooLarge, 1, "injected: the response grew too large")
+			e.SubStatus = subStatusResponseTooLarge
+			return e
+		}
+	}
+	return nil
+}
+
+// meets reports whether the fault's window is open now for requests of
+// kind.
+func (f Fault) meets(kind string, now time.Duration) bool {
+	return strings.HasPrefix(kind, f.Ops) && now >= f.From && now < f.To
 }
 
 // strikes reports whether a fault aimed at one process strikes p now: the

@@ -47,6 +47,8 @@ type process struct {
 	// fault: the strike plus the time its retries may take.
 	fatalBy time.Duration
 
+	routes routing // the target's partitions as the process knows them (ports_bulk.go)
+
 	accept  bool // a cutover that accepts dead letters
 	stopped bool // it was told to stop (SIGTERM); set by supervise
 }
@@ -266,7 +268,7 @@ func isLocal(kind string) bool {
 
 // isWrite reports whether a request kind changes something.
 func isWrite(kind string) bool {
-	for _, verb := range []string{"create", "replace", "delete", "batch", "update", "init", "add", "resolve", "sync"} {
+	for _, verb := range []string{"create", "replace", "delete", "batch", "bulk", "update", "init", "add", "resolve", "sync"} {
 		if strings.HasSuffix(kind, "."+verb) {
 			return true
 		}
@@ -312,10 +314,10 @@ type crashPlan struct {
 
 // The request kinds a crash plan aims at, by the moment they stand for.
 var crashPoints = [][]string{
-	{"store.lease.create", "docs.lease.create", "src.feed.bookmark"}, // while the first leases are created and bookmarked
-	{"tgt.create", "tgt.replace", "tgt.batch", "tgt.delete"},         // between a write and its checkpoint
-	{"store.lease.update", "docs.lease.replace"},                     // at a checkpoint, a renewal or a switch of feeds
-	{"dl.add", "dl.sync", "docs.dead.create", "docs.dead.replace"},   // in the middle of a dead-letter append
+	{"store.lease.create", "docs.lease.create", "src.feed.bookmark"},     // while the first leases are created and bookmarked
+	{"tgt.create", "tgt.replace", "tgt.batch", "tgt.delete", "tgt.bulk"}, // between a write and its checkpoint
+	{"store.lease.update", "docs.lease.replace"},                         // at a checkpoint, a renewal or a switch of feeds
+	{"dl.add", "dl.sync", "docs.dead.create", "docs.dead.replace"},       // in the middle of a dead-letter append
 	{"src.feed", "src.feed.versions"},
 }
 

@@ -37,6 +37,13 @@ type Scenario struct {
 	Retention      time.Duration // what the policy keeps; short ones make ranges fall back
 	PreviousImages bool          // the feed carries replaces' and deletes' previous versions
 
+	// Bulk is rekey run --bulk (drawn from a stream of its own too): true,
+	// the default, sends the run's writes in bulk requests; false one
+	// request per item and transactional batches. The other commands
+	// (cutover, verify --fix, deadletter replay) always write in bulk, as
+	// cmd/rekey wires them.
+	Bulk bool
+
 	// The chaos phase.
 	Chaos          time.Duration
 	Crashes        bool // processes crash, each at a point drawn from its name
@@ -61,6 +68,9 @@ const (
 	faultSlow      faultKind = "slow"      // requests slower than the lease TTL
 	faultPermanent faultKind = "503-ever"  // one process's requests fail for good: a fatal error
 	faultDiskFull  faultKind = "disk-full" // the dead-letter store refuses writes for one process
+	// An operation of a bulk request answered 413 with substatus 3402: the
+	// response, not the item, grew too large; the operation is resent.
+	faultResponseTooLarge faultKind = "413-3402"
 )
 
 // Fault is trouble during [From, To) for the requests whose kind starts
@@ -157,6 +167,7 @@ func Generate(seed uint64) Scenario {
 		}
 	}
 	generateFeeds(d.fixed("feeds"), &sc)
+	generateBulk(d.fixed("bulk"), &sc)
 	sort.Slice(sc.Splits, func(i, j int) bool { return sc.Splits[i].At < sc.Splits[j].At })
 	sort.Slice(sc.Cutovers, func(i, j int) bool { return sc.Cutovers[i] < sc.Cutovers[j] })
 	sort.Slice(sc.Controls, func(i, j int) bool { return sc.Controls[i].At < sc.Controls[j].At })
@@ -179,23 +190,56 @@ func generateFeeds(r *rand.Rand, sc *Scenario) {
 	sc.PreviousImages = chance(r, 0.5)
 }
 
-// generateFaults draws the fault windows of a scenario: each kind enabled
-// or not by the seed.
-func generateFaults(r *rand.Rand, sc Scenario) []Fault {
-	var out []Fault
+// generateBulk draws whether rekey run writes in bulk (most seeds do, as
+// the product's default), now and then a bigger copy, and the faults of
+// bulk requests, which every
+// command's bulk requests meet: of the whole request ("tgt.bulk": 429,
+// 503/408, an answer lost after the request took effect, 410, slow) and of
+// single operations inside one ("tgt.op.create|read|replace": 429, 503,
+// 410, 413 with substatus 3402).
+func generateBulk(r *rand.Rand, sc *Scenario) {
+	sc.Bulk = chance(r, 0.8)
+	if chance(r, 0.25) {
+		// A bigger copy: pages of up to 200 items, which fill bulk
+		// requests to their 100 operations and carry many pages' items.
+		sc.Items = 150 + r.IntN(350)
+		sc.PageSize = 20 + r.IntN(180)
+	}
+	add := faultAdder(r, *sc, &sc.Faults)
+	add(0.4, faultThrottle, []string{"tgt.bulk", "tgt.op."}, 0.8, 5*time.Millisecond, 1500*time.Millisecond)
+	add(0.3, faultTransient, []string{"tgt.bulk", "tgt.op."}, 0.5, 0, 0)
+	add(0.3, faultAmbiguous, []string{"tgt.bulk"}, 0.5, 0, 0)
+	add(0.25, faultGone, []string{"tgt.bulk", "tgt.op."}, 0.3, 0, 0)
+	add(0.2, faultResponseTooLarge, []string{"tgt.op.create", "tgt.op."}, 0.3, 0, 0)
+	add(0.25, faultSlow, []string{"tgt.bulk"}, 0.7, sc.LeaseTTL/2, 2*sc.LeaseTTL)
+	sort.SliceStable(sc.Faults, func(i, j int) bool { return sc.Faults[i].From < sc.Faults[j].From })
+}
+
+// faultAdder returns add, which enables a kind of fault with chance p and
+// then appends one or two windows of it (each up to 20 s of the chaos
+// phase) to out, each on one of ops with a probability up to prob (lo and
+// hi bound a retry-after or a delay).
+func faultAdder(r *rand.Rand, sc Scenario, out *[]Fault) func(p float64, kind faultKind, ops []string, prob float64, lo, hi time.Duration) {
 	window := func() (time.Duration, time.Duration) {
 		from := between(r, 0, sc.Chaos)
 		return from, min(sc.Chaos, from+between(r, time.Second, 20*time.Second))
 	}
-	add := func(p float64, kind faultKind, ops []string, prob float64, lo, hi time.Duration) {
+	return func(p float64, kind faultKind, ops []string, prob float64, lo, hi time.Duration) {
 		if !chance(r, p) {
 			return
 		}
 		for n := 1 + r.IntN(2); n > 0; n-- {
 			from, to := window()
-			out = append(out, Fault{Kind: kind, Ops: ops[r.IntN(len(ops))], From: from, To: to, Prob: prob * r.Float64(), Min: lo, Max: hi})
+			*out = append(*out, Fault{Kind: kind, Ops: ops[r.IntN(len(ops))], From: from, To: to, Prob: prob * r.Float64(), Min: lo, Max: hi})
 		}
 	}
+}
+
+// generateFaults draws the fault windows of a scenario: each kind enabled
+// or not by the seed.
+func generateFaults(r *rand.Rand, sc Scenario) []Fault {
+	var out []Fault
+	add := faultAdder(r, sc, &out)
 	add(0.5, faultThrottle, []string{"tgt.", "src.feed", "tgt.create", "docs."}, 0.8, 5*time.Millisecond, 1500*time.Millisecond)
 	add(0.4, faultTransient, []string{"tgt.", "src.", "docs."}, 0.5, 0, 0)
 	add(0.3, faultAmbiguous, []string{"tgt.create", "tgt.replace", "tgt.batch", "docs.replace"}, 0.5, 0, 0)
@@ -254,7 +298,7 @@ func (sc Scenario) String() string {
 		sc.Items, sc.PageSize, sc.LeaseTTL.Round(time.Millisecond), sc.ShutdownTimeout.Round(time.Millisecond),
 		map[bool]string{true: ", --start-from now", false: ""}[sc.StartFromNow], sc.Chaos.Round(time.Millisecond))
 	fmt.Fprintf(&b, "  crashes %v (machine %v), key changes %v, deletes %v\n", sc.Crashes, sc.MachineCrashes, sc.KeyChanges, sc.Deletes)
-	fmt.Fprintf(&b, "  --mode %s; ", sc.Mode)
+	fmt.Fprintf(&b, "  --bulk=%v --mode %s; ", sc.Bulk, sc.Mode)
 	if sc.SourceVersions {
 		fmt.Fprintf(&b, "the source keeps the all-versions feed for %v (previous images %v)\n", sc.Retention.Round(time.Millisecond), sc.PreviousImages)
 	} else {

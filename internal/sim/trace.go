@@ -79,7 +79,7 @@ func affects(op string) bool {
 	case "log", "report", "verify":
 		return false
 	}
-	for _, read := range []string{".read", ".list", ".feed", ".count", ".def", ".ranges", ".clean"} {
+	for _, read := range []string{".read", ".list", ".feed", ".count", ".def", ".ranges", ".pkranges", ".clean"} {
 		if strings.HasSuffix(op, read) {
 			return false
 		}

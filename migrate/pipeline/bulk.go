@@ -42,6 +42,7 @@ type bulkItem struct {
 	alone     bool   // goes in a request of its own: its answer was too large
 	reroutes  int    // routed again after a 410
 	rounds    int    // started over: the existing item changed or vanished between steps
+	vanished  int    // creates answered 409 whose read found no item (uniqueKeyRounds)
 	tooLarge  int    // sent alone after a response too large
 }
 
@@ -235,9 +236,19 @@ func (b *bulkPage) failed(it *bulkItem, opErr error) (more bool, err error) {
 	case it.step == stepCreate && errors.Is(opErr, migrate.ErrConflict):
 		it.step = stepRead
 		return true, nil
-	case it.step == stepRead && errors.Is(opErr, migrate.ErrNotFound),
-		it.step == stepReplace && (errors.Is(opErr, migrate.ErrPreconditionFailed) || errors.Is(opErr, migrate.ErrNotFound)):
+	case it.step == stepRead && errors.Is(opErr, migrate.ErrNotFound):
+		// No item holds (id, key), yet the create conflicted: deleted in
+		// between, or, when it keeps happening, another item of the
+		// logical partition holds the item's unique key values.
+		if it.vanished++; it.vanished == uniqueKeyRounds {
+			return false, b.deadLetterUniqueKey(it.c)
+		}
 		return true, it.startOver()
+	case it.step == stepReplace && (errors.Is(opErr, migrate.ErrPreconditionFailed) || errors.Is(opErr, migrate.ErrNotFound)):
+		return true, it.startOver()
+	case it.step == stepReplace && errors.Is(opErr, migrate.ErrConflict):
+		// A replace conflicts only on a unique key.
+		return false, b.deadLetterUniqueKey(it.c)
 	case it.step != stepRead && (errors.Is(opErr, migrate.ErrBadRequest) || errors.Is(opErr, migrate.ErrTooLarge)):
 		_, err := b.DeadLetterRefused(it.c, opErr)
 		return false, err
