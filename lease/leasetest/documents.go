@@ -242,7 +242,13 @@ func served(d memDoc) []byte {
 }
 
 // checkBody refuses what the service refuses with a 400.
+// maxDocBytes is the service's bound on a document (an item): 2 MB.
+const maxDocBytes = 2 * 1024 * 1024
+
 func checkBody(id string, body []byte) error {
+	if len(body) > maxDocBytes {
+		return fmt.Errorf("write %s: 413: a document of %d bytes is over the service's %d", id, len(body), maxDocBytes)
+	}
 	var obj struct {
 		ID *string `json:"id"`
 	}

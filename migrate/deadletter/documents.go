@@ -84,6 +84,36 @@ func (d *DocumentStore) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d.Timeout)
 }
 
+// MaxDocumentBytes bounds a dead-letter document as the service bounds an
+// item (2 MB, docs/cosmos-service.md#limits): a dead letter whose item
+// would make it larger is kept without the item.
+const MaxDocumentBytes = 2 * 1024 * 1024
+
+// encodeDocument is dl's document with id. When the source item would make
+// it larger than MaxDocumentBytes (an item too large to copy is too large
+// to keep here too), the item is left out and the reason says so: replay
+// reads the item from the source again, as it always does but for a key
+// the client cannot address.
+func encodeDocument(id string, dl migrate.DeadLetter) ([]byte, error) {
+	doc := struct {
+		ID string `json:"id"`
+		migrate.DeadLetter
+	}{id, dl}
+	body, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("dead letter for item %q: %w", dl.SourceID, err)
+	}
+	if len(body) <= MaxDocumentBytes || len(dl.Item) == 0 {
+		return body, nil
+	}
+	doc.Reason = fmt.Sprintf("%s (the item, %d bytes, is not kept: a dead-letter document holds at most %d bytes)", dl.Reason, len(dl.Item), MaxDocumentBytes)
+	doc.Item = nil
+	if body, err = json.Marshal(doc); err != nil {
+		return nil, fmt.Errorf("dead letter for item %q: %w", dl.SourceID, err)
+	}
+	return body, nil
+}
+
 // Add creates the item's document, or replaces it with the newer failure.
 func (d *DocumentStore) Add(dl migrate.DeadLetter) error {
 	dl.Resolved = false
@@ -91,12 +121,9 @@ func (d *DocumentStore) Add(dl migrate.DeadLetter) error {
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(struct {
-		ID string `json:"id"`
-		migrate.DeadLetter
-	}{id, dl})
+	body, err := encodeDocument(id, dl)
 	if err != nil {
-		return fmt.Errorf("dead letter for item %q: %w", dl.SourceID, err)
+		return err
 	}
 	ctx, cancel := d.ctx()
 	defer cancel()

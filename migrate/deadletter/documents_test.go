@@ -97,3 +97,40 @@ func TestDocDeadLettersErrorsAndBounds(t *testing.T) {
 		t.Fatalf("open with the container down: %v", err)
 	}
 }
+
+// A dead letter whose item is too large for a document (an item too large
+// to copy) is kept without the item, its size in the reason, instead of
+// failing the run on every retry: the in-memory lease container refuses
+// documents over 2 MB, as the service does.
+func TestDocDeadLetterOfATooLargeItem(t *testing.T) {
+	docs := leasetest.NewMemDocuments()
+	store, err := OpenDocuments(docs, "rekey.a.b.c.d", "cosmos://db/leases")
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := json.RawMessage(`{"id":"big","pad":"` + strings.Repeat("x", 3<<20) + `"}`)
+	k := json.RawMessage(`["eu"]`)
+	if err := store.Add(migrate.DeadLetter{Time: time.Unix(1, 0), SourceID: "big", SourceKey: k, Kind: migrate.KindTooLarge, Reason: "413", Item: big}); err != nil {
+		t.Fatal(err)
+	}
+	small := json.RawMessage(`{"id":"small"}`)
+	if err := store.Add(migrate.DeadLetter{Time: time.Unix(1, 0), SourceID: "small", SourceKey: k, Kind: "missing-field", Reason: "no tenant", Item: small}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := store.List()
+	if err != nil || len(l) != 2 {
+		t.Fatalf("list: %+v %v", l, err)
+	}
+	for _, dl := range l {
+		switch dl.SourceID {
+		case "big":
+			if dl.Item != nil || !strings.Contains(dl.Reason, fmt.Sprintf("%d bytes, is not kept", len(big))) || dl.Kind != migrate.KindTooLarge {
+				t.Fatalf("too large: %+v", dl)
+			}
+		case "small":
+			if string(dl.Item) != string(small) || dl.Reason != "no tenant" {
+				t.Fatalf("small: %+v", dl)
+			}
+		}
+	}
+}
