@@ -74,9 +74,10 @@
 //   - migrate (this package): the ports, every small interface the parts
 //     need of the world and of each other (ports.go: Source, Target,
 //     Partitioning, Containers, Limiter, RUCap, DeadLetterStore, Clock, and
-//     the capabilities VersionSource, CopyFinder, TimeToLive); the
-//     data they carry (container.go, versions.go for the all-versions
-//     feed's changes, ranges.go with the one set of range
+//     the capabilities VersionSource, CopyFinder, TimeToLive, BulkTarget);
+//     the data they carry (container.go, versions.go for the all-versions
+//     feed's changes, bulk.go for bulk requests and their answers, the
+//     expected charges of requests in charges.go, ranges.go with the one set of range
 //     converters, key.go with the one rendering of a key); the error
 //     classes (errors.go) and the one retry policy (retry.go); the content
 //     digest (content.go); the rule for whether a state is this migration's
