@@ -237,6 +237,7 @@ var regressions = []struct {
 	{29466, InvExit, "a source answering 503 for good stopped the run only once the page in hand was written, a replace slowed by 37 s (found by the 100,000-seed run of 08f7643)"},
 	{80193, InvExit, "a failing range released its lease, throttled for 2 s, before it stopped the others: their shutdown timeout and releases came after (the same run)"},
 	{82019, InvExit, "the same, one worker over four ranges"},
+	{66277, InvReleased, "a take whose answer the stop cut off landed after the run looked for leases in its name, and before it listed them again for its summary: the last look saw the lease and left it"},
 }
 
 // TestRegressionSeeds runs the seeds that found bugs.

@@ -258,11 +258,14 @@ func (run *run) release(h *lease.Hold, unanswered time.Time) {
 	}
 }
 
-// releaseStrays gives up, as a shared run ends, the leases that still name
-// this worker although none of its loops works on them any more: a take
-// whose answer the shutdown cut off may have landed all the same, and
-// would keep the lease from the other workers for a TTL. ctx bounds it.
-func (run *run) releaseStrays(ctx context.Context) {
+// wrapUpLeases looks at the leases once more as the run ends, the last
+// look it takes. In a shared run it gives up those that still name this
+// worker although none of its loops works on them any more: a take whose
+// answer the shutdown cut off may have landed all the same, and would keep
+// the lease from the other workers for a TTL. It returns how many leases
+// record a fallback, for the Summary (0 when they cannot be listed: rekey
+// status reads them). ctx bounds it.
+func (run *run) wrapUpLeases(ctx context.Context) (fallbacks int) {
 	var leases []lease.Lease
 	err := run.retry.Do(ctx, func() error {
 		var err error
@@ -270,18 +273,26 @@ func (run *run) releaseStrays(ctx context.Context) {
 		return err
 	})
 	if err != nil {
-		run.log.Warn("could not look for leases left in this worker's name; they expire after the TTL", "err", err)
-		return
+		if run.cfg.Shared {
+			run.log.Warn("could not look for leases left in this worker's name; they expire after the TTL", "err", err)
+		} else {
+			run.log.Debug("could not list the leases for the summary", "err", err)
+		}
+		return 0
 	}
 	lr := run.leaser()
 	for _, l := range leases {
-		if l.Owner != run.cfg.Owner {
+		if l.Fallback != "" {
+			fallbacks++
+		}
+		if !run.cfg.Shared || l.Owner != run.cfg.Owner {
 			continue
 		}
 		if _, err := lr.Release(ctx, l); err != nil && !errors.Is(err, lease.ErrLeaseLost) {
 			run.log.Warn("could not release a lease left in this worker's name; it expires after the TTL", "range", l.ID, "err", err)
 		}
 	}
+	return fallbacks
 }
 
 // checkpoint writes change into the held lease under the run's retry

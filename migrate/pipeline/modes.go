@@ -237,22 +237,3 @@ func (run *run) applyVersions(ctx context.Context, h *lease.Hold, p page) error 
 	}
 	return run.checkpointPage(ctx, h, p, len(p.changes), ru, newest)
 }
-
-// fallbacks counts the leases that record a fallback (0 when they cannot
-// be listed: the summary's count is informative, rekey status reads them).
-func (run *run) fallbacks(ctx context.Context) int {
-	ctx, cancel := context.WithTimeout(ctx, releaseTimeout)
-	defer cancel()
-	leases, err := run.store.List(ctx)
-	if err != nil {
-		run.log.Debug("could not list the leases for the summary", "err", err)
-		return 0
-	}
-	n := 0
-	for _, l := range leases {
-		if l.Fallback != "" {
-			n++
-		}
-	}
-	return n
-}

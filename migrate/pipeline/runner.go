@@ -144,7 +144,7 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	if err != nil {
 		if cfg.Shared {
 			wctx, cancel := wrapUpContext(ctx)
-			run.releaseStrays(wctx)
+			run.wrapUpLeases(wctx)
 			cancel()
 		}
 		return Summary{}, err
@@ -232,9 +232,7 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	case err == nil:
 		err = fmt.Errorf("count dead letters: %w", cerr)
 	}
-	if cfg.Shared {
-		run.releaseStrays(wctx)
-	}
+	fallbacks := run.wrapUpLeases(wctx)
 	sum := Summary{
 		Stats:       run.stats.Snapshot(),
 		DeadLetters: dead,
@@ -242,7 +240,7 @@ func (r *Runner) Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 		Interrupted: ctx.Err() != nil,
 		Ranges:      int(run.started.Load()),
 		AllVersions: run.versions != nil,
-		Fallbacks:   run.fallbacks(context.WithoutCancel(ctx)),
+		Fallbacks:   fallbacks,
 
 		StoppedForCutover: run.stoppedForCutover.Load(),
 	}

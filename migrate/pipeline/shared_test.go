@@ -211,3 +211,95 @@ func TestSharedRunReleasesALeaseWhoseTakeLandedAfterTheStop(t *testing.T) {
 		}
 	})
 }
+
+// landsAfterTheNextList holds back the first take of the lower range by
+// w2 until the run stops, then lands it just after the next listing of the
+// leases is read, as a take whose answer the stop cut off may land late.
+// It keeps the last listing the run read.
+type landsAfterTheNextList struct {
+	lease.Store
+	mu      sync.Mutex
+	held    bool
+	pending *lease.Lease
+	last    []lease.Lease
+}
+
+func (s *landsAfterTheNextList) Update(ctx context.Context, l lease.Lease) (lease.Lease, error) {
+	s.mu.Lock()
+	hold := !s.held && l.Owner == "w2" && l.Range.Min == ""
+	s.held = s.held || hold
+	s.mu.Unlock()
+	if !hold {
+		return s.Store.Update(ctx, l)
+	}
+	<-ctx.Done()
+	s.mu.Lock()
+	s.pending = &l
+	s.mu.Unlock()
+	return lease.Lease{}, ctx.Err()
+}
+
+func (s *landsAfterTheNextList) List(ctx context.Context) ([]lease.Lease, error) {
+	ls, err := s.Store.List(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.last = ls
+	if s.pending != nil {
+		if _, err := s.Store.Update(context.Background(), *s.pending); err != nil {
+			return nil, err
+		}
+		s.pending = nil
+	}
+	return ls, err
+}
+
+// A shared run releases every lease in its name that its last look at the
+// leases shows, whatever landed before it. Before, the run looked for such
+// leases and then listed them once more for its summary: a take that
+// landed between the two stayed in the stopped worker's name for a TTL
+// (simulator seed 66277).
+func TestSharedRunReleasesWhatItsLastLookAtTheLeasesShows(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		src, dst := newSource(t), newTarget(t)
+		upsert(t, src, "a", "in", "a", 1)
+		r := testRunner(t, src, dst, t.TempDir())
+		copyOnce(t, r)
+		ls, err := r.Store.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range ls {
+			if l.Range.Min == "" { // held by a worker that is gone: w2 takes it once it expires
+				l.Owner, l.TTL = "gone", 4*time.Second
+				if _, err := r.Store.Update(ctx, l); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		store := &landsAfterTheNextList{Store: r.Store}
+		r.Store = store
+		runCtx, cancel := context.WithCancel(ctx)
+		go func() {
+			time.Sleep(7 * time.Second)
+			cancel() // SIGTERM, while the take of the expired lease is in flight
+		}()
+		if _, err := r.Run(runCtx, RunConfig{Shared: true, LeaseTTL: 4 * time.Second, Owner: "w2"}); err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		if !store.held {
+			t.Fatal("the run never took the expired lease: the test saw nothing")
+		}
+		now, err := store.Store.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, seen := range store.last {
+			for _, l := range now {
+				if l.ID == seen.ID && seen.Owner == "w2" && l.Owner == "w2" {
+					t.Fatalf("lease %s is still in w2's name after the run stopped, though its last look at the leases showed it", l.ID)
+				}
+			}
+		}
+	})
+}
