@@ -10,8 +10,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
 	"github.com/rekey-dev/rekey/migrate/migratetest"
 	"github.com/rekey-dev/rekey/migrate/pacing"
@@ -451,4 +453,100 @@ func TestBulkWriterDeadLettersUniqueKeyViolations(t *testing.T) {
 	if _, ok := dst.Get(keyOf("c-x"), "ok"); !ok {
 		t.Fatal("the page's other item was not written")
 	}
+}
+
+// A worker writes a range only within half a TTL of its lease's last
+// renewal (lease.Hold.Fence). A bulk request carries the items of pages of
+// several ranges, and waits for each page's fence in turn: here page B's
+// passes at 1.95s (writable until 2s), then page A's waits for A's renewal
+// at 3.85s. The request leaves only once every fence passes at once, so
+// B's items never leave past B's fence; B, never renewed, is lost at its
+// expiry and its page fails, while A's items go in another request.
+// Before, the request left at 3.85s with B's items, 150ms before B's lease
+// expired and another worker could take it.
+func TestABulkRequestLeavesOnlyWhenEveryPagesFencePasses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		w, dst, _ := testBulkWriter(t)
+		store, err := lease.OpenFile(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close() })
+		const ttl = 4 * time.Second
+		lr := lease.Leaser{Store: store, Owner: "w1", TTL: ttl}
+		begun := time.Now()
+		hold := func(id, min, max string, sent time.Time) *lease.Hold {
+			l, err := store.Create(ctx, lease.Lease{ID: id, Range: lease.Range{Min: min, Max: max}, Owner: "w1", TTL: ttl})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return lr.Hold(l, sent)
+		}
+		holdB := hold("b", "", "80", begun)                              // writable until 2s, expires at 4s
+		holdA := hold("a", "80", "FF", begun.Add(-100*time.Millisecond)) // writable until 1.9s, expires at 3.9s
+		go func() {
+			time.Sleep(3850 * time.Millisecond)
+			if err := holdA.Renew(ctx); err != nil { // the lease store answers A's renewal just in time
+				t.Error(err)
+			}
+		}()
+		go func() {
+			time.Sleep(holdB.ExpiresAt().Sub(time.Now()))
+			holdB.Expire() // as a range loop does at its hold's expiry: B's renewals never came
+		}()
+
+		release := make(chan struct{})
+		var mu sync.Mutex
+		first := true
+		sentAt := map[string]time.Time{}
+		dst.BulkFail = func(_ string, ops []migrate.BulkOp) error {
+			mu.Lock()
+			block := first
+			first = false
+			for _, op := range ops {
+				sentAt[string(op.Body)] = time.Now() // its last send
+			}
+			mu.Unlock()
+			if block {
+				<-release // the partition's request in flight, while B's and A's pages queue behind it
+			}
+			return nil
+		}
+		write := func(it string, fence func(context.Context) error) chan error {
+			errc := make(chan error, 1)
+			go func() {
+				_, err := w.writePage(ctx, changes(t, w, it), fence)
+				errc <- err
+			}()
+			synctest.Wait()
+			return errc
+		}
+		errX := write(item("x", "eu", "x", 1), nil)
+		errB := write(item("b1", "eu", "a", 1), holdB.Fence)
+		errA := write(item("a1", "us", "a", 1), holdA.Fence)
+		time.Sleep(1950*time.Millisecond - time.Since(begun))
+		close(release)
+		if err := <-errX; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errA; err != nil {
+			t.Fatalf("A's page: %v", err)
+		}
+		if err := <-errB; !errors.Is(err, lease.ErrLeaseLost) {
+			t.Fatalf("B's page: %v, want its lease lost at its expiry", err)
+		}
+		until := holdB.WritableUntil()
+		sentA := false
+		for body, at := range sentAt {
+			if strings.Contains(body, `"b1"`) && !at.Before(until) {
+				t.Fatalf("B's item left at %v, past B's fence at %v (its lease expires at %v): requests %v",
+					at.Sub(begun), until.Sub(begun), holdB.ExpiresAt().Sub(begun), len(dst.Requests()))
+			}
+			sentA = sentA || strings.Contains(body, `"a1"`)
+		}
+		if !sentA {
+			t.Fatal("A's item was never sent")
+		}
+	})
 }

@@ -319,24 +319,47 @@ func requestContext(items []*bulkItem) (ctx context.Context, done func()) {
 // fenceOf is the fence of a request carrying items: each page's fence (the
 // lease hold of its range). A page refused by its fence fails, and the
 // request does not leave (errFenced): the other pages' items go again.
+//
+// The fences are waited for one after another, and waiting for one (its
+// range's renewal) may outlast another's window; so the request leaves
+// only once they all pass together, checked without waiting: a fence asked
+// with a done context answers at once, nil when its range is writable now
+// (lease.Hold.Fence).
 func fenceOf(items []*bulkItem) func(context.Context) error {
 	pages := pagesOf(items)
+	now, cancel := context.WithCancel(context.Background())
+	cancel()
 	return func(ctx context.Context) error {
-		fenced := false
-		for _, b := range pages {
-			if b.fence == nil {
-				continue
+		for {
+			fenced := false
+			for _, b := range pages {
+				if b.fence == nil {
+					continue
+				}
+				if err := b.fence(ctx); err != nil {
+					b.fail(err)
+					fenced = true
+				}
 			}
-			if err := b.fence(ctx); err != nil {
-				b.fail(err)
-				fenced = true
+			if fenced {
+				return errFenced
+			}
+			if allWritable(now, pages) {
+				return nil
 			}
 		}
-		if fenced {
-			return errFenced
-		}
-		return nil
 	}
+}
+
+// allWritable reports whether every page's fence passes at once; now is a
+// done context, so that none waits.
+func allWritable(now context.Context, pages []*bulkPage) bool {
+	for _, b := range pages {
+		if b.fence != nil && b.fence(now) != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // bulkAnswer is what a bulk response tells the flow control.

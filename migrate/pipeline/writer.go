@@ -79,6 +79,8 @@ type Writer struct {
 // request units it spent on the target. fence, when not nil, is called
 // before every request and may hold it back or refuse it (the range's lease
 // hold, lease.Hold.Fence): a page whose lease was lost writes nothing more.
+// Asked with a done context, fence must answer at once, nil when the range
+// is writable now (a bulk request checks the fences of all its pages so).
 // It returns an error only when the run must stop: the context ended, the
 // fence refused, a transient failure outlasted its retries, the target
 // refused the credentials, or the key defaults the page uses could not be
