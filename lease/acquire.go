@@ -162,11 +162,10 @@ func (lr Leaser) ask(ctx context.Context, victims []Lease) error {
 	return nil
 }
 
-// take writes lr.Owner into l with CAS; ok is false when another worker
-// wrote l first.
+// take writes lr.Owner into l with CAS (Lease.TakenBy); ok is false when
+// another worker wrote l first.
 func (lr Leaser) take(ctx context.Context, l Lease) (Lease, bool, error) {
-	l.Owner, l.HandoffTo, l.TTL = lr.Owner, "", lr.TTL
-	got, err := lr.Store.Update(ctx, l)
+	got, err := lr.Store.Update(ctx, l.TakenBy(lr.Owner, lr.TTL))
 	switch {
 	case errors.Is(err, ErrLeaseLost):
 		return Lease{}, false, nil

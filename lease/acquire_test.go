@@ -401,3 +401,28 @@ func TestExpiredHonoursTheRecordedTTL(t *testing.T) {
 		t.Fatal("a lease not written for 4 minutes with a 3-minute TTL is not expired")
 	}
 }
+
+// A lease taken from a holder that let it expire keeps the last moment
+// that holder may have sent a write (half its TTL past its last renewal),
+// or a later unanswered write already recorded; a free lease keeps what it
+// had.
+func TestTakenByKeepsWhenTheLastHolderMayHaveWritten(t *testing.T) {
+	renewed := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name string
+		l    lease.Lease
+		want time.Time
+	}{
+		{"free", lease.Lease{Timestamp: renewed}, time.Time{}},
+		{"expired, its holder's TTL", lease.Lease{Owner: "gone", Timestamp: renewed, TTL: time.Minute}, renewed.Add(30 * time.Second)},
+		{"expired, the taker's longer TTL", lease.Lease{Owner: "gone", Timestamp: renewed, TTL: 10 * time.Second}, renewed.Add(20 * time.Second)},
+		{"a later unanswered write", lease.Lease{Owner: "gone", Timestamp: renewed, UnansweredAt: renewed.Add(time.Hour)}, renewed.Add(time.Hour)},
+		{"released with one", lease.Lease{Timestamp: renewed, UnansweredAt: renewed.Add(-time.Second)}, renewed.Add(-time.Second)},
+	}
+	for _, c := range cases {
+		got := c.l.TakenBy("w2", 40*time.Second)
+		if got.Owner != "w2" || got.TTL != 40*time.Second || got.HandoffTo != "" || !got.UnansweredAt.Equal(c.want) {
+			t.Errorf("%s: TakenBy gave owner %q TTL %v UnansweredAt %v, want w2, 40s, %v", c.name, got.Owner, got.TTL, got.UnansweredAt, c.want)
+		}
+	}
+}

@@ -92,8 +92,9 @@ type Lease struct {
 	// last sent a write it got no answer to (it gave up waiting at its
 	// shutdown timeout, or the range stopped on an error); zero when every
 	// write was answered. Such a write may still take effect later: a
-	// cutover waits for it (cutover.Config.MaxRequestTime). Later holders
-	// keep it.
+	// cutover waits for it (cutover.Config.MaxRequestTime). A worker that
+	// takes over a lease its holder let expire records the last moment
+	// that holder may have sent one (TakenBy). Later holders keep it.
 	UnansweredAt time.Time
 
 	// Counters, kept with the lease so they survive restarts.
@@ -108,6 +109,21 @@ type Lease struct {
 	// from a store in UTC, truncated to 100ns (the documents' precision):
 	// keep the Lease a store returns rather than the one passed in.
 	ETag string
+}
+
+// TakenBy returns l owned by owner, who works with ttl. A previous holder
+// that let it expire (it died, or lost its hold) may have sent a write
+// until half its TTL past its last renewal (Hold.Fence stops it there),
+// and that write may still take effect: UnansweredAt keeps that moment,
+// so that a cutover waits for it even after the lease changed hands.
+func (l Lease) TakenBy(owner string, ttl time.Duration) Lease {
+	if l.Owner != "" {
+		if sent := l.Timestamp.Add(max(ttl, l.TTL) / 2); sent.After(l.UnansweredAt) {
+			l.UnansweredAt = sent.UTC()
+		}
+	}
+	l.Owner, l.HandoffTo, l.TTL = owner, "", ttl
+	return l
 }
 
 // Expired reports whether the lease's owner has not renewed it within ttl,

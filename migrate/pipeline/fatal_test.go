@@ -167,3 +167,54 @@ func TestAFailingRangeStopsTheOthersBeforeItReleasesItsLease(t *testing.T) {
 		}
 	})
 }
+
+// takesFailAfter is a lease store whose takes by w1 succeed n times and
+// then fail with a 503, and whose releases hang until their context ends
+// (a lease container that throttles every release past its bound).
+type takesFailAfter struct {
+	lease.Store
+	mu    sync.Mutex
+	takes int
+	n     int
+}
+
+func (s *takesFailAfter) Update(ctx context.Context, l lease.Lease) (lease.Lease, error) {
+	if l.Owner == "" {
+		<-ctx.Done()
+		return lease.Lease{}, ctx.Err()
+	}
+	s.mu.Lock()
+	s.takes++
+	fail := l.Owner == "w1" && s.takes > s.n
+	s.mu.Unlock()
+	if fail {
+		return lease.Lease{}, &migrate.RequestError{Op: "take lease", Status: http.StatusServiceUnavailable}
+	}
+	return s.Store.Update(ctx, l)
+}
+
+// A run returns within its shutdown timeout (or a fatal error's retries)
+// plus ExitGrace. A shared run whose first balancing pass fails after it
+// took some leases gives them back all at once, then wraps up. Before, it
+// gave them back one after another: with three leases taken and a lease
+// store that does not answer releases, it returned after 3×2s+3s = 9s,
+// past ExitGrace (5s). The same path runs when SIGTERM cuts that first
+// pass off.
+func TestAFailedFirstBalancingPassReturnsWithinExitGrace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := migratetest.MustNew(t, migrate.Definition{Paths: []string{"/region"}, Kind: "Hash", Version: 2},
+			migratetest.WithPartitions(4), migratetest.WithClock(func() time.Time { return time.Unix(1_700_000_000, 0) }))
+		dst := newTarget(t)
+		r := testRunner(t, src, dst, t.TempDir())
+		r.Store = &takesFailAfter{Store: r.Store, n: 3}
+		begun := time.Now()
+		_, err := r.Run(context.Background(), RunConfig{Shared: true, Owner: "w1", LeaseTTL: time.Minute, ShutdownTimeout: time.Second})
+		took := time.Since(begun)
+		if err == nil {
+			t.Fatal("run: no error, want the failed take")
+		}
+		if took > ExitGrace {
+			t.Fatalf("run failed (%v) after %v, past ExitGrace (%v) from the failure at its start", err, took, ExitGrace)
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/rekey-dev/rekey/lease"
@@ -42,10 +43,13 @@ func (run *run) leases(ctx context.Context, meta lease.Meta) ([]*lease.Hold, err
 		}
 		if err != nil {
 			// Acquire may have taken some before it failed: give them
-			// back rather than leave them owned and unworked for a TTL.
+			// back rather than leave them owned and unworked for a TTL,
+			// all at once, within one release's bound (ExitGrace).
+			var wg sync.WaitGroup
 			for _, h := range holds {
-				run.release(h, time.Time{})
+				wg.Go(func() { run.release(h, time.Time{}) })
 			}
+			wg.Wait()
 			return nil, fmt.Errorf("take leases: %w", err)
 		}
 		run.log.Info("took leases", "owner", cfg.Owner, "leases", len(taken))
@@ -57,9 +61,8 @@ func (run *run) leases(ctx context.Context, meta lease.Meta) ([]*lease.Hold, err
 	}
 	holds := make([]*lease.Hold, 0, len(existing))
 	for _, l := range existing {
-		l.Owner, l.HandoffTo = cfg.Owner, ""
 		sent := run.clock.Now()
-		got, err := run.store.Update(ctx, l)
+		got, err := run.store.Update(ctx, l.TakenBy(cfg.Owner, cfg.LeaseTTL))
 		if err != nil {
 			return nil, fmt.Errorf("take lease %q (feed range [%s, %s)): %w", l.ID, l.Range.Min, l.Range.Max, err)
 		}
@@ -255,14 +258,34 @@ func (run *run) release(h *lease.Hold, unanswered time.Time) {
 	defer cancel()
 	if err := run.retry.Do(ctx, func() error { return h.ReleaseUnanswered(ctx, unanswered) }); err != nil {
 		run.log.Warn("could not release a lease; it expires after the TTL", "range", h.Lease().ID, "err", err)
+		run.noteUnanswered(h.Lease().ID, unanswered)
 	}
+}
+
+// noteUnanswered records that a write to lease id's range sent at (zero:
+// none) got no answer and the lease does not say so yet; unansweredOf
+// returns the latest such moment.
+func (run *run) noteUnanswered(id string, at time.Time) {
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	if at.After(run.unanswered[id]) {
+		run.unanswered[id] = at
+	}
+}
+
+func (run *run) unansweredOf(id string) time.Time {
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	return run.unanswered[id]
 }
 
 // wrapUpLeases looks at the leases once more as the run ends, the last
 // look it takes. In a shared run it gives up those that still name this
-// worker although none of its loops works on them any more: a take whose
-// answer the shutdown cut off may have landed all the same, and would keep
-// the lease from the other workers for a TTL. It returns how many leases
+// worker although none of its loops works on them any more (a take whose
+// answer the shutdown cut off may have landed all the same; a loop's own
+// release may have failed, or its hold lapsed), which would keep the lease
+// from the other workers for a TTL; each records the writes its loop left
+// unanswered (noteUnanswered). It returns how many leases
 // record a fallback, for the Summary (0 when they cannot be listed: rekey
 // status reads them). ctx bounds it.
 func (run *run) wrapUpLeases(ctx context.Context) (fallbacks int) {
@@ -287,6 +310,11 @@ func (run *run) wrapUpLeases(ctx context.Context) (fallbacks int) {
 		}
 		if !run.cfg.Shared || l.Owner != run.cfg.Owner {
 			continue
+		}
+		// A loop that could not say so may have left writes unanswered:
+		// the release records them, for a cutover to wait for them.
+		if at := run.unansweredOf(l.ID); at.After(l.UnansweredAt) {
+			l.UnansweredAt = at.UTC()
 		}
 		if _, err := lr.Release(ctx, l); err != nil && !errors.Is(err, lease.ErrLeaseLost) {
 			run.log.Warn("could not release a lease left in this worker's name; it expires after the TTL", "range", l.ID, "err", err)

@@ -73,6 +73,13 @@ func (run *run) rangeLoop(readCtx, writeCtx context.Context, h *lease.Hold) erro
 		err = nil // stopped while preparing or switching: nothing half done
 	}
 	if lost := h.Err(); lost != nil {
+		// Writes sent within its fence may be unanswered: should the lease
+		// still name this worker at the end, its release says so.
+		sent := h.WritableUntil()
+		if now := run.clock.Now(); now.Before(sent) {
+			sent = now
+		}
+		run.noteUnanswered(id, sent)
 		return fmt.Errorf("feed range %s: %w: %w", id, ErrStopped, lost)
 	}
 	// A page abandoned at the shutdown timeout, or a range stopped by an

@@ -299,12 +299,13 @@ func (r *Runner) newRun(cfg RunConfig) *run {
 		readAtStart: stats.read.Load(),
 		source:      r.Source, tr: r.Transformer, store: r.Store, dead: dead, deadLog: dead,
 		clock: clock, log: wp.log, stats: stats, retry: wp.retrier(stats), sourceCap: wp.flow.SourceCap,
-		w:        w,
-		applier:  r.Applier,
-		cfg:      cfg,
-		observer: r.Observer,
-		inFlight: semaphore.NewWeighted(int64(cfg.MaxInFlightMB) << 20),
-		loops:    map[string]chan struct{}{},
+		w:          w,
+		applier:    r.Applier,
+		cfg:        cfg,
+		observer:   r.Observer,
+		inFlight:   semaphore.NewWeighted(int64(cfg.MaxInFlightMB) << 20),
+		loops:      map[string]chan struct{}{},
+		unanswered: map[string]time.Time{},
 	}
 	rn.vw = newVersionWriter(rn, w, r.Transformer, cfg.TTLExpiries == TTLSkip)
 	return rn
@@ -350,6 +351,10 @@ type run struct {
 	// timeout however long the page in hand takes.
 	stopReading func()
 	loops       map[string]chan struct{} // lease id -> closed when its loop ended
+	// unanswered is, per lease id, when a loop last sent a write it got
+	// no answer to and could not record it in the lease (its release
+	// failed, or its hold was lost): the wrap-up's release records it.
+	unanswered map[string]time.Time
 
 	started           atomic.Int64 // ranges this run worked on
 	allCaughtUp       atomic.Bool  // shared: every lease of every worker caught up
