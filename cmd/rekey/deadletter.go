@@ -162,11 +162,16 @@ func newDeadLetterReplayCommand() *cobra.Command {
 you fixed the cause: a key spec with a default for a missing field (only
 defaults may change, and a default that keys of written items used may not:
 the state refuses any other change of --key), or the item itself trimmed or
-corrected in the source. Each item is read again from the
-source, so a replay never writes an outdated version; items the source no
-longer has need no copy. Items that succeed leave the dead-letter file.
+corrected in the source. Each item is read again from the source and
+written, its copies under other keys removed; the source is read once more
+after the write, and an item that changed in between is replayed again (a
+worker may have copied the newer version meanwhile), so a replay never leaves
+an outdated version. Items the source no longer has lose their copies. Items
+that succeed leave the dead-letter file; an item that changed during every
+attempt keeps its dead letter ("changing").
 
-Stop 'rekey run' first when the state is a directory (it holds the state's lock).
+Stop 'rekey run' first when the state is a directory (it holds the state's
+lock); with a cosmos:// state it may run beside the workers.
 It needs an existing migration, and refuses once the migration is cut over.
 Exit codes: 0 every item was written or is gone from the source; 1 some still
 fail (listed by 'rekey deadletter list'); 2 bad flags or state, no migration, or
@@ -196,8 +201,8 @@ cut over.`,
 			if cerr != nil {
 				return withExitCode(ExitRunFailed, errors.Join(err, cerr))
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "replayed %d: %d written, %d gone from the source, %d still failing; %d dead letters remain in %s\n",
-				res.Replayed, res.Written, res.SourceGone, res.StillFailing, remain, mg.dead.Where())
+			fmt.Fprintf(cmd.OutOrStdout(), "replayed %d: %d written, %d gone from the source, %d still failing, %d changing; %d dead letters remain in %s\n",
+				res.Replayed, res.Written, res.SourceGone, res.StillFailing, res.Changing, remain, mg.dead.Where())
 			if err != nil {
 				return withExitCode(ExitRunFailed, err)
 			}

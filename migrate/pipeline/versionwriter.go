@@ -72,6 +72,9 @@ type itemChange struct {
 	// cannot be transformed (dead-lettered).
 	write *Change
 	gone  bool
+	// version is the source's ETag of the version current read ("" when
+	// gone): a replay reads the item again after its write to compare.
+	version string
 	// stale are the target keys of the item's versions other than the
 	// current one, as far as they are known: previous images and the
 	// page's versions.
@@ -192,8 +195,29 @@ func (vw *versionWriter) transforms(body []byte) bool {
 // transformed is dead-lettered, and the item's copies are left as they
 // are (ok false).
 func (vw *versionWriter) current(ctx context.Context, ic *itemChange) (ok bool, err error) {
+	it, err := vw.readSource(ctx, ic)
+	switch {
+	case err != nil:
+		return false, err
+	case it.Body == nil:
+		ic.gone = true
+		return true, nil
+	}
+	ic.version = it.ETag
+	res, err := vw.w.tr.Apply(it.Body)
+	if err != nil {
+		return false, vw.w.DeadLetterUntransformable(it.Body, err)
+	}
+	ic.write = &Change{Result: res, Source: it.Body}
+	return true, nil
+}
+
+// readSource reads the item's current version from the source, under
+// retry and the source's RU cap; an item the source no longer holds comes
+// back with a nil Body.
+func (vw *versionWriter) readSource(ctx context.Context, ic *itemChange) (migrate.Item, error) {
 	var it migrate.Item
-	err = vw.retry.Do(ctx, func() error {
+	err := vw.retry.Do(ctx, func() error {
 		reserved, err := vw.sourceCap.Acquire(ctx, migrate.ReadCharge(0))
 		if err != nil {
 			return err
@@ -206,23 +230,15 @@ func (vw *versionWriter) current(ctx context.Context, ic *itemChange) (ok bool, 
 		vw.sourceCap.Settle(reserved, ru)
 		vw.sourceRU.add(ru)
 		if errors.Is(err, migrate.ErrNotFound) {
+			it = migrate.Item{}
 			return nil
 		}
 		return err
 	})
-	switch {
-	case err != nil:
-		return false, fmt.Errorf("read the current version of source item %q with key %s: %w", ic.id, ic.sourceKey, err)
-	case it.Body == nil:
-		ic.gone = true
-		return true, nil
-	}
-	res, err := vw.w.tr.Apply(it.Body)
 	if err != nil {
-		return false, vw.w.DeadLetterUntransformable(it.Body, err)
+		return migrate.Item{}, fmt.Errorf("read the current version of source item %q with key %s: %w", ic.id, ic.sourceKey, err)
 	}
-	ic.write = &Change{Result: res, Source: it.Body}
-	return true, nil
+	return it, nil
 }
 
 // addStale records the target key of an earlier version of the item, if
@@ -246,14 +262,26 @@ func (vw *versionWriter) addStale(ic *itemChange, body []byte) {
 
 // applyItem writes an item's current version (or applies its deletion),
 // then removes the copies its other versions left under other keys.
+//
+// With --ttl-expiries skip, an expiry is left to the target's own time to
+// live only when it is the item's only change in the page: the copy is
+// then of the version that expired. After other changes in the page (an
+// update that set a shorter ttl, say) the copy is of an earlier version,
+// which may live longer or never expire, so the expiry is applied.
 func (vw *versionWriter) applyItem(ctx context.Context, pw *pageWriter, ic *itemChange) error {
-	if last := ic.last(); last.Op == migrate.OpDelete && last.TTLExpired && vw.skipTTL {
+	if last := ic.last(); last.Op == migrate.OpDelete && last.TTLExpired && vw.skipTTL && len(ic.changes) == 1 {
 		pw.stats.ttlSkipped.Add(1) // the copy expires by the target's own time to live
 		return pw.dead.Resolve(ic.id, ic.sourceKey.AppendJSON(nil))
 	}
 	if ok, err := vw.current(ctx, ic); !ok || err != nil {
 		return err
 	}
+	return vw.writeCurrent(ctx, pw, ic)
+}
+
+// writeCurrent writes what current found (the item's current version, or
+// nothing when it is gone), then removes the copies under other keys.
+func (vw *versionWriter) writeCurrent(ctx context.Context, pw *pageWriter, ic *itemChange) error {
 	var final migrate.Key
 	if ic.write != nil {
 		if err := vw.w.defaults.Record(ctx, ic.write.Result.DefaultsUsed); err != nil {
