@@ -440,3 +440,23 @@ func TestACopyLeftByADeadLetteredVersionIsRemoved(t *testing.T) {
 		})
 	}
 }
+
+// With --ttl-expiries skip an expiry is left to the target's own time to
+// live: that holds only when the target's copy is the version that
+// expired. When the update that gave the item its short "ttl" and the
+// expiry land in one page, the expiry is applied. Before, the whole item
+// was skipped: the copy kept the earlier version, here one that never
+// expires ("ttl":-1), so the target kept forever an item the source no
+// longer had.
+func TestTTLSkipNeverLeavesACopyThatOutlivesItsSourceForever(t *testing.T) {
+	r, clock := versioned(t, true)
+	v1 := strings.TrimSuffix(rig.Doc("x", "eu", "t1", 1), "}") + `,"ttl":-1}`
+	upsert(t, r, v1)
+	syncRun(t, r, pipeline.RunConfig{Mode: pipeline.ModeAllVersions, TTLExpiries: pipeline.TTLSkip})
+	upsert(t, r, expiring("x", "eu", "t1", 2)) // the application gives x one second to live
+	clock.Advance(2 * time.Second)             // x expires in the source
+	sum := syncRun(t, r, pipeline.RunConfig{Mode: pipeline.ModeAllVersions, TTLExpiries: pipeline.TTLSkip})
+	if it, ok := r.TargetCopy(t, v1); ok && !strings.Contains(string(it.Body), `"ttl":1`) {
+		t.Fatalf("x expired in the source (skipped %d), but the target keeps a copy that never expires: %s", sum.Stats.TTLSkipped, it.Body)
+	}
+}
