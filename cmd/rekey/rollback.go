@@ -102,13 +102,19 @@ type rollbackState struct {
 	reverse *transform.Transformer
 	store   lease.Store // the rollback's own
 	dead    migrate.DeadLetterStore
-	applier *rollback.Applier
-	runner  *pipeline.Runner
+	// forwardDead is the forward migration's dead letters, read only: the
+	// source items it never copied, which a rollback leaves as they are.
+	forwardDead migrate.DeadLetterStore
+	applier     *rollback.Applier
+	runner      *pipeline.Runner
 }
 
 func (rb *rollbackState) close() {
 	if rb.dead != nil {
 		_ = rb.dead.Close()
+	}
+	if rb.forwardDead != nil {
+		_ = rb.forwardDead.Close()
 	}
 	if rb.store != nil {
 		_ = rb.store.Close()
@@ -204,6 +210,9 @@ func (rb *rollbackState) openState(ctx context.Context, mg *migration) (ledger r
 	}
 	if rb.dead, err = openRollbackDeadLetters(ctx, mg.flags, mg.dstClient, false); err != nil {
 		return nil, err
+	}
+	if rb.forwardDead, err = openDeadLetters(ctx, mg.flags, mg.dstClient, true); err != nil {
+		return nil, fmt.Errorf("open the forward migration's dead letters: %w", err)
 	}
 	return ledger, nil
 }
@@ -311,5 +320,6 @@ func reverseCheck(mg *migration, rb *rollbackState) *rollback.Check {
 	return &rollback.Check{
 		Verifier: &verify.Verifier{Source: mg.source, Target: mg.target, Writer: mg.target, Transformer: mg.tr, Log: slog.Default()},
 		Applier:  rb.applier,
+		Forward:  rb.forwardDead,
 	}
 }

@@ -173,7 +173,12 @@ complete.`,
 				return readExit(err)
 			}
 			defer dead.Close()
-			rb := &rollbackState{applier: &rollback.Applier{Dead: dead}}
+			forwardDead, err := openDeadLetters(ctx, &mig, mg.dstClient, true)
+			if err != nil {
+				return readExit(err)
+			}
+			defer forwardDead.Close()
+			rb := &rollbackState{applier: &rollback.Applier{Dead: dead}, forwardDead: forwardDead}
 			rep, err := reverseCheck(mg, rb).Verify(ctx, verify.Config{RecheckDelay: recheckDelay})
 			if err != nil {
 				return withExitCode(ExitVerifyFailed, err)

@@ -25,13 +25,20 @@ import (
 //     wrote it under another key and kept the first): left, reported.
 //
 // A source item changed after the cutover by anyone but the rollback is
-// never deleted or overwritten: it is dead-lettered as a conflict.
+// never deleted or overwritten: it is dead-lettered as a conflict. A
+// source item the forward migration dead-lettered (never copied, or not
+// in its latest version: a cutover accepted it) is left as it is: its
+// difference is not the application's doing, and is counted as
+// dead-lettered.
 type Check struct {
 	// Verifier compares the source (Source) with the target (Target,
 	// Writer for point reads); it must not fix.
 	Verifier *verify.Verifier
 	// Applier writes into the source.
 	Applier *Applier
+	// Forward is the forward migration's dead letters; nil when it has
+	// none to tell.
+	Forward migrate.DeadLetterStore
 }
 
 // Verify compares, and with cfg.Fix repairs the source and compares again.
@@ -43,10 +50,13 @@ func (c *Check) Verify(ctx context.Context, cfg verify.Config) (*verify.Report, 
 	cfg.Fix = false
 	cfg.MaxIDs = max(cfg.MaxIDs, verify.DefaultMaxRecheck)
 	rep, err := c.Verifier.Verify(ctx, cfg)
-	switch {
-	case err != nil:
+	if err != nil {
 		return rep, err
-	case !fix || rep.Clean:
+	}
+	if err := c.setAsideForwardDead(rep); err != nil {
+		return rep, err
+	}
+	if !fix || rep.Clean {
 		return rep, c.classifyDeadLettered(rep)
 	}
 	before := c.Applier.counts()
@@ -71,6 +81,9 @@ func (c *Check) Verify(ctx context.Context, cfg verify.Config) (*verify.Report, 
 	again, err := c.Verifier.Verify(ctx, cfg)
 	if err != nil {
 		return rep, err
+	}
+	if err := c.setAsideForwardDead(again); err != nil {
+		return again, err
 	}
 	if err := c.classifyDeadLettered(again); err != nil {
 		return again, err
@@ -98,17 +111,50 @@ func (c *Check) SourceIdentities(ctx context.Context) (verify.Identities, error)
 // cutover is left as it is) as dead-lettered, which a reverse cutover with
 // --accept-dead-letter accepts, instead of by its kind.
 func (c *Check) classifyDeadLettered(rep *verify.Report) error {
+	dead, err := deadItems(c.Applier.Dead)
+	if err != nil {
+		return fmt.Errorf("read the rollback's dead letters: %w", err)
+	}
+	moveToDeadLettered(rep, dead, func(kind string) string {
+		return "the rollback could not write it back: dead-lettered as " + kind + " (rekey deadletter list --rollback)"
+	})
+	return nil
+}
+
+// setAsideForwardDead counts a difference whose source item the forward
+// migration dead-lettered as dead-lettered, so that the fix leaves it: the
+// target never held that item (or its latest version), so its being
+// missing or older there says nothing of the application.
+func (c *Check) setAsideForwardDead(rep *verify.Report) error {
+	if c.Forward == nil {
+		return nil
+	}
+	dead, err := deadItems(c.Forward)
+	if err != nil {
+		return fmt.Errorf("read the forward migration's dead letters: %w", err)
+	}
+	moveToDeadLettered(rep, dead, func(kind string) string {
+		return "the forward migration dead-lettered it as " + kind + " and never copied it: the rollback leaves the source item as it is (rekey deadletter list)"
+	})
+	return nil
+}
+
+// deadItems maps each dead item (source id and key) of store to its kind.
+func deadItems(store migrate.DeadLetterStore) (map[string]string, error) {
 	dead := map[string]string{}
-	err := c.Applier.Dead.Each(func(d migrate.DeadLetter) error {
+	err := store.Each(func(d migrate.DeadLetter) error {
 		key, err := migrate.ParseKey(d.SourceKey)
 		if err == nil {
 			dead[d.SourceID+"\x00"+key.String()] = d.Kind
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("read the rollback's dead letters: %w", err)
-	}
+	return dead, err
+}
+
+// moveToDeadLettered moves each difference of rep whose item dead names
+// from its category to DeadLettered, with the reason why for its kind.
+func moveToDeadLettered(rep *verify.Report, dead map[string]string, why func(kind string) string) {
 	for _, cat := range []*verify.Category{&rep.Missing, &rep.Extra, &rep.Changed, &rep.Orphaned} {
 		kept := cat.Items[:0]
 		for _, d := range cat.Items {
@@ -118,14 +164,13 @@ func (c *Check) classifyDeadLettered(rep *verify.Report) error {
 				continue
 			}
 			cat.Count--
-			d.Reason = "the rollback could not write it back: dead-lettered as " + kind + " (rekey deadletter list --rollback)"
+			d.Reason = why(kind)
 			rep.DeadLettered.Count++
 			rep.DeadLettered.Items = append(rep.DeadLettered.Items, d)
 		}
 		cat.Items = kept
 	}
 	rep.Clean = rep.Differences() == 0
-	return nil
 }
 
 // writeBack writes the target item a difference names back into the
