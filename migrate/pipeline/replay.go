@@ -41,7 +41,9 @@ type ReplayResult struct {
 // component) are written from the copy in their dead letter.
 //
 // After a cutover it refuses with a *CutOverError (ErrCutOver), and while
-// one is requested with a *CutoverInProgressError.
+// one is requested with a *CutoverInProgressError; it reads the state
+// again before each item, so that a cutover requested while it replays
+// stops it before its next write.
 func (r *Runner) Replay(ctx context.Context, entries []migrate.DeadLetter) (ReplayResult, error) {
 	if r.Writes == nil {
 		return ReplayResult{}, errNoWritePath
@@ -57,9 +59,14 @@ func (r *Runner) Replay(ctx context.Context, entries []migrate.DeadLetter) (Repl
 	vw := newVersionWriter(run, &w, r.Transformer, false)
 	pw := &pageWriter{Writer: &w, ru: new(atomicFloat)}
 	var res ReplayResult
-	for _, dl := range entries {
+	for i, dl := range entries {
 		if err := ctx.Err(); err != nil {
 			return res, err
+		}
+		if i > 0 { // a cutover requested meanwhile stops the replay before its next write
+			if err := migrate.RefuseDuringCutover(ctx, r.Store, "deadletter replay", "", run.clock.Now()); err != nil {
+				return res, err
+			}
 		}
 		res.Replayed++
 		key, err := migrate.ParseKey(dl.SourceKey)

@@ -3,6 +3,9 @@ package pipeline_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"github.com/rekey-dev/rekey/lease"
+	"sync"
 	"testing"
 	"time"
 
@@ -139,5 +142,38 @@ func TestDeadLetterReplayKeepsTheDeadLetterOfAnItemThatKeepsChanging(t *testing.
 	}
 	if n := r.DeadCount(t); n != 1 {
 		t.Fatalf("%d dead letters after the replay, want x's kept", n)
+	}
+}
+
+// A replay that is writing when a cutover is requested writes nothing
+// more, as verify --fix does: it reads the state before each item.
+func TestDeadLetterReplayStopsWhenACutoverIsRequested(t *testing.T) {
+	r := rig.New(t)
+	ctx := context.Background()
+	var entries []migrate.DeadLetter
+	for _, id := range []string{"x", "y"} {
+		migratetest.MustUpsert(t, r.Src, rig.Doc(id, "eu", "t1", 1))
+		entries = append(entries, migrate.DeadLetter{SourceID: id, SourceKey: json.RawMessage(`["eu"]`), Kind: migrate.KindRejected})
+	}
+	var once sync.Once
+	r.Dst.Intercept(func(op string, _ migrate.Key, id string) error {
+		once.Do(func() {
+			if _, err := r.Store.SwapMeta(ctx, func(m *lease.Meta) error {
+				now := time.Now().UTC()
+				m.CutoverRequest = &lease.CutoverRequest{Owner: "cutover-1", At: now, RenewedAt: now, TTL: time.Minute}
+				return nil
+			}); err != nil {
+				t.Errorf("request a cutover: %v", err)
+			}
+		})
+		return nil
+	})
+	res, err := r.Runner().Replay(ctx, entries)
+	var busy *migrate.CutoverInProgressError
+	if !errors.As(err, &busy) || res.Replayed != 1 {
+		t.Fatalf("replay %+v, %v: want it stopped by the cutover request after the first item", res, err)
+	}
+	if _, ok := r.Dst.Get(rig.Key("t1"), "y"); ok {
+		t.Fatal("the replay wrote y after the cutover was requested")
 	}
 }

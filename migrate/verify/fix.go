@@ -30,11 +30,11 @@ type fixOutcome struct {
 // untransformable items are otherwise left to `rekey deadletter replay`.
 //
 // It refuses with a *CutOverError when the state records a cutover, and
-// while another owner's cutover is requested.
+// while another owner's cutover is requested: it reads the state again
+// before each difference it fixes, so that a cutover requested while it
+// fixes stops it before its next write (the cutover then waits for the
+// target to be quiet and verifies, which sees the writes sent before).
 func (v *Verifier) fix(ctx context.Context, retry *migrate.Retrier, rep *Report, todo []pending) ([]pending, error) {
-	if err := migrate.RefuseDuringCutover(ctx, v.State, "verify --fix", v.Owner, v.Clock.Now()); err != nil {
-		return nil, err
-	}
 	rep.Fix = &FixReport{}
 	w := v.Writes.NewWriter(v.Transformer, v.DeadLetters, v.Defaults)
 	var still []pending
@@ -42,6 +42,9 @@ func (v *Verifier) fix(ctx context.Context, retry *migrate.Retrier, rep *Report,
 		if !fixable(p.s.kind) || p.s.kind == DiffUntransformable && p.s.deadLettered && p.ex.cur.untrans {
 			still = append(still, p)
 			continue
+		}
+		if err := migrate.RefuseDuringCutover(ctx, v.State, "verify --fix", v.Owner, v.Clock.Now()); err != nil {
+			return nil, err
 		}
 		out, err := v.fixOne(ctx, w, rep.Fix, p)
 		if err != nil {
