@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/rekey-dev/rekey/lease"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate"
 	"github.com/rekey-dev/rekey/migrate/internal/rig"
 	"github.com/rekey-dev/rekey/migrate/migratetest"
