@@ -174,7 +174,7 @@ func (o *cutoverOptions) runGate(cmd *cobra.Command, g *cutover.Gate, app *lease
 	rep, err := g.Run(cmd.Context(), cutover.Config{
 		LeaseTTL: o.leaseTTL, QuietPeriod: o.quietPeriod, Timeout: o.timeout, AcceptDeadLetter: o.acceptDead, DryRun: o.dryRun,
 		MaxRequestTime: o.maxRequest, Application: app,
-		Run:    pipeline.RunConfig{Owner: owner(), PollInterval: 200 * time.Millisecond},
+		Run:    pipeline.RunConfig{Owner: cutoverOwner(), PollInterval: 200 * time.Millisecond},
 		Verify: verify.Config{RecheckDelay: o.recheckDelay},
 	})
 	if o.output == "json" {

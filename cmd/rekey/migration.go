@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -357,6 +358,17 @@ func (mg *migration) close() {
 func owner() string {
 	host, _ := os.Hostname()
 	return fmt.Sprintf("%s/%d", host, os.Getpid())
+}
+
+// cutoverOwner names one cutover: owner() and a random suffix, so that a
+// cutover started again after a crash under the same hostname and pid (a
+// container's pid 1) is never taken for the one that crashed, whose
+// request and fenced leases it must treat as a dead cutover's and whose
+// writes it must wait for (cutover.Config.Run).
+func cutoverOwner() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return fmt.Sprintf("%s/%x", owner(), b)
 }
 
 // writePath is how this command writes to the target: the flow control

@@ -67,7 +67,10 @@ type Config struct {
 	// DryRun checks everything but fixes nothing and records nothing.
 	DryRun bool
 	// Run drains the change feed; Verify is the final check (Fix is set
-	// unless DryRun).
+	// unless DryRun). Run.Owner names this cutover in the request and the
+	// fences: it must differ from every earlier cutover's, or a cutover
+	// started again after one crashed takes the crashed one's request and
+	// fenced leases for its own and does not wait for its writes.
 	Run    pipeline.RunConfig
 	Verify verify.Config
 }
