@@ -104,7 +104,7 @@ or could not complete; 130 interrupted.`,
 func (o *cutoverOptions) register(f *pflag.FlagSet, from, acceptDead string) {
 	o.mig.register(f)
 	f.DurationVar(&o.leaseTTL, "lease-ttl", pipeline.DefaultLeaseTTL, "the workers' --lease-ttl: how long a lease (and the cutover's own request) lasts without renewal")
-	f.DurationVar(&o.quietPeriod, "quiet-period", cutover.DefaultQuietPeriod, "how long "+from+" must have no changes")
+	f.DurationVar(&o.quietPeriod, "quiet-period", cutover.DefaultQuietPeriod, "how long "+from+" must have no changes (at least 1s: a rollback tells later writes by their _ts, in seconds)")
 	f.DurationVar(&o.timeout, "timeout", cutover.DefaultTimeout, "give up when "+from+" is not quiet by then")
 	f.DurationVar(&o.maxRequest, "max-request-time", cutover.DefaultMaxRequestTime, "the longest a worker's write may take to take effect after it was sent, even one it gave up on: after a worker stopped with writes unanswered (or died), cutover waits that long before its final verify")
 	f.BoolVar(&o.acceptDead, "accept-dead-letter", false, acceptDead)

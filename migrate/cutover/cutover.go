@@ -18,6 +18,14 @@ import (
 // Defaults of Config.
 const (
 	DefaultQuietPeriod = 30 * time.Second
+	// MinQuietPeriod is the shortest quiet period a cutover waits for,
+	// whatever Config asks: the cutover records the newest _ts it copied
+	// (lease.Cutover.SourceHorizon), and a rollback takes a source item
+	// whose _ts is not after it for the one the cutover left. _ts counts
+	// whole seconds, so a source write after the cutover (an instance of
+	// the old application still running) must come at least a second
+	// after the last change copied to have a later one.
+	MinQuietPeriod = time.Second
 	DefaultTimeout     = 15 * time.Minute
 	// DefaultMaxRequestTime is how long after it was sent a write is
 	// taken to be able to take effect: rekey ends every attempt of a
@@ -49,7 +57,8 @@ type Config struct {
 	// Application is what the application must write from the cutover on,
 	// recorded with it; nil records nothing.
 	Application *lease.ApplicationWrites
-	// QuietPeriod is how long the source must have no changes.
+	// QuietPeriod is how long the source must have no changes; at least
+	// MinQuietPeriod.
 	QuietPeriod time.Duration
 	// MaxRequestTime is the longest a write request of a worker may take
 	// to take effect after it was sent, even one its worker gave up on
@@ -202,6 +211,7 @@ func (c *Gate) Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.QuietPeriod <= 0 {
 		cfg.QuietPeriod = DefaultQuietPeriod
 	}
+	cfg.QuietPeriod = max(cfg.QuietPeriod, MinQuietPeriod)
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}

@@ -237,3 +237,23 @@ func TestCutoverVerifiesAgainWhenTheSourceDeletesDuringItsVerify(t *testing.T) {
 		t.Fatal("the copy of the deleted item is still in the target")
 	}
 }
+
+// A cutover waits for the source to be quiet for at least MinQuietPeriod
+// whatever its configuration asks, so that a source write after the
+// cutover has a later _ts (whole seconds) than every change it copied: a
+// rollback takes an item whose _ts is not after the recorded horizon for
+// the one the cutover left, and would otherwise overwrite such a write.
+func TestCutoverWaitsAtLeastASecondOfQuiet(t *testing.T) {
+	r := rig.New(t)
+	migratetest.MustUpsert(t, r.Src, rig.Doc("a", "eu", "t1", 1))
+	r.CopyAll(t)
+	migratetest.MustUpsert(t, r.Src, rig.Doc("a", "eu", "t1", 2)) // a change the drain copies
+	c := &Gate{Runner: r.Runner(), Verifier: r.Verifier(), Clock: r.Clock}
+	rep, err := c.Run(context.Background(), Config{QuietPeriod: 100 * time.Millisecond, Timeout: time.Minute, Run: pipeline.RunConfig{PollInterval: time.Millisecond}, Verify: verify.Config{RecheckDelay: -1, TempDir: t.TempDir()}})
+	if err != nil || !rep.Recorded {
+		t.Fatalf("cutover: %v %+v", err, rep)
+	}
+	if rep.Drained == 0 || rep.QuietFor < MinQuietPeriod {
+		t.Fatalf("the cutover drained %d changes and recorded after %v of quiet, want at least %v", rep.Drained, rep.QuietFor, MinQuietPeriod)
+	}
+}
