@@ -196,13 +196,16 @@ type Gate struct {
 
 // Checker is the final check of a cutover: *verify.Verifier, or a
 // rollback's reverse check. Verify with cfg.Fix repairs what differs.
-// SourceIdentities scans, after a Verify, the items whose identities that
-// Verify's report holds (Report.SourceIdentities) and returns theirs now:
-// the Gate compares the two to see a delete the change feed does not
-// carry.
+// SourceIdentities and TargetIdentities scan, after a Verify, the items of
+// one container whose identities that Verify's report holds
+// (Report.SourceIdentities, TargetIdentities) and return theirs now: the
+// Gate compares those of the container the application wrote (the
+// source; a rollback's: the target) to see a delete the change feed does
+// not carry.
 type Checker interface {
 	Verify(ctx context.Context, cfg verify.Config) (*verify.Report, error)
 	SourceIdentities(ctx context.Context) (verify.Identities, error)
+	TargetIdentities(ctx context.Context) (verify.Identities, error)
 }
 
 // Run performs the cutover. A refusal is an error wrapping ErrCutOver or
@@ -493,11 +496,15 @@ func (c *Gate) markFeeds(ctx context.Context) ([]pipeline.FeedMark, error) {
 // feed carries deletes too and would shrink the latter to the former; it
 // needs a change feed policy on the source container (issue 13).
 func (c *Gate) changeDuringVerify(ctx context.Context, vrep *verify.Report, marks []pipeline.FeedMark) (string, error) {
-	now, err := c.Verifier.SourceIdentities(ctx)
+	scan, was := c.Verifier.SourceIdentities, vrep.SourceIdentities
+	if c.Rollback { // the application wrote the target
+		scan, was = c.Verifier.TargetIdentities, vrep.TargetIdentities
+	}
+	now, err := scan(ctx)
 	if err != nil {
 		return "", err
 	}
-	if was := vrep.SourceIdentities; now != was {
+	if now != was {
 		return fmt.Sprintf("the verify saw %d items, the source holds %d, not all the same: an item was deleted or created", was.Count, now.Count), nil
 	}
 	changed, err := c.changedSince(ctx, marks)

@@ -99,11 +99,17 @@ func (c *Check) Verify(ctx context.Context, cfg verify.Config) (*verify.Report, 
 
 // SourceIdentities scans the source the comparison reads (the one the
 // rollback writes into) and returns the identities of the items it holds
-// now, as Verify's report counts them (cutover.Checker): after a fix, the
-// report is the second comparison's, so only a writer other than the
-// rollback changes them.
+// now, as Verify's report counts them; TargetIdentities scans the target,
+// which the application writes until the rollback's cutover, whose Gate
+// compares them with the report's to see a delete there during its final
+// check (cutover.Checker). After a fix, the report is the second
+// comparison's, so only a writer other than the rollback changes them.
 func (c *Check) SourceIdentities(ctx context.Context) (verify.Identities, error) {
 	return c.Verifier.SourceIdentities(ctx)
+}
+
+func (c *Check) TargetIdentities(ctx context.Context) (verify.Identities, error) {
+	return c.Verifier.TargetIdentities(ctx)
 }
 
 // classifyDeadLettered counts a difference whose item has a dead letter of

@@ -8,17 +8,19 @@ import (
 	"sync"
 
 	"github.com/rekey-dev/rekey/migrate"
+	"github.com/rekey-dev/rekey/transform"
 )
 
-// Identities is the set of source items a scan saw, by identity (id and
-// source key), whatever their content: how many, and a fingerprint of the
+// Identities is the set of items a scan of one container saw, by identity
+// (id and key), whatever their content: how many, and a fingerprint of the
 // set that does not depend on the order they were read in. Two scans with
 // equal Identities saw the same items; one that lost an item (deleted, or
 // expired by its time to live) has another fingerprint.
 //
 // The latest-version change feed carries no deletes, so cutover compares
-// the Identities its final verify saw with a scan of the source after it
-// (Verifier.SourceIdentities): a delete while the verify ran shows as a
+// the Identities its final verify saw of the container the application
+// wrote with a scan of it after the verify (Verifier.SourceIdentities; a
+// rollback's, TargetIdentities): a delete while the verify ran shows as a
 // change of the set.
 type Identities struct {
 	Count  int64  `json:"count"`
@@ -74,6 +76,42 @@ func (v *Verifier) SourceIdentities(ctx context.Context) (Identities, error) {
 	})
 	if err != nil {
 		return Identities{}, fmt.Errorf("scan the source's items: %w", err)
+	}
+	return set.result(), nil
+}
+
+// targetIdentity is the identity of a target item: its id and stored key
+// as keyReader reads them (the key in the target and the source key kept
+// alongside); for an item whose key cannot be read, the hash of the item
+// as stored.
+func (v *Verifier) targetIdentity(keyReader *transform.Transformer, body []byte) string {
+	res, err := keyReader.Apply(body)
+	if err != nil {
+		sum := sha256.Sum256(body)
+		return "\x00unreadable " + hex.EncodeToString(sum[:])
+	}
+	return res.ID + "\x00" + migrate.Key(res.Key).String() + "\x00" + migrate.Key(res.SourceKey).String()
+}
+
+// TargetIdentities scans the target, as Verify does, and returns the
+// identities of the items it holds now (Report.TargetIdentities).
+func (v *Verifier) TargetIdentities(ctx context.Context) (Identities, error) {
+	keyReader, err := naturalKeyReader(v.Transformer)
+	if err != nil {
+		return Identities{}, err
+	}
+	clock := v.Clock
+	if clock == nil {
+		clock = migrate.SystemClock{}
+	}
+	retry := &migrate.Retrier{Clock: clock, Tries: migrate.DefaultTransientTries}
+	var set identitySet
+	err = scanContainer(ctx, v.Target, retry, func(body []byte) error {
+		set.add(v.targetIdentity(keyReader, body))
+		return nil
+	})
+	if err != nil {
+		return Identities{}, fmt.Errorf("scan the target's items: %w", err)
 	}
 	return set.result(), nil
 }

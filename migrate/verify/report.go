@@ -41,9 +41,10 @@ type Report struct {
 	SamplePercent float64   `json:"samplePercent"`
 	SourceItems   int64     `json:"sourceItems"`
 	TargetItems   int64     `json:"targetItems"`
-	// SourceIdentities are the source items the scan saw (all of them,
-	// whatever the sample).
+	// SourceIdentities and TargetIdentities are the items of each
+	// container the scan saw (all of them, whatever the sample).
 	SourceIdentities Identities `json:"sourceIdentities"`
+	TargetIdentities Identities `json:"targetIdentities"`
 	Matched          int64      `json:"matched"`
 
 	Missing         Category `json:"missing"`

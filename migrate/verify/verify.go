@@ -164,7 +164,7 @@ func (v *Verifier) verify(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{SamplePercent: cfg.SamplePercent, StartedAt: start.UTC()}
 	retry := &migrate.Retrier{Clock: v.Clock, Tries: migrate.DefaultTransientTries}
 	var srcN, tgtN atomic.Int64
-	var idents identitySet
+	var idents, tidents identitySet
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		return scanContainer(gctx, v.Source, retry, func(body []byte) error {
@@ -176,6 +176,7 @@ func (v *Verifier) verify(ctx context.Context, cfg Config) (*Report, error) {
 	g.Go(func() error {
 		return scanContainer(gctx, v.Target, retry, func(body []byte) error {
 			tgtN.Add(1)
+			tidents.add(v.targetIdentity(keyReader, body))
 			return v.spillTarget(sp, keyReader, body, cfg)
 		})
 	})
@@ -183,7 +184,7 @@ func (v *Verifier) verify(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("verify scan: %w", err)
 	}
 	rep.SourceItems, rep.TargetItems = srcN.Load(), tgtN.Load()
-	rep.SourceIdentities = idents.result()
+	rep.SourceIdentities, rep.TargetIdentities = idents.result(), tidents.result()
 	v.Log.Info("verify scanned both containers", "source", rep.SourceItems, "target", rep.TargetItems)
 	if err := v.spillDeadLetters(sp, cfg); err != nil {
 		return nil, err
