@@ -26,7 +26,7 @@ const (
 	// the old application still running) must come at least a second
 	// after the last change copied to have a later one.
 	MinQuietPeriod = time.Second
-	DefaultTimeout     = 15 * time.Minute
+	DefaultTimeout = 15 * time.Minute
 	// DefaultMaxRequestTime is how long after it was sent a write is
 	// taken to be able to take effect: rekey ends every attempt of a
 	// request after 65 seconds (the gateway's own budget is 60), and a
