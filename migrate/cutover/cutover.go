@@ -309,6 +309,9 @@ func (c *Gate) run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return rep, lostOr(ctx, err)
 	}
+	if req.predecessorSent.After(lastSent) {
+		lastSent = req.predecessorSent // a cutover that died may have written until its request lapsed
+	}
 	waited, err := c.waitForLateWrites(ctx, lastSent.Add(cfg.MaxRequestTime))
 	if err != nil {
 		return rep, lostOr(ctx, err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rekey-dev/rekey/lease"
 	"github.com/rekey-dev/rekey/migrate/internal/rig"
 	"github.com/rekey-dev/rekey/migrate/migratetest"
 	"github.com/rekey-dev/rekey/migrate/pipeline"
@@ -57,5 +58,35 @@ func TestCutoverWaitsForUnansweredWrites(t *testing.T) {
 				t.Fatalf("the cutover returned %v after the unanswered write, before its %v ran out", time.Since(sentAt), maxRequest)
 			}
 		})
+	}
+}
+
+// A cutover that takes over the lapsed request of one that died waits for
+// that one's writes (its drain and fix write outside any lease): until
+// MaxRequestTime past the moment its request lapsed, before it drains and
+// verifies. Before, it waited for none of them.
+func TestCutoverWaitsForTheWritesOfACutoverThatDied(t *testing.T) {
+	r := rig.New(t)
+	migratetest.MustUpsert(t, r.Src, rig.Doc("a", "eu", "t1", 1))
+	r.CopyAll(t)
+	ctx := context.Background()
+	cfg := fencedConfig(t)
+	cfg.MaxRequestTime = 200 * time.Millisecond
+	renewed := time.Now().Add(-cfg.LeaseTTL - 10*time.Millisecond) // it died: its request lapsed 10ms ago
+	if _, err := r.Store.SwapMeta(ctx, func(m *lease.Meta) error {
+		m.CutoverRequest = &lease.CutoverRequest{Owner: "dead-cutover", At: renewed, RenewedAt: renewed, TTL: cfg.LeaseTTL}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var steps []string
+	c := &Gate{Runner: r.Runner(), Verifier: r.Verifier(), Clock: r.Clock, Progress: func(s string) { steps = append(steps, s) }}
+	rep, err := c.Run(ctx, cfg)
+	if err != nil || !rep.Recorded {
+		t.Fatalf("cutover: %v %+v\n%s", err, rep, strings.Join(steps, "\n"))
+	}
+	lapsed := renewed.Add(cfg.LeaseTTL)
+	if !strings.Contains(strings.Join(steps, "\n"), "to take effect or lapse") || time.Since(lapsed) < cfg.MaxRequestTime {
+		t.Fatalf("the cutover recorded %v after the dead one's request lapsed, without waiting %v for its writes:\n%s", time.Since(lapsed), cfg.MaxRequestTime, strings.Join(steps, "\n"))
 	}
 }

@@ -32,6 +32,10 @@ type request struct {
 	ttl   time.Duration
 	clock migrate.Clock
 	log   *slog.Logger
+	// predecessorSent is when a cutover whose lapsed request this one took
+	// over may have sent its last write (drains and fixes write outside
+	// any lease): its request's last renewal plus its TTL; zero when none.
+	predecessorSent time.Time
 
 	mu      sync.Mutex
 	lost    chan struct{} // closed when the request was taken from us
@@ -69,6 +73,9 @@ func take(ctx context.Context, store lease.Store, owner string, ttl time.Duratio
 		log.Warn("took over the request of a cutover that stopped renewing it", "owner", stale.Owner, "since", stale.At)
 	}
 	r := &request{store: store, owner: owner, ttl: ttl, clock: clock, log: log, lost: make(chan struct{})}
+	if stale != nil && stale.Owner != owner {
+		r.predecessorSent = stale.RenewedAt.Add(stale.TTL)
+	}
 	hbCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	r.stop = stop
 	go r.heartbeat(hbCtx)
