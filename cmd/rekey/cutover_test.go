@@ -37,8 +37,10 @@ func TestCutoverGates(t *testing.T) {
 	keys := []string{"/tenantId"}
 	cutover := func(extra ...string) (string, string, int) {
 		// The interrupted run below abandons a page: the cutover's wait
-		// for its unanswered writes is kept short.
-		args := append([]string{"cutover", "--quiet-period", "500ms", "--timeout", "3s", "--recheck-delay", "100ms", "--max-request-time", "1s"}, e.args("orders", "target", keys...)...)
+		// for its unanswered writes is kept short. The quiet period is the
+		// shortest a cutover waits (1s); the timeout leaves room for a
+		// verify that fixes and one more on a loaded machine.
+		args := append([]string{"cutover", "--quiet-period", "1s", "--timeout", "15s", "--recheck-delay", "100ms", "--max-request-time", "1s"}, e.args("orders", "target", keys...)...)
 		return cli(t, context.Background(), append(args, extra...)...)
 	}
 
@@ -106,7 +108,7 @@ func TestCutoverGates(t *testing.T) {
 	if behind == 0 {
 		t.Errorf("status shows no lag while the source changes")
 	}
-	out, errOut, code = cutover("--accept-dead-letter")
+	out, errOut, code = cutover("--accept-dead-letter", "--timeout", "3s")
 	close(stop)
 	wait()
 	if code != ExitRefused || !strings.Contains(errOut, "still being written") || !strings.Contains(out, "the application's writes to the source must be stopped") {
