@@ -20,7 +20,9 @@
 // policy and the command's logger. Its Writer (writer.go) never overwrites
 // silently: it creates, reads what exists and replaces only a copy of the
 // same source item; anything it cannot write becomes a dead letter.
-// Replay (replay.go) writes dead-lettered items again. A Runner with an
+// Replay (replay.go) writes dead-lettered items again, beside running
+// workers: it reads each item's source version again after its write and
+// resolves the dead letter only when the write stood. A Runner with an
 // Applier writes each page by the Applier's rules instead (a rollback).
 //
 // A shared Runner looks for a cutover request at each balancing pass: it

@@ -17,5 +17,7 @@
 //
 // The latest-version change feed carries no deletes: a target item the
 // application deleted is deleted from the source by the reverse cutover's
-// fix (Check), as the forward copy's extra items are.
+// fix (Check), as the forward copy's extra items are. A source item the
+// forward migration dead-lettered never reached the target (in its latest
+// version): Check leaves it as it is and counts it as dead-lettered.
 package rollback
