@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -76,17 +77,26 @@ func OpenMeta(ctx context.Context, store lease.Store, want lease.Meta, stateName
 		return lease.Meta{}, err
 	}
 	if specChanged {
-		got.KeySpec = want.KeySpec
-		if err := store.UpdateMeta(ctx, got); err != nil {
+		// One compare-and-swap checks and records: a worker still running
+		// the old spec may record a use, or another process another spec,
+		// between our read and our write, and then the check runs again on
+		// what they wrote.
+		got, err = store.SwapMeta(ctx, func(m *lease.Meta) error {
+			if !slices.Equal(m.KeySpec, got.KeySpec) && !slices.Equal(m.KeySpec, want.KeySpec) {
+				return fmt.Errorf("%w: state %s now records the key spec %q: another process changed it meanwhile; resume with that spec",
+					lease.ErrMetaMismatch, stateName, strings.Join(m.KeySpec, " "))
+			}
+			if err := checkDefaults(*m, want.KeySpec, stateName); err != nil {
+				return err
+			}
+			m.KeySpec = want.KeySpec
+			return nil
+		})
+		if err != nil {
+			if errors.Is(err, lease.ErrMetaMismatch) {
+				return lease.Meta{}, err
+			}
 			return lease.Meta{}, fmt.Errorf("record the new key spec defaults in state %s: %w", stateName, err)
-		}
-		// A worker still running the old spec may have recorded a use
-		// between our read and our write.
-		if got, err = store.ReadMeta(ctx); err != nil {
-			return lease.Meta{}, fmt.Errorf("open state %s: %w", stateName, err)
-		}
-		if err := checkDefaults(got, want.KeySpec, stateName); err != nil {
-			return lease.Meta{}, err
 		}
 	}
 	return got, nil

@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -122,33 +123,34 @@ func (d *DefaultUses) Record(ctx context.Context, used transform.DefaultSet) err
 	if fresh == 0 {
 		return nil
 	}
-	meta, err := d.store.ReadMeta(ctx)
-	if err != nil {
-		return fmt.Errorf("record the key defaults used: %w", err)
-	}
-	if !slices.Equal(meta.KeySpec, d.spec) {
-		return fmt.Errorf("%w: the state now records the key spec %q, not %q, which this process writes with: another process resumed the migration with other defaults; stop this one and resume with the recorded spec",
-			lease.ErrMetaMismatch, strings.Join(meta.KeySpec, " "), strings.Join(d.spec, " "))
-	}
-	var add []lease.DefaultUse
-	for i, ph := range d.phs {
-		if !ph.HasDefault || !fresh.Has(i) {
-			continue
+	// One compare-and-swap checks and records, so that two workers with
+	// different defaults never both pass the check.
+	_, err := d.store.SwapMeta(ctx, func(meta *lease.Meta) error {
+		if !slices.Equal(meta.KeySpec, d.spec) {
+			return fmt.Errorf("%w: the state now records the key spec %q, not %q, which this process writes with: another process resumed the migration with other defaults; stop this one and resume with the recorded spec",
+				lease.ErrMetaMismatch, strings.Join(meta.KeySpec, " "), strings.Join(d.spec, " "))
 		}
-		for _, u := range meta.DefaultsUsed {
-			if u.Key == ph.Key && u.Placeholder == ph.Index && u.Default != ph.Default {
-				return fmt.Errorf("%w: the state records items written with the default %q of {%s}, and this process would write %q: another process wrote with other defaults; stop and resume with one key spec",
-					lease.ErrMetaMismatch, u.Default, ph.Field, ph.Default)
+		var add []lease.DefaultUse
+		for i, ph := range d.phs {
+			if !ph.HasDefault || !fresh.Has(i) {
+				continue
 			}
+			for _, u := range meta.DefaultsUsed {
+				if u.Key == ph.Key && u.Placeholder == ph.Index && u.Default != ph.Default {
+					return fmt.Errorf("%w: the state records items written with the default %q of {%s}, and this process would write %q: another process wrote with other defaults; stop and resume with one key spec",
+						lease.ErrMetaMismatch, u.Default, ph.Field, ph.Default)
+				}
+			}
+			add = append(add, lease.DefaultUse{Key: ph.Key, Placeholder: ph.Index, Field: ph.Field, Default: ph.Default})
 		}
-		add = append(add, lease.DefaultUse{Key: ph.Key, Placeholder: ph.Index, Field: ph.Field, Default: ph.Default})
-	}
-	merged := lease.MergeDefaultUses(meta.DefaultsUsed, add)
-	if len(merged) != len(meta.DefaultsUsed) {
-		meta.DefaultsUsed = merged
-		if err := d.store.UpdateMeta(ctx, meta); err != nil {
-			return fmt.Errorf("record the key defaults used: %w", err)
+		meta.DefaultsUsed = lease.MergeDefaultUses(meta.DefaultsUsed, add)
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, lease.ErrMetaMismatch) {
+			return err
 		}
+		return fmt.Errorf("record the key defaults used: %w", err)
 	}
 	d.recorded.Store(d.recorded.Load() | uint64(fresh))
 	return nil

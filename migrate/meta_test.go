@@ -25,7 +25,8 @@ func testTransformer(t *testing.T, keys ...string) *transform.Transformer {
 	return tr
 }
 
-// countingStore counts meta reads and can fail meta updates.
+// countingStore counts meta reads (ReadMeta, and SwapMeta's read) and can
+// fail meta updates.
 type countingStore struct {
 	lease.Store
 	reads      atomic.Int32
@@ -35,6 +36,14 @@ type countingStore struct {
 func (s *countingStore) ReadMeta(ctx context.Context) (lease.Meta, error) {
 	s.reads.Add(1)
 	return s.Store.ReadMeta(ctx)
+}
+
+func (s *countingStore) SwapMeta(ctx context.Context, change func(*lease.Meta) error) (lease.Meta, error) {
+	s.reads.Add(1)
+	if s.failUpdate != nil {
+		return lease.Meta{}, s.failUpdate
+	}
+	return s.Store.SwapMeta(ctx, change)
 }
 
 func (s *countingStore) UpdateMeta(ctx context.Context, m lease.Meta) error {
@@ -192,8 +201,8 @@ func TestDefaultUsesRecord(t *testing.T) {
 	}
 }
 
-// stallingMeta holds meta reads until release is closed, telling entered
-// when one is waiting.
+// stallingMeta holds meta reads and swaps until release is closed, telling
+// entered when one is waiting.
 type stallingMeta struct {
 	lease.Store
 	entered chan struct{}
@@ -204,6 +213,12 @@ func (s *stallingMeta) ReadMeta(ctx context.Context) (lease.Meta, error) {
 	s.entered <- struct{}{}
 	<-s.release
 	return s.Store.ReadMeta(ctx)
+}
+
+func (s *stallingMeta) SwapMeta(ctx context.Context, change func(*lease.Meta) error) (lease.Meta, error) {
+	s.entered <- struct{}{}
+	<-s.release
+	return s.Store.SwapMeta(ctx, change)
 }
 
 // A Record that waits for another's request to the state gives up when

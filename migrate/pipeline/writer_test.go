@@ -249,6 +249,13 @@ func (s *failingState) UpdateMeta(ctx context.Context, m lease.Meta) error {
 	return s.Store.UpdateMeta(ctx, m)
 }
 
+func (s *failingState) SwapMeta(ctx context.Context, change func(*lease.Meta) error) (lease.Meta, error) {
+	if s.err != nil {
+		return lease.Meta{}, s.err
+	}
+	return s.Store.SwapMeta(ctx, change)
+}
+
 // The writer records a default's use before it writes the item, and writes
 // nothing when the use cannot be recorded.
 func TestWriterRecordsDefaultsBeforeWriting(t *testing.T) {
